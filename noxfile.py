@@ -1,0 +1,63 @@
+"""Developer and CI entry points.
+
+`nox -s tests` and `nox -s conformance` are the two commands in the README's quick start; CI
+(`.ci/run`) calls the same sessions. Every session installs the project from this checkout, so
+a fresh clone needs nothing but Python >= 3.11 and `pip install nox`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+# The published specifications live beside the repository (../shared/specs) and are never
+# copied in; any session that uses them also accepts a path through the environment.
+SPECS = Path(os.environ.get("SPECS_DIR", ROOT.parent / "shared" / "specs"))
+OPENAI_SPEC = SPECS / "openai-openapi.yaml"
+REPORTS = ROOT / "conformance-reports"
+
+nox.options.sessions = ["tests", "conformance", "lint", "typing"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+
+def _install(session: nox.Session, extras: str = "test") -> None:
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit, property, integration and harness self-tests."""
+    _install(session)
+    profile = "ci" if os.environ.get("CI") else "dev"
+    session.run("python", "-m", "pytest", f"--hypothesis-profile={profile}", *session.posargs)
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """Every conformance case against the built-in `reference` and `reference-envoy` targets."""
+    _install(session)
+    openapi = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
+    for target in ("reference", "reference-envoy"):
+        session.run(
+            "responses-conformance", "run", "--target", target,
+            "--report-dir", str(REPORTS / target), *openapi, *session.posargs,
+        )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, and the import contracts (the harness never imports the reference; the core is sans-IO)."""
+    _install(session, "dev")
+    session.run("ruff", "check", ".")
+    session.run("lint-imports")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy over every package."""
+    _install(session, "dev")
+    session.run("mypy")
