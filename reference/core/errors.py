@@ -106,3 +106,112 @@ def _parse_backend_error(body: bytes) -> tuple[str | None, str | None, str | Non
         if isinstance(data.get("message"), str):
             return data["message"], None, None, None
     return None, None, None, None
+
+
+# Labels pydantic inserts into an error `loc` for union members ("str", "list[...]",
+# "function-after[...]", model class names, our CamelCase discriminator tags). They are not
+# part of the client's parameter path, so they are dropped when naming `param`.
+_UNION_LABELS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "bytes"})
+
+
+def _is_union_label(part: str) -> bool:
+    return (
+        part in _UNION_LABELS
+        or "[" in part
+        or "-" in part
+        or (part[:1].isupper())
+    )
+
+
+def param_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic `loc` the way OpenAI names parameters: `input[0].content`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif _is_union_label(part):
+            continue
+        else:
+            path = f"{path}.{part}" if path else part
+    return path
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def from_validation_error(exc: Any) -> APIError:
+    """Turn a `pydantic.ValidationError` into the single 400 OpenAI would send.
+
+    OpenAI reports one problem per request, naming it in `param` (`Unknown parameter: 'foo'.`,
+    `Missing required parameter: 'model'.`, `Invalid type for 'input[0].content': ...`). Of
+    pydantic's errors we report, in order: an unknown top-level parameter, a missing one, and
+    otherwise the error with the deepest path (for a union, the member that matched furthest).
+    """
+    errors: list[dict[str, Any]] = list(exc.errors())
+    if not errors:
+        return invalid_request("Invalid request.")
+
+    def depth(err: dict[str, Any]) -> int:
+        return len(param_path(tuple(err["loc"])).replace("[", ".[").split("."))
+
+    def rank(err: dict[str, Any]) -> tuple[int, int]:
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            return (0, depth(err))
+        if kind == "missing":
+            return (1, depth(err))
+        return (2, -depth(err))
+
+    err = min(errors, key=rank)
+    param = param_path(tuple(err["loc"])) or None
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return invalid_request(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if kind == "missing":
+        return invalid_request(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+    if kind == "invalid_value":
+        # Our discriminators' error for an unknown `type` (see models.py): name the field.
+        kind_value = value.get("type") if isinstance(value, dict) else value
+        param = f"{param}.type" if isinstance(value, dict) else param
+        return invalid_request(f"Invalid value: {json.dumps(kind_value)} for '{param}'. {err['msg']}.",
+                               param, "invalid_value")
+    if kind in ("less_than_equal", "less_than", "greater_than_equal", "greater_than"):
+        above = kind.startswith("less")
+        number = "integer" if isinstance(value, int) and not isinstance(value, bool) else "decimal"
+        bound_key = {"less_than_equal": "le", "less_than": "lt", "greater_than_equal": "ge",
+                     "greater_than": "gt"}[kind]
+        op = {"le": "<=", "lt": "<", "ge": ">=", "gt": ">"}[bound_key]
+        code = f"{number}_{'above_max' if above else 'below_min'}_value"
+        return invalid_request(
+            f"Invalid '{param}': {number} {'above maximum' if above else 'below minimum'} value. "
+            f"Expected a value {op} {ctx.get(bound_key)}, but got {value} instead.",
+            param, code)
+    if kind in ("literal_error", "enum", "union_tag_invalid", "value_error", "string_too_long",
+                "too_long", "string_too_short", "too_short"):
+        detail = err["msg"]
+        if kind == "value_error" and detail.startswith("Value error, "):
+            detail = detail[len("Value error, "):]
+        if kind in ("literal_error", "enum", "union_tag_invalid"):
+            shown = "an object" if isinstance(value, dict) else json.dumps(value)
+            return invalid_request(f"Invalid value: {shown} for '{param}'. {detail}.", param, "invalid_value")
+        return invalid_request(f"Invalid '{param}': {detail}.", param, "invalid_value")
+    return invalid_request(
+        f"Invalid type for '{param}': {err['msg'][0].lower()}{err['msg'][1:]}, but got {_describe(value)}"
+        " instead.", param, "invalid_type")

@@ -1,0 +1,159 @@
+"""``responses-conformance``: list the cases, or run them against a gateway.
+
+Exit codes: 0 conformant (no MUST case failed or errored; with --strict no SHOULD either),
+1 not conformant, 2 usage error or a target that could not be started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rich.console import Console
+from rich.markup import escape
+
+from conformance import reports
+from conformance.context import RunConfig
+from conformance.model import REGISTRY, Case, select
+from conformance.profiles import PROFILES
+from conformance.runner import RunResult, run_cases
+from conformance.targets import BUILTIN_TARGETS, TargetError, builtin_target
+
+
+def load_cases() -> list[Case]:
+    import conformance.cases  # noqa: F401  (registers the built-in cases)
+
+    return REGISTRY.all()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="responses-conformance",
+                                     description="Conformance harness for OpenAI-Responses-API gateways.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lp = sub.add_parser("list", help="print every case id with its level, tier and title")
+    lp.add_argument("--cases", action="append", default=[], metavar="GLOB")
+    lp.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+
+    rp = sub.add_parser("run", help="run the cases against a gateway")
+    tg = rp.add_mutually_exclusive_group(required=True)
+    tg.add_argument("--base-url", help="the gateway's API root, e.g. http://127.0.0.1:8080/v1")
+    tg.add_argument("--target", choices=BUILTIN_TARGETS, help="start a built-in target and test it")
+    rp.add_argument("--extproc", metavar="HOST:PORT", help="an Envoy ext_proc gRPC server to drive as Envoy")
+    rp.add_argument("--profile", choices=sorted(PROFILES), default="openai")
+    rp.add_argument("--cases", action="append", default=[], metavar="GLOB",
+                    help="only case ids matching (repeatable, comma-separated; an id prefix selects an area)")
+    rp.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    rp.add_argument("--strict", action="store_true", help="unmet SHOULD cases also make the run fail")
+    rp.add_argument("--report-dir", help="where reports go (default conformance-reports/<target>/)")
+    rp.add_argument("--junit", metavar="FILE", help="JUnit XML path (default <report-dir>/junit.xml)")
+    rp.add_argument("--json", metavar="FILE", help="JSON index path (default <report-dir>/report.json)")
+    rp.add_argument("--html", metavar="FILE", help="HTML report path (default <report-dir>/report.html)")
+    rp.add_argument("--model", default="scripted", help="model name sent in requests (default scripted)")
+    rp.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the bearer token")
+    rp.add_argument("--openapi", metavar="PATH", help="also validate objects against this OpenAPI document")
+    rp.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    rp.add_argument("--quiet", action="store_true", help="no per-case progress lines")
+    return parser
+
+
+def target_slug(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{parts.hostname or 'target'}_{parts.port or ''}").strip("_")
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    cases = select(load_cases(), args.cases, args.exclude)
+    for c in cases:
+        profiles = "" if len(c.profiles) > 1 else f" [{c.profiles[0]} only]"
+        console.print(f"{c.id:<52} {c.level.value:<6} {c.tier.value:<10} {escape(c.title)}{escape(profiles)}",
+                      highlight=False)
+    console.print(f"{len(cases)} cases", style="dim")
+    return 0
+
+
+def write_reports(run: RunResult, args: argparse.Namespace, report_dir: Path) -> dict[str, Path]:
+    return {
+        "json": reports.write_json(run, args.json or report_dir / "report.json"),
+        "junit": reports.write_junit(run, args.junit or report_dir / "junit.xml"),
+        "html": reports.write_html(run, args.html or report_dir / "report.html"),
+    }
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    cases = select(load_cases(), args.cases, args.exclude)
+    if not cases:
+        console.print("[red]no case matches the selection[/]")
+        return 2
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            console.print(f"[red]environment variable {escape(args.api_key_env)} is not set[/]")
+            return 2
+    validator = None
+    if args.openapi:
+        from conformance.schema import SchemaValidator
+
+        try:
+            validator = SchemaValidator(args.openapi)
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]cannot load --openapi {escape(args.openapi)}: {escape(str(exc))}[/]")
+            return 2
+
+    with contextlib.ExitStack() as stack:
+        if args.target:
+            name = args.target
+            console.print(f"starting built-in target [bold]{name}[/] ...")
+            try:
+                running = stack.enter_context(builtin_target(name, timeout=max(args.timeout, 60.0)))
+            except TargetError as exc:
+                console.print(f"[red]could not start target {name}:[/] {escape(str(exc))}", highlight=False)
+                return 2
+            base_url, extproc = running.base_url, args.extproc or running.extproc
+            console.print(f"target {name} at {base_url}" + (f", ext_proc {extproc}" if extproc else ""))
+        else:
+            base_url, extproc, name = args.base_url, args.extproc, target_slug(args.base_url)
+        config = RunConfig(
+            base_url=base_url,
+            profile=PROFILES[args.profile],
+            model=args.model,
+            api_key=api_key,
+            api_key_env=args.api_key_env,
+            timeout=args.timeout,
+            extproc=extproc,
+            target_name=name,
+            validator=validator,
+        )
+
+        def progress(result, index, total):  # type: ignore[no-untyped-def]
+            if not args.quiet:
+                reports.progress_line(console, result, index, total)
+
+        run = asyncio.run(run_cases(cases, config, strict=args.strict, progress=progress))
+
+    report_dir = Path(args.report_dir or Path("conformance-reports") / name)
+    paths = write_reports(run, args, report_dir)
+    reports.print_summary(console, run)
+    for kind, path in paths.items():
+        console.print(f"{kind:>5}: {path}", highlight=False)
+    return run.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(highlight=False)
+    if args.command == "list":
+        return cmd_list(args, console)
+    return cmd_run(args, console)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The case model: levels, tiers, verdicts, and the decorator-based registry."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conformance.context import CaseContext
+
+
+class Level(enum.StrEnum):
+    """RFC 2119 strength of the sentence a case enforces."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    INFO = "INFO"
+
+
+class Tier(enum.StrEnum):
+    STRUCTURAL = "structural"  # works against any backend
+    SCRIPTED = "scripted"  # needs fixtures.backend behind the gateway (detected by a probe)
+
+
+class Verdict(enum.StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"  # a MUST was not met
+    NON_STRICT = "NON_STRICT"  # a SHOULD (or INFO) was not met
+    UNIMPLEMENTED = "UNIMPLEMENTED"  # optional feature the target lacks (detected, not assumed)
+    SKIPPED = "SKIPPED"  # not applicable to this run (profile, missing option)
+    ERROR = "ERROR"  # harness or transport fault: says nothing about conformance
+
+
+VERDICT_LEGEND: dict[Verdict, str] = {
+    Verdict.PASS: "the requirement is met",
+    Verdict.FAIL: "a MUST requirement is not met",
+    Verdict.NON_STRICT: "a SHOULD (or informational) requirement is not met",
+    Verdict.UNIMPLEMENTED: "an optional feature the target does not offer (detected by probing)",
+    Verdict.SKIPPED: "not applicable to this run (profile, target or options)",
+    Verdict.ERROR: "harness or transport fault (timeout, connection reset, bug): not a conformance verdict",
+}
+
+PROFILES = ("openai", "openresponses")
+
+CaseFunc = Callable[["CaseContext"], Awaitable[None]]
+
+_ID_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    level: Level
+    title: str
+    spec: str  # the spec sentence the case enforces, quoted
+    func: CaseFunc = field(compare=False, repr=False)
+    tier: Tier = Tier.STRUCTURAL
+    profiles: tuple[str, ...] = PROFILES
+    source: str = ""  # which specification the sentence comes from
+
+    @property
+    def area(self) -> str:
+        """``responses.stream.sequence-monotonic`` -> ``responses.stream``."""
+        return self.id.rsplit(".", 1)[0]
+
+
+class Registry:
+    """Cases by id. Ids are stable and never reused: registering one twice is an error."""
+
+    def __init__(self) -> None:
+        self._cases: dict[str, Case] = {}
+
+    def add(self, case: Case) -> Case:
+        if not _ID_RE.match(case.id):
+            raise ValueError(f"bad case id {case.id!r}: use dotted lower-case words, e.g. area.sub.name")
+        if case.id in self._cases:
+            raise ValueError(f"duplicate case id {case.id!r}")
+        unknown = set(case.profiles) - set(PROFILES)
+        if unknown:
+            raise ValueError(f"{case.id}: unknown profiles {sorted(unknown)}")
+        self._cases[case.id] = case
+        return case
+
+    def case(
+        self,
+        id: str,
+        *,
+        level: Level | str,
+        title: str,
+        spec: str,
+        tier: Tier | str = Tier.STRUCTURAL,
+        profiles: Iterable[str] = PROFILES,
+        source: str = "",
+    ) -> Callable[[CaseFunc], CaseFunc]:
+        """Decorator registering an ``async def case(ctx)`` function."""
+
+        def decorate(func: CaseFunc) -> CaseFunc:
+            self.add(
+                Case(
+                    id=id,
+                    level=Level(level),
+                    title=title,
+                    spec=spec,
+                    func=func,
+                    tier=Tier(tier),
+                    profiles=tuple(profiles),
+                    source=source,
+                )
+            )
+            return func
+
+        return decorate
+
+    def all(self) -> list[Case]:
+        return sorted(self._cases.values(), key=lambda c: c.id)
+
+    def get(self, case_id: str) -> Case:
+        return self._cases[case_id]
+
+    def select(self, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Case]:
+        return select(self.all(), include, exclude)
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+
+def _split_globs(patterns: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for p in patterns:
+        out.extend(x.strip() for x in p.split(",") if x.strip())
+    return out
+
+
+def select(cases: Iterable[Case], include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Case]:
+    """Filter by shell-style globs on the id (comma-separated or repeated).
+
+    No include pattern means every case. A pattern without glob characters also matches as an
+    id prefix on a dot boundary, so ``--cases responses.stream`` picks the whole area.
+    """
+    inc = _split_globs(include)
+    exc = _split_globs(exclude)
+
+    def matches(case_id: str, pattern: str) -> bool:
+        if fnmatch.fnmatchcase(case_id, pattern):
+            return True
+        return not any(ch in pattern for ch in "*?[") and case_id.startswith(pattern + ".")
+
+    return [
+        c
+        for c in cases
+        if (not inc or any(matches(c.id, p) for p in inc)) and not any(matches(c.id, p) for p in exc)
+    ]
+
+
+#: The registry the built-in cases (``conformance.cases``) register into.
+REGISTRY = Registry()
+case = REGISTRY.case

@@ -1,0 +1,250 @@
+"""Report writers: terminal (rich), JUnit XML, JSON index, self-contained HTML."""
+
+from __future__ import annotations
+
+import html
+import json
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from conformance.model import VERDICT_LEGEND, Verdict
+from conformance.runner import CaseResult, RunResult
+
+VERDICT_STYLE = {
+    Verdict.PASS: "green",
+    Verdict.FAIL: "bold red",
+    Verdict.NON_STRICT: "yellow",
+    Verdict.UNIMPLEMENTED: "cyan",
+    Verdict.SKIPPED: "dim",
+    Verdict.ERROR: "bold magenta",
+}
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def progress_line(console: Console, result: CaseResult, index: int, total: int) -> None:
+    style = VERDICT_STYLE[result.verdict]
+    msg = f" - {result.message}" if result.message and result.verdict is not Verdict.PASS else ""
+    console.print(
+        f"[{index:>3}/{total}] [{style}]{result.verdict.value:<13}[/] {result.level.value:<6} "
+        f"{escape(result.case_id)}[dim]{escape(msg[:160])}[/]",
+        highlight=False,
+        markup=True,
+    )
+
+
+def summary_table(run: RunResult) -> Table:
+    table = Table(title=f"Conformance of {run.target} ({run.base_url}) - profile {run.profile}")
+    table.add_column("area")
+    for v in Verdict:
+        table.add_column(v.value, justify="right", style=VERDICT_STYLE[v])
+    by_area: dict[str, dict[Verdict, int]] = defaultdict(lambda: dict.fromkeys(Verdict, 0))
+    for r in run.results:
+        by_area[r.area][r.verdict] += 1
+    for area in sorted(by_area):
+        table.add_row(escape(area), *(str(by_area[area][v] or "") for v in Verdict))
+    totals = run.counts()
+    table.add_row("[bold]total[/]", *(f"[bold]{totals[v.value]}[/]" for v in Verdict))
+    return table
+
+
+def print_summary(console: Console, run: RunResult) -> None:
+    console.print(summary_table(run))
+    code = run.exit_code
+    rule = "no MUST case failed or errored" + (" (strict: SHOULD cases too)" if run.strict else "")
+    console.print(("[green]OK[/]: " if code == 0 else "[red]NOT CONFORMANT[/]: ") +
+                  (rule if code == 0 else "a " + ("MUST/SHOULD" if run.strict else "MUST") +
+                   " case failed or errored"))
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def json_index(run: RunResult) -> dict[str, Any]:
+    return {
+        "target": run.target,
+        "base_url": run.base_url,
+        "profile": run.profile,
+        "strict": run.strict,
+        "started_at": run.started_at,
+        "duration": round(run.duration, 3),
+        "counts": run.counts(),
+        "exit_code": run.exit_code,
+        "cases": {r.case_id: r.as_dict() for r in run.results},
+    }
+
+
+def write_json(run: RunResult, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(json_index(run), indent=2, ensure_ascii=False, default=repr), encoding="utf-8")
+    return p
+
+
+# --------------------------------------------------------------------------- JUnit
+
+
+def _details(r: CaseResult) -> str:
+    lines = [f"{r.level.value} {r.case_id}: {r.title}", f"spec: {r.spec}", f"verdict: {r.verdict.value}"]
+    if r.message:
+        lines.append(f"message: {r.message}")
+    if r.expected is not None or r.actual is not None:
+        lines.append(f"expected: {json.dumps(r.expected, default=repr)}")
+        lines.append(f"actual:   {json.dumps(r.actual, default=repr)}")
+    for ex in r.transcript:
+        lines.append(f"$ {ex['curl']}")
+        lines.append(f"-> {ex.get('status')} {(ex.get('response_body') or '')[:2000]}")
+    if r.traceback:
+        lines.append(r.traceback)
+    return "\n".join(lines)
+
+
+def junit_tree(run: RunResult) -> ET.ElementTree:
+    """JUnit XML: FAIL -> <failure>, ERROR -> <error>, SKIPPED/UNIMPLEMENTED -> <skipped>;
+    NON_STRICT is a <failure> only in strict mode (otherwise a passing test with a note)."""
+    suite = ET.Element("testsuite", name=f"responses-conformance[{run.target}:{run.profile}]",
+                       tests=str(len(run.results)), time=f"{run.duration:.3f}", timestamp=run.started_at)
+    counts = {"failures": 0, "errors": 0, "skipped": 0}
+    for r in run.results:
+        tc = ET.SubElement(suite, "testcase", classname=r.area, name=r.case_id, time=f"{r.duration:.3f}")
+        ET.SubElement(tc, "properties")
+        props = tc.find("properties")
+        assert props is not None
+        for k, v in (("level", r.level.value), ("verdict", r.verdict.value), ("tier", r.tier)):
+            ET.SubElement(props, "property", name=k, value=v)
+        details = _details(r)
+        if r.verdict is Verdict.FAIL or (r.verdict is Verdict.NON_STRICT and run.strict):
+            ET.SubElement(tc, "failure", message=f"{r.verdict.value}: {r.message}", type=r.verdict.value).text = details
+            counts["failures"] += 1
+        elif r.verdict is Verdict.ERROR:
+            ET.SubElement(tc, "error", message=r.message, type="ERROR").text = details
+            counts["errors"] += 1
+        elif r.verdict in (Verdict.SKIPPED, Verdict.UNIMPLEMENTED):
+            ET.SubElement(tc, "skipped", message=f"{r.verdict.value}: {r.message}")
+            counts["skipped"] += 1
+        else:
+            ET.SubElement(tc, "system-out").text = details
+    for k, v in counts.items():
+        suite.set(k, str(v))
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.ElementTree(root)
+
+
+def write_junit(run: RunResult, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tree = junit_tree(run)
+    ET.indent(tree)
+    tree.write(p, encoding="utf-8", xml_declaration=True)
+    return p
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _css() -> str:
+    return resources.files("conformance").joinpath("templates/report.css").read_text(encoding="utf-8")
+
+
+def _e(value: Any) -> str:
+    if not isinstance(value, str):
+        value = json.dumps(value, indent=2, ensure_ascii=False, default=repr)
+    return html.escape(value)
+
+
+def _exchange_html(ex: dict[str, Any]) -> str:
+    parts = [f"<div class='exchange'><div class='req'><b>{_e(ex['method'])}</b> {_e(ex['url'])}"]
+    if ex.get("elapsed_ms") is not None:
+        parts.append(f" <span class='dim'>({ex['elapsed_ms']} ms)</span>")
+    parts.append("</div>")
+    parts.append(f"<details><summary>request headers</summary><pre>{_e(ex['request_headers'])}</pre></details>")
+    if ex.get("request_body") is not None:
+        parts.append(f"<div class='label'>request body</div><pre>{_e(ex['request_body'])}</pre>")
+    parts.append(f"<div class='label'>curl</div><pre class='curl'>{_e(ex['curl'])}</pre>")
+    if ex.get("error"):
+        parts.append(f"<div class='label'>transport error</div><pre class='bad'>{_e(ex['error'])}</pre>")
+    parts.append(f"<div class='label'>response status</div><pre>{_e(str(ex.get('status')))}</pre>")
+    parts.append(f"<details><summary>response headers</summary><pre>{_e(ex.get('response_headers') or {})}"
+                 "</pre></details>")
+    frames = ex.get("sse_frames")
+    if frames:
+        rows = "".join(
+            f"<tr><td>{_e(str(f.get('t_ms', '')))}</td><td>{_e(f['event'])}</td><td><pre>{_e(f['data'])}</pre></td></tr>"
+            for f in frames
+        )
+        parts.append(f"<details open><summary>SSE frames ({len(frames)})</summary><table class='frames'>"
+                     f"<tr><th>ms</th><th>event</th><th>data</th></tr>{rows}</table></details>")
+        if ex.get("sse_discarded_tail"):
+            parts.append(f"<div class='label'>discarded unterminated tail</div><pre class='bad'>"
+                         f"{_e(ex['sse_discarded_tail'])}</pre>")
+    elif ex.get("response_body") is not None:
+        parts.append(f"<div class='label'>response body</div><pre>{_e(ex['response_body'])}</pre>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _case_html(r: CaseResult) -> str:
+    v = r.verdict.value
+    out = [f"<details class='case {v}' id='{_e(r.case_id)}'{' open' if r.verdict in (Verdict.FAIL, Verdict.ERROR) else ''}>",
+           f"<summary><span class='verdict {v}'>{v}</span> <span class='level'>{r.level.value}</span> "
+           f"<code>{_e(r.case_id)}</code> {_e(r.title)} <span class='dim'>{r.duration * 1000:.0f} ms</span></summary>",
+           f"<blockquote>{_e(r.spec)}</blockquote>"]
+    if r.message:
+        out.append(f"<div class='label'>message</div><pre>{_e(r.message)}</pre>")
+    if r.verdict in (Verdict.FAIL, Verdict.NON_STRICT):
+        out.append(f"<div class='expect'><div><div class='label'>expected</div><pre>{_e(r.expected)}</pre></div>"
+                   f"<div><div class='label'>actual</div><pre class='bad'>{_e(r.actual)}</pre></div></div>")
+    if r.notes:
+        out.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in r.notes) + "</ul>")
+    if r.checks:
+        out.append("<details><summary>checks</summary><ul class='checks'>" + "".join(
+            f"<li class='{'ok' if c['ok'] else 'bad'}'>{'&#10003;' if c['ok'] else '&#10007;'} {_e(c['what'])}</li>"
+            for c in r.checks) + "</ul></details>")
+    for ex in r.transcript:
+        out.append(_exchange_html(ex))
+    if r.traceback:
+        out.append(f"<div class='label'>traceback</div><pre class='bad'>{_e(r.traceback)}</pre>")
+    out.append("</details>")
+    return "".join(out)
+
+
+def html_report(run: RunResult) -> str:
+    counts = run.counts()
+    legend = "".join(
+        f"<tr><td><span class='verdict {v.value}'>{v.value}</span></td><td>{_e(text)}</td>"
+        f"<td>{counts[v.value]}</td></tr>" for v, text in VERDICT_LEGEND.items()
+    )
+    by_area: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in run.results:
+        by_area[r.area].append(r)
+    sections = "".join(
+        f"<section><h2>{_e(area)}</h2>{''.join(_case_html(r) for r in rs)}</section>"
+        for area, rs in sorted(by_area.items())
+    )
+    status = "conformant" if run.exit_code == 0 else "NOT conformant"
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Conformance report - {_e(run.target)}</title><style>{_css()}</style></head><body>"
+        f"<h1>Responses API conformance: {_e(run.target)}</h1>"
+        f"<p>Target <code>{_e(run.base_url)}</code>, profile <b>{_e(run.profile)}</b>, "
+        f"{'strict, ' if run.strict else ''}started {_e(run.started_at)}, {run.duration:.1f} s. "
+        f"Result: <b class='{'ok' if run.exit_code == 0 else 'bad'}'>{status}</b> (exit code {run.exit_code}).</p>"
+        f"<table class='legend'><tr><th>verdict</th><th>meaning</th><th>cases</th></tr>{legend}</table>"
+        f"{sections}</body></html>"
+    )
+
+
+def write_html(run: RunResult, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(html_report(run), encoding="utf-8")
+    return p

@@ -1,0 +1,208 @@
+"""Targets: a gateway given by URL, or a built-in one the harness starts as subprocesses.
+
+The harness never imports ``reference``: the built-in targets are started with their command
+lines (``python -m fixtures.backend``, ``responses-gateway serve|up``) and found by the lines
+those commands print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BUILTIN_TARGETS = ("reference", "reference-envoy")
+
+# Printed by `python -m fixtures.backend --port 0` once it accepts connections.
+BACKEND_RE = re.compile(r"fixtures\.backend listening on (?P<url>https?://\S+)")
+# Printed by `responses-gateway serve`: "responses-gateway: HTTP on http://127.0.0.1:PORT/v1" and,
+# with --extproc-port, "responses-gateway: ext_proc gRPC on 127.0.0.1:PORT".
+SERVE_HTTP_RE = re.compile(r"HTTP on (?P<url>https?://\S+)")
+EXTPROC_RE = re.compile(
+    r"\bext_?proc\b(?:\s+gRPC\s+on|\s*[:=])\s*(?:grpc://)?(?P<addr>\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)", re.IGNORECASE
+)
+# Printed by `responses-gateway up` (agreed format; matched tolerantly, case-insensitive, with
+# optional prefixes such as "responses-gateway: "):
+#   envoy: http://127.0.0.1:PORT      admin: http://127.0.0.1:PORT      extproc: 127.0.0.1:PORT
+UP_ENVOY_RE = re.compile(r"\benvoy\b\s*[:=]\s*(?P<url>https?://[^\s,;]+)", re.IGNORECASE)
+UP_ADMIN_RE = re.compile(r"\badmin\b\s*[:=]\s*(?P<url>https?://[^\s,;]+)", re.IGNORECASE)
+
+
+class TargetError(RuntimeError):
+    """A built-in target could not be started (the message says why and shows its output)."""
+
+
+@dataclass
+class Process:
+    """A child process whose stdout is read line by line in a thread."""
+
+    name: str
+    popen: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def start_reader(self) -> None:
+        def read() -> None:
+            assert self.popen.stdout is not None
+            for line in self.popen.stdout:
+                with self._cond:
+                    self.lines.append(line.rstrip("\n"))
+                    self._cond.notify_all()
+            with self._cond:
+                self._cond.notify_all()
+
+        threading.Thread(target=read, name=f"{self.name}-stdout", daemon=True).start()
+
+    def wait_for(self, patterns: dict[str, re.Pattern[str]], required: Sequence[str],
+                 timeout: float) -> dict[str, str]:
+        """Wait until every required pattern matched a stdout line; return the named groups."""
+        found: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self.lines[seen:]:
+                    for key, rx in patterns.items():
+                        m = rx.search(line)
+                        if m and key not in found:
+                            found[key] = next(v for v in m.groupdict().values() if v)
+                seen = len(self.lines)
+                if all(k in found for k in required):
+                    return found
+                if self.popen.poll() is not None:
+                    raise TargetError(self._failure(f"exited with code {self.popen.returncode}", required, found))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TargetError(self._failure(f"printed no ready line within {timeout:g}s", required, found))
+                self._cond.wait(min(left, 0.2))
+
+    def _failure(self, what: str, required: Sequence[str], found: dict[str, str]) -> str:
+        missing = [k for k in required if k not in found]
+        tail = "\n".join("    " + ln for ln in self.lines[-20:]) or "    (no output)"
+        return (f"{self.name} {what}; still expected lines for {missing} "
+                f"(command: {' '.join(self.popen.args)})\n  last output:\n{tail}")  # type: ignore[arg-type]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGINT)  # Ctrl-C: lets `up` stop its own children
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def spawn(name: str, cmd: Sequence[str], log_path: Path) -> Process:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            list(cmd), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
+            bufsize=1, env=env,
+        )
+    proc = Process(name, popen)
+    proc.start_reader()
+    return proc
+
+
+def gateway_command() -> list[str]:
+    """``responses-gateway`` from this interpreter's environment (else from PATH)."""
+    beside = Path(sys.executable).with_name("responses-gateway")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("responses-gateway")
+    if found:
+        return [found]
+    raise TargetError("the `responses-gateway` command is not installed (pip install -e . in this repo)")
+
+
+@dataclass
+class RunningTarget:
+    name: str
+    base_url: str
+    extproc: str | None = None
+    admin_url: str | None = None
+    workdir: Path | None = None
+    processes: list[Process] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+
+
+def _start_reference(workdir: Path, timeout: float) -> RunningTarget:
+    target = RunningTarget("reference", base_url="", workdir=workdir)
+    try:
+        backend = spawn("fixtures.backend", [sys.executable, "-m", "fixtures.backend", "--port", "0"],
+                        workdir / "backend.log")
+        target.processes.append(backend)
+        backend_url = backend.wait_for({"url": BACKEND_RE}, ["url"], timeout)["url"]
+        gw = spawn("responses-gateway serve", [
+            *gateway_command(), "serve", "--backend-url", backend_url, "--http-port", "0",
+            "--extproc-port", "0", "--db", str(workdir / "gateway.sqlite3"),
+        ], workdir / "gateway.log")
+        target.processes.append(gw)
+        found = gw.wait_for({"url": SERVE_HTTP_RE, "extproc": EXTPROC_RE}, ["url"], timeout)
+        target.base_url = found["url"]
+        target.extproc = found.get("extproc")
+        return target
+    except BaseException:
+        target.stop()
+        raise
+
+
+def _start_reference_envoy(workdir: Path, timeout: float) -> RunningTarget:
+    target = RunningTarget("reference-envoy", base_url="", workdir=workdir)
+    try:
+        up = spawn("responses-gateway up", [
+            *gateway_command(), "up", "--envoy-port", "0", "--admin-port", "0", "--http-port", "0",
+            "--extproc-port", "0", "--db", str(workdir / "gateway.sqlite3"),
+        ], workdir / "up.log")
+        target.processes.append(up)
+        found = up.wait_for({"envoy": UP_ENVOY_RE, "admin": UP_ADMIN_RE, "extproc": EXTPROC_RE},
+                            ["envoy", "admin", "extproc"], timeout)
+        envoy = found["envoy"].rstrip("/")
+        target.base_url = envoy if envoy.endswith("/v1") else envoy + "/v1"
+        target.admin_url = found["admin"]
+        target.extproc = found["extproc"]
+        return target
+    except TargetError as exc:
+        target.stop()
+        raise TargetError(
+            f"{exc}\n  `responses-gateway up` must print lines 'envoy: http://127.0.0.1:PORT', "
+            "'admin: http://127.0.0.1:PORT' and 'extproc: 127.0.0.1:PORT' (see ARCHITECTURE.md)"
+        ) from None
+    except BaseException:
+        target.stop()
+        raise
+
+
+@contextlib.contextmanager
+def builtin_target(name: str, *, timeout: float = 60.0, workdir: Path | None = None) -> Iterator[RunningTarget]:
+    """Start a built-in target, yield it, and stop every process it started."""
+    if name not in BUILTIN_TARGETS:
+        raise TargetError(f"unknown target {name!r}; choose from {', '.join(BUILTIN_TARGETS)}")
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"conformance-{name}-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        start = _start_reference if name == "reference" else _start_reference_envoy
+        target = start(workdir, timeout)
+        try:
+            yield target
+        finally:
+            target.stop()

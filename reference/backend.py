@@ -1,0 +1,114 @@
+"""HTTP client to the model server (any OpenAI-compatible Chat Completions endpoint).
+
+Every transport fault becomes an `APIError` with an honest status, so no backend failure can
+be mistaken for a successful answer: unreachable -> 502, not JSON -> 502, too slow -> 504,
+backend 4xx passed on with its message, backend 5xx -> 502 (`errors.from_backend_http`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reference.core import errors
+from reference.core.sse import ChatStreamDecoder
+
+
+def chat_completions_url(base_url: str) -> str:
+    """`http://host:port` and `http://host:port/v1` both mean `.../v1/chat/completions`.
+
+    A base URL with any other path (`https://api.example.com/openai/v1`) is taken as the API
+    root as given, the way the openai SDK treats `base_url`.
+    """
+    base = base_url.rstrip("/")
+    if urlsplit(base).path in ("", "/"):
+        base += "/v1"
+    return base + "/chat/completions"
+
+
+class Backend:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.url = chat_completions_url(base_url)
+        self.timeout = timeout
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        # One timeout for connect, each read and write: for a stream it bounds the gap between
+        # two chunks, not the whole answer, so long generations are not cut off.
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), headers=headers, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        """POST a non-streaming chat completion and return its JSON."""
+        try:
+            resp = await self._client.post(self.url, content=_dump(request))
+        except httpx.TimeoutException as exc:
+            raise errors.backend_timeout(self.timeout) from exc
+        except httpx.HTTPError as exc:
+            raise errors.backend_unreachable(_describe(exc)) from exc
+        if resp.status_code >= 400:
+            raise errors.from_backend_http(resp.status_code, resp.content)
+        try:
+            data = json.loads(resp.content)
+        except ValueError as exc:
+            raise errors.backend_bad_response("the body is not JSON") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise errors.backend_bad_response("not a chat completion object")
+        return data
+
+    async def stream_chat(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """POST a streaming chat completion and yield its chunks until `[DONE]`.
+
+        A stream that ends without `[DONE]` (connection dropped) is a 502: the answer is
+        truncated, and passing it off as complete would hide the fault.
+        """
+        started = False
+        try:
+            async with self._client.stream("POST", self.url, content=_dump(request)) as resp:
+                started = True
+                if resp.status_code >= 400:
+                    raise errors.from_backend_http(resp.status_code, await resp.aread())
+                decoder = ChatStreamDecoder()
+                async for data in resp.aiter_bytes():
+                    for event in decoder.feed(data):
+                        if not isinstance(event, dict):  # DONE
+                            return
+                        yield event
+                # The body ended: a last event without its blank line still counts.
+                for event in decoder.close():
+                    if not isinstance(event, dict):  # DONE
+                        return
+                    yield event
+        except httpx.TimeoutException as exc:
+            raise errors.backend_timeout(self.timeout) from exc
+        except httpx.HTTPError as exc:
+            if started:
+                # Headers arrived, then the connection broke: a truncated answer, not an
+                # unreachable backend.
+                raise errors.backend_bad_response(f"the stream broke off ({_describe(exc)})") from exc
+            raise errors.backend_unreachable(_describe(exc)) from exc
+        raise errors.backend_bad_response("the stream ended without [DONE]")
+
+
+def _dump(request: dict[str, Any]) -> bytes:
+    return json.dumps(request, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,286 @@
+"""`responses-gateway`: run the reference gateway.
+
+    responses-gateway serve --backend-url URL --http-port 8080 --db PATH [--host 127.0.0.1]
+        [--max-body-bytes N] [--backend-timeout S] [--backend-api-key-env VAR] [--extproc-port P]
+
+Without `--backend-url`, `serve` starts the scripted backend (`python -m fixtures.backend`) on a
+free port and uses it, so the quick start needs no model server. `--http-port 0` picks a free
+port; the printed `HTTP on` line always shows the real one (tests parse it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from reference.config import DEFAULT_BACKEND_TIMEOUT, DEFAULT_DB, DEFAULT_MAX_BODY_BYTES, GatewayConfig
+
+log = logging.getLogger("reference.cli")
+
+READY_PREFIX = "responses-gateway: HTTP on "
+EXTPROC_MODULE = "reference.extproc.server"
+
+
+def _say(line: str) -> None:
+    # Flushed at once: tests and launchers read these lines from a pipe while we keep running.
+    print(f"responses-gateway: {line}", flush=True)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: a free one), SO_REUSEADDR set."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _start_extproc(engine: Any, host: str, port: int) -> Any:
+    """The ext_proc hook: `reference.extproc.server.serve_extproc(engine, host, port) -> handle`."""
+    if importlib.util.find_spec(EXTPROC_MODULE) is None:
+        _say(f"ext_proc server not available ({EXTPROC_MODULE} is not installed); serving HTTP only")
+        return None
+    module = importlib.import_module(EXTPROC_MODULE)
+    handle = await module.serve_extproc(engine, host, port)
+    real_port = getattr(handle, "port", port)
+    _say(f"ext_proc gRPC on {_url_host(host)}:{real_port}")
+    return handle
+
+
+async def _stop_handle(handle: Any) -> None:
+    stop = getattr(handle, "stop", None)
+    if stop is None:
+        return
+    # grpc.aio.Server.stop takes a grace period; a custom handle may take nothing.
+    params = inspect.signature(stop).parameters
+    result = stop(2.0) if params else stop()
+    if inspect.isawaitable(result):
+        await result
+
+
+async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None) -> None:
+    """Serve until `shutdown` is set (or SIGINT/SIGTERM), then stop gracefully."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config as HypercornConfig
+
+    from reference.backend import Backend
+    from reference.engine import Engine
+    from reference.http import create_app
+    from reference.store import open_store
+
+    shutdown = shutdown or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, shutdown.set)
+
+    store = open_store(config.db)
+    backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout)
+    engine = Engine(store, backend)
+    app = create_app(engine, max_body_bytes=config.max_body_bytes)
+
+    sock = bind_socket(config.host, config.http_port)
+    port = sock.getsockname()[1]
+    hc = HypercornConfig()
+    # Hypercorn adopts the already-listening socket: the port is known (and printed) before
+    # it serves, and there is no window in which another process could take a port 0 pick.
+    hc.bind = [f"fd://{sock.detach()}"]
+    hc.graceful_timeout = 5.0
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+
+    extproc = None
+    try:
+        if config.extproc_port is not None:
+            extproc = await _start_extproc(engine, config.host, config.extproc_port)
+        base = f"http://{_url_host(config.host)}:{port}/v1"
+        print(f"{READY_PREFIX}{base}", flush=True)
+        _say(f"backend {backend.url}; store {config.db}")
+        _say(f"try: curl -s {base}/responses -H 'content-type: application/json' "
+             "-d '{\"model\": \"any\", \"input\": \"Say hello\"}'")
+        await hypercorn_serve(app, hc, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+    finally:
+        if extproc is not None:
+            await _stop_handle(extproc)
+        await engine.aclose()
+        _say("stopped")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="responses-gateway", description="The reference Responses gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the Responses API over HTTP (and ext_proc when asked)")
+    p.add_argument("--backend-url", help="OpenAI-compatible model server, e.g. http://127.0.0.1:11434 "
+                   "(default: start the scripted fixtures.backend on a free port)")
+    p.add_argument("--http-port", type=int, default=8080, help="HTTP port (0: pick a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB}; ':memory:' for none)",
+    )
+    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                   help="larger request bodies get 413 (default %(default)s)")
+    p.add_argument("--backend-timeout", type=float, default=DEFAULT_BACKEND_TIMEOUT,
+                   help="seconds to wait for the backend (connect, and between stream chunks); "
+                   "exceeded -> 504 (default %(default)s)")
+    p.add_argument("--backend-api-key-env", metavar="VAR",
+                   help="environment variable holding the backend API key")
+    p.add_argument("--extproc-port", type=int, default=None,
+                   help="also serve Envoy ext_proc gRPC on this port (e.g. 10000; 0 picks a free one)")
+    p.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every backend request at INFO: noise next to Hypercorn's own log.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if args.command == "serve":
+        return _serve_command(args)
+    return 2  # pragma: no cover - argparse enforces the subcommand
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    fixture = None
+    backend_url = args.backend_url
+    if backend_url is None:
+        from fixtures.backend.server import start_subprocess
+
+        fixture = start_subprocess(port=0, host="127.0.0.1")
+        backend_url = fixture.url
+        _say(f"no --backend-url given: started the scripted backend (fixtures.backend) at {backend_url}")
+    try:
+        config = GatewayConfig(
+            backend_url=backend_url,
+            db=args.db,
+            host=args.host,
+            http_port=args.http_port,
+            extproc_port=args.extproc_port,
+            max_body_bytes=args.max_body_bytes,
+            backend_timeout=args.backend_timeout,
+            backend_api_key_env=args.backend_api_key_env,
+        )
+        asyncio.run(serve(config))
+    except (ValueError, OSError) as exc:
+        print(f"responses-gateway: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if fixture is not None:
+            fixture.stop()
+    return 0
+
+
+# --- running `serve` as a child process (tests, launchers) ------------------------------------
+
+_READY_RE = re.compile(re.escape(READY_PREFIX) + r"(\S+)")
+
+
+@dataclass
+class GatewayProcess:
+    """`responses-gateway serve` running as a child process (see :func:`start_subprocess`).
+
+    Its output (stdout and stderr merged) is drained continuously into `lines`, so a chatty
+    gateway can never block on a full pipe.
+    """
+
+    process: subprocess.Popen[str]
+    url: str
+    """The API base, `http://HOST:PORT/v1` (what an OpenAI SDK takes as base_url)."""
+    lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """`http://HOST:PORT` without `/v1` (for /health, /openapi.json)."""
+        return self.url.removesuffix("/v1")
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Signal the child by PID and wait for it (SIGKILL after `timeout`); return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout)
+        return self.process.returncode
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_subprocess(args: Sequence[str], *, timeout: float = 20.0) -> GatewayProcess:
+    """Spawn `python -m reference.cli serve ARGS...` and wait for its `HTTP on` line."""
+    cmd = [sys.executable, "-m", "reference.cli", "serve", *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    ready = threading.Event()
+    found: list[str] = []
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            match = _READY_RE.search(line)
+            if match and not found:
+                found.append(match.group(1))
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=drain, name="responses-gateway output", daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.05):
+        if time.monotonic() > deadline:
+            break
+    if not found:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        reader.join(5)
+        raise RuntimeError(f"responses-gateway did not report its URL within {timeout}s:\n{''.join(lines)}")
+    return GatewayProcess(process, found[0], lines, reader)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

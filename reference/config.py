@@ -1,0 +1,40 @@
+"""Gateway configuration: one dataclass filled from the CLI (or tests), read by every adapter."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_BACKEND_TIMEOUT = 120.0
+DEFAULT_DB = "responses-gateway.sqlite3"
+
+
+@dataclass
+class GatewayConfig:
+    backend_url: str
+    db: str = DEFAULT_DB
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    extproc_port: int | None = None
+    """None: no ext_proc server (the HTTP server alone)."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
+    backend_api_key_env: str | None = None
+    """Name of the environment variable holding the backend's API key (never the key itself,
+    so it does not show up in `ps` or shell history)."""
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be positive")
+        if self.backend_timeout <= 0:
+            raise ValueError("backend_timeout must be positive")
+
+    @property
+    def backend_api_key(self) -> str | None:
+        if not self.backend_api_key_env:
+            return None
+        value = os.environ.get(self.backend_api_key_env)
+        if value is None:
+            raise ValueError(f"environment variable {self.backend_api_key_env} is not set")
+        return value

@@ -1,0 +1,411 @@
+"""Orchestration shared by the HTTP and ext_proc adapters.
+
+The engine validates a create request, rebuilds the conversation for `previous_response_id`,
+calls the backend, translates, stores, and runs background responses. It is split so that an
+adapter which does not call the backend itself (the ext_proc server: Envoy makes that call) can
+reuse the halves around the backend hop:
+
+    prepared = await engine.prepare(body)          # validate, load history, build chat request
+    # ... someone sends prepared.chat_request to the backend ...
+    response = engine.complete(prepared, chat_json) # non-streaming: translate the answer
+    # or: StreamTranslator(prepared.response) fed with the backend's chunks
+    text = await engine.finalize(prepared, response) # persist (when store) and serialise
+
+`create` and `stream` are those steps with this process's own backend client in the middle.
+
+Store calls are blocking (sqlite3); they run on one dedicated thread so they never stall the
+event loop and never race each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import functools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from reference.backend import Backend
+from reference.core import errors, ids, pagination, responses, translate
+from reference.core.errors import APIError
+from reference.core.models import CreateResponseRequest
+from reference.core.streaming import StreamTranslator
+from reference.store import ResponseStore, StoredResponse
+
+log = logging.getLogger("reference.engine")
+
+T = TypeVar("T")
+
+# Statuses from which a background response can still be cancelled.
+_CANCELLABLE = ("queued", "in_progress")
+
+
+def dump(obj: Any) -> str:
+    """The one serialisation of objects sent to clients and stored (compact, UTF-8 kept)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Prepared:
+    """Everything a create request needs once validated; independent of who calls the backend."""
+
+    request: CreateResponseRequest
+    response: dict[str, Any]
+    """The response skeleton (status `in_progress`, empty output) echoing the request."""
+    chat_request: dict[str, Any]
+    """The Chat Completions request for the backend (history + this request's input)."""
+    input_items: list[dict[str, Any]]
+    """This request's own input, normalised to items with ids (what input_items lists)."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Input and output items of the `previous_response_id` chain, oldest first."""
+
+    @property
+    def id(self) -> str:
+        return str(self.response["id"])
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.request.stream)
+
+    @property
+    def store(self) -> bool:
+        # OpenAI: `store` defaults to true.
+        return self.request.store is not False
+
+    @property
+    def background(self) -> bool:
+        return bool(self.request.background)
+
+
+class Engine:
+    def __init__(
+        self,
+        store: ResponseStore,
+        backend: Backend | None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="response-store")
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Stop background jobs (they end `cancelled`), close the backend client and the store."""
+        for response_id, task in list(self._tasks.items()):
+            task.cancel()
+            # Shutting down: whatever the job raised, its state is recorded just below.
+            with contextlib.suppress(BaseException):
+                await task
+            await self._mark_cancelled(response_id)
+        if self.backend is not None:
+            await self.backend.aclose()
+        await self._run(self.store.close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def _backend(self) -> Backend:
+        if self.backend is None:
+            raise APIError(500, "This gateway has no model backend configured.", errors.SERVER_ERROR)
+        return self.backend
+
+    # --- create --------------------------------------------------------------------------------
+
+    async def prepare(self, body: bytes | str | dict[str, Any]) -> Prepared:
+        req = CreateResponseRequest.parse(body)
+        if req.background and req.store is False:
+            # OpenAI: background mode needs the response stored, since the client fetches the
+            # result later with GET.
+            raise errors.invalid_request(
+                "Background mode requires store=true: a background response can only be fetched "
+                "later if it is stored.", "background")
+        history: list[dict[str, Any]] = []
+        if req.previous_response_id is not None:
+            history = await self._run(self._load_history, req.previous_response_id)
+        response_id = ids.new_id(ids.RESPONSE)
+        skeleton = responses.new_response(
+            req, response_id=response_id, created_at=int(self._clock()), status="in_progress"
+        )
+        return Prepared(
+            request=req,
+            response=skeleton,
+            chat_request=translate.to_chat_request(req, history, stream=bool(req.stream)),
+            input_items=translate.input_items(req),
+            history=history,
+        )
+
+    def _load_history(self, previous_response_id: str) -> list[dict[str, Any]]:
+        """Input items + output items of every response in the chain, oldest first.
+
+        Runs on the store thread. Instructions are deliberately not part of the history: the
+        OpenAI docs say that with `previous_response_id` "the instructions from a previous
+        response will not be carried over to the next response".
+        """
+        chain: list[StoredResponse] = []
+        seen: set[str] = set()
+        next_id: str | None = previous_response_id
+        while next_id is not None and next_id not in seen:
+            seen.add(next_id)
+            stored = self.store.get_response(next_id)
+            if stored is None:
+                # OpenAI answers an unknown previous_response_id with 400
+                # `previous_response_not_found` naming the param (observed API behaviour,
+                # e.g. {"status":400,"error":{"code":"previous_response_not_found","message":
+                # "Previous response with id 'resp_...' not found."}}), not 404: the request
+                # URL exists, one of its parameters is wrong.
+                raise errors.invalid_request(
+                    f"Previous response with id '{next_id}' not found.",
+                    "previous_response_id", "previous_response_not_found")
+            chain.append(stored)
+            next_id = stored.previous_response_id
+        items: list[dict[str, Any]] = []
+        for stored in reversed(chain):
+            items.extend(json.loads(text) for text in stored.input_items)
+            body = json.loads(stored.body)
+            items.extend(body.get("output") or [])
+        return items
+
+    def complete(self, prepared: Prepared, chat_json: dict[str, Any]) -> dict[str, Any]:
+        """Translate a backend chat completion into the finished response object."""
+        return translate.apply_chat_completion(copy.deepcopy(prepared.response), chat_json)
+
+    async def finalize(self, prepared: Prepared, response: dict[str, Any]) -> str:
+        """Persist `response` (unless `store: false`) and return its JSON text.
+
+        The returned text is what the client must be sent: it is byte-identical to what a later
+        GET returns.
+        """
+        text = dump(response)
+        if prepared.store:
+            await self._save(prepared, response, text, with_items=True)
+        return text
+
+    async def _save(
+        self, prepared: Prepared, response: dict[str, Any], text: str, *, with_items: bool
+    ) -> None:
+        items = None
+        if with_items:
+            items = [(str(item.get("id", "")), dump(item)) for item in prepared.input_items]
+        await self._run(
+            self.store.save_response,
+            prepared.id,
+            text,
+            created_at=int(response.get("created_at") or 0),
+            status=str(response.get("status")),
+            previous_response_id=prepared.request.previous_response_id,
+            input_items=items,
+        )
+
+    async def create(self, prepared: Prepared) -> str:
+        """Run a non-streaming request; return the response JSON text.
+
+        A backend failure raises its `APIError` (the client gets that status and body) and
+        nothing is stored: a failure must never read as a completed response.
+        """
+        if prepared.background:
+            return await self._start_background(prepared)
+        chat_json = await self._backend().chat(prepared.chat_request)
+        return await self.finalize(prepared, self.complete(prepared, chat_json))
+
+    async def stream(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+        """Run a streaming request, yielding Responses events.
+
+        A backend failure after the stream started ends it with `response.failed` carrying the
+        error (and the stored response, when `store`, has status `failed`).
+
+        A background stream runs as its own task feeding a queue: the client watching it may
+        disconnect and the response still completes (and is stored), and `cancel` can stop it.
+        """
+        if not prepared.background:
+            async for event in self._stream_events(prepared):
+                yield event
+            return
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def produce() -> None:
+            try:
+                async for event in self._stream_events(prepared):
+                    queue.put_nowait(event)
+            finally:
+                queue.put_nowait(None)
+
+        self._track(prepared.id, asyncio.create_task(produce(), name=f"background stream {prepared.id}"))
+        while (event := await queue.get()) is not None:
+            yield event
+
+    async def _stream_events(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+        translator = StreamTranslator(copy.deepcopy(prepared.response))
+        if prepared.background:
+            # Stored from the start so GET shows it in progress (background implies store).
+            await self._save(prepared, translator.response, dump(translator.response), with_items=True)
+        for event in translator.start():
+            yield event
+        try:
+            async for chunk in self._backend().stream_chat(prepared.chat_request):
+                for event in translator.feed(chunk):
+                    yield event
+            final = translator.finish()
+        except APIError as err:
+            final = translator.fail(err)
+        except Exception as exc:
+            log.exception("streaming response %s failed", prepared.id)
+            final = translator.fail(APIError(500, f"The gateway failed: {type(exc).__name__}",
+                                             errors.SERVER_ERROR))
+        # Store before the terminal event goes out: a client that GETs the response as soon as
+        # it sees response.completed must find it.
+        await self.finalize(prepared, translator.response)
+        for event in final:
+            yield event
+
+    # --- background ----------------------------------------------------------------------------
+
+    async def _start_background(self, prepared: Prepared) -> str:
+        queued = copy.deepcopy(prepared.response)
+        queued["status"] = "queued"
+        text = dump(queued)
+        await self._save(prepared, queued, text, with_items=True)
+        self._track(prepared.id, asyncio.create_task(self._run_background(prepared),
+                                                     name=f"background {prepared.id}"))
+        return text
+
+    def _track(self, response_id: str, task: asyncio.Task[None]) -> None:
+        # Held here so the task is not garbage-collected mid-run and `cancel` can find it.
+        self._tasks[response_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(response_id, None))
+
+    async def _run_background(self, prepared: Prepared) -> None:
+        running = copy.deepcopy(prepared.response)
+        running["status"] = "in_progress"
+        await self._save(prepared, running, dump(running), with_items=False)
+        try:
+            chat_json = await self._backend().chat(prepared.chat_request)
+            response = self.complete(prepared, chat_json)
+        except APIError as err:
+            response = failed_response(running, err)
+        except asyncio.CancelledError:
+            raise  # `cancel` records the cancelled state itself
+        except Exception as exc:
+            log.exception("background response %s failed", prepared.id)
+            response = failed_response(running, APIError(500, f"The gateway failed: {type(exc).__name__}",
+                                                         errors.SERVER_ERROR))
+        await self._save(prepared, response, dump(response), with_items=False)
+
+    async def wait_background(self, response_id: str) -> None:
+        """Wait for a background job to end (tests and graceful shutdown)."""
+        task = self._tasks.get(response_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def cancel(self, response_id: str) -> str:
+        """Cancel a background response; return its JSON text.
+
+        OpenAI: "Only responses created with the `background` parameter set to `true` can be
+        cancelled" (others -> 400); cancelling a finished response is a 400, cancelling an
+        already cancelled one returns it unchanged (idempotent, as the background guide says).
+        """
+        stored = await self._run(self.store.get_response, response_id)
+        if stored is None:
+            raise errors.not_found("response", response_id)
+        body = json.loads(stored.body)
+        if not body.get("background"):
+            raise errors.invalid_request(
+                "Only responses created with background=true can be cancelled.", None, "not_cancellable")
+        status = body.get("status")
+        if status == "cancelled":
+            return stored.body
+        if status not in _CANCELLABLE:
+            raise errors.invalid_request(f"Cannot cancel a response with status '{status}'.", None,
+                                         "not_cancellable")
+        task = self._tasks.get(response_id)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        text = await self._mark_cancelled(response_id)
+        return text or stored.body
+
+    async def _mark_cancelled(self, response_id: str) -> str | None:
+        stored = await self._run(self.store.get_response, response_id)
+        if stored is None:
+            return None
+        body = json.loads(stored.body)
+        if body.get("status") not in _CANCELLABLE:
+            # The job finished before the cancellation reached it: its result stands.
+            return stored.body
+        body["status"] = "cancelled"
+        text = dump(body)
+        await self._run(self.store.save_response, response_id, text,
+                        created_at=int(body.get("created_at") or 0), status="cancelled",
+                        previous_response_id=stored.previous_response_id)
+        return text
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def get_text(self, response_id: str) -> str:
+        """The stored response's JSON text, byte-identical to what was stored."""
+        stored = await self._run(self.store.get_response, response_id)
+        if stored is None:
+            raise errors.not_found("response", response_id)
+        return stored.body
+
+    async def get(self, response_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(await self.get_text(response_id))
+        return result
+
+    async def delete(self, response_id: str) -> dict[str, Any]:
+        task = self._tasks.get(response_id)
+        if task is not None:
+            task.cancel()
+        if not await self._run(self.store.delete_response, response_id):
+            raise errors.not_found("response", response_id)
+        return {"id": response_id, "object": "response.deleted", "deleted": True}
+
+    async def input_items(
+        self,
+        response_id: str,
+        *,
+        limit: int | str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        order: str | None = None,
+    ) -> dict[str, Any]:
+        """The response's own input items as a list page (OpenAI default order: desc)."""
+        texts = await self._run(self.store.get_input_items, response_id)
+        if texts is None:
+            raise errors.not_found("response", response_id)
+        items = [json.loads(t) for t in texts]
+        return pagination.paginate(items, limit=limit, after=after, before=before, order=order)
+
+    async def list(
+        self,
+        *,
+        limit: int | str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        order: str | None = None,
+    ) -> dict[str, Any]:
+        """Stored responses as a list page (default newest first, like OpenAI's list endpoints)."""
+        texts = await self._run(self.store.list_responses)
+        return pagination.paginate([json.loads(t) for t in texts], limit=limit, after=after,
+                                   before=before, order=order)
+
+
+def failed_response(response: dict[str, Any], err: APIError) -> dict[str, Any]:
+    """`response` marked failed with `err` in the Response object's `error` shape."""
+    failed = copy.deepcopy(response)
+    failed["status"] = "failed"
+    # Same shape as the streaming `response.failed` (core.streaming.StreamTranslator.fail).
+    failed["error"] = {"code": err.code or errors.SERVER_ERROR, "message": err.message}
+    return failed

@@ -1,0 +1,88 @@
+"""The Envoy External Processor gRPC server (grpc.aio) and its gRPC health service.
+
+    handle = await serve_extproc(engine, "127.0.0.1", 10000)   # port 0: a free port
+    ...
+    await handle.stop(grace=2.0)
+
+One `Process` stream is one HTTP request through Envoy; its state lives in a
+`RequestProcessor` owned by the stream handler (reference/extproc/processor.py has the phase
+logic). The health service answers for "" and `envoy.service.ext_proc.v3.ExternalProcessor`;
+`stop()` flips both to NOT_SERVING before the server stops accepting, so health-checking load
+balancers drain it first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+import protos
+from reference.extproc.processor import SSE_MODE_METADATA, RequestProcessor, SseMode
+
+if TYPE_CHECKING:
+    from reference.engine import Engine
+
+log = logging.getLogger("reference.extproc")
+
+
+class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # type: ignore[misc]
+    def __init__(self, engine: Engine, *, chat_path: str | None = None, sse_mode: SseMode = "streamed") -> None:
+        self.engine = engine
+        self.chat_path = chat_path
+        self.sse_mode: SseMode = sse_mode
+
+    def _sse_mode(self, context: Any) -> SseMode:
+        # The Envoy config may name the streaming mode it allows (grpc_service initial_metadata);
+        # otherwise the server's default.
+        for key, value in context.invocation_metadata() or ():
+            if key == SSE_MODE_METADATA and value in ("streamed", "full_duplex"):
+                return value  # type: ignore[no-any-return]
+        return self.sse_mode
+
+    async def Process(self, request_iterator: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        processor = RequestProcessor(self.engine, chat_path=self.chat_path, sse_mode=self._sse_mode(context))
+        try:
+            async for request in request_iterator:
+                for reply in await processor.handle(request):
+                    yield reply
+        finally:
+            # Shielded: when Envoy resets the stream the handler is cancelled, and the cut-off
+            # response must still be recorded.
+            await asyncio.shield(processor.finish())
+
+
+@dataclass
+class ExtProcHandle:
+    server: grpc.aio.Server
+    health: Any
+    host: str
+    port: int
+
+    async def stop(self, grace: float | None = 2.0) -> None:
+        """Health NOT_SERVING first, then stop accepting and let running streams end."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def serve_extproc(engine: Engine, host: str, port: int, *, chat_path: str | None = None,
+                        sse_mode: SseMode = "streamed") -> ExtProcHandle:
+    """Start the ext_proc server (plus gRPC health) on host:port; port 0 picks a free one."""
+    server = grpc.aio.server()
+    protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(
+        ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode), server)
+    health = protos.HealthServicer()
+    protos.health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"ext_proc: cannot listen on {address}")
+    await server.start()
+    for service in ("", protos.EXT_PROC_SERVICE):
+        await health.set(service, protos.health_pb2.HealthCheckResponse.SERVING)
+    log.info("ext_proc gRPC listening on %s:%d", host, bound)
+    return ExtProcHandle(server=server, health=health, host=host, port=bound)

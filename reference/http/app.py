@@ -1,0 +1,37 @@
+"""The Quart application serving the stateful Responses API over HTTP."""
+
+from __future__ import annotations
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+
+from reference.config import DEFAULT_MAX_BODY_BYTES
+from reference.engine import Engine
+from reference.http import health, responses
+from reference.http.errors import register_error_handlers
+
+
+def create_app(engine: Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Quart:
+    app = Quart("responses-gateway")
+    app.extensions["responses_engine"] = engine
+    # Quart answers 413 when a body exceeds this, before reading it all (Content-Length) or as
+    # soon as the streamed body crosses it (chunked).
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    # Streams last as long as the model generates; Quart's default 60 s response timeout would
+    # cut long answers off mid-stream. The backend timeout bounds each wait instead.
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+    # /openapi.json is generated from the core's pydantic models; the HTML UIs are off because
+    # they load scripts from a CDN.
+    QuartSchema(
+        app,
+        openapi_path="/openapi.json",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path=None,
+        info=Info(title="responses-gateway (reference)", version="0.1.0"),
+    )
+    app.register_blueprint(responses.bp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,60 @@
+"""Error rendering: every failure a client sees is an OpenAI error object with an honest status.
+
+Quart's own HTTP errors (unknown route 404, wrong method 405, body over MAX_CONTENT_LENGTH 413)
+are rendered the same way, and anything unexpected becomes a 500 whose details stay in the
+server log: no traceback ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
+
+from reference.core import errors
+from reference.core.errors import APIError
+
+log = logging.getLogger("reference.http")
+
+
+def error_response(err: APIError, headers: dict[str, str] | None = None) -> Response:
+    return Response(err.body_bytes(), status=err.status, content_type="application/json",
+                    headers=headers)
+
+
+def _from_http_exception(exc: HTTPException) -> APIError:
+    status = exc.code or 500
+    if status == 404:
+        return APIError(404, f"Invalid URL ({request.method} {request.path})", errors.INVALID_REQUEST,
+                        None, "not_found")
+    if status == 405:
+        return APIError(405, f"Method {request.method} is not allowed for {request.path}.",
+                        errors.INVALID_REQUEST, None, "method_not_allowed")
+    if status == 413:
+        limit = request.max_content_length or 0
+        return errors.payload_too_large(limit)
+    if status >= 500:
+        return APIError(status, "The server had an error while processing your request.", errors.SERVER_ERROR)
+    return APIError(status, exc.description or exc.name, errors.INVALID_REQUEST)
+
+
+def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(APIError)
+    async def _api_error(err: APIError) -> Response:
+        return error_response(err)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Response:
+        headers = None
+        if exc.code == 405:
+            # RFC 9110: a 405 response MUST carry Allow.
+            allow = [h for h in (exc.get_headers() or []) if h[0].lower() == "allow"]
+            headers = dict(allow) or None
+        return error_response(_from_http_exception(exc), headers)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(APIError(500, "The server had an error while processing your request.",
+                                       errors.SERVER_ERROR, None, "internal_error"))

@@ -1,0 +1,271 @@
+"""`responses-gateway up`: the gateway, a real Envoy and (without a backend URL) the scripted
+backend, all on localhost: the no-Docker equivalent of the seed's `docker-compose up`.
+
+    with Stack(StackConfig()) as stack:     # or stack.start() / stack.stop()
+        print(stack.envoy_url)
+
+`run_up(config)` is the CLI hook: it starts the stack, prints the lines below (flushed) and
+holds it until Ctrl-C / SIGTERM, then stops everything it started, by PID:
+
+    envoy: http://127.0.0.1:PORT
+    admin: http://127.0.0.1:PORT
+    extproc: 127.0.0.1:PORT
+    http: http://127.0.0.1:PORT
+    backend: URL
+    try: curl ...
+
+Every part is a child process (the gateway is `python -m reference.cli serve`): Envoy sets
+PR_SET_PDEATHSIG, so it must be the child of a process that stays alive, and separate processes
+let tests kill one part (the ext_proc server, the backend) to check the error paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from gateway_envoy.launcher import EnvoyProcess, Mode, render
+from reference.config import DEFAULT_BACKEND_TIMEOUT
+
+_HTTP_RE = re.compile(r"HTTP on (http://\S+?)(?:/v1)?\s*$")
+_EXTPROC_RE = re.compile(r"ext_proc gRPC on \[?([^\]\s]+?)\]?:(\d+)\s*$")
+
+# Envoy and the gateway get the same body limit, so a too-large body is a 413 on both paths.
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class StackConfig:
+    backend_url: str | None = None
+    """None: start the scripted backend (python -m fixtures.backend) on a free port."""
+    envoy_port: int = 0
+    admin_port: int = 0
+    http_port: int = 0
+    extproc_port: int = 0
+    db: str | None = None
+    """SQLite file; None: a temporary file removed on stop."""
+    mode: Mode = "streamed"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
+    backend_api_key_env: str | None = None
+    envoy_log_level: str = "warning"
+    startup_timeout: float = 30.0
+    extra_gateway_args: list[str] = field(default_factory=list)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class _LineReader:
+    """Collects a child's stdout lines on a thread so we can wait for a pattern."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self.lines.append("")  # EOF marker
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float, proc: subprocess.Popen[str]) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self.lines[seen:]:
+                    match = pattern.search(line)
+                    if match:
+                        return match
+                seen = len(self.lines)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (proc.poll() is not None and self.lines and self.lines[-1] == ""):
+                    raise StackError(f"no line matching {pattern.pattern!r}; output so far:\n"
+                                     + "\n".join(self.lines[-30:]))
+                self._cond.wait(min(remaining, 0.2))
+
+
+def _stop_child(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+class Stack:
+    """Scripted backend (optional) + gateway (HTTP and ext_proc) + Envoy, started in that order."""
+
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.backend: Any = None  # fixtures.backend.server.SubprocessHandle
+        self.backend_url = self.config.backend_url or ""
+        self.gateway: subprocess.Popen[str] | None = None
+        self.envoy: EnvoyProcess | None = None
+        self.http_url = ""
+        self.extproc_host = "127.0.0.1"
+        self.extproc_port = 0
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._gateway_out: _LineReader | None = None
+
+    # --- addresses -----------------------------------------------------------------------------
+
+    @property
+    def envoy_url(self) -> str:
+        assert self.envoy is not None
+        return self.envoy.url
+
+    @property
+    def admin_url(self) -> str:
+        assert self.envoy is not None
+        return self.envoy.admin_url
+
+    def banner(self) -> list[str]:
+        """The lines `up` prints (the harness parses them)."""
+        return [
+            f"envoy: {self.envoy_url}",
+            f"admin: {self.admin_url}",
+            f"extproc: {self.extproc_host}:{self.extproc_port}",
+            f"http: {self.http_url}",
+            f"backend: {self.backend_url}",
+            f"try: curl -s {self.envoy_url}/v1/responses -H 'content-type: application/json' "
+            "-d '{\"model\": \"any\", \"input\": \"Say hello\"}'",
+        ]
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Stack:
+        try:
+            self._start_backend()
+            self._start_gateway()
+            self._start_envoy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_backend(self) -> None:
+        if self.config.backend_url:
+            return
+        from fixtures.backend.server import start_subprocess
+
+        self.backend = start_subprocess(port=0, host="127.0.0.1", timeout=self.config.startup_timeout)
+        self.backend_url = self.backend.url
+
+    def _start_gateway(self) -> None:
+        cfg = self.config
+        db = cfg.db
+        if db is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="responses-gateway-up-")
+            db = os.path.join(self._tmp.name, "responses.sqlite3")
+        cmd = [sys.executable, "-m", "reference.cli", "serve", "--backend-url", self.backend_url,
+               "--http-port", str(cfg.http_port), "--extproc-port", str(cfg.extproc_port),
+               "--host", "127.0.0.1", "--db", db, "--max-body-bytes", str(cfg.max_body_bytes),
+               "--backend-timeout", f"{cfg.backend_timeout:g}", "--log-level", "WARNING",
+               *cfg.extra_gateway_args]
+        if cfg.backend_api_key_env:
+            cmd += ["--backend-api-key-env", cfg.backend_api_key_env]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.gateway = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, text=True, env=env)
+        assert self.gateway.stdout is not None
+        self._gateway_out = _LineReader(self.gateway.stdout)
+        ext = self._gateway_out.wait_for(_EXTPROC_RE, cfg.startup_timeout, self.gateway)
+        self.extproc_host, self.extproc_port = ext.group(1), int(ext.group(2))
+        http = self._gateway_out.wait_for(_HTTP_RE, cfg.startup_timeout, self.gateway)
+        self.http_url = http.group(1)
+
+    def _start_envoy(self) -> None:
+        cfg = self.config
+        backend = urlsplit(self.backend_url)
+        http = urlsplit(self.http_url)
+        tls = backend.scheme == "https"
+        config = render(
+            listen_port=cfg.envoy_port, admin_port=cfg.admin_port,
+            http_host=http.hostname or "127.0.0.1", http_port=http.port or 80,
+            extproc_host=self.extproc_host, extproc_port=self.extproc_port,
+            backend_host=backend.hostname or "127.0.0.1",
+            backend_port=backend.port or (443 if tls else 80), backend_tls=tls,
+            mode=cfg.mode, request_buffer_limit=cfg.max_body_bytes,
+            backend_timeout_s=cfg.backend_timeout,
+        )
+        self.envoy = EnvoyProcess(config, log_level=cfg.envoy_log_level, ready_timeout=cfg.startup_timeout)
+        self.envoy.start()
+
+    def gateway_output(self) -> list[str]:
+        return list(self._gateway_out.lines) if self._gateway_out else []
+
+    def stop(self) -> None:
+        """Stop what was started, in reverse order, each by PID."""
+        if self.envoy is not None:
+            self.envoy.stop()
+        _stop_child(self.gateway)
+        if self.gateway is not None and self.gateway.stdout is not None:
+            self.gateway.stdout.close()
+        if self.backend is not None:
+            self.backend.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def run_up(config: StackConfig | None = None) -> int:
+    """The `responses-gateway up` hook: start, print the banner, hold until Ctrl-C / SIGTERM."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = Stack(config)
+    try:
+        try:
+            stack.start()
+        except (StackError, OSError, RuntimeError) as exc:
+            print(f"responses-gateway up: error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        for line in stack.banner():
+            print(line, flush=True)
+        while not stop.is_set():
+            if stack.gateway is not None and stack.gateway.poll() is not None:
+                print("responses-gateway up: the gateway exited", file=sys.stderr, flush=True)
+                return 1
+            if stack.envoy is not None and stack.envoy.process is not None and stack.envoy.process.poll() is not None:
+                print("responses-gateway up: envoy exited", file=sys.stderr, flush=True)
+                return 1
+            stop.wait(0.5)
+        return 0
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

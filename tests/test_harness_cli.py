@@ -1,0 +1,174 @@
+"""The `responses-conformance` CLI, exit codes, report files, and built-in target plumbing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_harness_fake_gateway import RunningFake, fake, gw  # noqa: F401  (fixtures)
+
+from conformance.cli import main, target_slug
+from conformance.model import REGISTRY
+from conformance.targets import (
+    BACKEND_RE,
+    EXTPROC_RE,
+    SERVE_HTTP_RE,
+    UP_ADMIN_RE,
+    UP_ENVOY_RE,
+    TargetError,
+    spawn,
+)
+
+CLI = Path(sys.executable).with_name("responses-conformance")
+
+
+def test_list_prints_every_case_with_level_and_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    import conformance.cases  # noqa: F401
+
+    for case in REGISTRY.all():
+        line = next(ln for ln in out.splitlines() if ln.startswith(case.id + " "))
+        assert case.level.value in line and case.tier.value in line
+    assert f"{len(REGISTRY)} cases" in out
+
+
+def test_console_script_is_installed() -> None:
+    out = subprocess.run([str(CLI), "list", "--cases", "errors.*"], capture_output=True, text=True, check=True).stdout
+    assert "errors.invalid-json" in out and "responses.stream" not in out
+
+
+def _run(gw: RunningFake, tmp_path: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    code = main(["run", "--base-url", gw.base_url, "--report-dir", str(tmp_path), "--quiet", "--timeout", "10",
+                 *extra])
+    return code, json.loads((tmp_path / "report.json").read_text())
+
+
+def test_run_against_a_correct_gateway_exits_0_and_writes_reports(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
+    code, index = _run(gw, tmp_path)
+    assert code == 0
+    verdicts = {k: v["verdict"] for k, v in index["cases"].items()}
+    assert set(verdicts) == {c.id for c in REGISTRY.all()}
+    bad = {k: v for k, v in verdicts.items() if v not in ("PASS", "SKIPPED", "UNIMPLEMENTED")}
+    assert bad == {}
+    assert verdicts["responses.create.scripted-exact-text"] == "UNIMPLEMENTED"  # fake is not scripted
+    assert (tmp_path / "junit.xml").exists() and (tmp_path / "report.html").exists()
+
+
+def test_must_failure_exits_1(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
+    gw.gateway.broken = {"object"}
+    code, index = _run(gw, tmp_path, "--cases", "responses.create")
+    assert code == 1
+    assert index["cases"]["responses.create.object-type"]["verdict"] == "FAIL"
+    assert all(k.startswith("responses.create.") for k in index["cases"])
+
+
+def test_should_failure_only_fails_with_strict(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
+    gw.gateway.broken = {"id-prefix"}
+    code, index = _run(gw, tmp_path / "a", "--cases", "responses.create.id-*")
+    assert code == 0
+    assert index["cases"]["responses.create.id-prefix"]["verdict"] == "NON_STRICT"
+    code, _ = _run(gw, tmp_path / "b", "--cases", "responses.create.id-*", "--strict")
+    assert code == 1
+
+
+def test_explicit_report_paths_and_exclude(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
+    code = main(["run", "--base-url", gw.base_url, "--quiet", "--cases", "state.*", "--exclude", "state.delete-*",
+                 "--json", str(tmp_path / "x.json"), "--junit", str(tmp_path / "x.xml"),
+                 "--html", str(tmp_path / "x.html"), "--report-dir", str(tmp_path / "dir")])
+    assert code == 0
+    index = json.loads((tmp_path / "x.json").read_text())
+    assert set(index["cases"]) == {"state.get-after-create", "state.store-false-not-retrievable"}
+    assert (tmp_path / "x.xml").exists() and (tmp_path / "x.html").exists()
+
+
+def test_unreachable_gateway_is_error_and_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    code = main(["run", "--base-url", f"http://127.0.0.1:{port}/v1", "--report-dir", str(tmp_path), "--quiet",
+                 "--cases", "errors.invalid-json"])
+    assert code == 1
+    index = json.loads((tmp_path / "report.json").read_text())
+    assert index["cases"]["errors.invalid-json"]["verdict"] == "ERROR"
+
+
+def test_usage_errors_exit_2(gw: RunningFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    assert main(["run", "--base-url", gw.base_url, "--api-key-env", "NO_SUCH_KEY_VAR",
+                 "--report-dir", str(tmp_path)]) == 2
+    assert main(["run", "--base-url", gw.base_url, "--cases", "nothing.matches", "--report-dir", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit):
+        main(["run"])  # a target is required
+
+
+def test_api_key_is_sent(gw: RunningFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    seen: list[str] = []
+
+    @gw.gateway.app.before_request
+    async def record() -> None:
+        from quart import request
+
+        seen.append(request.headers.get("authorization", ""))
+
+    monkeypatch.setenv("GW_KEY", "sk-test")
+    code, index = _run(gw, tmp_path, "--cases", "responses.create.object-type", "--api-key-env", "GW_KEY")
+    assert code == 0
+    assert "Bearer sk-test" in seen
+    assert "sk-test" not in (tmp_path / "report.json").read_text()
+    assert "$GW_KEY" in (tmp_path / "report.html").read_text()
+
+
+def test_target_slug() -> None:
+    assert target_slug("http://127.0.0.1:8080/v1") == "127.0.0.1_8080"
+    assert target_slug("https://gw.example.com/v1") == "gw.example.com"
+
+
+# ---------------------------------------------------------------------- built-in target plumbing
+
+
+@pytest.mark.parametrize(
+    ("line", "rx", "value"),
+    [
+        ("fixtures.backend listening on http://127.0.0.1:4321", BACKEND_RE, "http://127.0.0.1:4321"),
+        ("responses-gateway: HTTP on http://127.0.0.1:5555/v1", SERVE_HTTP_RE, "http://127.0.0.1:5555/v1"),
+        ("responses-gateway: ext_proc gRPC on 127.0.0.1:6666", EXTPROC_RE, "127.0.0.1:6666"),
+        ("extproc: 127.0.0.1:10000", EXTPROC_RE, "127.0.0.1:10000"),
+        ("  ExtProc = [::1]:99", EXTPROC_RE, "[::1]:99"),
+        ("envoy: http://127.0.0.1:10001", UP_ENVOY_RE, "http://127.0.0.1:10001"),
+        ("responses-gateway: Envoy: http://127.0.0.1:10001/v1", UP_ENVOY_RE, "http://127.0.0.1:10001/v1"),
+        ("admin: http://127.0.0.1:9901", UP_ADMIN_RE, "http://127.0.0.1:9901"),
+    ],
+)
+def test_ready_line_patterns(line: str, rx, value: str) -> None:  # type: ignore[no-untyped-def]
+    m = rx.search(line)
+    assert m is not None
+    assert next(v for v in m.groupdict().values() if v) == value
+
+
+def test_spawned_process_lines_are_parsed_and_process_is_stopped(tmp_path: Path) -> None:
+    script = ("import time\nprint('starting')\nprint('envoy: http://127.0.0.1:1')\n"
+              "print('admin: http://127.0.0.1:2')\nprint('extproc: 127.0.0.1:3', flush=True)\ntime.sleep(60)\n")
+    proc = spawn("demo", [sys.executable, "-c", script], tmp_path / "demo.log")
+    try:
+        found = proc.wait_for({"envoy": UP_ENVOY_RE, "admin": UP_ADMIN_RE, "extproc": EXTPROC_RE},
+                              ["envoy", "admin", "extproc"], 20)
+        assert found == {"envoy": "http://127.0.0.1:1", "admin": "http://127.0.0.1:2", "extproc": "127.0.0.1:3"}
+    finally:
+        proc.stop(5)
+    assert proc.popen.poll() is not None
+
+
+def test_a_target_that_exits_early_gives_a_clear_error(tmp_path: Path) -> None:
+    proc = spawn("broken", [sys.executable, "-c", "print('usage: no such option --envoy-port'); raise SystemExit(2)"],
+                 tmp_path / "b.log")
+    with pytest.raises(TargetError) as info:
+        proc.wait_for({"envoy": UP_ENVOY_RE}, ["envoy"], 20)
+    msg = str(info.value)
+    assert "exited with code 2" in msg and "no such option" in msg and "['envoy']" in msg

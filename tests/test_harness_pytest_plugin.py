@@ -1,0 +1,43 @@
+"""The pytest plugin: inert by default, one test item per case with --gateway-url."""
+
+from __future__ import annotations
+
+import pytest
+from test_harness_fake_gateway import RunningFake, fake, gw  # noqa: F401  (fixtures)
+
+pytest_plugins = ["pytester"]
+
+
+def test_plugin_is_inert_without_gateway_url(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_one():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_each_case_is_a_test_item(pytester: pytest.Pytester, gw: RunningFake) -> None:  # noqa: F811
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gateway-url", gw.base_url,
+                                           "--collect-only", "-q")
+    out = result.stdout.str()
+    assert "responses.stream.sequence-monotonic" in out
+    assert "state.delete-twice-404" in out
+
+
+def test_verdicts_map_to_pytest_outcomes(pytester: pytest.Pytester, gw: RunningFake) -> None:  # noqa: F811
+    gw.gateway.broken = {"object", "id-prefix"}
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", "responses.create.*", "-rA")
+    # object-type (MUST) fails; id-prefix (SHOULD) passes with a warning; scripted case is skipped
+    result.assert_outcomes(failed=1, passed=14, skipped=1, warnings=1)
+    out = result.stdout.str()
+    assert "FAIL [MUST] responses.create.object-type" in out
+    assert "curl -sS -X POST" in out
+    strict = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", "responses.create.id-*",
+        "--gateway-strict")
+    strict.assert_outcomes(failed=1, passed=1)
+
+
+def test_keyword_selection_works_on_case_items(pytester: pytest.Pytester, gw: RunningFake) -> None:  # noqa: F811
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gateway-url", gw.base_url,
+                                           "-k", "delete", "-m", "conformance")
+    result.assert_outcomes(passed=3)
