@@ -150,15 +150,6 @@ def test_api_key_is_sent_to_the_backend(backend: BackendHandle, tmp_path: Path,
     backend.engine.recorder.clear()
     with _serve(backend.url, tmp_path / "db.sqlite", "--backend-api-key-env", "RG_TEST_KEY") as gw:
         assert httpx.post(f"{gw.url}/responses", json={"model": "m", "input": "x"}).status_code == 200
-
-        def chunked() -> Iterator[bytes]:  # no Content-Length: the limit applies while reading
-            for _ in range(10):
-                yield b"x" * 500
-
-        resp = httpx.post(f"{gw.url}/responses", content=chunked(),
-                          headers={"content-type": "application/json"})
-        assert resp.status_code == 413
-        assert resp.json()["error"]["code"] == "payload_too_large"
     chats = [r for r in backend.engine.recorder.requests if r["path"] == "/v1/chat/completions"]
     assert chats and chats[-1]["headers"]["authorization"] == "Bearer sk-test-123"
     assert "sk-test-123" not in gw.output

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from reference.store.objects import OBJECTS_MIGRATION
+
 # Each migration is a list of statements run in one transaction.
 MIGRATIONS: Sequence[Sequence[str]] = (
     # 1: responses and their input items, kept as the exact JSON text that was returned, so a GET
@@ -39,6 +41,9 @@ MIGRATIONS: Sequence[Sequence[str]] = (
     ),
     # 2: listing responses newest-first by creation time needs an index once the table grows.
     ("CREATE INDEX responses_created_at ON responses(created_at, seq)",),
+    # 3: the stateful resources of issue 5 (files, vector stores, conversations, prompts,
+    # connectors) and vector-store chunks; see reference.store.objects.
+    OBJECTS_MIGRATION,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,152 @@
+"""Generic persistence for the stateful OpenAI resources (issue 5).
+
+Files, vector stores, vector-store files, file batches, conversations, conversation items,
+prompts (one row per version) and connectors all share one shape: an id, a kind, an optional
+parent (the vector store of a vector-store file, the conversation of an item), a creation order
+and the object's exact JSON text. One table serves them all, so pagination, use-after-delete and
+restart behaviour are the same everywhere and each resource adapter stays thin.
+
+Chunk vectors of vector stores live in `chunks` (float32 blobs, see reference.retrieval), file
+bytes on disk under `<blob_dir>/<file_id>`: the client's filename is metadata only, never a path.
+
+Like `SQLiteStore`, methods are blocking; adapters run them off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Appended to reference.store.migrations.MIGRATIONS as migration 3.
+OBJECTS_MIGRATION: tuple[str, ...] = (
+    """
+    CREATE TABLE objects (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        parent TEXT,
+        created_at INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (kind, id, parent)
+    )
+    """,
+    "CREATE INDEX objects_kind_parent ON objects(kind, parent, seq)",
+    """
+    CREATE TABLE chunks (
+        vector_store_id TEXT NOT NULL,
+        file_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (vector_store_id, file_id, position)
+    )
+    """,
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    vector_store_id: str
+    file_id: str
+    position: int
+    text: str
+    vector: bytes
+
+
+class ObjectStore:
+    """Objects by (kind, id, parent) as JSON text, in insertion order; chunks with vectors.
+
+    Shares the connection and lock of a `SQLiteStore` so one database file holds everything and
+    migrations run once.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    # -- objects -------------------------------------------------------------------------
+    def put(self, kind: str, obj: dict[str, Any] | str, *, parent: str | None = None,
+            object_id: str | None = None, created_at: int | None = None) -> str:
+        """Insert or replace; a replaced object keeps its place in the order. Returns the JSON text."""
+        text = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
+        data = json.loads(text) if object_id is None or created_at is None else {}
+        oid = object_id if object_id is not None else str(data["id"])
+        created = created_at if created_at is not None else int(data.get("created_at") or 0)
+        with self._lock, self._conn:
+            # SQLite treats NULLs as distinct in UNIQUE constraints, so store '' for "no parent".
+            self._conn.execute(
+                """
+                INSERT INTO objects (kind, id, parent, created_at, body) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(kind, id, parent) DO UPDATE SET body = excluded.body
+                """,
+                (kind, oid, parent or "", created, text),
+            )
+        return text
+
+    def get_text(self, kind: str, object_id: str, *, parent: str | None = None) -> str | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT body FROM objects WHERE kind = ? AND id = ? AND parent = ?",
+                (kind, object_id, parent or ""),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def get(self, kind: str, object_id: str, *, parent: str | None = None) -> dict[str, Any] | None:
+        text = self.get_text(kind, object_id, parent=parent)
+        return None if text is None else json.loads(text)
+
+    def list(self, kind: str, *, parent: str | None = None) -> list[dict[str, Any]]:
+        """Every object of `kind` (under `parent`), oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT body FROM objects WHERE kind = ? AND parent = ? ORDER BY seq",
+                (kind, parent or ""),
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def delete(self, kind: str, object_id: str, *, parent: str | None = None,
+               children: Iterable[str] = ()) -> bool:
+        """Delete an object and every object of the `children` kinds whose parent it is."""
+        with self._lock, self._conn:
+            cur = self._conn.execute(
+                "DELETE FROM objects WHERE kind = ? AND id = ? AND parent = ?",
+                (kind, object_id, parent or ""),
+            )
+            for child_kind in children:
+                self._conn.execute("DELETE FROM objects WHERE kind = ? AND parent = ?",
+                                   (child_kind, object_id))
+            return cur.rowcount > 0
+
+    # -- chunks --------------------------------------------------------------------------
+    def replace_chunks(self, vector_store_id: str, file_id: str,
+                       chunks: Sequence[tuple[str, bytes]]) -> None:
+        """Atomically replace a file's chunks in a vector store: a failed ingestion loses nothing."""
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM chunks WHERE vector_store_id = ? AND file_id = ?",
+                               (vector_store_id, file_id))
+            self._conn.executemany(
+                "INSERT INTO chunks (vector_store_id, file_id, position, text, vector) VALUES (?, ?, ?, ?, ?)",
+                [(vector_store_id, file_id, i, text, vec) for i, (text, vec) in enumerate(chunks)],
+            )
+
+    def chunks(self, vector_store_id: str, file_id: str | None = None) -> list[Chunk]:
+        query = "SELECT vector_store_id, file_id, position, text, vector FROM chunks WHERE vector_store_id = ?"
+        args: tuple[str, ...] = (vector_store_id,)
+        if file_id is not None:
+            query += " AND file_id = ?"
+            args += (file_id,)
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY file_id, position", args).fetchall()
+        return [Chunk(r[0], r[1], int(r[2]), r[3], bytes(r[4])) for r in rows]
+
+    def delete_chunks(self, vector_store_id: str, file_id: str | None = None) -> None:
+        with self._lock, self._conn:
+            if file_id is None:
+                self._conn.execute("DELETE FROM chunks WHERE vector_store_id = ?", (vector_store_id,))
+            else:
+                self._conn.execute("DELETE FROM chunks WHERE vector_store_id = ? AND file_id = ?",
+                                   (vector_store_id, file_id))
