@@ -108,8 +108,14 @@ def _mapper(match: dict[str, object], status: int, message: str, err_type: str, 
 
 
 def _status_is(status: int) -> dict[str, object]:
-    return {"status_code_filter": {"comparison": {
-        "op": "EQ", "value": {"default_value": status, "runtime_key": f"gateway.local_reply_{status}"}}}}
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": status, "runtime_key": f"gateway.local_reply_{status}"},
+            }
+        }
+    }
 
 
 def _local_reply_mappers(request_buffer_limit: int, backend_timeout_s: float) -> str:
@@ -117,30 +123,53 @@ def _local_reply_mappers(request_buffer_limit: int, backend_timeout_s: float) ->
 
     Messages and codes match reference.core.errors so both paths answer alike.
     """
-    return "".join([
-        # No healthy upstream / connect failure / reset before headers: the direct path's
-        # `backend_unreachable` (502).
-        _mapper({"response_flag_filter": {"flags": ["UH", "UF", "UO", "URX", "UC", "UR", "NC", "LH"]}},
-                502, "The model backend could not be reached: %RESPONSE_CODE_DETAILS%",
-                "server_error", "backend_unreachable"),
-        # The backend broke HTTP (e.g. closed the connection mid-body) before the answer's
-        # headers went out: the direct path's `backend_bad_response` (502).
-        _mapper({"response_flag_filter": {"flags": ["UPE"]}}, 502,
+    return "".join(
+        [
+            # No healthy upstream / connect failure / reset before headers: the direct path's
+            # `backend_unreachable` (502).
+            _mapper(
+                {"response_flag_filter": {"flags": ["UH", "UF", "UO", "URX", "UC", "UR", "NC", "LH"]}},
+                502,
+                "The model backend could not be reached: %RESPONSE_CODE_DETAILS%",
+                "server_error",
+                "backend_unreachable",
+            ),
+            # The backend broke HTTP (e.g. closed the connection mid-body) before the answer's
+            # headers went out: the direct path's `backend_bad_response` (502).
+            _mapper(
+                {"response_flag_filter": {"flags": ["UPE"]}},
+                502,
                 "The model backend returned an invalid response: %RESPONSE_CODE_DETAILS%",
-                "server_error", "backend_bad_response"),
-        # Route (idle) timeout: the direct path's `backend_timeout` (504).
-        _mapper({"response_flag_filter": {"flags": ["UT", "SI"]}}, 504,
+                "server_error",
+                "backend_bad_response",
+            ),
+            # Route (idle) timeout: the direct path's `backend_timeout` (504).
+            _mapper(
+                {"response_flag_filter": {"flags": ["UT", "SI"]}},
+                504,
                 f"The model backend did not answer within {backend_timeout_s:g} s.",
-                "server_error", "backend_timeout"),
-        # Buffer overflow of the ext_proc BUFFERED request body: `payload_too_large` (413).
-        _mapper(_status_is(413), 413, f"Request body exceeds the limit of {request_buffer_limit} bytes.",
-                "invalid_request_error", "payload_too_large"),
-        # The ext_proc server failed or is down (status_on_error): the servicer never answers
-        # 503 itself, so this status only comes from the filter failing closed.
-        _mapper(_status_is(EXTPROC_DOWN_STATUS), EXTPROC_DOWN_STATUS,
+                "server_error",
+                "backend_timeout",
+            ),
+            # Buffer overflow of the ext_proc BUFFERED request body: `payload_too_large` (413).
+            _mapper(
+                _status_is(413),
+                413,
+                f"Request body exceeds the limit of {request_buffer_limit} bytes.",
+                "invalid_request_error",
+                "payload_too_large",
+            ),
+            # The ext_proc server failed or is down (status_on_error): the servicer never answers
+            # 503 itself, so this status only comes from the filter failing closed.
+            _mapper(
+                _status_is(EXTPROC_DOWN_STATUS),
+                EXTPROC_DOWN_STATUS,
                 "The gateway's request processor is unavailable: %RESPONSE_CODE_DETAILS%",
-                "server_error", "processor_unavailable"),
-    ])
+                "server_error",
+                "processor_unavailable",
+            ),
+        ]
+    )
 
 
 def render(
@@ -171,12 +200,20 @@ def render(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    for name, port in (("listen_port", listen_port), ("admin_port", admin_port), ("http_port", http_port),
-                       ("extproc_port", extproc_port), ("backend_port", backend_port)):
+    for name, port in (
+        ("listen_port", listen_port),
+        ("admin_port", admin_port),
+        ("http_port", http_port),
+        ("extproc_port", extproc_port),
+        ("backend_port", backend_port),
+    ):
         if not 0 <= port <= 65535:
             raise ValueError(f"{name} out of range: {port}")
-    for name, port in (("http_port", http_port), ("extproc_port", extproc_port),
-                       ("backend_port", backend_port)):
+    for name, port in (
+        ("http_port", http_port),
+        ("extproc_port", extproc_port),
+        ("backend_port", backend_port),
+    ):
         if port == 0:
             raise ValueError(f"{name} must be a real port (only listen/admin ports may be 0)")
     if not _is_ip(extproc_host):
@@ -196,7 +233,8 @@ def render(
             "    transport_socket:\n"
             "      name: envoy.transport_sockets.tls\n"
             "      typed_config:\n"
-            '        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n'
+            '        "@type": type.googleapis.com/'
+            "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n"
             f"        sni: {backend_host}\n"
         )
     full_duplex = mode == "full_duplex"
@@ -238,7 +276,10 @@ def validate(config: str, *, envoy: str | None = None) -> subprocess.CompletedPr
     try:
         return subprocess.run(
             [binary, "--mode", "validate", "-c", path, "--log-level", "error"],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     finally:
         os.unlink(path)
@@ -292,10 +333,23 @@ class EnvoyProcess:
         log_path = work / "envoy.log"
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [binary, "-c", str(config_path), "--base-id", str(self.base_id),
-             "--admin-address-path", str(admin_path), "--log-level", self.log_level,
-             "--concurrency", "1", "--disable-hot-restart"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                binary,
+                "-c",
+                str(config_path),
+                "--base-id",
+                str(self.base_id),
+                "--admin-address-path",
+                str(admin_path),
+                "--log-level",
+                self.log_level,
+                "--concurrency",
+                "1",
+                "--disable-hot-restart",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         try:
             self._wait_ready(admin_path)
@@ -320,11 +374,13 @@ class EnvoyProcess:
             if admin_path.exists() and admin_path.read_text().strip():
                 host_port = admin_path.read_text().strip()
                 self.admin_port = int(host_port.rsplit(":", 1)[1])
-                with contextlib.suppress(OSError, urllib.error.URLError):
-                    with urllib.request.urlopen(f"{self.admin_url}/ready", timeout=1) as resp:
-                        if resp.status == 200:
-                            self.listen_port = self._listener_port()
-                            return
+                with (
+                    contextlib.suppress(OSError, urllib.error.URLError),
+                    urllib.request.urlopen(f"{self.admin_url}/ready", timeout=1) as resp,
+                ):
+                    if resp.status == 200:
+                        self.listen_port = self._listener_port()
+                        return
             time.sleep(0.05)
         raise EnvoyError(f"envoy not ready after {self.ready_timeout} s:\n{self.log_text()[-4000:]}")
 
@@ -357,8 +413,9 @@ class EnvoyProcess:
     def __enter__(self) -> EnvoyProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -373,8 +430,10 @@ def running_envoy(config: str, **kwargs: object) -> Iterator[EnvoyProcess]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway_envoy.launcher",
-                                     description="Render the gateway's Envoy config and run Envoy.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway_envoy.launcher",
+        description="Render the gateway's Envoy config and run Envoy.",
+    )
     parser.add_argument("--listen-port", type=int, default=8000)
     parser.add_argument("--admin-port", type=int, default=9901)
     parser.add_argument("--http-port", type=int, default=8080)
@@ -386,10 +445,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print-config", action="store_true", help="print the rendered config and exit")
     parser.add_argument("--validate", action="store_true", help="validate the rendered config and exit")
     args = parser.parse_args(argv)
-    config = render(listen_port=args.listen_port, admin_port=args.admin_port, http_port=args.http_port,
-                    extproc_port=args.extproc_port, backend_host=args.backend_host,
-                    backend_port=args.backend_port, mode=args.mode,
-                    request_buffer_limit=args.request_buffer_limit)
+    config = render(
+        listen_port=args.listen_port,
+        admin_port=args.admin_port,
+        http_port=args.http_port,
+        extproc_port=args.extproc_port,
+        backend_host=args.backend_host,
+        backend_port=args.backend_port,
+        mode=args.mode,
+        request_buffer_limit=args.request_buffer_limit,
+    )
     if args.print_config:
         sys.stdout.write(config)
         return 0

@@ -36,6 +36,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from gateway_envoy.launcher import EnvoyProcess, Mode, render
+
 from reference.config import DEFAULT_BACKEND_TIMEOUT
 
 _HTTP_RE = re.compile(r"HTTP on (http://\S+?)(?:/v1)?\s*$")
@@ -86,7 +87,9 @@ class _LineReader:
             self.lines.append("")  # EOF marker
             self._cond.notify_all()
 
-    def wait_for(self, pattern: re.Pattern[str], timeout: float, proc: subprocess.Popen[str]) -> re.Match[str]:
+    def wait_for(
+        self, pattern: re.Pattern[str], timeout: float, proc: subprocess.Popen[str]
+    ) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         seen = 0
         with self._cond:
@@ -98,8 +101,10 @@ class _LineReader:
                 seen = len(self.lines)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (proc.poll() is not None and self.lines and self.lines[-1] == ""):
-                    raise StackError(f"no line matching {pattern.pattern!r}; output so far:\n"
-                                     + "\n".join(self.lines[-30:]))
+                    raise StackError(
+                        f"no line matching {pattern.pattern!r}; output so far:\n"
+                        + "\n".join(self.lines[-30:])
+                    )
                 self._cond.wait(min(remaining, 0.2))
 
 
@@ -152,7 +157,7 @@ class Stack:
             f"http: {self.http_url}",
             f"backend: {self.backend_url}",
             f"try: curl -s {self.envoy_url}/v1/responses -H 'content-type: application/json' "
-            "-d '{\"model\": \"any\", \"input\": \"Say hello\"}'",
+            '-d \'{"model": "any", "input": "Say hello"}\'',
         ]
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -181,16 +186,40 @@ class Stack:
         if db is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="responses-gateway-up-")
             db = os.path.join(self._tmp.name, "responses.sqlite3")
-        cmd = [sys.executable, "-m", "reference.cli", "serve", "--backend-url", self.backend_url,
-               "--http-port", str(cfg.http_port), "--extproc-port", str(cfg.extproc_port),
-               "--host", "127.0.0.1", "--db", db, "--max-body-bytes", str(cfg.max_body_bytes),
-               "--backend-timeout", f"{cfg.backend_timeout:g}", "--log-level", "WARNING",
-               *cfg.extra_gateway_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reference.cli",
+            "serve",
+            "--backend-url",
+            self.backend_url,
+            "--http-port",
+            str(cfg.http_port),
+            "--extproc-port",
+            str(cfg.extproc_port),
+            "--host",
+            "127.0.0.1",
+            "--db",
+            db,
+            "--max-body-bytes",
+            str(cfg.max_body_bytes),
+            "--backend-timeout",
+            f"{cfg.backend_timeout:g}",
+            "--log-level",
+            "WARNING",
+            *cfg.extra_gateway_args,
+        ]
         if cfg.backend_api_key_env:
             cmd += ["--backend-api-key-env", cfg.backend_api_key_env]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.gateway = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, text=True, env=env)
+        self.gateway = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         assert self.gateway.stdout is not None
         self._gateway_out = _LineReader(self.gateway.stdout)
         ext = self._gateway_out.wait_for(_EXTPROC_RE, cfg.startup_timeout, self.gateway)
@@ -204,12 +233,17 @@ class Stack:
         http = urlsplit(self.http_url)
         tls = backend.scheme == "https"
         config = render(
-            listen_port=cfg.envoy_port, admin_port=cfg.admin_port,
-            http_host=http.hostname or "127.0.0.1", http_port=http.port or 80,
-            extproc_host=self.extproc_host, extproc_port=self.extproc_port,
+            listen_port=cfg.envoy_port,
+            admin_port=cfg.admin_port,
+            http_host=http.hostname or "127.0.0.1",
+            http_port=http.port or 80,
+            extproc_host=self.extproc_host,
+            extproc_port=self.extproc_port,
             backend_host=backend.hostname or "127.0.0.1",
-            backend_port=backend.port or (443 if tls else 80), backend_tls=tls,
-            mode=cfg.mode, request_buffer_limit=cfg.max_body_bytes,
+            backend_port=backend.port or (443 if tls else 80),
+            backend_tls=tls,
+            mode=cfg.mode,
+            request_buffer_limit=cfg.max_body_bytes,
             backend_timeout_s=cfg.backend_timeout,
         )
         self.envoy = EnvoyProcess(config, log_level=cfg.envoy_log_level, ready_timeout=cfg.startup_timeout)
@@ -234,8 +268,9 @@ class Stack:
     def __enter__(self) -> Stack:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -260,7 +295,11 @@ def run_up(config: StackConfig | None = None) -> int:
             if stack.gateway is not None and stack.gateway.poll() is not None:
                 print("responses-gateway up: the gateway exited", file=sys.stderr, flush=True)
                 return 1
-            if stack.envoy is not None and stack.envoy.process is not None and stack.envoy.process.poll() is not None:
+            if (
+                stack.envoy is not None
+                and stack.envoy.process is not None
+                and stack.envoy.process.poll() is not None
+            ):
                 print("responses-gateway up: envoy exited", file=sys.stderr, flush=True)
                 return 1
             stop.wait(0.5)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import yaml
-
 from gateway_envoy import launcher
 from gateway_envoy.launcher import EnvoyProcess, render, validate
 
@@ -24,12 +23,28 @@ PORTS = {"listen_port": 0, "admin_port": 0, "http_port": 8080, "extproc_port": 1
 VARIANTS = [
     pytest.param({"mode": "streamed"}, id="streamed"),
     pytest.param({"mode": "full_duplex"}, id="full_duplex"),
-    pytest.param({"mode": "streamed", "request_buffer_limit": 1024, "message_timeout_s": 0.5,
-                  "backend_timeout_s": 2.5}, id="small-limits"),
-    pytest.param({"mode": "full_duplex", "backend_host": "ollama", "http_host": "gateway",
-                  "listen_address": "0.0.0.0"}, id="compose-hostnames"),
-    pytest.param({"mode": "streamed", "backend_host": "api.openai.com", "backend_port": 443,
-                  "backend_tls": True}, id="tls-backend"),
+    pytest.param(
+        {
+            "mode": "streamed",
+            "request_buffer_limit": 1024,
+            "message_timeout_s": 0.5,
+            "backend_timeout_s": 2.5,
+        },
+        id="small-limits",
+    ),
+    pytest.param(
+        {
+            "mode": "full_duplex",
+            "backend_host": "ollama",
+            "http_host": "gateway",
+            "listen_address": "0.0.0.0",
+        },
+        id="compose-hostnames",
+    ),
+    pytest.param(
+        {"mode": "streamed", "backend_host": "api.openai.com", "backend_port": 443, "backend_tls": True},
+        id="tls-backend",
+    ),
     pytest.param({"mode": "streamed", "chat_path": "/openai/v1/chat/completions"}, id="chat-path"),
 ]
 
@@ -70,8 +85,13 @@ def test_route_split_and_processing_mode(mode: str) -> None:
     assert ext["failure_mode_allow"] is False
     assert ext["allow_mode_override"] is True
     assert ext["processing_mode"] == {
-        "request_header_mode": "SKIP", "request_body_mode": "BUFFERED", "request_trailer_mode": "SKIP",
-        "response_header_mode": "SEND", "response_body_mode": "BUFFERED", "response_trailer_mode": "SKIP"}
+        "request_header_mode": "SKIP",
+        "request_body_mode": "BUFFERED",
+        "request_trailer_mode": "SKIP",
+        "response_header_mode": "SEND",
+        "response_body_mode": "BUFFERED",
+        "response_trailer_mode": "SKIP",
+    }
     assert ext["grpc_service"]["initial_metadata"] == [{"key": "x-gateway-sse-mode", "value": mode}]  # type: ignore[index]
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     # ext_proc is gRPC: HTTP/2 to the processor.
@@ -92,14 +112,17 @@ def test_local_reply_mappers_have_openai_bodies() -> None:
     assert "7 s" in mappers[2]["body_format_override"]["json_format"]["error"]["message"]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"mode": "buffered"}, "mode"),
-    ({"http_port": 0}, "http_port"),
-    ({"listen_port": 70000}, "listen_port"),
-    ({"extproc_host": "gateway"}, "extproc_host"),
-    ({"request_buffer_limit": 0}, "request_buffer_limit"),
-    ({"chat_path": "v1/chat"}, "chat_path"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "buffered"}, "mode"),
+        ({"http_port": 0}, "http_port"),
+        ({"listen_port": 70000}, "listen_port"),
+        ({"extproc_host": "gateway"}, "extproc_host"),
+        ({"request_buffer_limit": 0}, "request_buffer_limit"),
+        ({"chat_path": "v1/chat"}, "chat_path"),
+    ],
+)
 def test_render_rejects_bad_parameters(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         render(**{**PORTS, **kwargs})  # type: ignore[arg-type]
@@ -154,8 +177,9 @@ def test_launcher_reports_refused_config() -> None:
 
 def test_stop_kills_an_envoy_that_ignores_sigterm(backend_url: str) -> None:
     port = int(backend_url.rsplit(":", 1)[1])
-    envoy = EnvoyProcess(render(listen_port=0, admin_port=0, http_port=port, extproc_port=1,
-                                backend_port=port)).start()
+    envoy = EnvoyProcess(
+        render(listen_port=0, admin_port=0, http_port=port, extproc_port=1, backend_port=port)
+    ).start()
     assert envoy.process is not None
     os.kill(envoy.pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
     envoy.stop(timeout=1)

@@ -57,17 +57,34 @@ async def test_graceful_stop_reports_not_serving_first(engine: Engine) -> None:
 
 async def test_process_stream_over_grpc(server: ExtProcHandle, engine: Engine) -> None:
     """One stream = one HTTP request: body -> chat request, headers, body -> stored response."""
-    chat = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "pong"},
-                         "finish_reason": "stop"}]}
+    chat = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "pong"}, "finish_reason": "stop"}
+        ],
+    }
     messages = [
-        protos.ProcessingRequest(request_body=protos.HttpBody(
-            body=json.dumps({"model": "m", "input": "ping"}).encode(), end_of_stream=True)),
-        protos.ProcessingRequest(response_headers=protos.HttpHeaders(headers=protos.HeaderMap(headers=[
-            protos.HeaderValue(key=":status", raw_value=b"200"),
-            protos.HeaderValue(key="content-type", raw_value=b"application/json")]))),
-        protos.ProcessingRequest(response_body=protos.HttpBody(body=json.dumps(chat).encode(),
-                                                               end_of_stream=True)),
+        protos.ProcessingRequest(
+            request_body=protos.HttpBody(
+                body=json.dumps({"model": "m", "input": "ping"}).encode(), end_of_stream=True
+            )
+        ),
+        protos.ProcessingRequest(
+            response_headers=protos.HttpHeaders(
+                headers=protos.HeaderMap(
+                    headers=[
+                        protos.HeaderValue(key=":status", raw_value=b"200"),
+                        protos.HeaderValue(key="content-type", raw_value=b"application/json"),
+                    ]
+                )
+            )
+        ),
+        protos.ProcessingRequest(
+            response_body=protos.HttpBody(body=json.dumps(chat).encode(), end_of_stream=True)
+        ),
     ]
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = protos.ext_proc_pb2_grpc.ExternalProcessorStub(channel)
@@ -77,7 +94,11 @@ async def test_process_stream_over_grpc(server: ExtProcHandle, engine: Engine) -
             await call.write(msg)
             replies.append(await call.read())
         await call.done_writing()
-    assert [r.WhichOneof("response") for r in replies] == ["request_body", "response_headers", "response_body"]
+    assert [r.WhichOneof("response") for r in replies] == [
+        "request_body",
+        "response_headers",
+        "response_body",
+    ]
     response = json.loads(replies[2].response_body.response.body_mutation.body)
     assert response["output"][0]["content"][0]["text"] == "pong"
     assert (await engine.get(response["id"]))["status"] == "completed"
@@ -87,12 +108,26 @@ async def test_sse_mode_from_envoy_metadata(server: ExtProcHandle) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = protos.ext_proc_pb2_grpc.ExternalProcessorStub(channel)
         call = stub.Process(metadata=(("x-gateway-sse-mode", "full_duplex"),))
-        await call.write(protos.ProcessingRequest(request_body=protos.HttpBody(
-            body=json.dumps({"model": "m", "input": "x", "stream": True}).encode(), end_of_stream=True)))
+        await call.write(
+            protos.ProcessingRequest(
+                request_body=protos.HttpBody(
+                    body=json.dumps({"model": "m", "input": "x", "stream": True}).encode(), end_of_stream=True
+                )
+            )
+        )
         await call.read()
-        await call.write(protos.ProcessingRequest(response_headers=protos.HttpHeaders(headers=protos.HeaderMap(
-            headers=[protos.HeaderValue(key=":status", raw_value=b"200"),
-                     protos.HeaderValue(key="content-type", raw_value=b"text/event-stream")]))))
+        await call.write(
+            protos.ProcessingRequest(
+                response_headers=protos.HttpHeaders(
+                    headers=protos.HeaderMap(
+                        headers=[
+                            protos.HeaderValue(key=":status", raw_value=b"200"),
+                            protos.HeaderValue(key="content-type", raw_value=b"text/event-stream"),
+                        ]
+                    )
+                )
+            )
+        )
         reply = await call.read()
         await call.done_writing()
     assert reply.mode_override.response_body_mode == protos.ProcessingMode.FULL_DUPLEX_STREAMED

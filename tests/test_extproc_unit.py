@@ -30,15 +30,23 @@ def req_body(body: bytes | dict[str, Any], *, eos: bool = True, protocol: int | 
     data = json.dumps(body).encode() if isinstance(body, dict) else body
     msg = protos.ProcessingRequest(request_body=protos.HttpBody(body=data, end_of_stream=eos))
     if protocol is not None:
-        msg.protocol_config.CopyFrom(protos.ProtocolConfiguration(
-            request_body_mode=PM.BUFFERED, response_body_mode=protocol))
+        msg.protocol_config.CopyFrom(
+            protos.ProtocolConfiguration(request_body_mode=PM.BUFFERED, response_body_mode=protocol)
+        )
     return msg
 
 
 def resp_headers(status: int, content_type: str, **extra: str) -> Any:
     headers = [(":status", str(status)), ("content-type", content_type), *extra.items()]
-    return protos.ProcessingRequest(response_headers=protos.HttpHeaders(headers=protos.HeaderMap(
-        headers=[protos.HeaderValue(key=k.replace("_", "-"), raw_value=v.encode()) for k, v in headers])))
+    return protos.ProcessingRequest(
+        response_headers=protos.HttpHeaders(
+            headers=protos.HeaderMap(
+                headers=[
+                    protos.HeaderValue(key=k.replace("_", "-"), raw_value=v.encode()) for k, v in headers
+                ]
+            )
+        )
+    )
 
 
 def resp_body(data: bytes, eos: bool) -> Any:
@@ -52,16 +60,28 @@ def set_headers(common: Any) -> dict[str, bytes]:
 
 
 def chat_json(text: str) -> bytes:
-    return json.dumps({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
-    }).encode()
+    return json.dumps(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+        }
+    ).encode()
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    payload = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    payload = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
@@ -82,7 +102,10 @@ async def test_request_body_becomes_chat_request_with_path_and_length(engine: En
     common = reply.request_body.response
     chat = json.loads(common.body_mutation.body)
     assert chat["model"] == "m"
-    assert chat["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]
+    assert chat["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello"},
+    ]
     headers = set_headers(common)
     assert headers[":path"] == b"/v1/chat/completions"
     # A stale content-length makes Envoy answer an empty 500: it must be the new body's length.
@@ -104,11 +127,16 @@ async def test_chat_path_follows_backend_url() -> None:
         await eng.aclose()
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"model": "m", "input": "x", "temperature": 5}, "temperature"),
-    ({"input": "x"}, "model"),
-])
-async def test_invalid_request_is_immediate_openai_error(engine: Engine, body: dict[str, Any], param: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "m", "input": "x", "temperature": 5}, "temperature"),
+        ({"input": "x"}, "model"),
+    ],
+)
+async def test_invalid_request_is_immediate_openai_error(
+    engine: Engine, body: dict[str, Any], param: str
+) -> None:
     proc = RequestProcessor(engine)
     reply = await one(proc, req_body(body))
     assert reply.WhichOneof("response") == "immediate_response"
@@ -166,14 +194,23 @@ async def test_store_false_is_not_stored(engine: Engine) -> None:
     assert err.value.status == 404  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("status", "body", "want_status", "want_code"), [
-    (404, b'{"error":{"message":"model not found","type":"invalid_request_error","param":"model","code":null}}',
-     404, None),
-    (500, b'{"error":{"message":"boom"}}', 502, "backend_error"),
-    (503, b'{"error":"ollama down"}', 502, "backend_error"),
-])
-async def test_backend_http_errors_map_like_direct_path(engine: Engine, status: int, body: bytes,
-                                                         want_status: int, want_code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("status", "body", "want_status", "want_code"),
+    [
+        (
+            404,
+            b'{"error":{"message":"model not found","type":"invalid_request_error",'
+            b'"param":"model","code":null}}',
+            404,
+            None,
+        ),
+        (500, b'{"error":{"message":"boom"}}', 502, "backend_error"),
+        (503, b'{"error":"ollama down"}', 502, "backend_error"),
+    ],
+)
+async def test_backend_http_errors_map_like_direct_path(
+    engine: Engine, status: int, body: bytes, want_status: int, want_code: str | None
+) -> None:
     proc = RequestProcessor(engine)
     await one(proc, req_body({"model": "m", "input": "hello"}))
     await one(proc, resp_headers(status, "application/json"))
@@ -200,9 +237,17 @@ async def test_envoy_local_reply_with_state_passes_through(engine: Engine, strea
     # Envoy ignores changes to its own replies, so the processor leaves it alone.
     proc = RequestProcessor(engine)
     await one(proc, req_body({"model": "m", "input": "hello", "stream": stream}))
-    local = {"error": {"message": "The model backend could not be reached: x", "type": "server_error",
-                       "param": None, "code": "backend_unreachable"}}
-    hreply = await one(proc, resp_headers(502, "application/json", **{LOCAL_REPLY_HEADER: "backend_unreachable"}))
+    local = {
+        "error": {
+            "message": "The model backend could not be reached: x",
+            "type": "server_error",
+            "param": None,
+            "code": "backend_unreachable",
+        }
+    }
+    hreply = await one(
+        proc, resp_headers(502, "application/json", **{LOCAL_REPLY_HEADER: "backend_unreachable"})
+    )
     assert hreply.WhichOneof("response") == "response_headers"
     assert not hreply.HasField("mode_override")
     assert not hreply.response_headers.response.HasField("header_mutation")
@@ -214,14 +259,18 @@ async def test_envoy_local_reply_with_state_passes_through(engine: Engine, strea
 async def test_envoy_local_reply_without_state_passes_through(engine: Engine) -> None:
     # e.g. Envoy's 413 for a body over its buffer: nothing reached the processor before.
     proc = RequestProcessor(engine)
-    hreply = await one(proc, resp_headers(413, "application/json", **{LOCAL_REPLY_HEADER: "payload_too_large"}))
+    hreply = await one(
+        proc, resp_headers(413, "application/json", **{LOCAL_REPLY_HEADER: "payload_too_large"})
+    )
     assert hreply.WhichOneof("response") == "response_headers"
     breply = await one(proc, resp_body(b'{"error":{}}', True))
     assert breply.WhichOneof("response") == "response_body"
     assert not breply.response_body.response.HasField("body_mutation")
 
 
-async def _streaming(engine: Engine, sse_mode: str = "streamed", protocol: int = PM.BUFFERED) -> RequestProcessor:
+async def _streaming(
+    engine: Engine, sse_mode: str = "streamed", protocol: int = PM.BUFFERED
+) -> RequestProcessor:
     proc = RequestProcessor(engine, sse_mode=sse_mode)  # type: ignore[arg-type]
     await one(proc, req_body({"model": "m", "input": "hello", "stream": True}, protocol=protocol))
     return proc
@@ -325,7 +374,9 @@ async def test_stream_backend_error_is_200_event_stream_like_direct_path(engine:
     proc = await _streaming(engine)
     hreply = await one(proc, resp_headers(429, "application/json"))
     assert not hreply.HasField("mode_override")
-    reply = await one(proc, resp_body(b'{"error":{"message":"slow down","type":"rate_limit","code":"rl"}}', True))
+    reply = await one(
+        proc, resp_body(b'{"error":{"message":"slow down","type":"rate_limit","code":"rl"}}', True)
+    )
     imm = reply.immediate_response
     assert imm.status.code == 200
     assert set_headers(imm)["content-type"] == b"text/event-stream"
@@ -346,8 +397,11 @@ async def test_background_request_answered_by_gateway(engine: Engine) -> None:
 
 async def test_request_headers_phase_handled_when_configured(engine: Engine) -> None:
     proc = RequestProcessor(engine)
-    msg = protos.ProcessingRequest(request_headers=protos.HttpHeaders(headers=protos.HeaderMap(
-        headers=[protos.HeaderValue(key=":path", raw_value=b"/v1/responses")])))
+    msg = protos.ProcessingRequest(
+        request_headers=protos.HttpHeaders(
+            headers=protos.HeaderMap(headers=[protos.HeaderValue(key=":path", raw_value=b"/v1/responses")])
+        )
+    )
     reply = await one(proc, msg)
     common = reply.request_headers.response
     assert set_headers(common)[":path"] == b"/v1/chat/completions"
@@ -361,6 +415,9 @@ async def test_trailers_acknowledged(engine: Engine) -> None:
 
 
 def test_headers_of_prefers_raw_value() -> None:
-    msg = protos.HttpHeaders(headers=protos.HeaderMap(headers=[
-        protos.HeaderValue(key="A", raw_value=b"1"), protos.HeaderValue(key="b", value="2")]))
+    msg = protos.HttpHeaders(
+        headers=protos.HeaderMap(
+            headers=[protos.HeaderValue(key="A", raw_value=b"1"), protos.HeaderValue(key="b", value="2")]
+        )
+    )
     assert headers_of(msg) == {"a": "1", "b": "2"}

@@ -23,16 +23,31 @@ def _fields(message: type) -> set[str]:
 
 
 def test_processing_request_and_response_fields() -> None:
-    assert {"request_headers", "response_headers", "request_body", "response_body",
-            "request_trailers", "response_trailers", "protocol_config",
-            "attributes"} <= _fields(protos.ProcessingRequest)
-    assert {"request_headers", "response_headers", "request_body", "response_body",
-            "request_trailers", "response_trailers", "immediate_response",
-            "mode_override"} <= _fields(protos.ProcessingResponse)
+    assert {
+        "request_headers",
+        "response_headers",
+        "request_body",
+        "response_body",
+        "request_trailers",
+        "response_trailers",
+        "protocol_config",
+        "attributes",
+    } <= _fields(protos.ProcessingRequest)
+    assert {
+        "request_headers",
+        "response_headers",
+        "request_body",
+        "response_body",
+        "request_trailers",
+        "response_trailers",
+        "immediate_response",
+        "mode_override",
+    } <= _fields(protos.ProcessingResponse)
     assert {"headers", "end_of_stream"} <= _fields(protos.HttpHeaders)
     assert {"body", "end_of_stream"} <= _fields(protos.HttpBody)
     assert {"header_mutation", "body_mutation", "clear_route_cache", "status"} <= _fields(
-        protos.CommonResponse)
+        protos.CommonResponse
+    )
     assert {"set_headers", "remove_headers"} <= _fields(protos.HeaderMutation)
     assert {"body", "clear_body", "streamed_response"} <= _fields(protos.BodyMutation)
     assert {"body", "end_of_stream"} <= _fields(protos.StreamedBodyResponse)
@@ -51,16 +66,28 @@ def test_header_value_carries_raw_value() -> None:
 
 def test_processing_mode_enums() -> None:
     pm = protos.ProcessingMode
-    assert {"request_header_mode", "response_header_mode", "request_body_mode",
-            "response_body_mode", "request_trailer_mode", "response_trailer_mode"} <= _fields(pm)
+    assert {
+        "request_header_mode",
+        "response_header_mode",
+        "request_body_mode",
+        "response_body_mode",
+        "request_trailer_mode",
+        "response_trailer_mode",
+    } <= _fields(pm)
     assert pm.STREAMED == 1 and pm.BUFFERED == 2 and pm.FULL_DUPLEX_STREAMED == 4
     assert pm.SEND == 1 and pm.SKIP == 2
 
 
 def test_filter_config_fields_used_by_templates() -> None:
-    assert {"grpc_service", "processing_mode", "allow_mode_override", "message_timeout",
-            "failure_mode_allow", "status_on_error", "response_attributes"} <= _fields(
-        protos.ext_proc_filter_pb2.ExternalProcessor)
+    assert {
+        "grpc_service",
+        "processing_mode",
+        "allow_mode_override",
+        "message_timeout",
+        "failure_mode_allow",
+        "status_on_error",
+        "response_attributes",
+    } <= _fields(protos.ext_proc_filter_pb2.ExternalProcessor)
     assert {"disabled", "overrides"} <= _fields(protos.ext_proc_filter_pb2.ExtProcPerRoute)
 
 

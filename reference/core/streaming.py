@@ -37,6 +37,30 @@ from .translate import (
 )
 
 
+# OpenAI's `ResponseErrorCode` enum (the `code` of `response.error`), minus the image codes.
+RESPONSE_ERROR_CODES = frozenset({
+    "server_error", "rate_limit_exceeded", "invalid_prompt", "vector_store_timeout",
+})
+
+
+def response_error(error: errors.APIError) -> dict[str, str]:
+    """`response.error` for a failed response: `{code, message}`.
+
+    OpenAI types `code` as an enum (`server_error`, `rate_limit_exceeded`, `invalid_prompt`,
+    ...), so gateway-specific codes (`backend_timeout`, ...) are folded into it; the message keeps
+    the detail.
+    """
+    if error.code in RESPONSE_ERROR_CODES:
+        code = error.code
+    elif error.status == 429:
+        code = "rate_limit_exceeded"
+    elif 400 <= error.status < 500:
+        code = "invalid_prompt"
+    else:
+        code = "server_error"
+    return {"code": code, "message": error.message}
+
+
 class _Message:
     def __init__(self, item: dict[str, Any], output_index: int) -> None:
         self.item = item
@@ -258,7 +282,7 @@ class StreamTranslator:
         out = [] if self._started else self.start()
         self._check()
         self.response["status"] = "failed"
-        self.response["error"] = {"code": error.code or errors.SERVER_ERROR, "message": error.message}
+        self.response["error"] = response_error(error)
         self.response["completed_at"] = None
         self.response["incomplete_details"] = None
         if self._usage is not None:

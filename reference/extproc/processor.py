@@ -86,10 +86,10 @@ def _hvo(key: str, value: str | bytes) -> Any:
     )
 
 
-def _header_mutation(set_headers: Iterable[tuple[str, str | bytes]] = (),
-                     remove: Iterable[str] = ()) -> Any:
-    return protos.HeaderMutation(set_headers=[_hvo(k, v) for k, v in set_headers],
-                                 remove_headers=list(remove))
+def _header_mutation(set_headers: Iterable[tuple[str, str | bytes]] = (), remove: Iterable[str] = ()) -> Any:
+    return protos.HeaderMutation(
+        set_headers=[_hvo(k, v) for k, v in set_headers], remove_headers=list(remove)
+    )
 
 
 def headers_of(message: Any) -> dict[str, str]:
@@ -101,17 +101,18 @@ def headers_of(message: Any) -> dict[str, str]:
     return out
 
 
-def immediate(status: int, body: bytes, content_type: str = "application/json",
-              details: str = "") -> Any:
+def immediate(status: int, body: bytes, content_type: str = "application/json", details: str = "") -> Any:
     headers = [("content-type", content_type)]
     if content_type.startswith("text/event-stream"):
         headers.append(("cache-control", "no-cache"))
-    return protos.ProcessingResponse(immediate_response=protos.ImmediateResponse(
-        status=protos.HttpStatus(code=status),
-        headers=_header_mutation(headers),
-        body=body,
-        details=details,
-    ))
+    return protos.ProcessingResponse(
+        immediate_response=protos.ImmediateResponse(
+            status=protos.HttpStatus(code=status),
+            headers=_header_mutation(headers),
+            body=body,
+            details=details,
+        )
+    )
 
 
 def error_reply(err: APIError) -> Any:
@@ -128,7 +129,9 @@ class _Response:
 class RequestProcessor:
     """The state and logic of one ext_proc stream (= one HTTP request through Envoy)."""
 
-    def __init__(self, engine: Engine, *, chat_path: str | None = None, sse_mode: SseMode = "streamed") -> None:
+    def __init__(
+        self, engine: Engine, *, chat_path: str | None = None, sse_mode: SseMode = "streamed"
+    ) -> None:
         self.engine = engine
         self.chat_path = chat_path or chat_path_for(engine)
         self.sse_mode: SseMode = sse_mode
@@ -171,8 +174,17 @@ class RequestProcessor:
             return [await self._fail_reply(err)]
         except Exception:
             log.exception("ext_proc phase %s failed", phase)
-            return [await self._fail_reply(APIError(500, "The gateway failed to process the request.",
-                                                   errors.SERVER_ERROR, None, "internal_error"))]
+            return [
+                await self._fail_reply(
+                    APIError(
+                        500,
+                        "The gateway failed to process the request.",
+                        errors.SERVER_ERROR,
+                        None,
+                        "internal_error",
+                    )
+                )
+            ]
         log.warning("ignoring ext_proc message without a known phase: %s", phase)
         return []
 
@@ -194,9 +206,13 @@ class RequestProcessor:
         # Only sent when the filter config asks for request headers (ours SKIPs them and sets
         # everything with the body reply). Dropping content-length here lets Envoy switch to
         # chunked encoding for the rewritten body.
-        return protos.ProcessingResponse(request_headers=protos.HeadersResponse(
-            response=protos.CommonResponse(header_mutation=_header_mutation(
-                [(":path", self.chat_path)], _DROP_REQUEST_HEADERS))))
+        return protos.ProcessingResponse(
+            request_headers=protos.HeadersResponse(
+                response=protos.CommonResponse(
+                    header_mutation=_header_mutation([(":path", self.chat_path)], _DROP_REQUEST_HEADERS)
+                )
+            )
+        )
 
     async def _request_body(self, body: Any) -> Any:
         if self._held or not body.end_of_stream:
@@ -204,8 +220,11 @@ class RequestProcessor:
             # streams the request by holding the pieces (Envoy then needs end_of_stream).
             self._held += body.body
             if not body.end_of_stream:
-                return protos.ProcessingResponse(request_body=protos.BodyResponse(
-                    response=protos.CommonResponse(body_mutation=protos.BodyMutation(body=b""))))
+                return protos.ProcessingResponse(
+                    request_body=protos.BodyResponse(
+                        response=protos.CommonResponse(body_mutation=protos.BodyMutation(body=b""))
+                    )
+                )
             data, self._held = self._held, b""
         else:
             data = body.body
@@ -218,13 +237,21 @@ class RequestProcessor:
             text = await self.engine.create(prepared)
             return immediate(200, text.encode(), details="gateway_background")
         chat = json.dumps(prepared.chat_request, ensure_ascii=False, separators=(",", ":")).encode()
-        return protos.ProcessingResponse(request_body=protos.BodyResponse(response=protos.CommonResponse(
-            header_mutation=_header_mutation(
-                [(":path", self.chat_path), ("content-length", str(len(chat))),
-                 ("content-type", "application/json")],
-                ["accept-encoding"]),
-            body_mutation=protos.BodyMutation(body=chat),
-        )))
+        return protos.ProcessingResponse(
+            request_body=protos.BodyResponse(
+                response=protos.CommonResponse(
+                    header_mutation=_header_mutation(
+                        [
+                            (":path", self.chat_path),
+                            ("content-length", str(len(chat))),
+                            ("content-type", "application/json"),
+                        ],
+                        ["accept-encoding"],
+                    ),
+                    body_mutation=protos.BodyMutation(body=chat),
+                )
+            )
+        )
 
     # --- response phases -----------------------------------------------------------------------
 
@@ -234,10 +261,12 @@ class RequestProcessor:
             status = int(headers.get(":status", "0"))
         except ValueError:
             status = 0
-        self.response = _Response(status, headers.get("content-type", "").lower(),
-                                  headers.get(LOCAL_REPLY_HEADER))
-        reply = protos.ProcessingResponse(response_headers=protos.HeadersResponse(
-            response=protos.CommonResponse()))
+        self.response = _Response(
+            status, headers.get("content-type", "").lower(), headers.get(LOCAL_REPLY_HEADER)
+        )
+        reply = protos.ProcessingResponse(
+            response_headers=protos.HeadersResponse(response=protos.CommonResponse())
+        )
         if self.response.local_reply is not None:
             # Envoy's own reply (backend unreachable or timed out, body too large): already an
             # OpenAI error with the direct path's status. Measured on Envoy 1.40: the filter
@@ -262,9 +291,11 @@ class RequestProcessor:
             self.kind = "sse"
             self.translator = StreamTranslator(copy.deepcopy(self.prepared.response))
             self.decoder = sse.ChatStreamDecoder()
-            reply.response_headers.response.header_mutation.CopyFrom(_header_mutation(
-                [("cache-control", "no-cache"), ("content-type", "text/event-stream")],
-                ["content-length"]))
+            reply.response_headers.response.header_mutation.CopyFrom(
+                _header_mutation(
+                    [("cache-control", "no-cache"), ("content-type", "text/event-stream")], ["content-length"]
+                )
+            )
             if self.response_body_mode not in (PM.STREAMED, PM.FULL_DUPLEX_STREAMED):
                 target = PM.FULL_DUPLEX_STREAMED if self.sse_mode == "full_duplex" else PM.STREAMED
                 override = PM(response_body_mode=target)
@@ -278,16 +309,22 @@ class RequestProcessor:
         if self.response_body_mode != PM.BUFFERED:
             # The body must be seen whole before the status can be decided; only the BUFFERED
             # mode lets the body reply still change headers.
-            raise APIError(500, "ext_proc must buffer non-streaming response bodies "
-                           "(response_body_mode BUFFERED).", errors.SERVER_ERROR, None, "gateway_misconfigured")
+            raise APIError(
+                500,
+                "ext_proc must buffer non-streaming response bodies (response_body_mode BUFFERED).",
+                errors.SERVER_ERROR,
+                None,
+                "gateway_misconfigured",
+            )
         return reply
 
     async def _response_body(self, body: Any) -> list[Any]:
         if self.kind == "sse":
             return await self._sse_chunk(body.body, body.end_of_stream)
         if self.kind == "passthrough" or self.done or self.prepared is None or self.response is None:
-            return [protos.ProcessingResponse(response_body=protos.BodyResponse(
-                response=protos.CommonResponse()))]
+            return [
+                protos.ProcessingResponse(response_body=protos.BodyResponse(response=protos.CommonResponse()))
+            ]
         self.done = True
         if self.kind == "json":
             # Same checks and messages as reference.backend.Backend.chat (direct path parity).
@@ -305,11 +342,18 @@ class RequestProcessor:
                 raise errors.backend_bad_response(f"unexpected chat completion shape ({exc})") from exc
             text = (await self.engine.finalize(self.prepared, response)).encode()
             self.stored = self.prepared.store
-            return [protos.ProcessingResponse(response_body=protos.BodyResponse(response=protos.CommonResponse(
-                header_mutation=_header_mutation([("content-length", str(len(text))),
-                                                  ("content-type", "application/json")]),
-                body_mutation=protos.BodyMutation(body=text),
-            )))]
+            return [
+                protos.ProcessingResponse(
+                    response_body=protos.BodyResponse(
+                        response=protos.CommonResponse(
+                            header_mutation=_header_mutation(
+                                [("content-length", str(len(text))), ("content-type", "application/json")]
+                            ),
+                            body_mutation=protos.BodyMutation(body=text),
+                        )
+                    )
+                )
+            ]
         # A backend error: the direct path's error.
         err = errors.from_backend_http(self.response.status, body.body)
         if self.prepared.stream:
@@ -319,8 +363,9 @@ class RequestProcessor:
     async def _stream_failure_reply(self, err: APIError) -> Any:
         """stream=true and the backend failed before streaming: like the direct path, a 200
         event stream `response.created`, `response.in_progress`, `response.failed` (stored)."""
-        return immediate(200, await self._stream_failure_events(err), "text/event-stream",
-                         details="gateway_stream_failed")
+        return immediate(
+            200, await self._stream_failure_events(err), "text/event-stream", details="gateway_stream_failed"
+        )
 
     async def _stream_failure_events(self, err: APIError) -> bytes:
         assert self.prepared is not None
@@ -368,13 +413,15 @@ class RequestProcessor:
 
     def _body_reply(self, data: bytes, *, end: bool) -> Any:
         if self.response_body_mode == PM.FULL_DUPLEX_STREAMED:
-            mutation = protos.BodyMutation(streamed_response=protos.StreamedBodyResponse(
-                body=data, end_of_stream=end))
+            mutation = protos.BodyMutation(
+                streamed_response=protos.StreamedBodyResponse(body=data, end_of_stream=end)
+            )
         else:
             # STREAMED: each reply replaces that chunk; empty bytes hold nothing back.
             mutation = protos.BodyMutation(body=data)
-        return protos.ProcessingResponse(response_body=protos.BodyResponse(
-            response=protos.CommonResponse(body_mutation=mutation)))
+        return protos.ProcessingResponse(
+            response_body=protos.BodyResponse(response=protos.CommonResponse(body_mutation=mutation))
+        )
 
     # --- end of stream -------------------------------------------------------------------------
 
@@ -384,7 +431,9 @@ class RequestProcessor:
         stored as failed, so a later GET does not show it in progress forever."""
         if self.kind == "sse" and self.translator is not None and not self.translator.terminated:
             # The direct path's wording for a stream that broke off after its headers.
-            self.translator.fail(errors.backend_bad_response("the stream broke off (the connection was reset)"))
+            self.translator.fail(
+                errors.backend_bad_response("the stream broke off (the connection was reset)")
+            )
             if self.prepared is not None and not self.stored:
                 try:
                     await self.engine.finalize(self.prepared, self.translator.response)

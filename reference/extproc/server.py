@@ -31,7 +31,9 @@ log = logging.getLogger("reference.extproc")
 
 
 class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # type: ignore[misc]
-    def __init__(self, engine: Engine, *, chat_path: str | None = None, sse_mode: SseMode = "streamed") -> None:
+    def __init__(
+        self, engine: Engine, *, chat_path: str | None = None, sse_mode: SseMode = "streamed"
+    ) -> None:
         self.engine = engine
         self.chat_path = chat_path
         self.sse_mode: SseMode = sse_mode
@@ -69,12 +71,14 @@ class ExtProcHandle:
         await self.server.stop(grace)
 
 
-async def serve_extproc(engine: Engine, host: str, port: int, *, chat_path: str | None = None,
-                        sse_mode: SseMode = "streamed") -> ExtProcHandle:
+async def serve_extproc(
+    engine: Engine, host: str, port: int, *, chat_path: str | None = None, sse_mode: SseMode = "streamed"
+) -> ExtProcHandle:
     """Start the ext_proc server (plus gRPC health) on host:port; port 0 picks a free one."""
     server = grpc.aio.server()
     protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(
-        ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode), server)
+        ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode), server
+    )
     health = protos.HealthServicer()
     protos.health_pb2_grpc.add_HealthServicer_to_server(health, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
