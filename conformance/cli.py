@@ -34,8 +34,9 @@ def load_cases() -> list[Case]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="responses-conformance",
-                                     description="Conformance harness for OpenAI-Responses-API gateways.")
+    parser = argparse.ArgumentParser(
+        prog="responses-conformance", description="Conformance harness for OpenAI-Responses-API gateways."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     lp = sub.add_parser("list", help="print every case id with its level, tier and title")
@@ -48,8 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--target", choices=BUILTIN_TARGETS, help="start a built-in target and test it")
     rp.add_argument("--extproc", metavar="HOST:PORT", help="an Envoy ext_proc gRPC server to drive as Envoy")
     rp.add_argument("--profile", choices=sorted(PROFILES), default="openai")
-    rp.add_argument("--cases", action="append", default=[], metavar="GLOB",
-                    help="only case ids matching (repeatable, comma-separated; an id prefix selects an area)")
+    rp.add_argument(
+        "--cases",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only case ids matching (repeatable, comma-separated; an id prefix selects an area)",
+    )
     rp.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     rp.add_argument("--strict", action="store_true", help="unmet SHOULD cases also make the run fail")
     rp.add_argument("--report-dir", help="where reports go (default conformance-reports/<target>/)")
@@ -73,8 +79,10 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     cases = select(load_cases(), args.cases, args.exclude)
     for c in cases:
         profiles = "" if len(c.profiles) > 1 else f" [{c.profiles[0]} only]"
-        console.print(f"{c.id:<52} {c.level.value:<6} {c.tier.value:<10} {escape(c.title)}{escape(profiles)}",
-                      highlight=False)
+        console.print(
+            f"{c.id:<52} {c.level.value:<6} {c.tier.value:<10} {escape(c.title)}{escape(profiles)}",
+            highlight=False,
+        )
     console.print(f"{len(cases)} cases", style="dim")
     return 0
 

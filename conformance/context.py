@@ -85,8 +85,12 @@ class Check:
     actual: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"what": self.what, "ok": self.ok, "expected": _jsonable(self.expected),
-                "actual": _jsonable(self.actual)}
+        return {
+            "what": self.what,
+            "ok": self.ok,
+            "expected": _jsonable(self.expected),
+            "actual": _jsonable(self.actual),
+        }
 
 
 def _jsonable(value: Any) -> Any:
@@ -283,8 +287,9 @@ class CaseContext:
             out.update({k.lower(): v for k, v in headers.items()})
         return out
 
-    def _curl(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-              stream: bool) -> str:
+    def _curl(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, stream: bool
+    ) -> str:
         parts = ["curl", "-sS"]
         if stream:
             parts.append("-N")
@@ -302,9 +307,15 @@ class CaseContext:
     def _redacted(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
 
-    def _prepare(self, method: str, path: str, json_body: Any, content: bytes | str | None,
-                 headers: Mapping[str, str] | None, stream: bool) -> tuple[str, dict[str, str], bytes | None,
-                                                                            Exchange]:
+    def _prepare(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+    ) -> tuple[str, dict[str, str], bytes | None, Exchange]:
         url = self.url(path)
         body: bytes | None
         if json_body is not _MISSING:
@@ -324,9 +335,16 @@ class CaseContext:
         self.transcript.append(ex)
         return url, hdrs, body, ex
 
-    async def request(self, method: str, path: str, *, json: Any = _MISSING,
-                      content: bytes | str | None = None, headers: Mapping[str, str] | None = None,
-                      params: Mapping[str, str] | None = None) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _MISSING,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         """Send one request and record it; transport faults propagate (verdict ERROR)."""
         if params:
             path = path + ("&" if "?" in path else "?") + str(httpx.QueryParams(dict(params)))
@@ -353,9 +371,15 @@ class CaseContext:
     async def delete(self, path: str, **kw: Any) -> httpx.Response:
         return await self.request("DELETE", path, **kw)
 
-    async def stream(self, method: str, path: str, *, json: Any = _MISSING,
-                     content: bytes | str | None = None,
-                     headers: Mapping[str, str] | None = None) -> StreamResult:
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _MISSING,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> StreamResult:
         """Send a request and read its answer as an event stream with the harness's parser.
 
         Frames received before a transport fault are kept in the transcript."""
@@ -419,8 +443,12 @@ class CaseContext:
             data = resp.json()
         except ValueError:
             data = None
-        self.check(isinstance(data, dict), f"{what} answers a JSON object", expected="JSON object",
-                   actual=resp.text[:200])
+        self.check(
+            isinstance(data, dict),
+            f"{what} answers a JSON object",
+            expected="JSON object",
+            actual=resp.text[:200],
+        )
         assert isinstance(data, dict)
         return data
 

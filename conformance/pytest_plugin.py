@@ -25,8 +25,12 @@ _STATE_KEY = pytest.StashKey[dict[str, Any]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("responses-conformance", "Responses API conformance cases")
-    group.addoption("--gateway-url", default=None, metavar="URL",
-                    help="run the conformance cases against this gateway API root (e.g. http://host:8080/v1)")
+    group.addoption(
+        "--gateway-url",
+        default=None,
+        metavar="URL",
+        help="run the conformance cases against this gateway API root (e.g. http://host:8080/v1)",
+    )
     group.addoption("--gateway-profile", default="openai", choices=sorted(PROFILES))
     group.addoption("--gateway-model", default="scripted")
     group.addoption("--gateway-api-key-env", default=None, metavar="VAR")
@@ -39,7 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--gateway-url", default=None):
-        config.addinivalue_line("markers", "conformance: a responses-conformance case run against --gateway-url")
+        config.addinivalue_line(
+            "markers", "conformance: a responses-conformance case run against --gateway-url"
+        )
         config.addinivalue_line("markers", "conformance_level(level): MUST, SHOULD or INFO")
 
 
@@ -102,8 +108,11 @@ class ConformanceItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
             r = excinfo.value.result
-            lines = [f"{r.verdict.value} [{r.level.value}] {r.case_id}: {r.title}", f"spec: {r.spec}",
-                     f"{r.message}"]
+            lines = [
+                f"{r.verdict.value} [{r.level.value}] {r.case_id}: {r.title}",
+                f"spec: {r.spec}",
+                f"{r.message}",
+            ]
             if r.expected is not None or r.actual is not None:
                 lines += [f"expected: {r.expected!r}", f"actual:   {r.actual!r}"]
             lines += [f"$ {ex['curl']}" for ex in r.transcript]
@@ -117,7 +126,9 @@ class ConformanceItem(pytest.Item):
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection sees the items
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     url = config.getoption("--gateway-url", default=None)
     if not url:
         return

@@ -38,12 +38,13 @@ def progress_line(console: Console, result: CaseResult, index: int, total: int) 
         f"{escape(result.case_id)}[dim]{escape(msg[:160])}[/]",
         highlight=False,
         markup=True,
+        soft_wrap=True,
     )
 
 
 def summary_table(run: RunResult) -> Table:
     table = Table(title=f"Conformance of {run.target} ({run.base_url}) - profile {run.profile}")
-    table.add_column("area")
+    table.add_column("area", no_wrap=True, min_width=18)
     for v in Verdict:
         table.add_column(v.value, justify="right", style=VERDICT_STYLE[v])
     by_area: dict[str, dict[Verdict, int]] = defaultdict(lambda: dict.fromkeys(Verdict, 0))
@@ -60,9 +61,14 @@ def print_summary(console: Console, run: RunResult) -> None:
     console.print(summary_table(run))
     code = run.exit_code
     rule = "no MUST case failed or errored" + (" (strict: SHOULD cases too)" if run.strict else "")
-    console.print(("[green]OK[/]: " if code == 0 else "[red]NOT CONFORMANT[/]: ") +
-                  (rule if code == 0 else "a " + ("MUST/SHOULD" if run.strict else "MUST") +
-                   " case failed or errored"))
+    console.print(
+        ("[green]OK[/]: " if code == 0 else "[red]NOT CONFORMANT[/]: ")
+        + (
+            rule
+            if code == 0
+            else "a " + ("MUST/SHOULD" if run.strict else "MUST") + " case failed or errored"
+        )
+    )
 
 
 # --------------------------------------------------------------------------- JSON
@@ -110,9 +116,14 @@ def _details(r: CaseResult) -> str:
 def junit_tree(run: RunResult) -> ET.ElementTree:
     """JUnit XML: FAIL -> <failure>, ERROR -> <error>, SKIPPED/UNIMPLEMENTED -> <skipped>;
     NON_STRICT is a <failure> only in strict mode (otherwise a passing test with a note)."""
-    suite = ET.Element("testsuite", name=f"responses-conformance[{run.target}:{run.profile}]",
-                       tests=str(len(run.results)), time=f"{run.duration:.3f}", timestamp=run.started_at)
-    counts = {"failures": 0, "errors": 0, "skipped": 0}
+    suite = ET.Element(
+        "testsuite",
+        name=f"responses-conformance[{run.target}:{run.profile}]",
+        tests=str(len(run.results)),
+        time=f"{run.duration:.3f}",
+        timestamp=run.started_at,
+    )
+    counts: dict[str, int] = {"failures": 0, "errors": 0, "skipped": 0}
     for r in run.results:
         tc = ET.SubElement(suite, "testcase", classname=r.area, name=r.case_id, time=f"{r.duration:.3f}")
         ET.SubElement(tc, "properties")
@@ -122,7 +133,9 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
             ET.SubElement(props, "property", name=k, value=v)
         details = _details(r)
         if r.verdict is Verdict.FAIL or (r.verdict is Verdict.NON_STRICT and run.strict):
-            ET.SubElement(tc, "failure", message=f"{r.verdict.value}: {r.message}", type=r.verdict.value).text = details
+            ET.SubElement(
+                tc, "failure", message=f"{r.verdict.value}: {r.message}", type=r.verdict.value
+            ).text = details
             counts["failures"] += 1
         elif r.verdict is Verdict.ERROR:
             ET.SubElement(tc, "error", message=r.message, type="ERROR").text = details
@@ -132,8 +145,8 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
             counts["skipped"] += 1
         else:
             ET.SubElement(tc, "system-out").text = details
-    for k, v in counts.items():
-        suite.set(k, str(v))
+    for key, count in counts.items():
+        suite.set(key, str(count))
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.ElementTree(root)
@@ -166,26 +179,35 @@ def _exchange_html(ex: dict[str, Any]) -> str:
     if ex.get("elapsed_ms") is not None:
         parts.append(f" <span class='dim'>({ex['elapsed_ms']} ms)</span>")
     parts.append("</div>")
-    parts.append(f"<details><summary>request headers</summary><pre>{_e(ex['request_headers'])}</pre></details>")
+    parts.append(
+        f"<details><summary>request headers</summary><pre>{_e(ex['request_headers'])}</pre></details>"
+    )
     if ex.get("request_body") is not None:
         parts.append(f"<div class='label'>request body</div><pre>{_e(ex['request_body'])}</pre>")
     parts.append(f"<div class='label'>curl</div><pre class='curl'>{_e(ex['curl'])}</pre>")
     if ex.get("error"):
         parts.append(f"<div class='label'>transport error</div><pre class='bad'>{_e(ex['error'])}</pre>")
     parts.append(f"<div class='label'>response status</div><pre>{_e(str(ex.get('status')))}</pre>")
-    parts.append(f"<details><summary>response headers</summary><pre>{_e(ex.get('response_headers') or {})}"
-                 "</pre></details>")
+    parts.append(
+        f"<details><summary>response headers</summary><pre>{_e(ex.get('response_headers') or {})}"
+        "</pre></details>"
+    )
     frames = ex.get("sse_frames")
     if frames:
         rows = "".join(
-            f"<tr><td>{_e(str(f.get('t_ms', '')))}</td><td>{_e(f['event'])}</td><td><pre>{_e(f['data'])}</pre></td></tr>"
+            f"<tr><td>{_e(str(f.get('t_ms', '')))}</td><td>{_e(f['event'])}</td>"
+            f"<td><pre>{_e(f['data'])}</pre></td></tr>"
             for f in frames
         )
-        parts.append(f"<details open><summary>SSE frames ({len(frames)})</summary><table class='frames'>"
-                     f"<tr><th>ms</th><th>event</th><th>data</th></tr>{rows}</table></details>")
+        parts.append(
+            f"<details open><summary>SSE frames ({len(frames)})</summary><table class='frames'>"
+            f"<tr><th>ms</th><th>event</th><th>data</th></tr>{rows}</table></details>"
+        )
         if ex.get("sse_discarded_tail"):
-            parts.append(f"<div class='label'>discarded unterminated tail</div><pre class='bad'>"
-                         f"{_e(ex['sse_discarded_tail'])}</pre>")
+            parts.append(
+                f"<div class='label'>discarded unterminated tail</div><pre class='bad'>"
+                f"{_e(ex['sse_discarded_tail'])}</pre>"
+            )
     elif ex.get("response_body") is not None:
         parts.append(f"<div class='label'>response body</div><pre>{_e(ex['response_body'])}</pre>")
     parts.append("</div>")
@@ -194,21 +216,33 @@ def _exchange_html(ex: dict[str, Any]) -> str:
 
 def _case_html(r: CaseResult) -> str:
     v = r.verdict.value
-    out = [f"<details class='case {v}' id='{_e(r.case_id)}'{' open' if r.verdict in (Verdict.FAIL, Verdict.ERROR) else ''}>",
-           f"<summary><span class='verdict {v}'>{v}</span> <span class='level'>{r.level.value}</span> "
-           f"<code>{_e(r.case_id)}</code> {_e(r.title)} <span class='dim'>{r.duration * 1000:.0f} ms</span></summary>",
-           f"<blockquote>{_e(r.spec)}</blockquote>"]
+    opened = " open" if r.verdict in (Verdict.FAIL, Verdict.ERROR) else ""
+    out = [
+        f"<details class='case {v}' id='{_e(r.case_id)}'{opened}>",
+        f"<summary><span class='verdict {v}'>{v}</span> <span class='level'>{r.level.value}</span> "
+        f"<code>{_e(r.case_id)}</code> {_e(r.title)} "
+        f"<span class='dim'>{r.duration * 1000:.0f} ms</span></summary>",
+        f"<blockquote>{_e(r.spec)}</blockquote>",
+    ]
     if r.message:
         out.append(f"<div class='label'>message</div><pre>{_e(r.message)}</pre>")
     if r.verdict in (Verdict.FAIL, Verdict.NON_STRICT):
-        out.append(f"<div class='expect'><div><div class='label'>expected</div><pre>{_e(r.expected)}</pre></div>"
-                   f"<div><div class='label'>actual</div><pre class='bad'>{_e(r.actual)}</pre></div></div>")
+        out.append(
+            f"<div class='expect'><div><div class='label'>expected</div><pre>{_e(r.expected)}</pre></div>"
+            f"<div><div class='label'>actual</div><pre class='bad'>{_e(r.actual)}</pre></div></div>"
+        )
     if r.notes:
         out.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in r.notes) + "</ul>")
     if r.checks:
-        out.append("<details><summary>checks</summary><ul class='checks'>" + "".join(
-            f"<li class='{'ok' if c['ok'] else 'bad'}'>{'&#10003;' if c['ok'] else '&#10007;'} {_e(c['what'])}</li>"
-            for c in r.checks) + "</ul></details>")
+        out.append(
+            "<details><summary>checks</summary><ul class='checks'>"
+            + "".join(
+                f"<li class='{'ok' if c['ok'] else 'bad'}'>{'&#10003;' if c['ok'] else '&#10007;'} "
+                f"{_e(c['what'])}</li>"
+                for c in r.checks
+            )
+            + "</ul></details>"
+        )
     for ex in r.transcript:
         out.append(_exchange_html(ex))
     if r.traceback:
@@ -221,7 +255,8 @@ def html_report(run: RunResult) -> str:
     counts = run.counts()
     legend = "".join(
         f"<tr><td><span class='verdict {v.value}'>{v.value}</span></td><td>{_e(text)}</td>"
-        f"<td>{counts[v.value]}</td></tr>" for v, text in VERDICT_LEGEND.items()
+        f"<td>{counts[v.value]}</td></tr>"
+        for v, text in VERDICT_LEGEND.items()
     )
     by_area: dict[str, list[CaseResult]] = defaultdict(list)
     for r in run.results:
@@ -237,7 +272,8 @@ def html_report(run: RunResult) -> str:
         f"<h1>Responses API conformance: {_e(run.target)}</h1>"
         f"<p>Target <code>{_e(run.base_url)}</code>, profile <b>{_e(run.profile)}</b>, "
         f"{'strict, ' if run.strict else ''}started {_e(run.started_at)}, {run.duration:.1f} s. "
-        f"Result: <b class='{'ok' if run.exit_code == 0 else 'bad'}'>{status}</b> (exit code {run.exit_code}).</p>"
+        f"Result: <b class='{'ok' if run.exit_code == 0 else 'bad'}'>{status}</b> "
+        f"(exit code {run.exit_code}).</p>"
         f"<table class='legend'><tr><th>verdict</th><th>meaning</th><th>cases</th></tr>{legend}</table>"
         f"{sections}</body></html>"
     )

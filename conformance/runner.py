@@ -90,7 +90,11 @@ def exit_code(results: Iterable[CaseResult], *, strict: bool = False) -> int:
     for r in results:
         if r.level is Level.MUST and r.verdict in (Verdict.FAIL, Verdict.ERROR):
             return 1
-        if strict and r.level is Level.SHOULD and r.verdict in (Verdict.NON_STRICT, Verdict.FAIL, Verdict.ERROR):
+        if (
+            strict
+            and r.level is Level.SHOULD
+            and r.verdict in (Verdict.NON_STRICT, Verdict.FAIL, Verdict.ERROR)
+        ):
             return 1
     return 0
 

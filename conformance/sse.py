@@ -133,12 +133,10 @@ class SSEParser:
             self._data.append(value)
         elif name == "event":
             self._event_type = value
-        elif name == "id":
-            if "\x00" not in value:
-                self.last_event_id = value
-        elif name == "retry":
-            if value and all("0" <= c <= "9" for c in value):
-                self.retry = int(value)
+        elif name == "id" and "\x00" not in value:
+            self.last_event_id = value
+        elif name == "retry" and value and all("0" <= c <= "9" for c in value):
+            self.retry = int(value)
         return None
 
     def _dispatch(self) -> SSEEvent | None:

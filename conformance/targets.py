@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,8 @@ BACKEND_RE = re.compile(r"fixtures\.backend listening on (?P<url>https?://\S+)")
 # with --extproc-port, "responses-gateway: ext_proc gRPC on 127.0.0.1:PORT".
 SERVE_HTTP_RE = re.compile(r"HTTP on (?P<url>https?://\S+)")
 EXTPROC_RE = re.compile(
-    r"\bext_?proc\b(?:\s+gRPC\s+on|\s*[:=])\s*(?:grpc://)?(?P<addr>\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)", re.IGNORECASE
+    r"\bext_?proc\b(?:\s+gRPC\s+on|\s*[:=])\s*(?:grpc://)?(?P<addr>\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)",
+    re.IGNORECASE,
 )
 # Printed by `responses-gateway up` (agreed format; matched tolerantly, case-insensitive, with
 # optional prefixes such as "responses-gateway: "):
@@ -48,6 +50,7 @@ class Process:
 
     name: str
     popen: subprocess.Popen[str]
+    cmd: list[str]
     lines: list[str] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -63,8 +66,9 @@ class Process:
 
         threading.Thread(target=read, name=f"{self.name}-stdout", daemon=True).start()
 
-    def wait_for(self, patterns: dict[str, re.Pattern[str]], required: Sequence[str],
-                 timeout: float) -> dict[str, str]:
+    def wait_for(
+        self, patterns: dict[str, re.Pattern[str]], required: Sequence[str], timeout: float
+    ) -> dict[str, str]:
         """Wait until every required pattern matched a stdout line; return the named groups."""
         found: dict[str, str] = {}
         deadline = time.monotonic() + timeout
@@ -80,17 +84,23 @@ class Process:
                 if all(k in found for k in required):
                     return found
                 if self.popen.poll() is not None:
-                    raise TargetError(self._failure(f"exited with code {self.popen.returncode}", required, found))
+                    raise TargetError(
+                        self._failure(f"exited with code {self.popen.returncode}", required, found)
+                    )
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TargetError(self._failure(f"printed no ready line within {timeout:g}s", required, found))
+                    raise TargetError(
+                        self._failure(f"printed no ready line within {timeout:g}s", required, found)
+                    )
                 self._cond.wait(min(left, 0.2))
 
     def _failure(self, what: str, required: Sequence[str], found: dict[str, str]) -> str:
         missing = [k for k in required if k not in found]
         tail = "\n".join("    " + ln for ln in self.lines[-20:]) or "    (no output)"
-        return (f"{self.name} {what}; still expected lines for {missing} "
-                f"(command: {' '.join(self.popen.args)})\n  last output:\n{tail}")  # type: ignore[arg-type]
+        return (
+            f"{self.name} {what}; still expected lines for {missing} "
+            f"(command: {shlex.join(self.cmd)})\n  last output:\n{tail}"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.popen.poll() is not None:
@@ -111,10 +121,15 @@ def spawn(name: str, cmd: Sequence[str], log_path: Path) -> Process:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
-            list(cmd), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
-            bufsize=1, env=env,
+            list(cmd),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            env=env,
         )
-    proc = Process(name, popen)
+    proc = Process(name, popen, list(cmd))
     proc.start_reader()
     return proc
 
@@ -147,14 +162,29 @@ class RunningTarget:
 def _start_reference(workdir: Path, timeout: float) -> RunningTarget:
     target = RunningTarget("reference", base_url="", workdir=workdir)
     try:
-        backend = spawn("fixtures.backend", [sys.executable, "-m", "fixtures.backend", "--port", "0"],
-                        workdir / "backend.log")
+        backend = spawn(
+            "fixtures.backend",
+            [sys.executable, "-m", "fixtures.backend", "--port", "0"],
+            workdir / "backend.log",
+        )
         target.processes.append(backend)
         backend_url = backend.wait_for({"url": BACKEND_RE}, ["url"], timeout)["url"]
-        gw = spawn("responses-gateway serve", [
-            *gateway_command(), "serve", "--backend-url", backend_url, "--http-port", "0",
-            "--extproc-port", "0", "--db", str(workdir / "gateway.sqlite3"),
-        ], workdir / "gateway.log")
+        gw = spawn(
+            "responses-gateway serve",
+            [
+                *gateway_command(),
+                "serve",
+                "--backend-url",
+                backend_url,
+                "--http-port",
+                "0",
+                "--extproc-port",
+                "0",
+                "--db",
+                str(workdir / "gateway.sqlite3"),
+            ],
+            workdir / "gateway.log",
+        )
         target.processes.append(gw)
         found = gw.wait_for({"url": SERVE_HTTP_RE, "extproc": EXTPROC_RE}, ["url"], timeout)
         target.base_url = found["url"]
@@ -168,13 +198,30 @@ def _start_reference(workdir: Path, timeout: float) -> RunningTarget:
 def _start_reference_envoy(workdir: Path, timeout: float) -> RunningTarget:
     target = RunningTarget("reference-envoy", base_url="", workdir=workdir)
     try:
-        up = spawn("responses-gateway up", [
-            *gateway_command(), "up", "--envoy-port", "0", "--admin-port", "0", "--http-port", "0",
-            "--extproc-port", "0", "--db", str(workdir / "gateway.sqlite3"),
-        ], workdir / "up.log")
+        up = spawn(
+            "responses-gateway up",
+            [
+                *gateway_command(),
+                "up",
+                "--envoy-port",
+                "0",
+                "--admin-port",
+                "0",
+                "--http-port",
+                "0",
+                "--extproc-port",
+                "0",
+                "--db",
+                str(workdir / "gateway.sqlite3"),
+            ],
+            workdir / "up.log",
+        )
         target.processes.append(up)
-        found = up.wait_for({"envoy": UP_ENVOY_RE, "admin": UP_ADMIN_RE, "extproc": EXTPROC_RE},
-                            ["envoy", "admin", "extproc"], timeout)
+        found = up.wait_for(
+            {"envoy": UP_ENVOY_RE, "admin": UP_ADMIN_RE, "extproc": EXTPROC_RE},
+            ["envoy", "admin", "extproc"],
+            timeout,
+        )
         envoy = found["envoy"].rstrip("/")
         target.base_url = envoy if envoy.endswith("/v1") else envoy + "/v1"
         target.admin_url = found["admin"]
@@ -192,7 +239,9 @@ def _start_reference_envoy(workdir: Path, timeout: float) -> RunningTarget:
 
 
 @contextlib.contextmanager
-def builtin_target(name: str, *, timeout: float = 60.0, workdir: Path | None = None) -> Iterator[RunningTarget]:
+def builtin_target(
+    name: str, *, timeout: float = 60.0, workdir: Path | None = None
+) -> Iterator[RunningTarget]:
     """Start a built-in target, yield it, and stop every process it started."""
     if name not in BUILTIN_TARGETS:
         raise TargetError(f"unknown target {name!r}; choose from {', '.join(BUILTIN_TARGETS)}")

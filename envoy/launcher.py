@@ -216,8 +216,6 @@ def render(
     ):
         if port == 0:
             raise ValueError(f"{name} must be a real port (only listen/admin ports may be 0)")
-    if not _is_ip(extproc_host):
-        raise ValueError("extproc_host must be an IP address (the extproc cluster is STATIC)")
     if request_buffer_limit <= 0:
         raise ValueError("request_buffer_limit must be positive")
     if not chat_path.startswith("/"):
@@ -247,6 +245,7 @@ def render(
         "http_port": http_port,
         "http_cluster_type": "STATIC" if _is_ip(http_host) else "STRICT_DNS",
         "extproc_host": extproc_host,
+        "extproc_cluster_type": "STATIC" if _is_ip(extproc_host) else "STRICT_DNS",
         "extproc_port": extproc_port,
         "backend_host": backend_host,
         "backend_port": backend_port,
@@ -438,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-port", type=int, default=9901)
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--extproc-port", type=int, default=10000)
+    parser.add_argument("--listen-address", default="127.0.0.1")
+    parser.add_argument("--http-host", default="127.0.0.1")
+    parser.add_argument("--extproc-host", default="127.0.0.1")
     parser.add_argument("--backend-host", default="127.0.0.1")
     parser.add_argument("--backend-port", type=int, default=11434)
     parser.add_argument("--mode", choices=MODES, default="streamed")
@@ -450,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
         admin_port=args.admin_port,
         http_port=args.http_port,
         extproc_port=args.extproc_port,
+        listen_address=args.listen_address,
+        http_host=args.http_host,
+        extproc_host=args.extproc_host,
         backend_host=args.backend_host,
         backend_port=args.backend_port,
         mode=args.mode,

@@ -104,6 +104,8 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
     store = open_store(config.db)
     backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout)
     engine = Engine(store, backend)
+    for response_id in await engine.recover():
+        log.warning("background response %s was interrupted by a restart; marked failed", response_id)
     app = create_app(engine, max_body_bytes=config.max_body_bytes)
 
     sock = bind_socket(config.host, config.http_port)

@@ -20,13 +20,12 @@ event loop and never race each other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -100,17 +99,34 @@ class Engine:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Stop background jobs (they end `cancelled`), close the backend client and the store."""
+        """Stop background jobs (recorded as failed: nobody cancelled them), close the backend
+        client and the store."""
         for response_id, task in list(self._tasks.items()):
             task.cancel()
-            # Shutting down: whatever the job raised, its state is recorded just below.
-            with contextlib.suppress(BaseException):
-                await task
-            await self._mark_cancelled(response_id)
+            # asyncio.wait does not re-raise the job's exception, and a cancellation of
+            # aclose itself still propagates.
+            await asyncio.wait([task])
+            await self._finish_unfinished(response_id, "failed", APIError(
+                500, "The gateway shut down before this response finished.", errors.SERVER_ERROR))
         if self.backend is not None:
             await self.backend.aclose()
         await self._run(self.store.close)
         self._executor.shutdown(wait=True)
+
+    async def recover(self) -> list[str]:
+        """Mark background responses left queued/in_progress by a previous process as failed.
+
+        Their jobs died with that process; without this they would read `in_progress` forever.
+        Call once at startup, before serving. Returns the ids it marked.
+        """
+        marked: list[str] = []
+        for response_id in await self._run(self.store.ids_with_status, *_CANCELLABLE):
+            if response_id in self._tasks:
+                continue
+            await self._finish_unfinished(response_id, "failed", APIError(
+                500, "The gateway restarted before this response finished.", errors.SERVER_ERROR))
+            marked.append(response_id)
+        return marked
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -219,7 +235,7 @@ class Engine:
         chat_json = await self._backend().chat(prepared.chat_request)
         return await self.finalize(prepared, self.complete(prepared, chat_json))
 
-    async def stream(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, prepared: Prepared) -> AsyncGenerator[dict[str, Any], None]:
         """Run a streaming request, yielding Responses events.
 
         A backend failure after the stream started ends it with `response.failed` carrying the
@@ -242,8 +258,8 @@ class Engine:
                 queue.put_nowait(None)
 
         self._track(prepared.id, asyncio.create_task(produce(), name=f"background stream {prepared.id}"))
-        while (event := await queue.get()) is not None:
-            yield event
+        while (queued := await queue.get()) is not None:
+            yield queued
 
     async def _stream_events(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         translator = StreamTranslator(copy.deepcopy(prepared.response))
@@ -331,12 +347,12 @@ class Engine:
         task = self._tasks.get(response_id)
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        text = await self._mark_cancelled(response_id)
+            await asyncio.wait([task])
+        text = await self._finish_unfinished(response_id, "cancelled")
         return text or stored.body
 
-    async def _mark_cancelled(self, response_id: str) -> str | None:
+    async def _finish_unfinished(self, response_id: str, status: str, error: APIError | None = None) -> str | None:
+        """Give a still queued/in_progress stored response its final `status`; return its text."""
         stored = await self._run(self.store.get_response, response_id)
         if stored is None:
             return None
@@ -344,10 +360,10 @@ class Engine:
         if body.get("status") not in _CANCELLABLE:
             # The job finished before the cancellation reached it: its result stands.
             return stored.body
-        body["status"] = "cancelled"
+        body = failed_response(body, error) if error is not None else {**body, "status": status}
         text = dump(body)
         await self._run(self.store.save_response, response_id, text,
-                        created_at=int(body.get("created_at") or 0), status="cancelled",
+                        created_at=int(body.get("created_at") or 0), status=str(body["status"]),
                         previous_response_id=stored.previous_response_id)
         return text
 

@@ -21,6 +21,7 @@ let tests kill one part (the ext_proc server, the backend) to check the error pa
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -308,3 +309,61 @@ def run_up(config: StackConfig | None = None) -> int:
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def add_up_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `up` subcommand's options (cli.py: `add_up_arguments(sub.add_parser("up"))`)."""
+    parser.add_argument(
+        "--backend-url",
+        help="OpenAI-compatible model server (default: start the scripted fixtures.backend on a free port)",
+    )
+    parser.add_argument("--envoy-port", type=int, default=0, help="Envoy listener port (0: a free one)")
+    parser.add_argument("--admin-port", type=int, default=0, help="Envoy admin port (0: a free one)")
+    parser.add_argument("--http-port", type=int, default=0, help="gateway HTTP port (0: a free one)")
+    parser.add_argument("--extproc-port", type=int, default=0, help="gateway ext_proc port (0: a free one)")
+    parser.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")
+    parser.add_argument(
+        "--mode",
+        choices=("streamed", "full_duplex"),
+        default="streamed",
+        help="Envoy response body mode for streams (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="request body limit for Envoy and the gateway alike (default %(default)s)",
+    )
+    parser.add_argument("--backend-timeout", type=float, default=DEFAULT_BACKEND_TIMEOUT)
+    parser.add_argument("--backend-api-key-env", metavar="VAR", default=None)
+    parser.add_argument("--envoy-log-level", default="warning")
+
+
+def up_command(args: argparse.Namespace) -> int:
+    """Run `up` from parsed arguments (cli.py: `return up_command(args)`)."""
+    return run_up(
+        StackConfig(
+            backend_url=args.backend_url,
+            envoy_port=args.envoy_port,
+            admin_port=args.admin_port,
+            http_port=args.http_port,
+            extproc_port=args.extproc_port,
+            db=args.db,
+            mode=args.mode,
+            max_body_bytes=args.max_body_bytes,
+            backend_timeout=args.backend_timeout,
+            backend_api_key_env=args.backend_api_key_env,
+            envoy_log_level=args.envoy_log_level,
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m reference.stack [options]`: the same as `responses-gateway up`."""
+    parser = argparse.ArgumentParser(prog="responses-gateway up", description=__doc__.split("\n\n")[0])
+    add_up_arguments(parser)
+    return up_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -163,3 +163,13 @@ def test_extproc_hook(backend: BackendHandle, tmp_path: Path) -> None:
         else:
             assert re.search(r"ext_proc gRPC on 127\.0\.0\.1:\d+", gw.output)
     assert gw.process.returncode == 0
+
+
+def test_port_in_use_is_a_clear_error(backend: BackendHandle, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=r"responses-gateway: error: .*in use"):
+            start_subprocess(["--backend-url", backend.url, "--http-port", str(port),
+                              "--db", str(tmp_path / "db.sqlite")])

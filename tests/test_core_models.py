@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, Field, ValidationError
 
+from reference.core import errors
 from reference.core.errors import APIError
 from reference.core.models import (
     CreateResponseRequest,
@@ -163,6 +165,7 @@ def test_missing_model() -> None:
             "input[0].content[0].text",
         ),
         ({"model": "m", "input": ["hi"]}, "input[0]"),
+        ({"model": "m", "input": [{"role": "user", "content": [5]}]}, "input[0].content[0]"),
         ({"model": "m", "temperature": "1"}, "temperature"),
         ({"model": "m", "max_output_tokens": "100"}, "max_output_tokens"),
         ({"model": "m", "stream": "true"}, "stream"),
@@ -178,6 +181,7 @@ def test_wrong_types_name_the_parameter_path(body: dict[str, Any], param: str) -
     assert err.param == param
     assert err.code == "invalid_type"
     assert f"'{param}'" in err.message
+    assert "instance of" not in err.message  # no internal class names
 
 
 @pytest.mark.parametrize(
@@ -432,3 +436,41 @@ def test_json_schema_format_echo_follows_openai_where_the_profiles_conflict() ->
     response["text"]["format"].update(schema=None, description=None)
     errors = sorted(validator.iter_errors(response), key=str)
     assert errors == [], [e.message for e in errors]
+
+
+# --- errors.from_validation_error ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loc", "path"),
+    [
+        (
+            ("input", "list[tagged-union[Message,FunctionCall]]", 0, "Message", "content", "str"),
+            "input[0].content",
+        ),
+        (("tools", 2, "FunctionTool", "name"), "tools[2].name"),
+        (("metadata", "key"), "metadata.key"),
+        (("text", "format", "FormatJsonSchema", "schema"), "text.format.schema"),
+        ((), ""),
+    ],
+)
+def test_param_path_drops_union_labels(loc: tuple[int | str, ...], path: str) -> None:
+    assert errors.param_path(loc) == path
+
+
+def test_from_validation_error_on_a_plain_model() -> None:
+    class Probe(BaseModel):
+        count: int = Field(le=3)
+
+    with pytest.raises(ValidationError) as info:
+        Probe.model_validate({"count": 9})
+    err = errors.from_validation_error(info.value)
+    assert (err.status, err.param, err.code) == (400, "count", "integer_above_max_value")
+    assert err.body() == {
+        "error": {
+            "message": err.message,
+            "type": "invalid_request_error",
+            "param": "count",
+            "code": "integer_above_max_value",
+        }
+    }

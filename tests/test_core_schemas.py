@@ -124,8 +124,25 @@ STREAM = [
 ]
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("ending", ["completed", "incomplete", "failed"])
+FAILED_OPENAI = pytest.param(
+    "openai",
+    "failed",
+    marks=pytest.mark.xfail(
+        strict=True,
+        reason="response.error.code carries the gateway's code (backend_timeout); OpenAI's "
+        "ResponseErrorCode is a closed enum (server_error, rate_limit_exceeded, invalid_prompt, ...)",
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("profile", "ending"),
+    [
+        *[(p, e) for p in PROFILES for e in ("completed", "incomplete")],
+        ("openresponses", "failed"),
+        FAILED_OPENAI,
+    ],
+)
 def test_stream_events_match_the_event_schemas(profile: str, ending: str) -> None:
     translator = StreamTranslator(_skeleton(), id_factory=_ids(), clock=lambda: 2)
     events = translator.start()

@@ -209,6 +209,9 @@ def test_item_references_resolve_against_history() -> None:
     ]
     chat = _chat(history, input=[{"type": "item_reference", "id": "msg_1"}])
     assert chat["messages"] == [{"role": "user", "content": "a"}, {"role": "user", "content": "a"}]
+    # Open Responses' ItemReferenceParam makes `type` optional.
+    chat = _chat(history, input=[{"id": "msg_1"}])
+    assert chat["messages"] == [{"role": "user", "content": "a"}, {"role": "user", "content": "a"}]
     with pytest.raises(APIError) as info:
         _chat(history, input=[{"type": "item_reference", "id": "msg_404"}])
     assert info.value.status == 400 and info.value.param == "input[0].id"

@@ -348,3 +348,22 @@ async def test_store_calls_run_off_the_event_loop_thread(h: Harness, monkeypatch
     assert len(threads) >= 6
     assert loop_thread not in threads
     assert len(set(threads)) == 1  # one dedicated store thread
+
+
+async def test_recover_marks_orphaned_background_responses_failed(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    store = SQLiteStore(path)
+    orphan = {"id": "resp_orphan", "object": "response", "created_at": 1, "status": "in_progress",
+              "background": True, "error": None, "output": []}
+    store.save_response("resp_orphan", json.dumps(orphan), created_at=1, status="in_progress")
+    store.save_response("resp_done", '{"id":"resp_done","status":"completed"}', created_at=2,
+                        status="completed")
+    engine = Engine(store, None)
+    try:
+        assert await engine.recover() == ["resp_orphan"]
+        recovered = await engine.get("resp_orphan")
+        assert recovered["status"] == "failed" and "restarted" in recovered["error"]["message"]
+        assert await engine.get_text("resp_done") == '{"id":"resp_done","status":"completed"}'
+        assert await engine.recover() == []
+    finally:
+        await engine.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,6 +38,7 @@ VARIANTS = [
             "mode": "full_duplex",
             "backend_host": "ollama",
             "http_host": "gateway",
+            "extproc_host": "gateway",
             "listen_address": "0.0.0.0",
         },
         id="compose-hostnames",
@@ -118,7 +120,6 @@ def test_local_reply_mappers_have_openai_bodies() -> None:
         ({"mode": "buffered"}, "mode"),
         ({"http_port": 0}, "http_port"),
         ({"listen_port": 70000}, "listen_port"),
-        ({"extproc_host": "gateway"}, "extproc_host"),
         ({"request_buffer_limit": 0}, "request_buffer_limit"),
         ({"chat_path": "v1/chat"}, "chat_path"),
     ],
@@ -184,3 +185,35 @@ def test_stop_kills_an_envoy_that_ignores_sigterm(backend_url: str) -> None:
     os.kill(envoy.pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
     envoy.stop(timeout=1)
     assert envoy.process.returncode == -signal.SIGKILL
+
+
+COMPOSE_ENVOY = Path(launcher.__file__).resolve().parent / "compose-envoy.yaml"
+
+
+def test_compose_envoy_config_is_the_rendered_one() -> None:
+    """envoy/compose-envoy.yaml (used by docker-compose.yml) is exactly what the renderer gives
+    for the compose hostnames, so it never drifts from the template; and Envoy accepts it."""
+    expected = render(
+        listen_address="0.0.0.0",
+        listen_port=8000,
+        admin_port=9901,
+        http_host="gateway",
+        http_port=8080,
+        extproc_host="gateway",
+        extproc_port=10000,
+        backend_host="ollama",
+        backend_port=11434,
+    )
+    assert COMPOSE_ENVOY.read_text() == expected
+    result = validate(expected)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_file_wires_the_three_services() -> None:
+    compose = yaml.safe_load((COMPOSE_ENVOY.parent / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"envoy", "gateway", "ollama"}
+    assert any("compose-envoy.yaml" in v for v in services["envoy"]["volumes"])
+    command = " ".join(services["gateway"]["command"])
+    assert "--extproc-port 10000" in command and "--http-port 8080" in command
+    assert "http://ollama:11434" in command

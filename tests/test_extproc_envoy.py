@@ -389,3 +389,12 @@ def test_full_duplex_mode_streams_and_buffers_json() -> None:
         total = time.monotonic() - t0
         assert first is not None and first < total - 0.4
         assert kinds[-1] == "response.completed"
+
+
+def test_large_body_under_default_limit_passes_grpc() -> None:
+    """A 6 MB request (over gRPC's default 4 MiB message cap, under Envoy's 8 MiB buffer)
+    travels to the processor as one message and back."""
+    with Stack(StackConfig()) as s, httpx.Client(base_url=s.envoy_url, timeout=30) as c:
+        r = create(c, input="[[text:big ok]] " + "z" * 6_000_000)
+        assert r.status_code == 200, r.text[:300]
+        assert r.json()["output"][0]["content"][0]["text"] == "big ok"

@@ -60,19 +60,32 @@ BREAKS: dict[str, tuple[str, str]] = {
     "state.delete-unknown-404": ("delete-always-200", "openai"),
 }
 
-OWN_MODULES = {m.__name__ for m in (conformance.cases.errors, conformance.cases.responses_create,
-                                    conformance.cases.responses_stream, conformance.cases.state)}
+OWN_MODULES = {
+    m.__name__
+    for m in (
+        conformance.cases.errors,
+        conformance.cases.responses_create,
+        conformance.cases.responses_stream,
+        conformance.cases.state,
+    )
+}
 
 
-def _config(fake: RunningFake, profile: str, openapi: bool) -> RunConfig:
+def _config(running: RunningFake, profile: str, openapi: bool) -> RunConfig:
     validator = None
     if openapi:
         from conformance.schema import SchemaValidator
 
-        validator = SchemaValidator(SPEC / ("openresponses-openapi.json" if profile == "openresponses"
-                                            else "openai-openapi.yaml"))
-    return RunConfig(base_url=fake.base_url, profile=PROFILES[profile], model="scripted", timeout=10,
-                     validator=validator)
+        validator = SchemaValidator(
+            SPEC / ("openresponses-openapi.json" if profile == "openresponses" else "openai-openapi.yaml")
+        )
+    return RunConfig(
+        base_url=running.base_url,
+        profile=PROFILES[profile],
+        model="scripted",
+        timeout=10,
+        validator=validator,
+    )
 
 
 def test_every_built_in_case_has_a_fault() -> None:

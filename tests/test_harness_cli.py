@@ -37,13 +37,26 @@ def test_list_prints_every_case_with_level_and_tier(capsys: pytest.CaptureFixtur
 
 
 def test_console_script_is_installed() -> None:
-    out = subprocess.run([str(CLI), "list", "--cases", "errors.*"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(CLI), "list", "--cases", "errors.*"], capture_output=True, text=True, check=True
+    ).stdout
     assert "errors.invalid-json" in out and "responses.stream" not in out
 
 
-def _run(gw: RunningFake, tmp_path: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    code = main(["run", "--base-url", gw.base_url, "--report-dir", str(tmp_path), "--quiet", "--timeout", "10",
-                 *extra])
+def _run(running: RunningFake, tmp_path: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    code = main(
+        [
+            "run",
+            "--base-url",
+            running.base_url,
+            "--report-dir",
+            str(tmp_path),
+            "--quiet",
+            "--timeout",
+            "10",
+            *extra,
+        ]
+    )
     return code, json.loads((tmp_path / "report.json").read_text())
 
 
@@ -76,9 +89,26 @@ def test_should_failure_only_fails_with_strict(gw: RunningFake, tmp_path: Path) 
 
 
 def test_explicit_report_paths_and_exclude(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
-    code = main(["run", "--base-url", gw.base_url, "--quiet", "--cases", "state.*", "--exclude", "state.delete-*",
-                 "--json", str(tmp_path / "x.json"), "--junit", str(tmp_path / "x.xml"),
-                 "--html", str(tmp_path / "x.html"), "--report-dir", str(tmp_path / "dir")])
+    code = main(
+        [
+            "run",
+            "--base-url",
+            gw.base_url,
+            "--quiet",
+            "--cases",
+            "state.*",
+            "--exclude",
+            "state.delete-*",
+            "--json",
+            str(tmp_path / "x.json"),
+            "--junit",
+            str(tmp_path / "x.xml"),
+            "--html",
+            str(tmp_path / "x.html"),
+            "--report-dir",
+            str(tmp_path / "dir"),
+        ]
+    )
     assert code == 0
     index = json.loads((tmp_path / "x.json").read_text())
     assert set(index["cases"]) == {"state.get-after-create", "state.store-false-not-retrievable"}
@@ -92,8 +122,18 @@ def test_unreachable_gateway_is_error_and_exit_1(tmp_path: Path) -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    code = main(["run", "--base-url", f"http://127.0.0.1:{port}/v1", "--report-dir", str(tmp_path), "--quiet",
-                 "--cases", "errors.invalid-json"])
+    code = main(
+        [
+            "run",
+            "--base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--report-dir",
+            str(tmp_path),
+            "--quiet",
+            "--cases",
+            "errors.invalid-json",
+        ]
+    )
     assert code == 1
     index = json.loads((tmp_path / "report.json").read_text())
     assert index["cases"]["errors.invalid-json"]["verdict"] == "ERROR"
@@ -101,9 +141,24 @@ def test_unreachable_gateway_is_error_and_exit_1(tmp_path: Path) -> None:
 
 def test_usage_errors_exit_2(gw: RunningFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    assert main(["run", "--base-url", gw.base_url, "--api-key-env", "NO_SUCH_KEY_VAR",
-                 "--report-dir", str(tmp_path)]) == 2
-    assert main(["run", "--base-url", gw.base_url, "--cases", "nothing.matches", "--report-dir", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--base-url",
+                gw.base_url,
+                "--api-key-env",
+                "NO_SUCH_KEY_VAR",
+                "--report-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(["run", "--base-url", gw.base_url, "--cases", "nothing.matches", "--report-dir", str(tmp_path)])
+        == 2
+    )
     with pytest.raises(SystemExit):
         main(["run"])  # a target is required
 
@@ -118,7 +173,7 @@ def test_api_key_is_sent(gw: RunningFake, tmp_path: Path, monkeypatch: pytest.Mo
         seen.append(request.headers.get("authorization", ""))
 
     monkeypatch.setenv("GW_KEY", "sk-test")
-    code, index = _run(gw, tmp_path, "--cases", "responses.create.object-type", "--api-key-env", "GW_KEY")
+    code, _ = _run(gw, tmp_path, "--cases", "responses.create.object-type", "--api-key-env", "GW_KEY")
     assert code == 0
     assert "Bearer sk-test" in seen
     assert "sk-test" not in (tmp_path / "report.json").read_text()
@@ -153,21 +208,33 @@ def test_ready_line_patterns(line: str, rx, value: str) -> None:  # type: ignore
 
 
 def test_spawned_process_lines_are_parsed_and_process_is_stopped(tmp_path: Path) -> None:
-    script = ("import time\nprint('starting')\nprint('envoy: http://127.0.0.1:1')\n"
-              "print('admin: http://127.0.0.1:2')\nprint('extproc: 127.0.0.1:3', flush=True)\ntime.sleep(60)\n")
+    script = (
+        "import time\nprint('starting')\nprint('envoy: http://127.0.0.1:1')\n"
+        "print('admin: http://127.0.0.1:2')\nprint('extproc: 127.0.0.1:3', flush=True)\ntime.sleep(60)\n"
+    )
     proc = spawn("demo", [sys.executable, "-c", script], tmp_path / "demo.log")
     try:
-        found = proc.wait_for({"envoy": UP_ENVOY_RE, "admin": UP_ADMIN_RE, "extproc": EXTPROC_RE},
-                              ["envoy", "admin", "extproc"], 20)
-        assert found == {"envoy": "http://127.0.0.1:1", "admin": "http://127.0.0.1:2", "extproc": "127.0.0.1:3"}
+        found = proc.wait_for(
+            {"envoy": UP_ENVOY_RE, "admin": UP_ADMIN_RE, "extproc": EXTPROC_RE},
+            ["envoy", "admin", "extproc"],
+            20,
+        )
+        assert found == {
+            "envoy": "http://127.0.0.1:1",
+            "admin": "http://127.0.0.1:2",
+            "extproc": "127.0.0.1:3",
+        }
     finally:
         proc.stop(5)
     assert proc.popen.poll() is not None
 
 
 def test_a_target_that_exits_early_gives_a_clear_error(tmp_path: Path) -> None:
-    proc = spawn("broken", [sys.executable, "-c", "print('usage: no such option --envoy-port'); raise SystemExit(2)"],
-                 tmp_path / "b.log")
+    proc = spawn(
+        "broken",
+        [sys.executable, "-c", "print('usage: no such option --envoy-port'); raise SystemExit(2)"],
+        tmp_path / "b.log",
+    )
     with pytest.raises(TargetError) as info:
         proc.wait_for({"envoy": UP_ENVOY_RE}, ["envoy"], 20)
     msg = str(info.value)

@@ -31,8 +31,14 @@ from quart import Quart, Response, request
 _counter = itertools.count(1)
 
 
-def _err(status: int, message: str, param: str | None = None, *, flat: bool = False,
-         ctype: str = "application/json") -> Response:
+def _err(
+    status: int,
+    message: str,
+    param: str | None = None,
+    *,
+    flat: bool = False,
+    ctype: str = "application/json",
+) -> Response:
     body: dict[str, Any] = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
     return Response(json.dumps(body if flat else {"error": body}), status=status, content_type=ctype)
 
@@ -83,7 +89,9 @@ class FakeGateway:
             "object": "responses" if "object" in b else "response",
             "created_at": created * 1000 if "created-ms" in b else created,
             "completed_at": created if status == "completed" else None,
-            "status": "done" if "status-bogus" in b else ("in_progress" if "status-in-progress" in b else status),
+            "status": "done"
+            if "status-bogus" in b
+            else ("in_progress" if "status-in-progress" in b else status),
             "error": None,
             "incomplete_details": None,
             "instructions": body.get("instructions"),
@@ -117,8 +125,15 @@ class FakeGateway:
             part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
             if "part-shape" in b:
                 del part["annotations"]
-            resp["output"] = [{"id": f"msg_{rid}", "type": "message", "role": "assistant",
-                               "status": "completed", "content": [part]}]
+            resp["output"] = [
+                {
+                    "id": f"msg_{rid}",
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [part],
+                }
+            ]
         if status == "completed":
             resp["usage"] = {
                 "input_tokens": in_tok,
@@ -133,31 +148,72 @@ class FakeGateway:
     def _events(self, body: dict[str, Any], text: str) -> list[dict[str, Any]]:
         b = self.broken
         final = self._response(body, text, "completed")
-        skeleton = {**final, "status": "completed" if "stream-created-status" in b else "in_progress",
-                    "output": [], "usage": None, "completed_at": None}
+        skeleton = {
+            **final,
+            "status": "completed" if "stream-created-status" in b else "in_progress",
+            "output": [],
+            "usage": None,
+            "completed_at": None,
+        }
         item_id = f"msg_{final['id']}"
         if self.scripted and "stream-one-delta" not in b:
             pieces = re.findall(r"\S+\s*|\s+", text)
         else:
-            pieces = [text[: len(text) // 2], text[len(text) // 2 :]] if "stream-one-delta" not in b else [text]
+            pieces = (
+                [text[: len(text) // 2], text[len(text) // 2 :]] if "stream-one-delta" not in b else [text]
+            )
         if "stream-deltas" in b:
             pieces = pieces[:-1]
         part_empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         events: list[dict[str, Any]] = [
             {"type": "response.created", "response": skeleton},
             {"type": "response.in_progress", "response": skeleton},
-            {"type": "response.output_item.added", "output_index": 0,
-             "item": {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}},
-            {"type": "response.content_part.added", "item_id": item_id, "output_index": 0, "content_index": 0,
-             "part": part_empty},
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {
+                    "id": item_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "in_progress",
+                    "content": [],
+                },
+            },
+            {
+                "type": "response.content_part.added",
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "part": part_empty,
+            },
         ]
-        events += [{"type": "response.output_text.delta", "item_id": item_id, "output_index": 0,
-                    "content_index": 0, "delta": p, "logprobs": []} for p in pieces]
         events += [
-            {"type": "response.output_text.done", "item_id": item_id, "output_index": 0, "content_index": 0,
-             "text": text, "logprobs": []},
-            {"type": "response.content_part.done", "item_id": item_id, "output_index": 0, "content_index": 0,
-             "part": {**part_empty, "text": text}},
+            {
+                "type": "response.output_text.delta",
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "delta": p,
+                "logprobs": [],
+            }
+            for p in pieces
+        ]
+        events += [
+            {
+                "type": "response.output_text.done",
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "text": text,
+                "logprobs": [],
+            },
+            {
+                "type": "response.content_part.done",
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "part": {**part_empty, "text": text},
+            },
             {"type": "response.output_item.done", "output_index": 0, "item": final["output"][0]},
         ]
         if "stream-completed-status" in b:
@@ -235,8 +291,12 @@ class FakeGateway:
             b = gw.broken
             if rid not in gw.store:
                 status = 400 if "unknown-400" in b else 404
-                return _err(status, f"no response {rid}", flat="error-shape" in b,
-                            ctype="text/plain" if "error-ctype" in b else "application/json")
+                return _err(
+                    status,
+                    f"no response {rid}",
+                    flat="error-shape" in b,
+                    ctype="text/plain" if "error-ctype" in b else "application/json",
+                )
             resp = gw.store[rid]
             if "get-mismatch" in b:
                 resp = {**resp, "output": []}
@@ -249,8 +309,10 @@ class FakeGateway:
                 return _err(404, f"no response {rid}")
             if "delete-noop" not in b:
                 gw.store.pop(rid, None)
-            return Response(json.dumps({"id": rid, "object": "response.deleted", "deleted": True}),
-                            content_type="application/json")
+            return Response(
+                json.dumps({"id": rid, "object": "response.deleted", "deleted": True}),
+                content_type="application/json",
+            )
 
         return app
 
@@ -326,7 +388,9 @@ def test_fake_gateway_answers_a_response(gw: RunningFake) -> None:
 
 
 def test_fake_gateway_streams_in_several_chunks(gw: RunningFake) -> None:
-    with httpx.stream("POST", gw.base_url + "/responses", json={"model": "m", "input": "hi", "stream": True}) as r:
+    with httpx.stream(
+        "POST", gw.base_url + "/responses", json={"model": "m", "input": "hi", "stream": True}
+    ) as r:
         chunks = list(r.iter_raw())
     assert r.headers["content-type"].startswith("text/event-stream")
     assert len(chunks) > 2

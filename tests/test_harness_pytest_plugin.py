@@ -8,15 +8,21 @@ from test_harness_fake_gateway import RunningFake, fake, gw  # noqa: F401  (fixt
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def _quiet_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+
+
 def test_plugin_is_inert_without_gateway_url(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_one():\n    assert True\n")
-    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
 
 def test_each_case_is_a_test_item(pytester: pytest.Pytester, gw: RunningFake) -> None:  # noqa: F811
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gateway-url", gw.base_url,
-                                           "--collect-only", "-q")
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--collect-only", "-q"
+    )
     out = result.stdout.str()
     assert "responses.stream.sequence-monotonic" in out
     assert "state.delete-twice-404" in out
@@ -24,21 +30,29 @@ def test_each_case_is_a_test_item(pytester: pytest.Pytester, gw: RunningFake) ->
 
 def test_verdicts_map_to_pytest_outcomes(pytester: pytest.Pytester, gw: RunningFake) -> None:  # noqa: F811
     gw.gateway.broken = {"object", "id-prefix"}
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", "responses.create.*", "-rA")
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", "responses.create.*", "-rA"
+    )
     # object-type and input-message-list (MUST, both check `object`) fail; id-prefix (SHOULD) passes
     # with a warning; the scripted case (UNIMPLEMENTED) and openapi-valid (SKIPPED) are skipped
     result.assert_outcomes(failed=2, passed=12, skipped=2, warnings=1)
     out = result.stdout.str()
     assert "FAIL [MUST] responses.create.object-type" in out
     assert "curl -sS -X POST" in out
-    strict = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", "responses.create.id-*",
-        "--gateway-strict")
+    strict = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "--gateway-url",
+        gw.base_url,
+        "--gateway-cases",
+        "responses.create.id-*",
+        "--gateway-strict",
+    )
     strict.assert_outcomes(failed=1, passed=1)
 
 
 def test_keyword_selection_works_on_case_items(pytester: pytest.Pytester, gw: RunningFake) -> None:  # noqa: F811
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gateway-url", gw.base_url,
-                                           "-k", "delete", "-m", "conformance")
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "-k", "delete", "-m", "conformance"
+    )
     result.assert_outcomes(passed=3)

@@ -17,12 +17,18 @@ from conformance.model import Level, Verdict
 from conformance.runner import CaseResult, RunResult
 
 EXCHANGE = {
-    "method": "POST", "url": "http://gw/v1/responses", "request_headers": {"content-type": "application/json"},
+    "method": "POST",
+    "url": "http://gw/v1/responses",
+    "request_headers": {"content-type": "application/json"},
     "request_body": '{"model": "m", "input": "<script>alert(1)</script>"}',
-    "curl": "curl -sS -X POST http://gw/v1/responses --data-raw '{}'", "status": 200,
-    "response_headers": {"content-type": "text/event-stream"}, "response_body": "event: x\ndata: {}\n\n",
+    "curl": "curl -sS -X POST http://gw/v1/responses --data-raw '{}'",
+    "status": 200,
+    "response_headers": {"content-type": "text/event-stream"},
+    "response_body": "event: x\ndata: {}\n\n",
     "sse_frames": [{"event": "response.created", "data": '{"type":"response.created"}', "t_ms": 1.0}],
-    "sse_discarded_tail": None, "elapsed_ms": 3.2, "error": None,
+    "sse_discarded_tail": None,
+    "elapsed_ms": 3.2,
+    "error": None,
 }
 
 
@@ -30,15 +36,24 @@ def _run(strict: bool = False) -> RunResult:
     results = []
     for i, v in enumerate(Verdict):
         level = Level.SHOULD if v is Verdict.NON_STRICT else Level.MUST
-        results.append(CaseResult(
-            case_id=f"area{i % 2}.case-{v.value.lower()}", level=level, tier="structural", area=f"area{i % 2}",
-            title=f"title {v.value}", spec="the spec <sentence>", verdict=v,
-            message="" if v is Verdict.PASS else f"why {v.value}", duration=0.01,
-            expected=200 if v in (Verdict.FAIL, Verdict.NON_STRICT) else None,
-            actual=404 if v in (Verdict.FAIL, Verdict.NON_STRICT) else None,
-            transcript=[EXCHANGE], checks=[{"what": "c", "ok": v is Verdict.PASS, "expected": 1, "actual": 1}],
-            traceback="Traceback: boom" if v is Verdict.ERROR else None,
-        ))
+        results.append(
+            CaseResult(
+                case_id=f"area{i % 2}.case-{v.value.lower()}",
+                level=level,
+                tier="structural",
+                area=f"area{i % 2}",
+                title=f"title {v.value}",
+                spec="the spec <sentence>",
+                verdict=v,
+                message="" if v is Verdict.PASS else f"why {v.value}",
+                duration=0.01,
+                expected=200 if v in (Verdict.FAIL, Verdict.NON_STRICT) else None,
+                actual=404 if v in (Verdict.FAIL, Verdict.NON_STRICT) else None,
+                transcript=[EXCHANGE],
+                checks=[{"what": "c", "ok": v is Verdict.PASS, "expected": 1, "actual": 1}],
+                traceback="Traceback: boom" if v is Verdict.ERROR else None,
+            )
+        )
     return RunResult(results=results, target="fake", base_url="http://gw/v1", profile="openai", strict=strict)
 
 
@@ -48,7 +63,17 @@ def test_json_index_shape(tmp_path: Path) -> None:
     assert data["target"] == "fake" and data["profile"] == "openai" and data["exit_code"] == 1
     assert data["counts"] == {v.value: 1 for v in Verdict}
     entry = data["cases"]["area1.case-fail"]
-    for key in ("verdict", "level", "duration", "transcript", "expected", "actual", "spec", "title", "message"):
+    for key in (
+        "verdict",
+        "level",
+        "duration",
+        "transcript",
+        "expected",
+        "actual",
+        "spec",
+        "title",
+        "message",
+    ):
         assert key in entry
     assert entry["verdict"] == "FAIL" and entry["expected"] == 200 and entry["actual"] == 404
     assert entry["transcript"][0]["curl"].startswith("curl ")
@@ -98,8 +123,15 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # transcripts are escaped
     for v in Verdict:  # legend
         assert f"<span class='verdict {v.value}'>{v.value}</span>" in text
-    for needle in ("curl -sS -X POST", "response.created", "text/event-stream", "the spec &lt;sentence&gt;",
-                   "expected", "actual", "Traceback: boom"):
+    for needle in (
+        "curl -sS -X POST",
+        "response.created",
+        "text/event-stream",
+        "the spec &lt;sentence&gt;",
+        "expected",
+        "actual",
+        "Traceback: boom",
+    ):
         assert needle in text
 
 

@@ -17,8 +17,9 @@ def _ok_handler(request: httpx.Request) -> httpx.Response:
     if request.url.path.endswith("/responses") and request.method == "POST":
         body = json.loads(request.content)
         return httpx.Response(200, json={"id": "resp_1", "object": "response", "echo": body})
-    return httpx.Response(404, json={"error": {"message": "nope", "type": "invalid_request_error",
-                                               "param": None, "code": None}})
+    return httpx.Response(
+        404, json={"error": {"message": "nope", "type": "invalid_request_error", "param": None, "code": None}}
+    )
 
 
 def _config(handler=_ok_handler, **kw) -> RunConfig:  # type: ignore[no-untyped-def]
@@ -132,9 +133,14 @@ def test_registry_rejects_reused_and_malformed_ids() -> None:
     async def f(ctx: CaseContext) -> None:
         return None
 
+    async def g(ctx: CaseContext) -> None:
+        return None
+
     reg.add(Case("a.b", Level.MUST, "t", "s", f))
+    reg.add(Case("a.b", Level.MUST, "t", "s", f))  # the same function again: a module re-import
+    assert len(reg) == 1
     with pytest.raises(ValueError, match="duplicate"):
-        reg.add(Case("a.b", Level.SHOULD, "t2", "s", f))
+        reg.add(Case("a.b", Level.SHOULD, "t2", "s", g))
     with pytest.raises(ValueError, match="bad case id"):
         reg.add(Case("NoDots", Level.MUST, "t", "s", f))
     with pytest.raises(ValueError, match="unknown profiles"):
@@ -167,10 +173,23 @@ def test_selection_globs() -> None:
 async def test_require_scripted_probe() -> None:
     def scripted(request: httpx.Request) -> httpx.Response:
         text = json.loads(request.content)["input"]
-        nonce = text[len("[[probe:"):-2]
-        return httpx.Response(200, json={"id": "resp_1", "object": "response", "output": [
-            {"type": "message", "role": "assistant",
-             "content": [{"type": "output_text", "text": probe_expected(nonce), "annotations": []}]}]})
+        nonce = text[len("[[probe:") : -2]
+        return httpx.Response(
+            200,
+            json={
+                "id": "resp_1",
+                "object": "response",
+                "output": [
+                    {
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [
+                            {"type": "output_text", "text": probe_expected(nonce), "annotations": []}
+                        ],
+                    }
+                ],
+            },
+        )
 
     reg = Registry()
 
@@ -212,8 +231,11 @@ async def test_transcript_records_request_response_and_curl() -> None:
 
 async def test_stream_helper_parses_events_and_reports_unterminated_tail() -> None:
     def sse(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              content=b'event: a\ndata: {"type":"a","sequence_number":0}\n\ndata: [DONE]')
+        return httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=b'event: a\ndata: {"type":"a","sequence_number":0}\n\ndata: [DONE]',
+        )
 
     state = RunState()
     cfg = _config(sse)

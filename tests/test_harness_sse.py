@@ -22,7 +22,7 @@ def feed_chunks(payload: bytes, cuts: list[int]) -> tuple[list[SSEEvent], SSEPar
 
 
 def test_basic_event_with_type_and_default_type() -> None:
-    events, _ = parse_all(b"event: response.created\ndata: {\"a\":1}\n\ndata: x\n\n")
+    events, _ = parse_all(b'event: response.created\ndata: {"a":1}\n\ndata: x\n\n')
     assert events == [SSEEvent("response.created", '{"a":1}'), SSEEvent("message", "x")]
 
 
@@ -61,7 +61,9 @@ def test_leading_bom_is_dropped_once_even_when_split() -> None:
 
 
 def test_id_and_retry_fields() -> None:
-    events, parser = parse_all(b"id: 7\nretry: 1500\ndata: a\n\nretry: soon\ndata: b\n\nid: x\x00y\ndata: c\n\n")
+    events, parser = parse_all(
+        b"id: 7\nretry: 1500\ndata: a\n\nretry: soon\ndata: b\n\nid: x\x00y\ndata: c\n\n"
+    )
     assert events[0] == SSEEvent("message", "a", id="7", retry=1500)
     assert events[1].retry == 1500  # a non-digit retry is ignored
     assert events[2].id == "7"  # an id containing NULL is ignored
@@ -107,7 +109,8 @@ def test_feed_after_close_is_an_error() -> None:
 
 # ---------------------------------------------------------------------- properties
 
-_text = st.text(alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)), max_size=12)
+_chars = st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"])
+_text = st.text(alphabet=_chars, max_size=12)
 _event = st.tuples(
     st.one_of(st.none(), st.text(alphabet="abcdefghij._", min_size=1, max_size=8)),
     st.lists(_text, min_size=1, max_size=3),

@@ -154,3 +154,12 @@ def test_open_store_accepts_paths_urls_and_memory(tmp_path: Path) -> None:
     assert (tmp_path / "b.sqlite").exists()
     with pytest.raises(ValueError):
         open_store("postgresql://localhost/db")
+
+
+def test_ids_with_status(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.save_response("resp_q", "{}", created_at=1, status="queued")
+    store.save_response("resp_p", "{}", created_at=2, status="in_progress")
+    store.save_response("resp_c", "{}", created_at=3, status="completed")
+    assert store.ids_with_status("queued", "in_progress") == ["resp_q", "resp_p"]
+    assert store.ids_with_status() == []

@@ -19,16 +19,29 @@ def check_error_object(ctx: CaseContext, resp: httpx.Response) -> dict[str, Any]
         body = resp.json()
     except ValueError:
         body = None
-    ctx.check(isinstance(body, dict) and isinstance(body.get("error"), dict),
-              "body is an object with an `error` object", expected='{"error": {...}}', actual=resp.text[:300])
+    ctx.check(
+        isinstance(body, dict) and isinstance(body.get("error"), dict),
+        "body is an object with an `error` object",
+        expected='{"error": {...}}',
+        actual=resp.text[:300],
+    )
     err = body["error"]  # type: ignore[index]
-    ctx.check(isinstance(err.get("message"), str) and err["message"] != "", "error.message is a non-empty string",
-              expected="string", actual=err.get("message"))
-    ctx.check(isinstance(err.get("type"), str), "error.type is a string", expected="string", actual=err.get("type"))
+    ctx.check(
+        isinstance(err.get("message"), str) and err["message"] != "",
+        "error.message is a non-empty string",
+        expected="string",
+        actual=err.get("message"),
+    )
+    ctx.check(
+        isinstance(err.get("type"), str), "error.type is a string", expected="string", actual=err.get("type")
+    )
     for key in ("param", "code"):
-        ctx.check(key in err and (err[key] is None or isinstance(err[key], str)),
-                  f"error.{key} is present, a string or null", expected="string | null",
-                  actual=err.get(key, "<missing>"))
+        ctx.check(
+            key in err and (err[key] is None or isinstance(err[key], str)),
+            f"error.{key} is present, a string or null",
+            expected="string | null",
+            actual=err.get(key, "<missing>"),
+        )
     return err  # type: ignore[no-any-return]
 
 
@@ -53,8 +66,9 @@ async def object_shape(ctx: CaseContext) -> None:
     source=ERR,
 )
 async def invalid_json(ctx: CaseContext) -> None:
-    resp = await ctx.post("/responses", content=b'{"model": "x", "input": ',
-                          headers={"content-type": "application/json"})
+    resp = await ctx.post(
+        "/responses", content=b'{"model": "x", "input": ', headers={"content-type": "application/json"}
+    )
     ctx.check_eq(resp.status_code, 400, "status for a malformed JSON body")
     check_error_object(ctx, resp)
 
@@ -63,7 +77,8 @@ async def invalid_json(ctx: CaseContext) -> None:
     "errors.missing-model",
     level=Level.MUST,
     title="A request without model is answered 400",
-    spec="CreateResponse: `model` - Model ID used to generate the response (a request without it is invalid).",
+    spec="CreateResponse: `model` - Model ID used to generate the response "
+    "(a request without it is invalid).",
     source="openai-openapi.yaml components.schemas.CreateResponse",
 )
 async def missing_model(ctx: CaseContext) -> None:
@@ -75,7 +90,7 @@ async def missing_model(ctx: CaseContext) -> None:
 @case(
     "errors.missing-model-param",
     level=Level.SHOULD,
-    title="The error for a missing model names param \"model\"",
+    title='The error for a missing model names param "model"',
     spec="Error.param: the parameter the error relates to.",
     source=ERR,
 )
@@ -90,7 +105,8 @@ async def missing_model_param(ctx: CaseContext) -> None:
     "errors.unknown-response-404",
     level=Level.MUST,
     title="GET of an unknown response id is 404",
-    spec="GET /responses/{response_id}: Retrieves a model response with the given ID (404 Not Found otherwise).",
+    spec="GET /responses/{response_id}: Retrieves a model response with the given ID "
+    "(404 Not Found otherwise).",
     source="openai-openapi.yaml paths./responses/{response_id}",
 )
 async def unknown_response_404(ctx: CaseContext) -> None:
@@ -109,5 +125,9 @@ async def unknown_response_404(ctx: CaseContext) -> None:
 async def content_type_json(ctx: CaseContext) -> None:
     resp = await ctx.get(f"/responses/{UNKNOWN_ID}")
     ctype = resp.headers.get("content-type", "")
-    ctx.check(ctype.split(";")[0].strip().lower() == "application/json", "content-type of an error",
-              expected="application/json", actual=ctype)
+    ctx.check(
+        ctype.split(";")[0].strip().lower() == "application/json",
+        "content-type of an error",
+        expected="application/json",
+        actual=ctype,
+    )

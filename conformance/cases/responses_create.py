@@ -23,14 +23,18 @@ ORS = "openresponses-openapi.json components.schemas.ResponseResource"
 async def required_fields(ctx: CaseContext) -> None:
     resp = await ctx.create_ok()
     missing = [f for f in ctx.profile.response_required if f not in resp]
-    ctx.check(not missing, f"all {len(ctx.profile.response_required)} required fields of profile "
-              f"{ctx.profile.name} are present", expected=[], actual=missing)
+    ctx.check(
+        not missing,
+        f"all {len(ctx.profile.response_required)} required fields of profile {ctx.profile.name} are present",
+        expected=[],
+        actual=missing,
+    )
 
 
 @case(
     "responses.create.object-type",
     level=Level.MUST,
-    title="object is \"response\"",
+    title='object is "response"',
     spec="object: The object type of this resource - always set to `response`.",
     source=OAI,
 )
@@ -49,8 +53,12 @@ async def object_type(ctx: CaseContext) -> None:
 async def id_prefix(ctx: CaseContext) -> None:
     resp = await ctx.create_ok()
     rid = resp.get("id")
-    ctx.check(isinstance(rid, str) and rid.startswith("resp_") and len(rid) > len("resp_"),
-              "id is a string with prefix resp_", expected="resp_...", actual=rid)
+    ctx.check(
+        isinstance(rid, str) and rid.startswith("resp_") and len(rid) > len("resp_"),
+        "id is a string with prefix resp_",
+        expected="resp_...",
+        actual=rid,
+    )
 
 
 @case(
@@ -63,8 +71,12 @@ async def id_prefix(ctx: CaseContext) -> None:
 async def id_unique(ctx: CaseContext) -> None:
     a = await ctx.create_ok()
     b = await ctx.create_ok()
-    ctx.check(a.get("id") != b.get("id"), "ids of two responses differ",
-              expected="two distinct ids", actual=[a.get("id"), b.get("id")])
+    ctx.check(
+        a.get("id") != b.get("id"),
+        "ids of two responses differ",
+        expected="two distinct ids",
+        actual=[a.get("id"), b.get("id")],
+    )
 
 
 @case(
@@ -78,12 +90,20 @@ async def created_at(ctx: CaseContext) -> None:
     before = time.time()
     resp = await ctx.create_ok()
     value = resp.get("created_at")
-    ctx.check(isinstance(value, int) and not isinstance(value, bool), "created_at is an integer",
-              expected="integer", actual=value)
+    ctx.check(
+        isinstance(value, int) and not isinstance(value, bool),
+        "created_at is an integer",
+        expected="integer",
+        actual=value,
+    )
     assert isinstance(value, int)
     # seconds, not milliseconds: allow a day of clock skew either way
-    ctx.check(abs(value - before) < 86_400, "created_at is close to now (seconds, not milliseconds)",
-              expected=f"about {int(before)}", actual=value)
+    ctx.check(
+        abs(value - before) < 86_400,
+        "created_at is close to now (seconds, not milliseconds)",
+        expected=f"about {int(before)}",
+        actual=value,
+    )
 
 
 @case(
@@ -96,8 +116,12 @@ async def created_at(ctx: CaseContext) -> None:
 )
 async def status_enum(ctx: CaseContext) -> None:
     resp = await ctx.create_ok()
-    ctx.check(resp.get("status") in RESPONSE_STATUSES, "status value", expected=list(RESPONSE_STATUSES),
-              actual=resp.get("status"))
+    ctx.check(
+        resp.get("status") in RESPONSE_STATUSES,
+        "status value",
+        expected=list(RESPONSE_STATUSES),
+        actual=resp.get("status"),
+    )
 
 
 @case(
@@ -123,8 +147,12 @@ async def model_echo(ctx: CaseContext) -> None:
     resp = await ctx.create_ok()
     model = resp.get("model")
     # providers may resolve an alias to a dated snapshot (gpt-4o -> gpt-4o-2024-08-06)
-    ctx.check(isinstance(model, str) and model.startswith(ctx.model), "model echoes the requested model",
-              expected=ctx.model, actual=model)
+    ctx.check(
+        isinstance(model, str) and model.startswith(ctx.model),
+        "model echoes the requested model",
+        expected=ctx.model,
+        actual=model,
+    )
 
 
 @case(
@@ -143,12 +171,16 @@ async def usage_arithmetic(ctx: CaseContext) -> None:
     ctx.check(isinstance(usage, dict), "usage is an object", expected="object", actual=usage)
     assert isinstance(usage, dict)
     counts = {k: usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")}
-    ctx.check(all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()),
-              "input_tokens, output_tokens, total_tokens are non-negative integers",
-              expected="integers >= 0", actual=counts)
-    ctx.check(counts["total_tokens"] == counts["input_tokens"] + counts["output_tokens"],  # type: ignore[operator]
-              "total_tokens = input_tokens + output_tokens",
-              expected=counts["input_tokens"] + counts["output_tokens"], actual=counts["total_tokens"])  # type: ignore[operator]
+    ctx.check(
+        all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()),
+        "input_tokens, output_tokens, total_tokens are non-negative integers",
+        expected="integers >= 0",
+        actual=counts,
+    )
+    total, inp, out = int(usage["total_tokens"]), int(usage["input_tokens"]), int(usage["output_tokens"])
+    ctx.check(
+        total == inp + out, "total_tokens = input_tokens + output_tokens", expected=inp + out, actual=total
+    )
 
 
 def _messages(resp: dict[str, Any]) -> list[dict[str, Any]]:
@@ -167,16 +199,32 @@ async def output_message_shape(ctx: CaseContext) -> None:
     output = resp.get("output")
     ctx.check(isinstance(output, list), "output is an array", expected="array", actual=type(output).__name__)
     messages = _messages(resp)
-    ctx.check(len(messages) >= 1, "output contains a message item", expected=">= 1 message",
-              actual=[i.get("type") for i in output or [] if isinstance(i, dict)])
+    ctx.check(
+        len(messages) >= 1,
+        "output contains a message item",
+        expected=">= 1 message",
+        actual=[i.get("type") for i in output or [] if isinstance(i, dict)],
+    )
     for msg in messages:
         ctx.check_eq(msg.get("role"), "assistant", "message role")
-        ctx.check(isinstance(msg.get("id"), str) and msg["id"] != "", "message has a string id",
-                  expected="non-empty string", actual=msg.get("id"))
-        ctx.check(msg.get("status") in ("in_progress", "completed", "incomplete"), "message status",
-                  expected=["in_progress", "completed", "incomplete"], actual=msg.get("status"))
-        ctx.check(isinstance(msg.get("content"), list), "message content is an array",
-                  expected="array", actual=msg.get("content"))
+        ctx.check(
+            isinstance(msg.get("id"), str) and msg["id"] != "",
+            "message has a string id",
+            expected="non-empty string",
+            actual=msg.get("id"),
+        )
+        ctx.check(
+            msg.get("status") in ("in_progress", "completed", "incomplete"),
+            "message status",
+            expected=["in_progress", "completed", "incomplete"],
+            actual=msg.get("status"),
+        )
+        ctx.check(
+            isinstance(msg.get("content"), list),
+            "message content is an array",
+            expected="array",
+            actual=msg.get("content"),
+        )
 
 
 @case(
@@ -191,13 +239,25 @@ async def output_text_part_shape(ctx: CaseContext) -> None:
     parts = [p for m in _messages(resp) for p in m.get("content") or []]
     ctx.check(len(parts) >= 1, "the message has at least one content part", expected=">= 1", actual=0)
     for part in parts:
-        ctx.check(isinstance(part, dict) and part.get("type") in ("output_text", "refusal"),
-                  "content part type", expected=["output_text", "refusal"], actual=part)
+        ctx.check(
+            isinstance(part, dict) and part.get("type") in ("output_text", "refusal"),
+            "content part type",
+            expected=["output_text", "refusal"],
+            actual=part,
+        )
         if part.get("type") == "output_text":
-            ctx.check(isinstance(part.get("text"), str), "output_text.text is a string",
-                      expected="string", actual=part.get("text"))
-            ctx.check(isinstance(part.get("annotations"), list), "output_text.annotations is an array",
-                      expected="array", actual=part.get("annotations"))
+            ctx.check(
+                isinstance(part.get("text"), str),
+                "output_text.text is a string",
+                expected="string",
+                actual=part.get("text"),
+            )
+            ctx.check(
+                isinstance(part.get("annotations"), list),
+                "output_text.annotations is an array",
+                expected="array",
+                actual=part.get("annotations"),
+            )
 
 
 @case(
@@ -211,8 +271,12 @@ async def content_type_json(ctx: CaseContext) -> None:
     resp = await ctx.create()
     ctx.check_eq(resp.status_code, 200, "status")
     ctype = resp.headers.get("content-type", "")
-    ctx.check(ctype.split(";")[0].strip().lower() == "application/json", "content-type",
-              expected="application/json", actual=ctype)
+    ctx.check(
+        ctype.split(";")[0].strip().lower() == "application/json",
+        "content-type",
+        expected="application/json",
+        actual=ctype,
+    )
 
 
 @case(
@@ -236,8 +300,12 @@ async def input_message_list(ctx: CaseContext) -> None:
     source=OAI,
 )
 async def echo_parameters(ctx: CaseContext) -> None:
-    sent = {"instructions": "Answer briefly.", "metadata": {"suite": "conformance"},
-            "temperature": 0.5, "top_p": 0.9}
+    sent = {
+        "instructions": "Answer briefly.",
+        "metadata": {"suite": "conformance"},
+        "temperature": 0.5,
+        "top_p": 0.9,
+    }
     resp = await ctx.create_ok(**sent)
     got = {k: resp.get(k) for k in sent}
     ctx.check(got == sent, "request parameters echoed", expected=sent, actual=got)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -17,8 +19,12 @@ async def _stream(ctx: CaseContext, input: str = "Say hello.") -> StreamResult:
     """A stream that is at least an HTTP 200 event stream of JSON frames."""
     res = await ctx.create_stream(input)
     ctx.check_eq(res.status, 200, "status of the streaming request")
-    ctx.check(res.content_type.split(";")[0].strip().lower() == "text/event-stream",
-              "content-type of the stream", expected="text/event-stream", actual=res.content_type)
+    ctx.check(
+        res.content_type.split(";")[0].strip().lower() == "text/event-stream",
+        "content-type of the stream",
+        expected="text/event-stream",
+        actual=res.content_type,
+    )
     return res
 
 
@@ -43,8 +49,12 @@ async def content_type(ctx: CaseContext) -> None:
 )
 async def json_frames(ctx: CaseContext) -> None:
     res = await _stream(ctx)
-    ctx.check(not res.bad_frames, "every data payload is a JSON object (or [DONE])", expected=[],
-              actual=res.bad_frames[:5])
+    ctx.check(
+        not res.bad_frames,
+        "every data payload is a JSON object (or [DONE])",
+        expected=[],
+        actual=res.bad_frames[:5],
+    )
     untyped = [p for p in res.payloads if not isinstance(p.get("type"), str)]
     ctx.check(not untyped, "every event object has a string type", expected=[], actual=untyped[:3])
     ctx.check(len(res.payloads) >= 1, "the stream carries events", expected=">= 1", actual=0)
@@ -62,9 +72,12 @@ async def created_first(ctx: CaseContext) -> None:
     first = res.types[0] if res.types else None
     ctx.check_eq(first, "response.created", "type of the first event")
     created = res.payloads[0].get("response")
-    ctx.check(isinstance(created, dict) and isinstance(created.get("id"), str),
-              "response.created carries the response with its id", expected="response object",
-              actual=created)
+    ctx.check(
+        isinstance(created, dict) and isinstance(created.get("id"), str),
+        "response.created carries the response with its id",
+        expected="response object",
+        actual=created,
+    )
 
 
 @case(
@@ -77,9 +90,13 @@ async def created_first(ctx: CaseContext) -> None:
 async def sequence_monotonic(ctx: CaseContext) -> None:
     res = await _stream(ctx)
     seqs = [p.get("sequence_number") for p in res.payloads]
-    ctx.check(all(isinstance(s, int) and not isinstance(s, bool) for s in seqs),
-              "every event has an integer sequence_number", expected="integers", actual=seqs)
-    bad = [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if not b > a]  # type: ignore[operator]
+    ctx.check(
+        all(isinstance(s, int) and not isinstance(s, bool) for s in seqs),
+        "every event has an integer sequence_number",
+        expected="integers",
+        actual=seqs,
+    )
+    bad = [(a, b) for a, b in itertools.pairwise(seqs) if not b > a]  # type: ignore[operator]
     ctx.check(not bad, "sequence_number strictly increases", expected="increasing", actual=seqs)
 
 
@@ -87,7 +104,7 @@ async def sequence_monotonic(ctx: CaseContext) -> None:
     "responses.stream.event-field-matches-type",
     level=Level.SHOULD,
     title="Each frame's SSE event field equals the payload type",
-    spec="Streaming examples: `event: response.created` / `data: {\"type\":\"response.created\",...}`.",
+    spec='Streaming examples: `event: response.created` / `data: {"type":"response.created",...}`.',
     source="openai-openapi.yaml paths./responses.post x-oaiMeta examples",
 )
 async def event_field_matches_type(ctx: CaseContext) -> None:
@@ -100,8 +117,6 @@ async def event_field_matches_type(ctx: CaseContext) -> None:
 
 
 def _paired(res: StreamResult) -> list[tuple[str, dict[str, Any]]]:
-    import json
-
     out = []
     for e in res.events:
         try:
@@ -125,8 +140,12 @@ async def single_terminal(ctx: CaseContext) -> None:
     res = await _stream(ctx)
     terminals = [t for t in res.types if t in TERMINAL_EVENTS]
     ctx.check(len(terminals) == 1, "number of terminal events", expected=1, actual=terminals)
-    ctx.check(res.types[-1] in TERMINAL_EVENTS, "the terminal event is the last JSON event",
-              expected=list(TERMINAL_EVENTS), actual=res.types[-1])
+    ctx.check(
+        res.types[-1] in TERMINAL_EVENTS,
+        "the terminal event is the last JSON event",
+        expected=list(TERMINAL_EVENTS),
+        actual=res.types[-1],
+    )
 
 
 @case(
@@ -141,9 +160,12 @@ async def completed_status(ctx: CaseContext) -> None:
     done = res.of_type("response.completed")
     ctx.check(len(done) == 1, "one response.completed event", expected=1, actual=len(done))
     response = done[0].get("response")
-    ctx.check(isinstance(response, dict) and response.get("status") == "completed",
-              "response.completed .response.status", expected="completed",
-              actual=response.get("status") if isinstance(response, dict) else response)
+    ctx.check(
+        isinstance(response, dict) and response.get("status") == "completed",
+        "response.completed .response.status",
+        expected="completed",
+        actual=response.get("status") if isinstance(response, dict) else response,
+    )
 
 
 @case(
@@ -158,8 +180,12 @@ async def created_in_progress(ctx: CaseContext) -> None:
     created = res.of_type("response.created")
     ctx.check(len(created) == 1, "one response.created event", expected=1, actual=len(created))
     status = (created[0].get("response") or {}).get("status")
-    ctx.check(status in ("in_progress", "queued"), "status in response.created",
-              expected=["in_progress", "queued"], actual=status)
+    ctx.check(
+        status in ("in_progress", "queued"),
+        "status in response.created",
+        expected=["in_progress", "queued"],
+        actual=status,
+    )
 
 
 @case(
@@ -179,12 +205,18 @@ async def deltas_concatenate(ctx: CaseContext) -> None:
     ctx.check(len(dones) >= 1, "at least one response.output_text.done", expected=">= 1", actual=0)
     for p in dones:
         key = (p.get("item_id"), p.get("output_index"), p.get("content_index"))
-        ctx.check_eq("".join(deltas.get(key, [])), p.get("text"),
-                     f"deltas of part {key} concatenate to output_text.done.text")
+        ctx.check_eq(
+            "".join(deltas.get(key, [])),
+            p.get("text"),
+            f"deltas of part {key} concatenate to output_text.done.text",
+        )
     final = res.of_type("response.completed")
     if final and isinstance(final[-1].get("response"), dict):
-        ctx.check_eq(ctx.output_text(final[-1]["response"]), "".join(str(p.get("text")) for p in dones),
-                     "final response output text equals the done texts")
+        ctx.check_eq(
+            ctx.output_text(final[-1]["response"]),
+            "".join(str(p.get("text")) for p in dones),
+            "final response output text equals the done texts",
+        )
 
 
 @case(
@@ -201,8 +233,11 @@ async def final_equals_get(ctx: CaseContext) -> None:
     streamed = final[0].get("response") or {}
     got = ctx.json_ok(await ctx.get(f"/responses/{streamed.get('id')}"), "GET /responses/{id}")
     keys = ("id", "object", "created_at", "status", "model", "output", "usage")
-    ctx.check_eq({k: got.get(k) for k in keys}, {k: streamed.get(k) for k in keys},
-                 f"stored response equals the streamed one on {', '.join(keys)}")
+    ctx.check_eq(
+        {k: got.get(k) for k in keys},
+        {k: streamed.get(k) for k in keys},
+        f"stored response equals the streamed one on {', '.join(keys)}",
+    )
 
 
 @case(
@@ -215,8 +250,12 @@ async def final_equals_get(ctx: CaseContext) -> None:
 )
 async def last_event_terminated(ctx: CaseContext) -> None:
     res = await _stream(ctx)
-    ctx.check(res.discarded_tail is None, "no unterminated event at end of stream (a browser would drop it)",
-              expected=None, actual=res.discarded_tail)
+    ctx.check(
+        res.discarded_tail is None,
+        "no unterminated event at end of stream (a browser would drop it)",
+        expected=None,
+        actual=res.discarded_tail,
+    )
 
 
 @case(

@@ -19,8 +19,11 @@ async def get_after_create(ctx: CaseContext) -> None:
     created = await ctx.create_ok()
     got = ctx.json_ok(await ctx.get(f"/responses/{created.get('id')}"), "GET /responses/{id}")
     keys = ("id", "object", "created_at", "status", "model", "output", "usage")
-    ctx.check_eq({k: got.get(k) for k in keys}, {k: created.get(k) for k in keys},
-                 f"retrieved response equals the created one on {', '.join(keys)}")
+    ctx.check_eq(
+        {k: got.get(k) for k in keys},
+        {k: created.get(k) for k in keys},
+        f"retrieved response equals the created one on {', '.join(keys)}",
+    )
 
 
 @case(

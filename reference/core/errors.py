@@ -7,6 +7,7 @@ HTTP status. Adapters raise `APIError` and render `body()`; nothing else reaches
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 INVALID_REQUEST = "invalid_request_error"
@@ -212,6 +213,8 @@ def from_validation_error(exc: Any) -> APIError:
             shown = "an object" if isinstance(value, dict) else json.dumps(value)
             return invalid_request(f"Invalid value: {shown} for '{param}'. {detail}.", param, "invalid_value")
         return invalid_request(f"Invalid '{param}': {detail}.", param, "invalid_value")
+    # "Input should be a valid dictionary or instance of InputText": the class is ours, not the API's.
+    msg = re.sub(r" or instance of \w+", "", err["msg"])
     return invalid_request(
-        f"Invalid type for '{param}': {err['msg'][0].lower()}{err['msg'][1:]}, but got {_describe(value)}"
-        " instead.", param, "invalid_type")
+        f"Invalid type for '{param}': {msg[0].lower()}{msg[1:]}, but got {_describe(value)} instead.",
+        param, "invalid_type")

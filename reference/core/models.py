@@ -140,7 +140,7 @@ class FunctionCallOutput(BaseModel):
 
 class ItemReference(BaseModel):
     model_config = _STRICT_IGNORE
-    type: Literal["item_reference"]
+    type: Literal["item_reference"] | None = "item_reference"
     id: str
 
 
@@ -169,6 +169,9 @@ def _item_tag(value: Any) -> str | None:
         # reports a type error rather than an unknown item type.
         return type(value).__name__ if isinstance(value, BaseModel) else "Message"
     kind = value.get("type")
+    if kind is None and "role" not in value and "id" in value:
+        # Open Responses' ItemReferenceParam: "type" is optional, only "id" is required.
+        return "ItemReference"
     if kind is None or kind == "message":
         return "Message"
     if not isinstance(kind, str):

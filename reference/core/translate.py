@@ -36,6 +36,8 @@ from typing import Any
 from . import errors, ids
 from .models import (
     CreateResponseRequest,
+    FormatJsonObject,
+    FormatJsonSchema,
     FunctionCall,
     FunctionCallOutput,
     InputFile,
@@ -276,14 +278,16 @@ def to_chat_request(
     elif choice == "none":
         body["tool_choice"] = "none"
     fmt = req.text.format if req.text is not None else None
-    if fmt is not None and fmt.type == "json_object":
+    if isinstance(fmt, FormatJsonObject):
         body["response_format"] = {"type": "json_object"}
-    elif fmt is not None and fmt.type == "json_schema":
-        schema: dict[str, Any] = {"name": fmt.name, "schema": fmt.json_schema}  # type: ignore[union-attr]
-        if fmt.description is not None:  # type: ignore[union-attr]
-            schema["description"] = fmt.description  # type: ignore[union-attr]
-        if fmt.strict is not None:  # type: ignore[union-attr]
-            schema["strict"] = fmt.strict  # type: ignore[union-attr]
+    elif isinstance(fmt, FormatJsonSchema):
+        # Responses' flat `{type, name, schema, description, strict}` -> chat's nested
+        # `{type: "json_schema", json_schema: {name, schema, description, strict}}`.
+        schema: dict[str, Any] = {"name": fmt.name, "schema": fmt.json_schema}
+        if fmt.description is not None:
+            schema["description"] = fmt.description
+        if fmt.strict is not None:
+            schema["strict"] = fmt.strict
         body["response_format"] = {"type": "json_schema", "json_schema": schema}
     if req.metadata:
         body["metadata"] = dict(req.metadata)

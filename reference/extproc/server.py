@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reference.extproc")
 
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
 
 class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     def __init__(
@@ -75,7 +77,14 @@ async def serve_extproc(
     engine: Engine, host: str, port: int, *, chat_path: str | None = None, sse_mode: SseMode = "streamed"
 ) -> ExtProcHandle:
     """Start the ext_proc server (plus gRPC health) on host:port; port 0 picks a free one."""
-    server = grpc.aio.server()
+    # gRPC's default 4 MiB message cap is below Envoy's body buffer limit (8 MiB by default):
+    # a large request body arrives as one message, so lift the cap well above it.
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+    )
     protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(
         ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode), server
     )

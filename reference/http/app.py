@@ -7,7 +7,10 @@ from quart_schema import Info, QuartSchema
 
 from reference.config import DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
-from reference.http import health, responses
+from reference.http import connectors as connectors_http
+from reference.http import conversations as conversations_http
+from reference.http import files, health, responses, vector_stores
+from reference.http import prompts as prompts_http
 from reference.http.errors import register_error_handlers
 
 
@@ -33,5 +36,9 @@ def create_app(engine: Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     )
     app.register_blueprint(responses.bp)
     app.register_blueprint(health.bp)
+    for resource in (conversations_http, prompts_http, connectors_http):
+        app.register_blueprint(resource.bp)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(vector_stores.bp)
     register_error_handlers(app)
     return app

@@ -53,4 +53,7 @@ class ResponseStore(Protocol):
     def list_responses(self) -> list[str]:
         """Every stored response's JSON text, oldest first."""
 
+    def ids_with_status(self, *statuses: str) -> list[str]:
+        """Ids of the responses whose status is one of `statuses`, oldest first."""
+
     def close(self) -> None: ...

@@ -99,6 +99,16 @@ class SQLiteStore:
             rows = self._conn.execute("SELECT body FROM responses ORDER BY created_at, seq").fetchall()
         return [r[0] for r in rows]
 
+    def ids_with_status(self, *statuses: str) -> list[str]:
+        if not statuses:
+            return []
+        marks = ",".join("?" * len(statuses))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id FROM responses WHERE status IN ({marks}) ORDER BY created_at, seq", statuses
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -1,0 +1,221 @@
+"""`/v1/vector_stores`: stores, their files, file batches, file content and search.
+
+Request bodies are checked against the spec's request schemas (all `additionalProperties:
+false`): unknown keys, wrong types and out-of-range values are 400s naming the parameter.
+Chunking strategies, attributes, filters and search options are validated by
+`reference.retrieval` (its `RetrievalError`s render as 400s here).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Blueprint, Response, current_app, request
+
+from reference.core import errors
+from reference.engine import Engine, dump
+from reference.retrieval import RetrievalError
+from reference.vector_stores import Retrieval, retrieval_for
+
+bp = Blueprint("vector_stores", __name__, url_prefix="/v1/vector_stores")
+
+
+@bp.errorhandler(RetrievalError)
+async def _retrieval_error(exc: RetrievalError) -> Response:
+    err = exc.as_api_error()
+    return Response(err.body_bytes(), status=err.status, content_type="application/json")
+
+
+def _service() -> Retrieval:
+    engine: Engine = current_app.extensions["responses_engine"]
+    return retrieval_for(engine)
+
+
+def _json(obj: Any) -> Response:
+    return Response(dump(obj), status=200, content_type="application/json")
+
+
+async def _body(allowed: tuple[str, ...]) -> dict[str, Any]:
+    raw = await request.get_data()
+    if not raw.strip():
+        body: Any = {}
+    else:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise errors.invalid_request("The request body is not valid JSON.", None,
+                                         "invalid_json") from None
+    if not isinstance(body, dict):
+        raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
+    for key in body:
+        if key not in allowed:
+            raise errors.invalid_request(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+    return body
+
+
+def _page() -> dict[str, Any]:
+    args = request.args
+    return {"limit": args.get("limit"), "after": args.get("after"), "before": args.get("before"),
+            "order": args.get("order")}
+
+
+def _check_string(body: dict[str, Any], key: str, *, nullable: bool = False) -> None:
+    if key in body and not isinstance(body[key], str) and not (nullable and body[key] is None):
+        raise errors.invalid_request(f"Invalid type for '{key}': expected a string.", key, "invalid_type")
+
+
+def _check_metadata(body: dict[str, Any]) -> None:
+    """Metadata: "Set of 16 key-value pairs ... Keys are strings with a maximum length of 64
+    characters. Values are strings with a maximum length of 512 characters." """
+    if "metadata" not in body or body["metadata"] is None:
+        return
+    meta = body["metadata"]
+    if not isinstance(meta, dict):
+        raise errors.invalid_request("Invalid type for 'metadata': expected an object.", "metadata",
+                                     "invalid_type")
+    if len(meta) > 16:
+        raise errors.invalid_request("Invalid 'metadata': at most 16 keys are allowed.", "metadata",
+                                     "invalid_value")
+    for key, value in meta.items():
+        if len(key) > 64:
+            raise errors.invalid_request(
+                f"Invalid 'metadata': key '{key[:20]}...' is longer than 64 characters.", "metadata",
+                "invalid_value")
+        if not isinstance(value, str) or len(value) > 512:
+            raise errors.invalid_request(
+                f"Invalid 'metadata.{key}': expected a string of at most 512 characters.", f"metadata.{key}",
+                "invalid_value")
+
+
+def _check_expires_after(body: dict[str, Any], *, nullable: bool) -> None:
+    """VectorStoreExpirationAfter: anchor "last_active_at", days 1..365, both required."""
+    if "expires_after" not in body or (nullable and body["expires_after"] is None):
+        return
+    value = body["expires_after"]
+    if not isinstance(value, dict):
+        raise errors.invalid_request("Invalid type for 'expires_after': expected an object.", "expires_after",
+                                     "invalid_type")
+    extra = sorted(set(value) - {"anchor", "days"})
+    if extra:
+        raise errors.invalid_request(f"Unknown parameter: 'expires_after.{extra[0]}'.",
+                                     f"expires_after.{extra[0]}", "unknown_parameter")
+    if value.get("anchor") != "last_active_at":
+        raise errors.invalid_request("Invalid 'expires_after.anchor': expected 'last_active_at'.",
+                                     "expires_after.anchor", "invalid_value")
+    days = value.get("days")
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 365:
+        raise errors.invalid_request("Invalid 'expires_after.days': expected an integer between 1 and 365.",
+                                     "expires_after.days", "invalid_value")
+
+
+@bp.post("")
+async def create_vector_store() -> Response:
+    body = await _body(("file_ids", "name", "description", "expires_after", "chunking_strategy", "metadata"))
+    _check_string(body, "name")
+    _check_string(body, "description")
+    _check_metadata(body)
+    _check_expires_after(body, nullable=False)
+    file_ids = body.get("file_ids")
+    if file_ids is not None and (not isinstance(file_ids, list) or len(file_ids) > 500):
+        raise errors.invalid_request("Invalid 'file_ids': expected an array of at most 500 file ids.",
+                                     "file_ids", "invalid_value")
+    return _json(await _service().create_vector_store(body))
+
+
+@bp.get("")
+async def list_vector_stores() -> Response:
+    return _json(await _service().list_vector_stores(**_page()))
+
+
+@bp.get("/<vs_id>")
+async def get_vector_store(vs_id: str) -> Response:
+    return _json(await _service().get_vector_store(vs_id))
+
+
+@bp.post("/<vs_id>")
+async def modify_vector_store(vs_id: str) -> Response:
+    body = await _body(("name", "expires_after", "metadata"))
+    _check_string(body, "name", nullable=True)
+    _check_metadata(body)
+    _check_expires_after(body, nullable=True)
+    return _json(await _service().modify_vector_store(vs_id, body))
+
+
+@bp.delete("/<vs_id>")
+async def delete_vector_store(vs_id: str) -> Response:
+    return _json(await _service().delete_vector_store(vs_id))
+
+
+@bp.post("/<vs_id>/search")
+async def search(vs_id: str) -> Response:
+    raw = await request.get_data()
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise errors.invalid_request("The request body is not valid JSON.", None, "invalid_json") from None
+    return _json(await _service().search(vs_id, body))
+
+
+@bp.post("/<vs_id>/files")
+async def create_vs_file(vs_id: str) -> Response:
+    body = await _body(("file_id", "chunking_strategy", "attributes"))
+    return _json(await _service().create_vs_file(vs_id, body))
+
+
+@bp.get("/<vs_id>/files")
+async def list_vs_files(vs_id: str) -> Response:
+    return _json(await _service().list_vs_files(vs_id, status=request.args.get("filter"), **_page()))
+
+
+@bp.get("/<vs_id>/files/<file_id>")
+async def get_vs_file(vs_id: str, file_id: str) -> Response:
+    return _json(await _service().get_vs_file(vs_id, file_id))
+
+
+@bp.post("/<vs_id>/files/<file_id>")
+async def update_vs_file(vs_id: str, file_id: str) -> Response:
+    body = await _body(("attributes",))
+    return _json(await _service().update_vs_file(vs_id, file_id, body))
+
+
+@bp.delete("/<vs_id>/files/<file_id>")
+async def delete_vs_file(vs_id: str, file_id: str) -> Response:
+    return _json(await _service().delete_vs_file(vs_id, file_id))
+
+
+@bp.get("/<vs_id>/files/<file_id>/content")
+async def vs_file_content(vs_id: str, file_id: str) -> Response:
+    return _json(await _service().vs_file_content(vs_id, file_id))
+
+
+@bp.post("/<vs_id>/file_batches")
+async def create_batch(vs_id: str) -> Response:
+    body = await _body(("file_ids", "files", "chunking_strategy", "attributes"))
+    return _json(await _service().create_batch(vs_id, body))
+
+
+@bp.get("/<vs_id>/file_batches/<batch_id>")
+async def get_batch(vs_id: str, batch_id: str) -> Response:
+    return _json(await _service().get_batch(vs_id, batch_id))
+
+
+@bp.post("/<vs_id>/file_batches/<batch_id>/cancel")
+async def cancel_batch(vs_id: str, batch_id: str) -> Response:
+    return _json(await _service().cancel_batch(vs_id, batch_id))
+
+
+@bp.get("/<vs_id>/file_batches/<batch_id>/files")
+async def list_batch_files(vs_id: str, batch_id: str) -> Response:
+    return _json(await _service().list_vs_files(vs_id, status=request.args.get("filter"),
+                                                batch_id=batch_id, **_page()))
+
+
+@bp.before_app_serving
+async def _start() -> None:
+    await _service().start()
+
+
+@bp.after_app_serving
+async def _stop() -> None:
+    await _service().aclose()

@@ -1,0 +1,73 @@
+"""Helpers shared by the conversation, prompt and connector service layers.
+
+Those resources are thin: a pydantic model validates the request body (every failure a 400
+naming `param`, like the Responses create route), and the object lives in the generic
+`ObjectStore` (`engine.store.objects`). Store calls are blocking; services run them on the
+engine's single store thread (`engine._run`), which also serialises read-check-write sequences
+such as optimistic-concurrency checks within one gateway process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from reference.core import errors
+from reference.core.errors import APIError
+
+if TYPE_CHECKING:
+    from reference.engine import Engine
+    from reference.store.objects import ObjectStore
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def objects_of(engine: Engine) -> ObjectStore:
+    """The engine store's `ObjectStore`; a store without one cannot serve these resources."""
+    objects: ObjectStore | None = getattr(engine.store, "objects", None)
+    if objects is None:
+        raise APIError(501, "This gateway's store does not support this resource.", errors.SERVER_ERROR,
+                       None, "not_implemented")
+    return objects
+
+
+def load_json_object(body: bytes | str | dict[str, Any] | None, *,
+                     allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object (400 `invalid_json` / `invalid_type` otherwise)."""
+    if isinstance(body, dict):
+        return body
+    if body is None or (allow_empty and not body.strip()):
+        if allow_empty:
+            return {}
+        raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.invalid_request(
+            f"We could not parse the JSON body of your request. The body must be valid JSON ({exc}).",
+            None, "invalid_json") from None
+    if not isinstance(data, dict):
+        raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
+    return data
+
+
+def parse_model(model: type[M], body: bytes | str | dict[str, Any] | None, *,
+                allow_empty: bool = False) -> M:
+    """Validate a body against `model`; every failure is one `APIError` 400 naming the param."""
+    data = load_json_object(body, allow_empty=allow_empty)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.from_validation_error(exc) from None
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def dump(obj: Any) -> str:
+    """Same serialisation as the engine's (compact, UTF-8 kept), so stored text is what is sent."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
