@@ -106,7 +106,7 @@ class Engine:
             # asyncio.wait does not re-raise the job's exception, and a cancellation of
             # aclose itself still propagates.
             await asyncio.wait([task])
-            await self._finish_unfinished(response_id, "failed", APIError(
+            await self._finish_unfinished(response_id, APIError(
                 500, "The gateway shut down before this response finished.", errors.SERVER_ERROR))
         if self.backend is not None:
             await self.backend.aclose()
@@ -123,7 +123,7 @@ class Engine:
         for response_id in await self._run(self.store.ids_with_status, *_CANCELLABLE):
             if response_id in self._tasks:
                 continue
-            await self._finish_unfinished(response_id, "failed", APIError(
+            await self._finish_unfinished(response_id, APIError(
                 500, "The gateway restarted before this response finished.", errors.SERVER_ERROR))
             marked.append(response_id)
         return marked
@@ -348,11 +348,12 @@ class Engine:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
-        text = await self._finish_unfinished(response_id, "cancelled")
+        text = await self._finish_unfinished(response_id)
         return text or stored.body
 
-    async def _finish_unfinished(self, response_id: str, status: str, error: APIError | None = None) -> str | None:
-        """Give a still queued/in_progress stored response its final `status`; return its text."""
+    async def _finish_unfinished(self, response_id: str, error: APIError | None = None) -> str | None:
+        """End a still queued/in_progress stored response: `failed` with `error`, else `cancelled`.
+        Returns the stored text."""
         stored = await self._run(self.store.get_response, response_id)
         if stored is None:
             return None
@@ -360,7 +361,7 @@ class Engine:
         if body.get("status") not in _CANCELLABLE:
             # The job finished before the cancellation reached it: its result stands.
             return stored.body
-        body = failed_response(body, error) if error is not None else {**body, "status": status}
+        body = failed_response(body, error) if error is not None else {**body, "status": "cancelled"}
         text = dump(body)
         await self._run(self.store.save_response, response_id, text,
                         created_at=int(body.get("created_at") or 0), status=str(body["status"]),
