@@ -51,6 +51,7 @@ class Process:
     name: str
     popen: subprocess.Popen[str]
     cmd: list[str]
+    log_path: Path | None = None
     lines: list[str] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -97,9 +98,13 @@ class Process:
     def _failure(self, what: str, required: Sequence[str], found: dict[str, str]) -> str:
         missing = [k for k in required if k not in found]
         tail = "\n".join("    " + ln for ln in self.lines[-20:]) or "    (no output)"
+        log_tail = ""
+        if self.log_path is not None and self.log_path.exists():
+            err = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+            log_tail = "\n  last stderr:\n" + ("\n".join("    " + ln for ln in err) or "    (none)")
         return (
             f"{self.name} {what}; still expected lines for {missing} "
-            f"(command: {shlex.join(self.cmd)})\n  last output:\n{tail}"
+            f"(command: {shlex.join(self.cmd)})\n  last output:\n{tail}{log_tail}"
         )
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -129,7 +134,7 @@ def spawn(name: str, cmd: Sequence[str], log_path: Path) -> Process:
             bufsize=1,
             env=env,
         )
-    proc = Process(name, popen, list(cmd))
+    proc = Process(name, popen, list(cmd), log_path)
     proc.start_reader()
     return proc
 

@@ -112,15 +112,29 @@ def load_document(path: str | Path) -> dict[str, Any]:
 
 
 def _walk(node: Any, fn: Any) -> Any:
-    """Rebuild a JSON-like tree bottom-up, applying `fn` to every dict."""
+    """Rebuild a JSON-like tree top-down: `fn` rewrites a dict, then its children are walked."""
     if isinstance(node, dict):
-        return fn({k: _walk(v, fn) for k, v in node.items()})
+        node = fn(node)
+        return {k: _walk(v, fn) for k, v in node.items()}
     if isinstance(node, list):
         return [_walk(v, fn) for v in node]
     return node
 
 
+def _is_bare_nullable(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("nullable") is True and set(node) <= {"nullable", "description"}
+
+
 def _fix_schema_node(node: dict[str, Any]) -> dict[str, Any]:
+    # `allOf: [{$ref: X}, {nullable: true}]` means "X or null" in OpenAPI 3.0; read literally
+    # in 3.1 the second member is a no-op and null is rejected.
+    all_of = node.get("allOf")
+    if isinstance(all_of, list) and any(_is_bare_nullable(m) for m in all_of):
+        rest = [m for m in all_of if not _is_bare_nullable(m)]
+        node = {k: v for k, v in node.items() if k != "allOf"}
+        if rest:
+            node["allOf"] = rest
+        return {"anyOf": [node, {"type": "null"}]}
     # `nullable` is an OpenAPI 3.0 keyword; the document says `openapi: 3.1.0`, whose JSON
     # Schema dialect ignores it, so without this repair `null` values would be rejected.
     # Only a boolean `nullable` is the keyword (a property *named* nullable has a dict value).
@@ -191,6 +205,29 @@ def _prune_components(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+_ERROR = "#/components/schemas/Error"
+_ERROR_RESPONSE = "#/components/schemas/ErrorResponse"
+
+
+def _wrap_error_responses(paths: dict[str, Any]) -> None:
+    """Point declared error responses at `ErrorResponse` (`{"error": Error}`), in place.
+
+    The few declared 404s (DELETE /responses/{id}, POST /responses/{id}/cancel) reference the
+    bare `Error` object (`{code, message, param, type}`), but the API, like every OpenAI error,
+    wraps it: `{"error": {...}}` (the document's own `ErrorResponse` schema).
+    """
+    for item in paths.values():
+        for method, op in item.items():
+            if method not in HTTP_METHODS or not isinstance(op, dict):
+                continue
+            for status, resp in op.get("responses", {}).items():
+                if not str(status).startswith(("4", "5")) or not isinstance(resp, dict):
+                    continue
+                for media in resp.get("content", {}).values():
+                    if isinstance(media, dict) and media.get("schema") == {"$ref": _ERROR}:
+                        media["schema"] = {"$ref": _ERROR_RESPONSE}
+
+
 def openai_schema(doc: Mapping[str, Any], implemented: set[tuple[str, str]]) -> dict[str, Any]:
     """The OpenAI document reduced to the operations in `implemented`, pitfalls repaired.
 
@@ -214,7 +251,8 @@ def openai_schema(doc: Mapping[str, Any], implemented: set[tuple[str, str]]) -> 
         if not kept:
             continue
         shared = {k: v for k, v in item.items() if k not in HTTP_METHODS}
-        paths[full] = {**shared, **kept}
+        paths[full] = copy.deepcopy({**shared, **kept})
+    _wrap_error_responses(paths)
     out: dict[str, Any] = {
         "openapi": doc.get("openapi", "3.1.0"),
         "info": doc.get("info", {"title": "OpenAI", "version": "unknown"}),

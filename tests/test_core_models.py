@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
-from reference.core import errors
+from reference.core import errors, translate
 from reference.core.errors import APIError
 from reference.core.models import (
     CreateResponseRequest,
@@ -474,3 +476,69 @@ def test_from_validation_error_on_a_plain_model() -> None:
             "code": "integer_above_max_value",
         }
     }
+
+
+# --- property: parse never fails with anything but a 400 ---------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 200) | st.floats(-3, 3) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+_fields = st.sampled_from(
+    [
+        "model",
+        "input",
+        "tools",
+        "tool_choice",
+        "text",
+        "metadata",
+        "temperature",
+        "max_output_tokens",
+        "conversation",
+        "previous_response_id",
+        "stream",
+        "reasoning",
+        "include",
+        "bogus",
+    ]
+)
+_item_like = st.fixed_dictionaries(
+    {"type": st.sampled_from(["message", "function_call", "function_call_output", "item_reference", "x"])},
+    optional={
+        "role": st.sampled_from(["user", "assistant", "robot"]),
+        "content": _json,
+        "call_id": _json,
+        "name": _json,
+        "arguments": _json,
+        "output": _json,
+        "id": _json,
+    },
+)
+
+
+@settings(max_examples=80)
+@given(st.dictionaries(_fields, _json | st.lists(_item_like, max_size=3), max_size=5), st.booleans())
+def test_parse_accepts_or_raises_a_400(body: dict[str, Any], with_model: bool) -> None:
+    if with_model:
+        body = {**body, "model": "m"}
+    try:
+        req = CreateResponseRequest.parse(json.dumps(body).encode())
+    except APIError as err:
+        assert err.status == 400 and err.type == "invalid_request_error"
+        assert err.param is None or isinstance(err.param, str)
+        return
+    # Whatever is accepted must also translate and produce a well-formed skeleton.
+    response = new_response(req, response_id="resp_1", created_at=1, status="in_progress")
+    assert set(OPENRESPONSES_REQUIRED) <= set(response)
+    json.dumps(response)
+    json.dumps(translate.input_items(req))
+    try:
+        chat = translate.to_chat_request(req, [], stream=True)
+    except APIError as err:  # an item_reference to nothing
+        assert err.status == 400 and err.param is not None and err.param.startswith("input[")
+        return
+    assert chat["model"] == "m" and isinstance(chat["messages"], list)
+    json.dumps(chat)

@@ -367,3 +367,17 @@ async def test_recover_marks_orphaned_background_responses_failed(tmp_path: Path
         assert await engine.recover() == []
     finally:
         await engine.aclose()
+
+
+async def test_shutdown_records_unfinished_background_responses_as_failed(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    with respx.mock(assert_all_called=False) as router:
+        mount(router, BACKEND)
+        engine = Engine(SQLiteStore(path), Backend(BACKEND, timeout=5))
+        prepared = await engine.prepare({"model": "m", "input": "[[slow:5000]] x", "background": True})
+        rid = json.loads(await engine.create(prepared))["id"]
+        await engine.aclose()
+    stored = SQLiteStore(path).get_response(rid)
+    assert stored is not None
+    body = json.loads(stored.body)
+    assert body["status"] == "failed" and "shut down" in body["error"]["message"]

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import respx
 from quart import Quart
-from quart.typing import TestClientProtocol
+from quart.typing import TestClientProtocol as QuartTestClient
 from werkzeug.datastructures import FileStorage
 
 from fixtures.backend.respx_routes import mount
 from reference.backend import Backend
 from reference.engine import Engine
 from reference.http import create_app
+from reference.http.files import content_disposition, safe_filename
 from reference.store import SQLiteStore
 from reference.vector_stores import retrieval_for
 
@@ -29,7 +30,7 @@ MAX_BODY = 64 * 1024
 @dataclass
 class Gateway:
     app: Quart
-    http: TestClientProtocol
+    http: QuartTestClient
     engine: Engine
     db: Path
 
@@ -124,14 +125,21 @@ async def test_content_type_guessed_when_client_sends_octet_stream(gw: Gateway) 
 
 
 async def test_non_ascii_filename_in_content_disposition(gw: Gateway) -> None:
-    obj = await gw.upload_ok(b"x", "r\u00e9sum\u00e9 \"v2\".txt")
-    assert obj["filename"] == "r\u00e9sum\u00e9 \"v2\".txt"
+    obj = await gw.upload_ok(b"x", "r\u00e9sum\u00e9 v2.txt")
+    assert obj["filename"] == "r\u00e9sum\u00e9 v2.txt"
     resp = await gw.http.get(f"/v1/files/{obj['id']}/content")
     assert resp.headers["content-disposition"] == (
-        "attachment; filename=\"r_sum_ _v2_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22v2%22.txt")
+        "attachment; filename=\"r_sum_ v2.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20v2.txt")
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd", "..\\..\\windows\\system.ini", "/abs/path/x.txt"])
+def test_content_disposition_escapes_quotes() -> None:
+    assert content_disposition('a"b\\c.txt') == (
+        "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt")
+    assert safe_filename("dir/sub\\name.txt") == "name.txt"
+    assert safe_filename("tab\there.txt") == "tabhere.txt"
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/abs/path/x.txt", "a/../../../b/system.ini"])
 async def test_filename_is_never_a_path(gw: Gateway, tmp_path: Path, name: str) -> None:
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     obj = await gw.upload_ok(b"secret", name)

@@ -47,6 +47,8 @@ BREAKS: dict[str, tuple[str, str]] = {
     "responses.stream.done-terminator": ("stream-done-flip", "openresponses"),
     "responses.stream.no-done-terminator": ("stream-done-flip", "openai"),
     "responses.stream.scripted-deltas-word-pieces": ("stream-one-delta", "openai"),
+    "responses.stream.scripted-backend-drop-fails": ("stream-drop-completed", "openai"),
+    "responses.stream.scripted-error-event-shape": ("error-event-shape-flip", "openresponses"),
     "errors.object-shape": ("error-shape", "openai"),
     "errors.invalid-json": ("invalid-json-500", "openai"),
     "errors.missing-model": ("missing-model-200", "openai"),
@@ -156,3 +158,17 @@ async def test_openresponses_required_fields_catch_a_missing_openresponses_field
     assert openai.verdict is Verdict.PASS  # truncation is not required by OpenAI's Response
     assert orr.verdict is Verdict.FAIL
     assert orr.actual == ["truncation"]
+
+
+async def test_error_event_shape_is_checked_per_profile(gw: RunningFake) -> None:  # noqa: F811
+    case = REGISTRY.get("responses.stream.scripted-error-event-shape")
+    gw.gateway.scripted = True
+    for profile in ("openai", "openresponses"):
+        gw.gateway.profile = profile
+        gw.gateway.broken = set()
+        assert (await run_cases([case], _config(gw, profile, False))).results[0].verdict is Verdict.PASS
+        gw.gateway.broken = {"error-event-shape-flip"}
+        assert (await run_cases([case], _config(gw, profile, False))).results[0].verdict is Verdict.FAIL
+    gw.gateway.broken = {"stream-drop-completed"}  # no error event at all: nothing to judge
+    r = (await run_cases([case], _config(gw, "openai", False))).results[0]
+    assert r.verdict is Verdict.SKIPPED and "no `error` stream event" in r.message

@@ -232,10 +232,50 @@ def test_spawned_process_lines_are_parsed_and_process_is_stopped(tmp_path: Path)
 def test_a_target_that_exits_early_gives_a_clear_error(tmp_path: Path) -> None:
     proc = spawn(
         "broken",
-        [sys.executable, "-c", "print('usage: no such option --envoy-port'); raise SystemExit(2)"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('starting'); print('error: no such option --envoy-port', "
+            "file=sys.stderr); raise SystemExit(2)",
+        ],
         tmp_path / "b.log",
     )
     with pytest.raises(TargetError) as info:
         proc.wait_for({"envoy": UP_ENVOY_RE}, ["envoy"], 20)
     msg = str(info.value)
-    assert "exited with code 2" in msg and "no such option" in msg and "['envoy']" in msg
+    assert "exited with code 2" in msg and "['envoy']" in msg
+    assert "starting" in msg  # stdout tail
+    assert "last stderr" in msg and "no such option --envoy-port" in msg  # stderr (log file) tail
+
+
+@pytest.mark.slow
+def test_builtin_reference_target_runs_and_stops(tmp_path: Path) -> None:
+    """`--target reference` starts fixtures.backend + `responses-gateway serve` and cleans up."""
+    from conformance.targets import builtin_target, gateway_command
+
+    try:
+        gateway_command()
+    except TargetError:
+        pytest.skip("responses-gateway is not installed")
+    with builtin_target("reference", timeout=60, workdir=tmp_path / "ref") as target:
+        assert target.base_url.startswith("http://127.0.0.1:") and target.base_url.endswith("/v1")
+        procs = [p.popen for p in target.processes]
+        code = main(
+            [
+                "run",
+                "--base-url",
+                target.base_url,
+                "--report-dir",
+                str(tmp_path / "r"),
+                "--quiet",
+                "--cases",
+                "responses.create.scripted-exact-text,state.delete-twice-404",
+            ]
+        )
+    assert all(p.poll() is not None for p in procs)
+    index = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert {k: v["verdict"] for k, v in index["cases"].items()} == {
+        "responses.create.scripted-exact-text": "PASS",  # the probe detects fixtures.backend
+        "state.delete-twice-404": "PASS",
+    }
+    assert code == 0

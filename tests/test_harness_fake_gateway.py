@@ -218,6 +218,27 @@ class FakeGateway:
         ]
         if "stream-completed-status" in b:
             final = {**final, "status": "in_progress"}
+        if self.scripted and "[[drop]]" in self._input_text(body) and "stream-drop-completed" not in b:
+            # the backend went away mid-stream: an error event, then response.failed
+            events = events[:5]
+            error = {"code": "backend_error", "message": "backend closed the stream", "param": None}
+            nested = (self.profile == "openresponses") != ("error-event-shape-flip" in b)
+            events.append(
+                {"type": "error", "error": {**error, "type": "server_error"}}
+                if nested
+                else {"type": "error", **error}
+            )
+            failed = {
+                **final,
+                "status": "failed",
+                "output": [],
+                "usage": None,
+                "error": {"code": error["code"], "message": error["message"]},
+            }
+            events.append({"type": "response.failed", "response": failed})
+            for i, ev in enumerate(events):
+                ev["sequence_number"] = i
+            return events
         events.append({"type": "response.completed", "response": final})
         if "stream-two-terminals" in b:
             events.append({"type": "response.completed", "response": final})

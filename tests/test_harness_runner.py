@@ -247,3 +247,22 @@ async def test_stream_helper_parses_events_and_reports_unterminated_tail() -> No
     assert res.discarded_tail is not None and "[DONE]" in res.discarded_tail
     assert ctx.transcript[0].sse_frames and ctx.transcript[0].sse_frames[0]["event"] == "a"
     assert ctx.transcript[0].sse_discarded_tail == res.discarded_tail
+
+
+async def test_grpc_channel_is_skipped_without_extproc_and_opened_with_it() -> None:
+    reg = Registry()
+    seen: list[object] = []
+
+    @reg.case("t.grpc", level=Level.MUST, title="g", spec="s")
+    async def uses_grpc(ctx: CaseContext) -> None:
+        channel = ctx.grpc_channel()
+        assert ctx.grpc_channel() is channel  # one channel per case
+        seen.append(channel)
+
+    r = (await run_cases(reg.all(), _config())).results[0]
+    assert r.verdict is Verdict.SKIPPED and "--extproc" in r.message
+    r = (await run_cases(reg.all(), _config(extproc="127.0.0.1:1"))).results[0]
+    assert r.verdict is Verdict.PASS
+    import grpc
+
+    assert isinstance(seen[0], grpc.aio.Channel)

@@ -301,3 +301,64 @@ async def scripted_deltas_word_pieces(ctx: CaseContext) -> None:
     # the scripted backend streams word pieces; a gateway that buffers sends one delta
     ctx.check(len(deltas) >= 4, "the text arrives in several deltas", expected=">= 4 deltas", actual=deltas)
     ctx.check_eq("".join(str(d) for d in deltas), "one two three four", "deltas concatenate to the text")
+
+
+@case(
+    "responses.stream.scripted-backend-drop-fails",
+    level=Level.MUST,
+    title="A backend that drops the stream ends it with response.failed carrying an error",
+    spec="response.failed: An event that is emitted when a response fails. "
+    "error: An error object returned when the model fails to generate a Response.",
+    tier=Tier.SCRIPTED,
+    source="openai-openapi.yaml components.schemas.ResponseFailedEvent, ResponseError",
+)
+async def scripted_backend_drop_fails(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    # the scripted backend sends two content chunks, then closes the connection without [DONE]
+    res = await _stream(ctx, "[[drop]]")
+    terminals = [t for t in res.types if t in TERMINAL_EVENTS]
+    ctx.check_eq(terminals, ["response.failed"], "terminal events after the backend dropped the stream")
+    response = res.of_type("response.failed")[0].get("response") or {}
+    ctx.check_eq(response.get("status"), "failed", "response.failed .response.status")
+    error = response.get("error")
+    ctx.check(
+        isinstance(error, dict)
+        and isinstance(error.get("code"), str)
+        and isinstance(error.get("message"), str),
+        "response.error is an object with string code and message",
+        expected={"code": "string", "message": "string"},
+        actual=error,
+    )
+
+
+@case(
+    "responses.stream.scripted-error-event-shape",
+    level=Level.MUST,
+    title="error stream events have the profile's shape (flat in OpenAI, nested in Open Responses)",
+    spec="OpenAI ResponseErrorEvent: required type, code, message, param, sequence_number. "
+    "Open Responses ErrorStreamingEvent: required type, sequence_number, error.",
+    tier=Tier.SCRIPTED,
+    source="openai-openapi.yaml ResponseErrorEvent; openresponses-openapi.json ErrorStreamingEvent",
+)
+async def scripted_error_event_shape(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    errors = []
+    for directive in ("[[drop]]", "[[error:503]]"):
+        res = await _stream(ctx, directive)
+        errors += res.of_type("error")
+    if not errors:
+        ctx.skip(
+            "the target sent no `error` stream event for a failing backend (it may use response.failed only)"
+        )
+    for ev in errors:
+        missing = [k for k in ctx.profile.error_event_required if k not in ev]
+        ctx.check(
+            not missing, f"`error` event has the {ctx.profile.name} fields", expected=[], actual=missing
+        )
+        payload = ev.get("error") if ctx.profile.error_event_nested else ev
+        ctx.check(
+            isinstance(payload, dict) and isinstance(payload.get("message"), str),
+            "the error message is at " + ("error.message" if ctx.profile.error_event_nested else "message"),
+            expected="string",
+            actual=payload,
+        )

@@ -154,13 +154,31 @@ class OtherItem(BaseModel):
 
 
 # Item types of the OpenAI `Item` union that a chat backend has no equivalent for.
-OTHER_ITEM_TYPES = frozenset({
-    "reasoning", "file_search_call", "web_search_call", "computer_call", "computer_call_output",
-    "image_generation_call", "code_interpreter_call", "local_shell_call", "local_shell_call_output",
-    "shell_call", "shell_call_output", "apply_patch_call", "apply_patch_call_output",
-    "mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "mcp_call",
-    "custom_tool_call", "custom_tool_call_output", "compaction", "tool_search_call",
-})
+OTHER_ITEM_TYPES = frozenset(
+    {
+        "reasoning",
+        "file_search_call",
+        "web_search_call",
+        "computer_call",
+        "computer_call_output",
+        "image_generation_call",
+        "code_interpreter_call",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "compaction",
+        "tool_search_call",
+    }
+)
 
 
 def _item_tag(value: Any) -> str | None:
@@ -261,7 +279,8 @@ def _tool_choice_tag(value: Any) -> str | None:
     if not isinstance(kind, str):
         return None
     return {"function": "ToolChoiceFunction", "allowed_tools": "ToolChoiceAllowed"}.get(
-        kind, "ToolChoiceOther")
+        kind, "ToolChoiceOther"
+    )
 
 
 ToolChoice = Annotated[
@@ -269,8 +288,11 @@ ToolChoice = Annotated[
     | Annotated[ToolChoiceFunction, Tag("ToolChoiceFunction")]
     | Annotated[ToolChoiceAllowed, Tag("ToolChoiceAllowed")]
     | Annotated[ToolChoiceOther, Tag("ToolChoiceOther")],
-    Discriminator(_tool_choice_tag, custom_error_type="invalid_value",
-                  custom_error_message="tool_choice must be a string or an object with a type"),
+    Discriminator(
+        _tool_choice_tag,
+        custom_error_type="invalid_value",
+        custom_error_message="tool_choice must be a string or an object with a type",
+    ),
 ]
 
 
@@ -299,16 +321,22 @@ class FormatJsonSchema(BaseModel):
 
 def _format_tag(value: Any) -> str | None:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return {"text": "FormatText", "json_object": "FormatJsonObject", "json_schema": "FormatJsonSchema"}.get(
-        kind) if isinstance(kind, str) else None
+    return (
+        {"text": "FormatText", "json_object": "FormatJsonObject", "json_schema": "FormatJsonSchema"}.get(kind)
+        if isinstance(kind, str)
+        else None
+    )
 
 
 TextFormat = Annotated[
     Annotated[FormatText, Tag("FormatText")]
     | Annotated[FormatJsonObject, Tag("FormatJsonObject")]
     | Annotated[FormatJsonSchema, Tag("FormatJsonSchema")],
-    Discriminator(_format_tag, custom_error_type="invalid_value",
-                  custom_error_message="Supported format types are text, json_object and json_schema"),
+    Discriminator(
+        _format_tag,
+        custom_error_type="invalid_value",
+        custom_error_message="Supported format types are text, json_object and json_schema",
+    ),
 ]
 
 
@@ -348,8 +376,10 @@ def validate_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
     if value is None:
         return None
     if len(value) > METADATA_MAX_KEYS:
-        raise ValueError(f"expected an object with at most {METADATA_MAX_KEYS} properties, "
-                         f"but got an object with {len(value)} properties instead")
+        raise ValueError(
+            f"expected an object with at most {METADATA_MAX_KEYS} properties, "
+            f"but got an object with {len(value)} properties instead"
+        )
     for key, item in value.items():
         if len(key) > METADATA_KEY_MAX:
             raise ValueError(f"key '{key[:16]}...' is longer than {METADATA_KEY_MAX} characters")
@@ -413,8 +443,10 @@ class CreateResponseRequest(BaseModel):
                 data = json.loads(body)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise errors.invalid_request(
-                    "We could not parse the JSON body of your request. The body must be valid JSON "
-                    f"({exc}).", None, "invalid_json") from None
+                    f"We could not parse the JSON body of your request. The body must be valid JSON ({exc}).",
+                    None,
+                    "invalid_json",
+                ) from None
         if not isinstance(data, dict):
             raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
         try:
@@ -424,7 +456,10 @@ class CreateResponseRequest(BaseModel):
         if req.conversation is not None and req.previous_response_id is not None:
             raise errors.invalid_request(
                 "Mutually exclusive parameters: Ensure you are only providing one of: "
-                "'previous_response_id' or 'conversation'.", "conversation", "mutually_exclusive_parameters")
+                "'previous_response_id' or 'conversation'.",
+                "conversation",
+                "mutually_exclusive_parameters",
+            )
         return req
 
     @property

@@ -39,29 +39,35 @@ def paginate(
             limit = int(limit)
         except ValueError:
             raise errors.invalid_request(
-                f"Invalid 'limit': expected an integer, but got {limit!r} instead.", "limit",
-                "invalid_type") from None
+                f"Invalid 'limit': expected an integer, but got {limit!r} instead.", "limit", "invalid_type"
+            ) from None
     if isinstance(limit, bool) or not MIN_LIMIT <= limit <= MAX_LIMIT:
         raise errors.invalid_request(
             f"Invalid 'limit': expected a value between {MIN_LIMIT} and {MAX_LIMIT}, but got {limit} "
-            "instead.", "limit", "invalid_value")
+            "instead.",
+            "limit",
+            "invalid_value",
+        )
     if order is None:
         order = "desc"
     if order not in ("asc", "desc"):
         raise errors.invalid_request(
-            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order", "invalid_value")
+            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order", "invalid_value"
+        )
     ordered = list(items) if order == "asc" else list(reversed(items))
     positions = {item["id"]: index for index, item in enumerate(ordered)}
     start, stop = 0, len(ordered)
     if after is not None:
         if after not in positions:
-            raise errors.invalid_request(f"Invalid 'after': no item with id '{after}'.", "after",
-                                         "invalid_value")
+            raise errors.invalid_request(
+                f"Invalid 'after': no item with id '{after}'.", "after", "invalid_value"
+            )
         start = positions[after] + 1
     if before is not None:
         if before not in positions:
-            raise errors.invalid_request(f"Invalid 'before': no item with id '{before}'.", "before",
-                                         "invalid_value")
+            raise errors.invalid_request(
+                f"Invalid 'before': no item with id '{before}'.", "before", "invalid_value"
+            )
         stop = positions[before]
     window = ordered[start:stop] if start < stop else []
     if before is not None and after is None:

@@ -69,7 +69,7 @@ class ChatStreamDecoder:
                 break
             end = min(ends)
             raw = self._buffer[:end]
-            self._buffer = self._buffer[end + 1:]
+            self._buffer = self._buffer[end + 1 :]
             if end == cr:
                 # A CR may be the first half of a CRLF whose LF has not arrived yet.
                 self._skip_lf = True

@@ -58,12 +58,16 @@ FUNCTION_CALL_OUTPUT = "fco"
 # --- request input -> stored items -----------------------------------------------------------
 
 
-def _part_dict(part: Any, role: str) -> dict[str, Any]:
+def _part_dict(part: Any) -> dict[str, Any]:
     if isinstance(part, InputText):
         return {"type": "input_text", "text": part.text}
     if isinstance(part, OutputText):
-        return {"type": "output_text", "text": part.text, "annotations": list(part.annotations),
-                "logprobs": list(part.logprobs)}
+        return {
+            "type": "output_text",
+            "text": part.text,
+            "annotations": list(part.annotations),
+            "logprobs": list(part.logprobs),
+        }
     if isinstance(part, Refusal):
         return {"type": "refusal", "refusal": part.refusal}
     if isinstance(part, InputImage | InputFile):
@@ -80,7 +84,7 @@ def _message_content(content: str | Sequence[Any], role: str) -> list[dict[str, 
         if role == "assistant":
             return [{"type": "output_text", "text": content, "annotations": [], "logprobs": []}]
         return [{"type": "input_text", "text": content}]
-    return [_part_dict(part, role) for part in content]
+    return [_part_dict(part) for part in content]
 
 
 def input_items(req: CreateResponseRequest, *, id_factory: IdFactory = ids.new_id) -> list[dict[str, Any]]:
@@ -89,23 +93,51 @@ def input_items(req: CreateResponseRequest, *, id_factory: IdFactory = ids.new_i
     if req.input is None:
         return []
     if isinstance(req.input, str):
-        return [{"id": id_factory(ids.MESSAGE), "type": "message", "role": "user",
-                 "content": [{"type": "input_text", "text": req.input}], "status": "completed"}]
+        return [
+            {
+                "id": id_factory(ids.MESSAGE),
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": req.input}],
+                "status": "completed",
+            }
+        ]
     items: list[dict[str, Any]] = []
     for item in req.input:
         if isinstance(item, Message):
-            items.append({"id": item.id or id_factory(ids.MESSAGE), "type": "message", "role": item.role,
-                          "content": _message_content(item.content, item.role),
-                          "status": item.status or "completed"})
+            items.append(
+                {
+                    "id": item.id or id_factory(ids.MESSAGE),
+                    "type": "message",
+                    "role": item.role,
+                    "content": _message_content(item.content, item.role),
+                    "status": item.status or "completed",
+                }
+            )
         elif isinstance(item, FunctionCall):
-            items.append({"id": item.id or id_factory(ids.FUNCTION_CALL), "type": "function_call",
-                          "call_id": item.call_id, "name": item.name, "arguments": item.arguments,
-                          "status": item.status or "completed"})
+            items.append(
+                {
+                    "id": item.id or id_factory(ids.FUNCTION_CALL),
+                    "type": "function_call",
+                    "call_id": item.call_id,
+                    "name": item.name,
+                    "arguments": item.arguments,
+                    "status": item.status or "completed",
+                }
+            )
         elif isinstance(item, FunctionCallOutput):
-            output: Any = item.output if isinstance(item.output, str) else [
-                _part_dict(part, "tool") for part in item.output]
-            items.append({"id": item.id or id_factory(FUNCTION_CALL_OUTPUT), "type": "function_call_output",
-                          "call_id": item.call_id, "output": output, "status": item.status or "completed"})
+            output: Any = (
+                item.output if isinstance(item.output, str) else [_part_dict(part) for part in item.output]
+            )
+            items.append(
+                {
+                    "id": item.id or id_factory(FUNCTION_CALL_OUTPUT),
+                    "type": "function_call_output",
+                    "call_id": item.call_id,
+                    "output": output,
+                    "status": item.status or "completed",
+                }
+            )
         elif isinstance(item, ItemReference):
             items.append({"type": "item_reference", "id": item.id})
         elif isinstance(item, OtherItem):
@@ -180,8 +212,11 @@ def items_to_messages(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                         message["content"] = None
             messages.append(message)
         elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item.get("arguments", "")}}
+            call = {
+                "id": item["call_id"],
+                "type": "function",
+                "function": {"name": item["name"], "arguments": item.get("arguments", "")},
+            }
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant" and "refusal" not in last:
                 last.setdefault("tool_calls", []).append(call)
@@ -208,8 +243,9 @@ def _resolve_references(
         if item.get("type") == "item_reference":
             target = known.get(item["id"])
             if target is None:
-                raise errors.invalid_request(f"Item with id '{item['id']}' not found.", f"input[{index}].id",
-                                             "item_not_found")
+                raise errors.invalid_request(
+                    f"Item with id '{item['id']}' not found.", f"input[{index}].id", "item_not_found"
+                )
             resolved.append(target)
         else:
             resolved.append(item)
@@ -236,8 +272,9 @@ def _chat_tools(req: CreateResponseRequest) -> tuple[list[dict[str, Any]], Any]:
         function: dict[str, Any] = {"name": tool.name}
         if tool.description is not None:
             function["description"] = tool.description
-        function["parameters"] = tool.parameters if tool.parameters is not None else {
-            "type": "object", "properties": {}}
+        function["parameters"] = (
+            tool.parameters if tool.parameters is not None else {"type": "object", "properties": {}}
+        )
         if tool.strict is not None:
             function["strict"] = tool.strict
         chat_tools.append({"type": "function", "function": function})
@@ -310,8 +347,14 @@ def message_item(item_id: str, content: list[dict[str, Any]], status: str) -> di
 
 
 def function_call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
-    return {"id": item_id, "type": "function_call", "status": status, "arguments": arguments,
-            "call_id": call_id, "name": name}
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "arguments": arguments,
+        "call_id": call_id,
+        "name": name,
+    }
 
 
 def usage_from_chat(usage: dict[str, Any] | None) -> dict[str, Any]:
@@ -329,8 +372,10 @@ def usage_from_chat(usage: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
         # OpenAI's ResponseUsage requires cache_write_tokens too; chat usage has no such count.
-        "input_tokens_details": {"cached_tokens": count(prompt_details.get("cached_tokens")),
-                                 "cache_write_tokens": count(prompt_details.get("cache_write_tokens"))},
+        "input_tokens_details": {
+            "cached_tokens": count(prompt_details.get("cached_tokens")),
+            "cache_write_tokens": count(prompt_details.get("cache_write_tokens")),
+        },
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": count(completion_details.get("reasoning_tokens"))},
         "total_tokens": count(total) if isinstance(total, int) else input_tokens + output_tokens,
@@ -358,8 +403,14 @@ def mark_statuses(output: list[dict[str, Any]], status: str) -> None:
         output[-1]["status"] = "incomplete"
 
 
-def finalize(response: dict[str, Any], output: list[dict[str, Any]], usage: dict[str, Any] | None,
-             finish_reason: str | None, *, now: int) -> dict[str, Any]:
+def finalize(
+    response: dict[str, Any],
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+    finish_reason: str | None,
+    *,
+    now: int,
+) -> dict[str, Any]:
     status, details = finish_status(finish_reason)
     mark_statuses(output, status)
     response["output"] = output
@@ -395,24 +446,42 @@ def output_from_message(message: dict[str, Any], *, id_factory: IdFactory) -> li
         output.append(message_item(id_factory(ids.MESSAGE), content, "completed"))
     for call in tool_calls:
         function = call.get("function") or {}
-        output.append(function_call_item(
-            id_factory(ids.FUNCTION_CALL), str(call.get("id") or id_factory(ids.CALL)),
-            str(function.get("name") or ""), str(function.get("arguments") or ""), "completed"))
+        output.append(
+            function_call_item(
+                id_factory(ids.FUNCTION_CALL),
+                str(call.get("id") or id_factory(ids.CALL)),
+                str(function.get("name") or ""),
+                str(function.get("arguments") or ""),
+                "completed",
+            )
+        )
     return output
 
 
 def apply_chat_completion(
-    response: dict[str, Any], chat_json: dict[str, Any], *, id_factory: IdFactory = ids.new_id,
+    response: dict[str, Any],
+    chat_json: dict[str, Any],
+    *,
+    id_factory: IdFactory = ids.new_id,
     now: int | None = None,
 ) -> dict[str, Any]:
     """Fill `output`, `usage`, `status`, `incomplete_details`, `completed_at` from a chat
     completion. Returns a new dict; `response` is not modified."""
     choices = chat_json.get("choices") if isinstance(chat_json, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict) or not isinstance(
-            choices[0].get("message"), dict):
+    if (
+        not isinstance(choices, list)
+        or not choices
+        or not isinstance(choices[0], dict)
+        or not isinstance(choices[0].get("message"), dict)
+    ):
         raise errors.backend_bad_response("chat completion without choices[0].message")
     choice = choices[0]
     output = output_from_message(choice["message"], id_factory=id_factory)
     result = dict(response)
-    return finalize(result, output, chat_json.get("usage"), choice.get("finish_reason"),
-                    now=int(time.time()) if now is None else now)
+    return finalize(
+        result,
+        output,
+        chat_json.get("usage"),
+        choice.get("finish_reason"),
+        now=int(time.time()) if now is None else now,
+    )

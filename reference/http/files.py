@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Request, Response, current_app, request
+from quart.blueprints import BlueprintSetupState
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
@@ -40,6 +41,7 @@ bp = Blueprint("files", __name__, url_prefix="/v1")
 # CreateFileRequest.purpose: "One of: assistants, batch, fine-tune, vision, user_data, evals".
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 FORM_FIELD_LIMIT = 64 * 1024  # the non-file fields (purpose, expires_after[...]) are tiny
+FEED_SLICE = 16 * 1024  # bytes handed to the multipart decoder at a time
 WRITE_BUFFER = 1024 * 1024  # bytes gathered before one disk write on a worker thread
 
 
@@ -63,24 +65,30 @@ def max_file_bytes() -> int:
     return int(limit)
 
 
-@bp.before_request
-async def _lift_body_limit() -> None:
-    """Let uploads use the file limit rather than the app-wide JSON body limit.
+def _install_upload_limit(state: BlueprintSetupState) -> None:
+    """Give `POST /v1/files` the file limit instead of the app-wide JSON body limit.
 
-    Quart fixes the body limit when the request is created (`Body._max_content_length`, from
-    MAX_CONTENT_LENGTH); the upload route enforces its own limit while streaming, so here the
-    body's is replaced by it. Only the upload route, and only when the file limit is larger.
+    Quart fixes a request body's limit when the request object is created, from
+    MAX_CONTENT_LENGTH (a larger Content-Length is refused before any route code runs, and the
+    body's bytes are dropped). Only the request class can choose another limit per route, so
+    the blueprint installs a subclass when registered. The upload route still enforces the
+    file limit itself while streaming; this only keeps Quart from refusing first.
     """
-    if request.endpoint != "files.upload":
-        return
-    limit = max_file_bytes()
-    body = request.body
-    if limit > (current_app.config["MAX_CONTENT_LENGTH"] or 0):
-        body._max_content_length = None  # type: ignore[attr-defined]
-        length = request.content_length
-        refused = body._must_raise  # type: ignore[attr-defined]
-        if isinstance(refused, RequestEntityTooLarge) and length is not None and length <= limit:
-            body._must_raise = None  # type: ignore[attr-defined]
+    app = state.app
+    base: type[Request] = app.request_class
+
+    class UploadLimitRequest(base):  # type: ignore[valid-type,misc]
+        def __init__(self, method: str, scheme: str, path: str, *args: Any,
+                     max_content_length: int | None = None, **kwargs: Any) -> None:
+            file_limit = app.config.get("MAX_FILE_BYTES")
+            if method == "POST" and path.rstrip("/") == bp.url_prefix + "/files" and file_limit:
+                max_content_length = int(file_limit) + FORM_FIELD_LIMIT
+            super().__init__(method, scheme, path, *args, max_content_length=max_content_length, **kwargs)
+
+    app.request_class = UploadLimitRequest
+
+
+bp.record_once(_install_upload_limit)
 
 
 def safe_filename(raw: str | None) -> str:
@@ -145,6 +153,9 @@ class _Upload:
                     await self._flush()
             elif self._current is not None:
                 self.fields[self._current].extend(event.data)
+                if sum(map(len, self.fields.values())) > FORM_FIELD_LIMIT:
+                    raise errors.invalid_request("The form fields besides 'file' are too large.", None,
+                                                 "invalid_value")
 
     async def finish(self) -> None:
         await self._flush()
@@ -187,8 +198,11 @@ async def _receive(upload: _Upload, decoder: MultipartDecoder) -> None:
 
     done = False
     async for chunk in request.body:
-        decoder.receive_data(chunk)
-        done = await drain()
+        # The decoder refuses to buffer more than its limit at once, so feed it in slices and
+        # let it emit Data events in between; its buffer then stays small whatever the body.
+        for start in range(0, len(chunk), FEED_SLICE):
+            decoder.receive_data(chunk[start:start + FEED_SLICE])
+            done = await drain()
     decoder.receive_data(None)
     if not done:
         done = await drain()

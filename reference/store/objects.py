@@ -14,12 +14,15 @@ Like `SQLiteStore`, methods are blocking; adapters run them off the event loop.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+JSONObject = dict[str, Any]
 
 # Appended to reference.store.migrations.MIGRATIONS as migration 3.
 OBJECTS_MIGRATION: tuple[str, ...] = (
@@ -99,7 +102,7 @@ class ObjectStore:
         text = self.get_text(kind, object_id, parent=parent)
         return None if text is None else json.loads(text)
 
-    def list(self, kind: str, *, parent: str | None = None) -> list[dict[str, Any]]:
+    def list(self, kind: str, *, parent: str | None = None) -> list[JSONObject]:
         """Every object of `kind` (under `parent`), oldest first."""
         with self._lock:
             rows = self._conn.execute(
@@ -129,12 +132,14 @@ class ObjectStore:
             self._conn.execute("DELETE FROM chunks WHERE vector_store_id = ? AND file_id = ?",
                                (vector_store_id, file_id))
             self._conn.executemany(
-                "INSERT INTO chunks (vector_store_id, file_id, position, text, vector) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO chunks (vector_store_id, file_id, position, text, vector) "
+                "VALUES (?, ?, ?, ?, ?)",
                 [(vector_store_id, file_id, i, text, vec) for i, (text, vec) in enumerate(chunks)],
             )
 
-    def chunks(self, vector_store_id: str, file_id: str | None = None) -> list[Chunk]:
-        query = "SELECT vector_store_id, file_id, position, text, vector FROM chunks WHERE vector_store_id = ?"
+    def chunks(self, vector_store_id: str, file_id: str | None = None) -> "builtins.list[Chunk]":
+        query = ("SELECT vector_store_id, file_id, position, text, vector FROM chunks "
+                 "WHERE vector_store_id = ?")
         args: tuple[str, ...] = (vector_store_id,)
         if file_id is not None:
             query += " AND file_id = ?"

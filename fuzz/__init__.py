@@ -1,0 +1,1 @@
+"""schemathesis fuzzing of the reference gateway (`python -m fuzz.run`; see fuzz/README.md)."""

@@ -1,0 +1,87 @@
+"""The official `openai` SDK's Conversations client against a real `responses-gateway serve`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from openai import OpenAI
+
+from fixtures.backend.server import run_in_thread
+from reference.cli import GatewayProcess, start_subprocess
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    db: Path = tmp_path_factory.mktemp("conv-sdk") / "gateway.sqlite3"
+    with run_in_thread() as backend, start_subprocess(
+        ["--backend-url", backend.url, "--http-port", "0", "--db", str(db)]
+    ) as gw:
+        yield gw
+
+
+@pytest.fixture
+def client(gateway: GatewayProcess) -> Iterator[OpenAI]:
+    with OpenAI(base_url=gateway.url, api_key="unused", max_retries=0, timeout=20) as c:
+        yield c
+
+
+def test_conversation_lifecycle(client: OpenAI) -> None:
+    conv = client.conversations.create(
+        metadata={"topic": "sdk"},
+        items=[{"type": "message", "role": "user", "content": "Hello!"}],
+    )
+    assert conv.object == "conversation" and conv.id.startswith("conv_")
+    assert conv.metadata == {"topic": "sdk"}
+
+    again = client.conversations.retrieve(conv.id)
+    assert again.model_dump() == conv.model_dump()
+
+    updated = client.conversations.update(conv.id, metadata={"topic": "changed"})
+    assert updated.metadata == {"topic": "changed"} and updated.id == conv.id
+
+    deleted = client.conversations.delete(conv.id)
+    assert deleted.deleted is True and deleted.id == conv.id and deleted.object == "conversation.deleted"
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.retrieve(conv.id)
+
+
+def test_items(client: OpenAI) -> None:
+    conv = client.conversations.create()
+    created = client.conversations.items.create(
+        conv.id,
+        items=[{"type": "message", "role": "user", "content": "one"},
+               {"type": "message", "role": "assistant", "content": "two"}],
+        include=["message.output_text.logprobs"],
+    )
+    assert [item.type for item in created.data] == ["message", "message"]
+    first_id = created.data[0].id
+
+    listed = client.conversations.items.list(conv.id, order="asc", include=["message.input_image.image_url"])
+    assert [item.id for item in listed.data] == [item.id for item in created.data]
+    # Auto-pagination with limit=1 walks every item (desc by default).
+    walked = [item.id for item in client.conversations.items.list(conv.id, limit=1)]
+    assert walked == [item.id for item in reversed(created.data)]
+
+    item = client.conversations.items.retrieve(first_id, conversation_id=conv.id)
+    assert item.id == first_id and item.type == "message"
+    assert item.content[0].type == "input_text" and item.content[0].text == "one"  # type: ignore[union-attr]
+
+    after_delete = client.conversations.items.delete(first_id, conversation_id=conv.id)
+    assert after_delete.id == conv.id and after_delete.object == "conversation"
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.items.retrieve(first_id, conversation_id=conv.id)
+
+
+def test_errors_through_the_sdk(client: OpenAI) -> None:
+    conv = client.conversations.create()
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.conversations.items.create(
+            conv.id, items=[{"type": "message", "role": "user", "content": str(i)} for i in range(21)])
+    assert exc.value.body["param"] == "items"  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.items.list("conv_does_not_exist")
+    with pytest.raises(openai.BadRequestError):
+        client.conversations.items.list(conv.id, limit=1000)
