@@ -137,7 +137,7 @@ class ObjectStore:
                 [(vector_store_id, file_id, i, text, vec) for i, (text, vec) in enumerate(chunks)],
             )
 
-    def chunks(self, vector_store_id: str, file_id: str | None = None) -> "builtins.list[Chunk]":
+    def chunks(self, vector_store_id: str, file_id: str | None = None) -> builtins.list[Chunk]:
         query = ("SELECT vector_store_id, file_id, position, text, vector FROM chunks "
                  "WHERE vector_store_id = ?")
         args: tuple[str, ...] = (vector_store_id,)
