@@ -126,7 +126,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 console.print(f"[red]could not start target {name}:[/] {escape(str(exc))}", highlight=False)
                 return 2
             base_url, extproc = running.base_url, args.extproc or running.extproc
-            console.print(f"target {name} at {base_url}" + (f", ext_proc {extproc}" if extproc else ""))
+            console.print(
+                escape(f"target {name} at {base_url}" + (f", ext_proc {extproc}" if extproc else "")),
+                highlight=False,
+            )
         else:
             base_url, extproc, name = args.base_url, args.extproc, target_slug(args.base_url)
         config = RunConfig(

@@ -75,6 +75,11 @@ def print_summary(console: Console, run: RunResult) -> None:
 
 
 def json_index(run: RunResult) -> dict[str, Any]:
+    """``{case_id: {verdict, level, duration, message, expected, actual, checks, transcript, ...}}``."""
+    return {r.case_id: r.as_dict() for r in run.results}
+
+
+def run_summary(run: RunResult) -> dict[str, Any]:
     return {
         "target": run.target,
         "base_url": run.base_url,
@@ -84,14 +89,20 @@ def json_index(run: RunResult) -> dict[str, Any]:
         "duration": round(run.duration, 3),
         "counts": run.counts(),
         "exit_code": run.exit_code,
-        "cases": {r.case_id: r.as_dict() for r in run.results},
     }
 
 
+def summary_path(index_path: str | Path) -> Path:
+    p = Path(index_path)
+    return p.with_name(p.stem + ".summary.json")
+
+
 def write_json(run: RunResult, path: str | Path) -> Path:
+    """Write the index to ``path`` and the run summary beside it (``<stem>.summary.json``)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(json_index(run), indent=2, ensure_ascii=False, default=repr), encoding="utf-8")
+    summary_path(p).write_text(json.dumps(run_summary(run), indent=2), encoding="utf-8")
     return p
 
 

@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from reference.config import DEFAULT_BACKEND_TIMEOUT, DEFAULT_DB, DEFAULT_MAX_BODY_BYTES, GatewayConfig
+from reference.config import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_DB,
+    DEFAULT_MAX_BODY_BYTES,
+    PROFILES,
+    GatewayConfig,
+)
 
 log = logging.getLogger("reference.cli")
 
@@ -106,7 +112,8 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
     engine = Engine(store, backend)
     for response_id in await engine.recover():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
-    app = create_app(engine, max_body_bytes=config.max_body_bytes)
+    app = create_app(engine, max_body_bytes=config.max_body_bytes,
+                     stream_done_marker=config.stream_done_marker)
 
     sock = bind_socket(config.host, config.http_port)
     port = sock.getsockname()[1]
@@ -155,6 +162,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="environment variable holding the backend API key")
     p.add_argument("--extproc-port", type=int, default=None,
                    help="also serve Envoy ext_proc gRPC on this port (e.g. 10000; 0 picks a free one)")
+    p.add_argument("--profile", choices=PROFILES, default="openai",
+                   help="streaming dialect where the specs disagree: openresponses ends streams with "
+                   "data: [DONE] (default %(default)s)")
     p.add_argument("--log-level", default="INFO")
     return parser
 
@@ -189,6 +199,7 @@ def _serve_command(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             backend_timeout=args.backend_timeout,
             backend_api_key_env=args.backend_api_key_env,
+            profile=args.profile,
         )
         asyncio.run(serve(config))
     except (ValueError, OSError) as exc:

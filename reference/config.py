@@ -8,6 +8,7 @@ from dataclasses import dataclass
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_BACKEND_TIMEOUT = 120.0
 DEFAULT_DB = "responses-gateway.sqlite3"
+PROFILES = ("openai", "openresponses")
 
 
 @dataclass
@@ -23,12 +24,22 @@ class GatewayConfig:
     backend_api_key_env: str | None = None
     """Name of the environment variable holding the backend's API key (never the key itself,
     so it does not show up in `ps` or shell history)."""
+    profile: str = "openai"
+    """Which specification's streaming dialect to speak where the two disagree: Open Responses
+    ends every stream with `data: [DONE]`, OpenAI's Responses streams carry no such frame."""
 
     def __post_init__(self) -> None:
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be positive")
         if self.backend_timeout <= 0:
             raise ValueError("backend_timeout must be positive")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+
+    @property
+    def stream_done_marker(self) -> bool:
+        """Open Responses: "the stream ends with `data: [DONE]`"; OpenAI sends no terminator."""
+        return self.profile == "openresponses"
 
     @property
     def backend_api_key(self) -> str | None:

@@ -26,6 +26,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,12 @@ class _LineReader:
                 self._cond.wait(min(remaining, 0.2))
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _stop_child(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -187,6 +194,9 @@ class Stack:
         if db is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="responses-gateway-up-")
             db = os.path.join(self._tmp.name, "responses.sqlite3")
+        # The issue text reserves `--extproc-port 0` for "disabled", so a free port is picked
+        # here rather than asked of the gateway.
+        extproc_port = cfg.extproc_port or _free_port()
         cmd = [
             sys.executable,
             "-m",
@@ -197,7 +207,7 @@ class Stack:
             "--http-port",
             str(cfg.http_port),
             "--extproc-port",
-            str(cfg.extproc_port),
+            str(extproc_port),
             "--host",
             "127.0.0.1",
             "--db",

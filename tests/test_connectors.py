@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,8 @@ async def test_bad_bodies_ids_and_pagination(env: Env) -> None:
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 7), limit=st.integers(1, 3))
 async def test_pagination_backwards_walk(tmp_path: Path, n: int, limit: int) -> None:
-    engine = _engine(tmp_path / f"walk-{n}-{limit}.sqlite")
+    # tmp_path is shared by the examples: a fresh database file each time.
+    engine = _engine(tmp_path / f"walk-{uuid.uuid4().hex}.sqlite")
     env = Env(engine)
     try:
         made = [(await env.ok("POST", "/v1/connectors", {"label": f"c{i}", "server_url": "https://x.test"}))["id"]

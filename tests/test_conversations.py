@@ -4,6 +4,7 @@ the engine calls for a Response with `conversation`."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -293,8 +294,8 @@ async def test_bad_pagination_is_400(env: Env, query: str, param: str) -> None:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(0, 9), limit=st.integers(1, 4), order=st.sampled_from(["asc", "desc"]))
 async def test_pagination_walk_covers_every_item_once(tmp_path: Path, n: int, limit: int, order: str) -> None:
-    # Hypothesis runs each example in its own event loop via the async test; keep a fresh env.
-    db = tmp_path / f"walk-{n}-{limit}-{order}.sqlite"
+    # tmp_path is shared by the examples: a fresh database file each time.
+    db = tmp_path / f"walk-{uuid.uuid4().hex}.sqlite"
     e, engine = await _env(db)
     try:
         conv = await e.conversation()

@@ -26,9 +26,10 @@ pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 MAX_BODY = 64 * 1024
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with Stack(StackConfig(max_body_bytes=MAX_BODY)) as s:
+@pytest.fixture(scope="module", params=["streamed", "full_duplex"])
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """One stack per Envoy mode: every test on the shared stack runs in both."""
+    with Stack(StackConfig(max_body_bytes=MAX_BODY, mode=request.param)) as s:
         yield s
 
 

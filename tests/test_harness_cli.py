@@ -63,7 +63,7 @@ def _run(running: RunningFake, tmp_path: Path, *extra: str) -> tuple[int, dict]:
 def test_run_against_a_correct_gateway_exits_0_and_writes_reports(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
     code, index = _run(gw, tmp_path)
     assert code == 0
-    verdicts = {k: v["verdict"] for k, v in index["cases"].items()}
+    verdicts = {k: v["verdict"] for k, v in index.items()}
     assert set(verdicts) == {c.id for c in REGISTRY.all()}
     bad = {k: v for k, v in verdicts.items() if v not in ("PASS", "SKIPPED", "UNIMPLEMENTED")}
     assert bad == {}
@@ -75,15 +75,15 @@ def test_must_failure_exits_1(gw: RunningFake, tmp_path: Path) -> None:  # noqa:
     gw.gateway.broken = {"object"}
     code, index = _run(gw, tmp_path, "--cases", "responses.create")
     assert code == 1
-    assert index["cases"]["responses.create.object-type"]["verdict"] == "FAIL"
-    assert all(k.startswith("responses.create.") for k in index["cases"])
+    assert index["responses.create.object-type"]["verdict"] == "FAIL"
+    assert all(k.startswith("responses.create.") for k in index)
 
 
 def test_should_failure_only_fails_with_strict(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
     gw.gateway.broken = {"id-prefix"}
     code, index = _run(gw, tmp_path / "a", "--cases", "responses.create.id-*")
     assert code == 0
-    assert index["cases"]["responses.create.id-prefix"]["verdict"] == "NON_STRICT"
+    assert index["responses.create.id-prefix"]["verdict"] == "NON_STRICT"
     code, _ = _run(gw, tmp_path / "b", "--cases", "responses.create.id-*", "--strict")
     assert code == 1
 
@@ -111,7 +111,7 @@ def test_explicit_report_paths_and_exclude(gw: RunningFake, tmp_path: Path) -> N
     )
     assert code == 0
     index = json.loads((tmp_path / "x.json").read_text())
-    assert set(index["cases"]) == {"state.get-after-create", "state.store-false-not-retrievable"}
+    assert set(index) == {"state.get-after-create", "state.store-false-not-retrievable"}
     assert (tmp_path / "x.xml").exists() and (tmp_path / "x.html").exists()
 
 
@@ -136,7 +136,7 @@ def test_unreachable_gateway_is_error_and_exit_1(tmp_path: Path) -> None:
     )
     assert code == 1
     index = json.loads((tmp_path / "report.json").read_text())
-    assert index["cases"]["errors.invalid-json"]["verdict"] == "ERROR"
+    assert index["errors.invalid-json"]["verdict"] == "ERROR"
 
 
 def test_usage_errors_exit_2(gw: RunningFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
@@ -274,7 +274,7 @@ def test_builtin_reference_target_runs_and_stops(tmp_path: Path) -> None:
         )
     assert all(p.poll() is not None for p in procs)
     index = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert {k: v["verdict"] for k, v in index["cases"].items()} == {
+    assert {k: v["verdict"] for k, v in index.items()} == {
         "responses.create.scripted-exact-text": "PASS",  # the probe detects fixtures.backend
         "state.delete-twice-404": "PASS",
     }

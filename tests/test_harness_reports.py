@@ -60,9 +60,11 @@ def _run(strict: bool = False) -> RunResult:
 def test_json_index_shape(tmp_path: Path) -> None:
     path = reports.write_json(_run(), tmp_path / "sub" / "report.json")
     data = json.loads(path.read_text())
-    assert data["target"] == "fake" and data["profile"] == "openai" and data["exit_code"] == 1
-    assert data["counts"] == {v.value: 1 for v in Verdict}
-    entry = data["cases"]["area1.case-fail"]
+    assert set(data) == {r.case_id for r in _run().results}  # {case_id: {...}}
+    summary = json.loads((tmp_path / "sub" / "report.summary.json").read_text())
+    assert summary["target"] == "fake" and summary["profile"] == "openai" and summary["exit_code"] == 1
+    assert summary["counts"] == {v.value: 1 for v in Verdict}
+    entry = data["area1.case-fail"]
     for key in (
         "verdict",
         "level",

@@ -14,9 +14,13 @@ from reference.http import prompts as prompts_http
 from reference.http.errors import register_error_handlers
 
 
-def create_app(engine: Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Quart:
+def create_app(
+    engine: Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, stream_done_marker: bool = False
+) -> Quart:
     app = Quart("responses-gateway")
     app.extensions["responses_engine"] = engine
+    # Open Responses ends streams with `data: [DONE]`; OpenAI does not (see GatewayConfig.profile).
+    app.config["STREAM_DONE_MARKER"] = stream_done_marker
     # Quart answers 413 when a body exceeds this, before reading it all (Content-Length) or as
     # soon as the streamed body crosses it (chunked).
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
