@@ -101,10 +101,11 @@ class SSEParser:
 
     def _consume(self, text: str) -> list[SSEEvent]:
         events: list[SSEEvent] = []
-        if self._pending_cr and text.startswith("\n"):
-            # the LF half of a CRLF split across two chunks
-            text = text[1:]
-        if text:
+        if self._pending_cr and text:
+            # A CR ended the previous chunk: an LF opening this one is the second half of that
+            # CRLF, not a line of its own. Either way the pending CR is settled by this chunk.
+            if text.startswith("\n"):
+                text = text[1:]
             self._pending_cr = False
         pos = 0
         for match in _LINE_END.finditer(text):

@@ -164,7 +164,7 @@ class RunningTarget:
             proc.stop()
 
 
-def _start_reference(workdir: Path, timeout: float) -> RunningTarget:
+def _start_reference(workdir: Path, timeout: float, profile: str) -> RunningTarget:
     target = RunningTarget("reference", base_url="", workdir=workdir)
     try:
         backend = spawn(
@@ -200,7 +200,7 @@ def _start_reference(workdir: Path, timeout: float) -> RunningTarget:
         raise
 
 
-def _start_reference_envoy(workdir: Path, timeout: float) -> RunningTarget:
+def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> RunningTarget:
     target = RunningTarget("reference-envoy", base_url="", workdir=workdir)
     try:
         up = spawn(

@@ -12,6 +12,7 @@ Everything here is pure dict manipulation (no I/O) so the unit tests can check e
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -69,7 +70,9 @@ def add_response_links(doc: dict[str, Any]) -> dict[str, Any]:
     generates) so they survive a route's path parameter being renamed. Only links whose both
     ends exist in `doc` are added.
     """
-    doc = copy.deepcopy(doc)
+    # A JSON round trip rather than deepcopy: deepcopy keeps objects shared between operations
+    # shared, and a link added to one response would appear on the others.
+    doc = json.loads(json.dumps(doc, default=str))
     create = doc.get("paths", {}).get(_RESPONSES, {}).get("post")
     targets = {
         "GetResponse": (_ONE, "get", "the created response can be retrieved by its id"),

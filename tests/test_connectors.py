@@ -162,18 +162,19 @@ async def test_pagination_backwards_walk(tmp_path: Path, n: int, limit: int) -> 
     try:
         made = [(await env.ok("POST", "/v1/connectors", {"label": f"c{i}", "server_url": "https://x.test"}))["id"]
                 for i in range(n)]
-        # Walk backwards from the end of an ascending listing with `before`.
-        seen: list[str] = []
-        before = None
+        # Walk backwards through an ascending listing with `before`, from the newest item.
+        newest = (await env.ok("GET", "/v1/connectors?order=desc&limit=1"))["first_id"]
+        seen: list[str] = [newest]
+        before = newest
         while True:
-            q = f"order=asc&limit={limit}" + (f"&before={before}" if before else "")
-            page = await env.ok("GET", f"/v1/connectors?{q}")
+            page = await env.ok("GET", f"/v1/connectors?order=asc&limit={limit}&before={before}")
             ids = [c["id"] for c in page["data"]]
             assert len(ids) <= limit and ids == sorted(ids, key=made.index)
             seen = ids + seen
             if not page["has_more"]:
                 break
             before = page["first_id"]
+            assert before is not None
         assert seen == made
     finally:
         await engine.aclose()

@@ -62,8 +62,11 @@ def test_links_load_in_schemathesis_as_stateful_transitions() -> None:
     schema = schemathesis.openapi.from_dict(schemas.reference_schema(_reference_doc()))
     ops = {op.ok().label for op in schema.get_all_operations()}
     assert "POST /v1/responses" in ops
-    links = schema["/v1/responses"]["POST"].links["200"]
-    assert set(links) == {"GetResponse", "ListInputItems", "DeleteResponse"}
+    create = schema["/v1/responses"]["POST"]
+    links = {name for _, response in create.responses.items() for name, _ in response.iter_links()}
+    assert links == {"GetResponse", "ListInputItems", "DeleteResponse"}
+    delete = schema["/v1/responses/{response_id}"]["DELETE"]
+    assert {name for _, r in delete.responses.items() for name, _ in r.iter_links()} == {"GetDeletedResponse"}
 
 
 # --- the OpenAI document: filtering and repairs ------------------------------------------------

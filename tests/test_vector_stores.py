@@ -333,7 +333,7 @@ async def test_deleting_a_file_removes_it_from_every_vector_store(vs: VS) -> Non
 @pytest.mark.parametrize(("query", "expected"), [
     ("What causes ocean tides?", "tides.html"),
     ("how do solar panels turn sunlight into electricity", "solar.txt"),
-    ("when did Fuji in Japan last erupt, and its elevation", "volcanoes.csv"),
+    ("Which country is Fuji in: Japan or Italy?", "volcanoes.csv"),
 ])
 async def test_search_ranks_the_answering_document_first(vs: VS, query: str, expected: str) -> None:
     store, files = await vs.corpus_store()
