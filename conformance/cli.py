@@ -121,7 +121,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             name = args.target
             console.print(f"starting built-in target [bold]{name}[/] ...")
             try:
-                running = stack.enter_context(builtin_target(name, timeout=max(args.timeout, 60.0)))
+                running = stack.enter_context(
+                    builtin_target(name, timeout=max(args.timeout, 60.0), profile=args.profile)
+                )
             except TargetError as exc:
                 console.print(f"[red]could not start target {name}:[/] {escape(str(exc))}", highlight=False)
                 return 2

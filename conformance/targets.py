@@ -187,6 +187,8 @@ def _start_reference(workdir: Path, timeout: float, profile: str) -> RunningTarg
                 "0",
                 "--db",
                 str(workdir / "gateway.sqlite3"),
+                "--profile",
+                profile,
             ],
             workdir / "gateway.log",
         )
@@ -218,6 +220,8 @@ def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> Runni
                 "0",
                 "--db",
                 str(workdir / "gateway.sqlite3"),
+                "--profile",
+                profile,
             ],
             workdir / "up.log",
         )
@@ -245,7 +249,7 @@ def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> Runni
 
 @contextlib.contextmanager
 def builtin_target(
-    name: str, *, timeout: float = 60.0, workdir: Path | None = None
+    name: str, *, timeout: float = 60.0, workdir: Path | None = None, profile: str = "openai"
 ) -> Iterator[RunningTarget]:
     """Start a built-in target, yield it, and stop every process it started."""
     if name not in BUILTIN_TARGETS:
@@ -255,7 +259,8 @@ def builtin_target(
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"conformance-{name}-")))
         workdir.mkdir(parents=True, exist_ok=True)
         start = _start_reference if name == "reference" else _start_reference_envoy
-        target = start(workdir, timeout)
+        # the gateway is told which profile to speak (e.g. `[DONE]` only for Open Responses)
+        target = start(workdir, timeout, profile)
         try:
             yield target
         finally:

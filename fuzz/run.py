@@ -69,7 +69,7 @@ CHECKS: dict[str, tuple[str, ...]] = {
 }
 
 DEFAULT_MAX_EXAMPLES = 10
-DEFAULT_BUDGET = 25.0
+DEFAULT_BUDGET = 20.0
 
 
 @dataclass
@@ -274,6 +274,12 @@ def _undeclared(schema: dict[str, Any], label: str, status: int) -> bool:
     return not ({str(status), f"{str(status)[0]}XX", "default"} & declared)
 
 
+def _one_line(text: str, limit: int = 600) -> str:
+    # Bodies may be multipart or SSE: escape them onto one printable line.
+    flat = text.encode("unicode_escape").decode("ascii")
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
 def summarize(outcomes: list[Outcome], schemas_used: dict[tuple[str, str], dict[str, Any]], *,
               max_examples: int, budget: float | None, total_seconds: float) -> str:
     out: list[str] = []
@@ -298,18 +304,23 @@ def summarize(outcomes: list[Outcome], schemas_used: dict[tuple[str, str], dict[
                        + ", ".join(f"{s} x{n}" for s, n in sorted(allowed.items())))
         for err in o.errors:
             out.append(f"  ERROR: {err}")
+        # Known and accepted failures: one line per entry, with the operations it covered.
+        grouped: dict[tuple[str, str], list[str]] = {}
         for f in o.failures:
             if f.known:
-                tag = f"KNOWN ({f.known.test})"
+                grouped.setdefault(("KNOWN", f"{f.code} {f.known.test}"), []).append(f.operation)
             elif f.accepted:
-                tag = f"ACCEPTED ({f.accepted.reason})"
-            else:
-                tag = "NEW"
-            out.append(f"  [{tag}] {f.code} {f.title} on {f.operation}")
-            for line in f.message.splitlines()[:12]:
+                grouped.setdefault(("ACCEPTED", f"{f.code} {f.accepted.reason}"), []).append(f.operation)
+        for (tag, what), ops in grouped.items():
+            shown = ", ".join(sorted(set(ops))[:4]) + (f" (+{len(set(ops)) - 4} more)" if len(set(ops)) > 4 else "")
+            out.append(f"  [{tag}] {what}: {shown}")
+        # New failures: everything needed to reproduce and judge them.
+        for f in o.new_failures:
+            out.append(f"  [NEW] {f.code} {f.title} on {f.operation}")
+            for line in f.message.splitlines()[:14]:
                 out.append(f"      {line}")
-            out.append(f"    request: {f.request}")
-            out.append(f"    response: {f.response}")
+            out.append(f"    request: {_one_line(f.request)}")
+            out.append(f"    response: {_one_line(f.response)}")
     new = sum(len(o.new_failures) for o in outcomes)
     errs = sum(len(o.errors) for o in outcomes)
     knowns = sum(1 for o in outcomes for f in o.failures if f.known)

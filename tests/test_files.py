@@ -38,8 +38,14 @@ class Gateway:
     def blob_dir(self) -> Path:
         return retrieval_for(self.engine).blob_dir
 
-    async def upload(self, content: bytes, filename: str = "notes.txt", purpose: str = "assistants",
-                     content_type: str = "text/plain", **form: str) -> Any:
+    async def upload(
+        self,
+        content: bytes,
+        filename: str = "notes.txt",
+        purpose: str = "assistants",
+        content_type: str = "text/plain",
+        **form: str,
+    ) -> Any:
         return await self.http.post(
             "/v1/files",
             files={"file": FileStorage(BytesIO(content), filename=filename, content_type=content_type)},
@@ -129,12 +135,14 @@ async def test_non_ascii_filename_in_content_disposition(gw: Gateway) -> None:
     assert obj["filename"] == "r\u00e9sum\u00e9 v2.txt"
     resp = await gw.http.get(f"/v1/files/{obj['id']}/content")
     assert resp.headers["content-disposition"] == (
-        "attachment; filename=\"r_sum_ v2.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20v2.txt")
+        "attachment; filename=\"r_sum_ v2.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20v2.txt"
+    )
 
 
 def test_content_disposition_escapes_quotes() -> None:
     assert content_disposition('a"b\\c.txt') == (
-        "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt")
+        "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"
+    )
     assert safe_filename("dir/sub\\name.txt") == "name.txt"
     assert safe_filename("tab\there.txt") == "tabhere.txt"
 
@@ -143,7 +151,9 @@ def test_content_disposition_escapes_quotes() -> None:
 async def test_filename_is_never_a_path(gw: Gateway, tmp_path: Path, name: str) -> None:
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     obj = await gw.upload_ok(b"secret", name)
-    assert obj["filename"] == {"../../etc/passwd": "passwd", "/abs/path/x.txt": "x.txt"}.get(name, "system.ini")
+    assert obj["filename"] == {"../../etc/passwd": "passwd", "/abs/path/x.txt": "x.txt"}.get(
+        name, "system.ini"
+    )
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     new = [p for p in after if p not in before]
     # Only the blob (and the blob dir itself if new) appeared, inside the blob directory.
@@ -174,12 +184,16 @@ async def test_missing_fields_are_400(gw: Gateway) -> None:
     resp = await gw.http.post("/v1/files", form={"purpose": "assistants"})
     assert (await error_of(resp, 400))["param"] == "file"
     resp = await gw.http.post(
-        "/v1/files", files={"file": FileStorage(BytesIO(b"x"), filename="a.txt")}, form={})
+        "/v1/files", files={"file": FileStorage(BytesIO(b"x"), filename="a.txt")}, form={}
+    )
     assert (await error_of(resp, 400))["param"] == "purpose"
     resp = await gw.http.post("/v1/files", json={"purpose": "assistants"})
     assert (await error_of(resp, 400))["param"] == "file"
-    resp = await gw.http.post("/v1/files", files={"file": FileStorage(BytesIO(b"x"), filename="a.txt")},
-                              form={"purpose": "assistants", "color": "red"})
+    resp = await gw.http.post(
+        "/v1/files",
+        files={"file": FileStorage(BytesIO(b"x"), filename="a.txt")},
+        form={"purpose": "assistants", "color": "red"},
+    )
     assert (await error_of(resp, 400))["param"] == "color"
 
 
@@ -190,10 +204,13 @@ async def test_empty_file_is_400(gw: Gateway) -> None:
 
 
 async def test_expires_after(gw: Gateway) -> None:
-    obj = await gw.upload_ok(b"a", **{"expires_after[anchor]": "created_at", "expires_after[seconds]": "3600"})
+    obj = await gw.upload_ok(
+        b"a", **{"expires_after[anchor]": "created_at", "expires_after[seconds]": "3600"}
+    )
     assert obj["expires_at"] == obj["created_at"] + 3600
-    err = await error_of(await gw.upload(b"a", **{"expires_after[anchor]": "created_at",
-                                                  "expires_after[seconds]": "10"}), 400)
+    err = await error_of(
+        await gw.upload(b"a", **{"expires_after[anchor]": "created_at", "expires_after[seconds]": "10"}), 400
+    )
     assert err["param"] == "expires_after.seconds"
 
 
@@ -217,10 +234,16 @@ async def test_list_filter_and_pagination(gw: Gateway) -> None:
     assert (await gw.http.get("/v1/files?limit=5000")).status_code == 200
 
 
-@pytest.mark.parametrize(("query", "param"), [
-    ("limit=0", "limit"), ("limit=10001", "limit"), ("limit=abc", "limit"),
-    ("order=up", "order"), ("after=file_nope", "after"),
-])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("limit=abc", "limit"),
+        ("order=up", "order"),
+        ("after=file_nope", "after"),
+    ],
+)
 async def test_bad_list_params_are_400(gw: Gateway, query: str, param: str) -> None:
     await gw.upload_ok(b"a")
     assert (await error_of(await gw.http.get(f"/v1/files?{query}"), 400))["param"] == param
@@ -233,9 +256,12 @@ async def test_delete_then_everything_404s(gw: Gateway) -> None:
     assert resp.status_code == 200
     assert await resp.get_json() == {"id": fid, "object": "file", "deleted": True}
     assert not (gw.blob_dir / fid).exists()
-    for method, path in [("GET", f"/v1/files/{fid}"), ("GET", f"/v1/files/{fid}/content"),
-                         ("DELETE", f"/v1/files/{fid}")]:
-        err = await error_of(await gw.http.open(path, method=method), 404)
+    for method, path in [
+        ("GET", f"/v1/files/{fid}"),
+        ("GET", f"/v1/files/{fid}/content"),
+        ("DELETE", f"/v1/files/{fid}"),
+    ]:
+        err = await error_of(await getattr(gw.http, method.lower())(path), 404)
         assert fid in err["message"]
     assert (await (await gw.http.get("/v1/files")).get_json())["data"] == []
 

@@ -87,8 +87,8 @@ def test_openapi_documents_deleted_response_object(client: httpx.Client, openapi
 # --- finding 2: streaming create is undocumented --------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="fuzz finding: POST /v1/responses with stream: true answers "
-                   "text/event-stream, but /openapi.json documents only application/json for 200")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="fuzz finding: POST /v1/responses with stream: true answers text/event-stream, but /openapi.json documents only application/json for 200")
 def test_openapi_documents_event_stream_for_create(client: httpx.Client, openapi: dict[str, Any]) -> None:
     with client.stream("POST", "/v1/responses",
                        json={"model": "fuzz", "input": "hello", "stream": True}) as resp:
@@ -103,8 +103,8 @@ def test_openapi_documents_event_stream_for_create(client: httpx.Client, openapi
 # --- finding 3: operations without any documented response ---------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="fuzz finding: operations in /openapi.json declare no response "
-                   "(GET /health and the routes without document_response), so every 200 is undocumented")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="fuzz finding: operations in /openapi.json declare no response (GET /health and the routes without document_response), so every 200 is undocumented")
 def test_openapi_every_operation_declares_its_success_response(openapi: dict[str, Any]) -> None:
     undocumented = [
         f"{method.upper()} {path}"
@@ -116,25 +116,29 @@ def test_openapi_every_operation_declares_its_success_response(openapi: dict[str
     assert undocumented == []
 
 
-# --- finding 4: files carry `expires_at: null` ---------------------------------------------
+# --- finding 4: files carry `expires_at: null` and `status_details: null` -------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="fuzz finding: the file object has expires_at: null; the OpenAI "
-                   "document types OpenAIFile.expires_at as integer (not nullable): omit it instead")
-def test_file_object_omits_null_expires_at(client: httpx.Client) -> None:
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="fuzz finding: the file object has expires_at: null and status_details: null; "
+                   "the OpenAI document types them integer and string (not nullable): omit them instead")
+def test_file_object_omits_null_fields(client: httpx.Client) -> None:
     resp = client.post("/v1/files", data={"purpose": "assistants"},
                        files={"file": ("notes.txt", b"fuzz regression", "text/plain")})
     assert resp.status_code == 200, resp.text
-    for body in (resp.json(), client.get(f"/v1/files/{resp.json()['id']}").json()):
-        # openai-openapi.yaml, OpenAIFile.expires_at: "type: integer, format: unixtime".
+    listed = client.get("/v1/files").json()["data"]
+    for body in (resp.json(), client.get(f"/v1/files/{resp.json()['id']}").json(), *listed):
+        # openai-openapi.yaml, OpenAIFile: `expires_at: {type: integer, format: unixtime}`,
+        # `status_details: {type: string, deprecated: true}`; neither is nullable.
         assert "expires_at" not in body or isinstance(body["expires_at"], int), body
+        assert "status_details" not in body or isinstance(body["status_details"], str), body
 
 
 # --- finding 5: vector stores carry `expires_after: null` ------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="fuzz finding: the vector store object has expires_after: null; "
-                   "the OpenAI document types it as VectorStoreExpirationAfter (not nullable)")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="fuzz finding: the vector store object has expires_after: null; the OpenAI document types it as VectorStoreExpirationAfter (not nullable)")
 def test_vector_store_object_omits_null_expires_after(client: httpx.Client) -> None:
     resp = client.post("/v1/vector_stores", json={"name": "fuzz"})
     assert resp.status_code == 200, resp.text

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import respx
+from test_files import BACKEND, Gateway, error_of, start_gateway, stop_gateway
 
 from fixtures.backend.respx_routes import MountedBackend, mount
 from reference.engine import Engine
 from reference.store import SQLiteStore
 from reference.vector_stores import configure, retrieval_for, search_vector_stores
-from tests.test_files import BACKEND, Gateway, error_of, start_gateway, stop_gateway
 
 DOCS = Path(__file__).resolve().parent.parent / "fixtures" / "documents"
 CORPUS = ["solar.txt", "sourdough.md", "tides.html", "volcanoes.csv", "glossary.json", "events.jsonl"]
@@ -42,8 +42,7 @@ class VS(Gateway):
         return json.loads(text)
 
     async def upload_doc(self, name: str) -> dict[str, Any]:
-        return await self.upload_ok((DOCS / name).read_bytes(), name,
-                                    content_type="application/octet-stream")
+        return await self.upload_ok((DOCS / name).read_bytes(), name, content_type="application/octet-stream")
 
     async def wait_file(self, vs_id: str, file_id: str, timeout: float = 10.0) -> dict[str, Any]:
         """Poll like a client until the vector store file leaves in_progress."""
@@ -66,7 +65,9 @@ class VS(Gateway):
 
     async def corpus_store(self, **extra: Any) -> tuple[dict[str, Any], dict[str, str]]:
         files = {name: (await self.upload_doc(name))["id"] for name in CORPUS}
-        vs = await self.post("/v1/vector_stores", {"name": "corpus", "file_ids": list(files.values()), **extra})
+        vs = await self.post(
+            "/v1/vector_stores", {"name": "corpus", "file_ids": list(files.values()), **extra}
+        )
         return await self.wait_store(vs["id"]), files
 
 
@@ -90,20 +91,31 @@ async def vs(tmp_path: Path, router: Any) -> AsyncIterator[VS]:
 
 # -- vector store objects ---------------------------------------------------------------------
 
+
 async def test_create_retrieve_modify_list_delete(vs: VS) -> None:
-    created = await vs.post("/v1/vector_stores", {"name": "docs", "metadata": {"team": "a"},
-                                                  "expires_after": {"anchor": "last_active_at", "days": 7}})
+    created = await vs.post(
+        "/v1/vector_stores",
+        {"name": "docs", "metadata": {"team": "a"}, "expires_after": {"anchor": "last_active_at", "days": 7}},
+    )
     assert created["id"].startswith("vs_")
     assert created["object"] == "vector_store"
     assert created["name"] == "docs" and created["metadata"] == {"team": "a"}
     assert created["status"] == "completed" and created["usage_bytes"] == 0
-    assert created["file_counts"] == {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0}
+    assert created["file_counts"] == {
+        "in_progress": 0,
+        "completed": 0,
+        "failed": 0,
+        "cancelled": 0,
+        "total": 0,
+    }
     assert created["expires_after"] == {"anchor": "last_active_at", "days": 7}
     assert created["expires_at"] == created["last_active_at"] + 7 * 86400
     assert await vs.get(f"/v1/vector_stores/{created['id']}") == created
 
-    modified = await vs.post(f"/v1/vector_stores/{created['id']}", {"name": "renamed", "metadata": {"k": "v"},
-                                                                    "expires_after": None})
+    modified = await vs.post(
+        f"/v1/vector_stores/{created['id']}",
+        {"name": "renamed", "metadata": {"k": "v"}, "expires_after": None},
+    )
     assert modified["name"] == "renamed" and modified["metadata"] == {"k": "v"}
     assert modified["expires_after"] is None and modified["expires_at"] is None
 
@@ -115,27 +127,46 @@ async def test_create_retrieve_modify_list_delete(vs: VS) -> None:
 
     resp = await vs.http.delete(f"/v1/vector_stores/{created['id']}")
     assert await resp.get_json() == {"id": created["id"], "object": "vector_store.deleted", "deleted": True}
-    for method, path in [("GET", ""), ("POST", ""), ("DELETE", ""), ("GET", "/files"), ("POST", "/files"),
-                         ("POST", "/search"), ("POST", "/file_batches")]:
-        resp = await vs.http.open(f"/v1/vector_stores/{created['id']}{path}", method=method,
-                                  json={"query": "x"} if path == "/search" else {})
+    for method, path in [
+        ("GET", ""),
+        ("POST", ""),
+        ("DELETE", ""),
+        ("GET", "/files"),
+        ("POST", "/files"),
+        ("POST", "/search"),
+        ("POST", "/file_batches"),
+    ]:
+        resp = await vs.http.open(
+            f"/v1/vector_stores/{created['id']}{path}",
+            method=method,
+            json={"query": "x"} if path == "/search" else {},
+        )
         err = await error_of(resp, 404)
         assert created["id"] in err["message"]
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"name": 5}, "name"),
-    ({"unknown": 1}, "unknown"),
-    ({"metadata": {"k": 1}}, "metadata.k"),
-    ({"metadata": "x"}, "metadata"),
-    ({"expires_after": {"anchor": "created_at", "days": 1}}, "expires_after.anchor"),
-    ({"expires_after": {"anchor": "last_active_at", "days": 366}}, "expires_after.days"),
-    ({"file_ids": ["file_missing"]}, "file_ids"),
-    ({"chunking_strategy": {"type": "static", "static": {"max_chunk_size_tokens": 50,
-                                                         "chunk_overlap_tokens": 0}}},
-     "chunking_strategy.static.max_chunk_size_tokens"),
-    ({"chunking_strategy": {"type": "fancy"}}, "chunking_strategy.type"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"name": 5}, "name"),
+        ({"unknown": 1}, "unknown"),
+        ({"metadata": {"k": 1}}, "metadata.k"),
+        ({"metadata": "x"}, "metadata"),
+        ({"expires_after": {"anchor": "created_at", "days": 1}}, "expires_after.anchor"),
+        ({"expires_after": {"anchor": "last_active_at", "days": 366}}, "expires_after.days"),
+        ({"file_ids": ["file_missing"]}, "file_ids"),
+        (
+            {
+                "chunking_strategy": {
+                    "type": "static",
+                    "static": {"max_chunk_size_tokens": 50, "chunk_overlap_tokens": 0},
+                }
+            },
+            "chunking_strategy.static.max_chunk_size_tokens",
+        ),
+        ({"chunking_strategy": {"type": "fancy"}}, "chunking_strategy.type"),
+    ],
+)
 async def test_create_validation(vs: VS, body: dict[str, Any], param: str) -> None:
     resp = await vs.http.post("/v1/vector_stores", json=body)
     err = await error_of(resp, 404 if param == "file_ids" else 400)
@@ -144,10 +175,17 @@ async def test_create_validation(vs: VS, body: dict[str, Any], param: str) -> No
 
 
 async def test_bad_json_and_bad_pagination(vs: VS) -> None:
-    resp = await vs.http.post("/v1/vector_stores", data=b"{not json", headers={"content-type": "application/json"})
+    resp = await vs.http.post(
+        "/v1/vector_stores", data=b"{not json", headers={"content-type": "application/json"}
+    )
     await error_of(resp, 400)
-    for query, param in [("limit=0", "limit"), ("limit=101", "limit"), ("order=sideways", "order"),
-                         ("after=vs_nope", "after"), ("before=vs_nope", "before")]:
+    for query, param in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("order=sideways", "order"),
+        ("after=vs_nope", "after"),
+        ("before=vs_nope", "before"),
+    ]:
         assert (await error_of(await vs.http.get(f"/v1/vector_stores?{query}"), 400))["param"] == param
 
 
@@ -163,30 +201,43 @@ async def test_unknown_ids_are_404(vs: VS) -> None:
         ("POST", f"/v1/vector_stores/{sid}/file_batches/vsfb_missing/cancel"),
         ("GET", f"/v1/vector_stores/{sid}/file_batches/vsfb_missing/files"),
     ]:
-        await error_of(await vs.http.open(path, method=method), 404)
-    err = await error_of(await vs.http.post(f"/v1/vector_stores/{sid}/files", json={"file_id": "file_x"}), 404)
+        await error_of(await getattr(vs.http, method.lower())(path), 404)
+    err = await error_of(
+        await vs.http.post(f"/v1/vector_stores/{sid}/files", json={"file_id": "file_x"}), 404
+    )
     assert err["param"] == "file_id"
 
 
 # -- ingestion --------------------------------------------------------------------------------
 
+
 async def test_add_file_ingests_and_counts(vs: VS, router: Any) -> None:
     _, backend = router
     store = await vs.post("/v1/vector_stores", {"name": "one"})
     f = await vs.upload_doc("solar.txt")
-    created = await vs.post(f"/v1/vector_stores/{store['id']}/files",
-                            {"file_id": f["id"], "attributes": {"topic": "energy", "year": 2024}})
+    created = await vs.post(
+        f"/v1/vector_stores/{store['id']}/files",
+        {"file_id": f["id"], "attributes": {"topic": "energy", "year": 2024}},
+    )
     assert created["object"] == "vector_store.file" and created["id"] == f["id"]
     assert created["vector_store_id"] == store["id"]
     assert created["status"] in ("in_progress", "completed")
-    assert created["chunking_strategy"] == {"type": "static", "static": {"max_chunk_size_tokens": 800,
-                                                                         "chunk_overlap_tokens": 400}}
+    assert created["chunking_strategy"] == {
+        "type": "static",
+        "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400},
+    }
     done = await vs.wait_file(store["id"], f["id"])
     assert done["status"] == "completed" and done["last_error"] is None
     assert done["attributes"] == {"topic": "energy", "year": 2024}
     assert done["usage_bytes"] > 0
     store_now = await vs.get(f"/v1/vector_stores/{store['id']}")
-    assert store_now["file_counts"] == {"in_progress": 0, "completed": 1, "failed": 0, "cancelled": 0, "total": 1}
+    assert store_now["file_counts"] == {
+        "in_progress": 0,
+        "completed": 1,
+        "failed": 0,
+        "cancelled": 0,
+        "total": 1,
+    }
     assert store_now["usage_bytes"] == done["usage_bytes"]
     assert store_now["status"] == "completed"
     # The embeddings went through the backend's /v1/embeddings.
@@ -206,10 +257,14 @@ async def test_static_chunking_splits_into_overlapping_chunks(vs: VS) -> None:
     f = await vs.upload_ok(words.encode(), "long.txt")
     store = await vs.post("/v1/vector_stores", {})
     strategy = {"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 50}}
-    await vs.post(f"/v1/vector_stores/{store['id']}/files", {"file_id": f["id"], "chunking_strategy": strategy})
+    await vs.post(
+        f"/v1/vector_stores/{store['id']}/files", {"file_id": f["id"], "chunking_strategy": strategy}
+    )
     done = await vs.wait_file(store["id"], f["id"])
     assert done["status"] == "completed" and done["chunking_strategy"] == strategy
-    chunks = [c["text"] for c in (await vs.get(f"/v1/vector_stores/{store['id']}/files/{f['id']}/content"))["data"]]
+    chunks = [
+        c["text"] for c in (await vs.get(f"/v1/vector_stores/{store['id']}/files/{f['id']}/content"))["data"]
+    ]
     assert len(chunks) == 3
     assert chunks[0].startswith("w0 ") and chunks[0].endswith(" w199")
     assert chunks[1].startswith("w150 ") and chunks[-1].endswith("w449")
@@ -249,7 +304,9 @@ async def test_unreadable_documents_fail_with_last_error(vs: VS) -> None:
 async def test_unsupported_type_is_400_for_a_single_file(vs: VS) -> None:
     f = await vs.upload_ok(b"\x89PNG\r\n\x1a\n....", "image.png", content_type="image/png")
     store = await vs.post("/v1/vector_stores", {})
-    err = await error_of(await vs.http.post(f"/v1/vector_stores/{store['id']}/files", json={"file_id": f["id"]}), 400)
+    err = await error_of(
+        await vs.http.post(f"/v1/vector_stores/{store['id']}/files", json={"file_id": f["id"]}), 400
+    )
     assert err["param"] == "file_id" and err["code"] == "unsupported_file"
     assert (await vs.get(f"/v1/vector_stores/{store['id']}"))["file_counts"]["total"] == 0
 
@@ -294,12 +351,15 @@ async def test_update_attributes_and_delete_file(vs: VS) -> None:
     sid, solar = store["id"], files["solar.txt"]
     updated = await vs.post(f"/v1/vector_stores/{sid}/files/{solar}", {"attributes": {"kind": "energy"}})
     assert updated["attributes"] == {"kind": "energy"}
-    hits = await vs.post(f"/v1/vector_stores/{sid}/search", {
-        "query": "panels", "filters": {"type": "eq", "key": "kind", "value": "energy"}})
+    hits = await vs.post(
+        f"/v1/vector_stores/{sid}/search",
+        {"query": "panels", "filters": {"type": "eq", "key": "kind", "value": "energy"}},
+    )
     assert [h["file_id"] for h in hits["data"]] == [solar]
     assert hits["data"][0]["attributes"] == {"kind": "energy"}
-    err = await error_of(await vs.http.post(f"/v1/vector_stores/{sid}/files/{solar}",
-                                            json={"attributes": {"k": [1]}}), 400)
+    err = await error_of(
+        await vs.http.post(f"/v1/vector_stores/{sid}/files/{solar}", json={"attributes": {"k": [1]}}), 400
+    )
     assert err["param"] == "attributes.k"
     await error_of(await vs.http.post(f"/v1/vector_stores/{sid}/files/{solar}", json={}), 400)
 
@@ -325,16 +385,22 @@ async def test_deleting_a_file_removes_it_from_every_vector_store(vs: VS) -> Non
         await error_of(await vs.http.get(f"/v1/vector_stores/{store['id']}/files/{f['id']}"), 404)
         now = await vs.get(f"/v1/vector_stores/{store['id']}")
         assert now["file_counts"]["total"] == 0 and now["usage_bytes"] == 0
-        assert (await vs.post(f"/v1/vector_stores/{store['id']}/search", {"query": "tides moon"}))["data"] == []
+        assert (await vs.post(f"/v1/vector_stores/{store['id']}/search", {"query": "tides moon"}))[
+            "data"
+        ] == []
 
 
 # -- search -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("What causes ocean tides?", "tides.html"),
-    ("how do solar panels turn sunlight into electricity", "solar.txt"),
-    ("Which country is Fuji in: Japan or Italy?", "volcanoes.csv"),
-])
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("What causes ocean tides?", "tides.html"),
+        ("how do solar panels turn sunlight into electricity", "solar.txt"),
+        ("Which country is Fuji in: Japan or Italy?", "volcanoes.csv"),
+    ],
+)
 async def test_search_ranks_the_answering_document_first(vs: VS, query: str, expected: str) -> None:
     store, files = await vs.corpus_store()
     page = await vs.post(f"/v1/vector_stores/{store['id']}/search", {"query": query})
@@ -367,10 +433,15 @@ async def test_search_filters(vs: VS) -> None:
     files = {name: (await vs.upload_doc(name))["id"] for name in CORPUS[:3]}
     store = await vs.post("/v1/vector_stores", {})
     sid = store["id"]
-    attrs = {"solar.txt": {"topic": "energy", "year": 2021}, "sourdough.md": {"topic": "food", "year": 2023},
-             "tides.html": {"topic": "ocean", "year": 2025}}
-    batch = await vs.post(f"/v1/vector_stores/{sid}/file_batches", {
-        "files": [{"file_id": files[n], "attributes": attrs[n]} for n in CORPUS[:3]]})
+    attrs = {
+        "solar.txt": {"topic": "energy", "year": 2021},
+        "sourdough.md": {"topic": "food", "year": 2023},
+        "tides.html": {"topic": "ocean", "year": 2025},
+    }
+    batch = await vs.post(
+        f"/v1/vector_stores/{sid}/file_batches",
+        {"files": [{"file_id": files[n], "attributes": attrs[n]} for n in CORPUS[:3]]},
+    )
     assert batch["object"] == "vector_store.files_batch"
     await vs.wait_store(sid)
     url = f"/v1/vector_stores/{sid}/search"
@@ -380,29 +451,52 @@ async def test_search_filters(vs: VS) -> None:
         return {h["file_id"] for h in page["data"]}
 
     assert await ids({"type": "eq", "key": "topic", "value": "food"}) == {files["sourdough.md"]}
-    assert await ids({"type": "gte", "key": "year", "value": 2023}) == {files["sourdough.md"], files["tides.html"]}
+    assert await ids({"type": "gte", "key": "year", "value": 2023}) == {
+        files["sourdough.md"],
+        files["tides.html"],
+    }
     assert await ids({"type": "in", "key": "topic", "value": ["energy", "ocean"]}) == {
-        files["solar.txt"], files["tides.html"]}
-    assert await ids({"type": "and", "filters": [{"type": "ne", "key": "topic", "value": "food"},
-                                                 {"type": "lt", "key": "year", "value": 2025}]}) == {files["solar.txt"]}
-    assert await ids({"type": "or", "filters": [{"type": "eq", "key": "topic", "value": "food"},
-                                                {"type": "eq", "key": "year", "value": 2025}]}) == {
-        files["sourdough.md"], files["tides.html"]}
+        files["solar.txt"],
+        files["tides.html"],
+    }
+    assert await ids(
+        {
+            "type": "and",
+            "filters": [
+                {"type": "ne", "key": "topic", "value": "food"},
+                {"type": "lt", "key": "year", "value": 2025},
+            ],
+        }
+    ) == {files["solar.txt"]}
+    assert await ids(
+        {
+            "type": "or",
+            "filters": [
+                {"type": "eq", "key": "topic", "value": "food"},
+                {"type": "eq", "key": "year", "value": 2025},
+            ],
+        }
+    ) == {files["sourdough.md"], files["tides.html"]}
     assert await ids({"type": "eq", "key": "missing", "value": "x"}) == set()
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({}, "query"),
-    ({"query": 5}, "query"),
-    ({"query": []}, "query"),
-    ({"query": "x", "max_num_results": 0}, "max_num_results"),
-    ({"query": "x", "max_num_results": 51}, "max_num_results"),
-    ({"query": "x", "filters": {"type": "regex", "key": "a", "value": "b"}}, "filters.type"),
-    ({"query": "x", "filters": {"type": "and", "filters": [{"type": "like", "key": "a", "value": 1}]}},
-     "filters.filters[0].type"),
-    ({"query": "x", "ranking_options": {"score_threshold": 2}}, "ranking_options.score_threshold"),
-    ({"query": "x", "bogus": True}, "bogus"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, "query"),
+        ({"query": 5}, "query"),
+        ({"query": []}, "query"),
+        ({"query": "x", "max_num_results": 0}, "max_num_results"),
+        ({"query": "x", "max_num_results": 51}, "max_num_results"),
+        ({"query": "x", "filters": {"type": "regex", "key": "a", "value": "b"}}, "filters.type"),
+        (
+            {"query": "x", "filters": {"type": "and", "filters": [{"type": "like", "key": "a", "value": 1}]}},
+            "filters.filters[0].type",
+        ),
+        ({"query": "x", "ranking_options": {"score_threshold": 2}}, "ranking_options.score_threshold"),
+        ({"query": "x", "bogus": True}, "bogus"),
+    ],
+)
 async def test_search_validation(vs: VS, body: dict[str, Any], param: str) -> None:
     store = await vs.post("/v1/vector_stores", {})
     err = await error_of(await vs.http.post(f"/v1/vector_stores/{store['id']}/search", json=body), 400)
@@ -418,12 +512,23 @@ async def test_search_of_an_empty_store_is_empty(vs: VS) -> None:
 async def test_search_vector_stores_for_file_search(vs: VS) -> None:
     store, files = await vs.corpus_store()
     other, other_files = await vs.corpus_store()
-    hits = await search_vector_stores(vs.engine, [store["id"], other["id"]], "tides moon gravity",
-                                      max_num_results=2, filters=None, score_threshold=0.0)
+    hits = await search_vector_stores(
+        vs.engine,
+        [store["id"], other["id"]],
+        "tides moon gravity",
+        max_num_results=2,
+        filters=None,
+        score_threshold=0.0,
+    )
     assert {h.chunk.file_id for h in hits} == {files["tides.html"], other_files["tides.html"]}
     assert hits[0].chunk.filename == "tides.html" and hits[0].score > 0
-    filtered = await search_vector_stores(vs.engine, [store["id"]], ["tides"], max_num_results=5,
-                                          filters={"type": "eq", "key": "nope", "value": 1})
+    filtered = await search_vector_stores(
+        vs.engine,
+        [store["id"]],
+        ["tides"],
+        max_num_results=5,
+        filters={"type": "eq", "key": "nope", "value": 1},
+    )
     assert filtered == []
     with pytest.raises(Exception) as info:
         await search_vector_stores(vs.engine, ["vs_missing"], "x")
@@ -432,12 +537,15 @@ async def test_search_vector_stores_for_file_search(vs: VS) -> None:
 
 # -- batches ----------------------------------------------------------------------------------
 
+
 async def test_batch_with_file_ids(vs: VS) -> None:
     files = {name: (await vs.upload_doc(name))["id"] for name in CORPUS[:4]}
     store = await vs.post("/v1/vector_stores", {})
     sid = store["id"]
-    batch = await vs.post(f"/v1/vector_stores/{sid}/file_batches",
-                          {"file_ids": list(files.values()), "attributes": {"src": "batch"}})
+    batch = await vs.post(
+        f"/v1/vector_stores/{sid}/file_batches",
+        {"file_ids": list(files.values()), "attributes": {"src": "batch"}},
+    )
     assert batch["id"].startswith("vsfb_") and batch["vector_store_id"] == sid
     assert batch["file_counts"]["total"] == 4
     assert set(batch) == {"id", "object", "created_at", "vector_store_id", "status", "file_counts"}
@@ -448,8 +556,12 @@ async def test_batch_with_file_ids(vs: VS) -> None:
     listed = await vs.get(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/files")
     assert {f["id"] for f in listed["data"]} == set(files.values())
     assert all(f["attributes"] == {"src": "batch"} for f in listed["data"])
-    assert (await vs.get(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/files?filter=failed"))["data"] == []
-    err = await error_of(await vs.http.post(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/cancel"), 400)
+    assert (await vs.get(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/files?filter=failed"))[
+        "data"
+    ] == []
+    err = await error_of(
+        await vs.http.post(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/cancel"), 400
+    )
     assert "completed" in err["message"]
 
 
@@ -457,7 +569,9 @@ async def test_batch_with_an_unsupported_file_fails_that_file(vs: VS) -> None:
     good = await vs.upload_doc("solar.txt")
     bad = await vs.upload_ok(b"GIF89a....", "anim.gif", content_type="image/gif")
     store = await vs.post("/v1/vector_stores", {})
-    batch = await vs.post(f"/v1/vector_stores/{store['id']}/file_batches", {"file_ids": [good["id"], bad["id"]]})
+    batch = await vs.post(
+        f"/v1/vector_stores/{store['id']}/file_batches", {"file_ids": [good["id"], bad["id"]]}
+    )
     await vs.wait_store(store["id"])
     failed = await vs.get(f"/v1/vector_stores/{store['id']}/files/{bad['id']}")
     assert failed["status"] == "failed" and failed["last_error"]["code"] == "unsupported_file"
@@ -465,18 +579,23 @@ async def test_batch_with_an_unsupported_file_fails_that_file(vs: VS) -> None:
     assert got["status"] == "completed" and got["file_counts"]["failed"] == 1
 
 
-@pytest.mark.parametrize(("body", "param", "status"), [
-    ({}, "file_ids", 400),
-    ({"file_ids": ["a"], "files": [{"file_id": "a"}]}, "files", 400),
-    ({"file_ids": []}, "file_ids", 400),
-    ({"files": [{"attributes": {}}]}, "files[0].file_id", 400),
-    ({"files": [{"file_id": "f", "extra": 1}]}, "files[0].extra", 400),
-    ({"file_ids": ["file_missing"]}, "file_ids[0]", 404),
-    ({"file_ids": ["x"], "chunking_strategy": {"type": "static"}}, "chunking_strategy.static", 400),
-])
+@pytest.mark.parametrize(
+    ("body", "param", "status"),
+    [
+        ({}, "file_ids", 400),
+        ({"file_ids": ["a"], "files": [{"file_id": "a"}]}, "files", 400),
+        ({"file_ids": []}, "file_ids", 400),
+        ({"files": [{"attributes": {}}]}, "files[0].file_id", 400),
+        ({"files": [{"file_id": "f", "extra": 1}]}, "files[0].extra", 400),
+        ({"file_ids": ["file_missing"]}, "file_ids[0]", 404),
+        ({"file_ids": ["x"], "chunking_strategy": {"type": "static"}}, "chunking_strategy.static", 400),
+    ],
+)
 async def test_batch_validation(vs: VS, body: dict[str, Any], param: str, status: int) -> None:
     store = await vs.post("/v1/vector_stores", {})
-    err = await error_of(await vs.http.post(f"/v1/vector_stores/{store['id']}/file_batches", json=body), status)
+    err = await error_of(
+        await vs.http.post(f"/v1/vector_stores/{store['id']}/file_batches", json=body), status
+    )
     assert err["param"] == param
 
 
@@ -490,7 +609,13 @@ async def test_cancel_batch(vs: VS) -> None:
     assert batch["status"] == "in_progress" and batch["file_counts"]["in_progress"] == 3
     cancelled = await vs.post(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/cancel")
     assert cancelled["status"] == "cancelled"
-    assert cancelled["file_counts"] == {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 3, "total": 3}
+    assert cancelled["file_counts"] == {
+        "in_progress": 0,
+        "completed": 0,
+        "failed": 0,
+        "cancelled": 3,
+        "total": 3,
+    }
     # Idempotent, and nothing was stored or left running.
     again = await vs.post(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/cancel")
     assert again == cancelled
@@ -516,11 +641,14 @@ async def test_deleting_a_store_stops_its_ingestion(vs: VS) -> None:
 
 # -- restart ----------------------------------------------------------------------------------
 
+
 async def test_everything_survives_a_restart(tmp_path: Path, router: Any) -> None:
     db = tmp_path / "db.sqlite3"
     first, ctx = await _start(db)
     store, files = await first.corpus_store(metadata={"v": "1"})
-    batch = await first.post(f"/v1/vector_stores/{store['id']}/file_batches", {"file_ids": [files["solar.txt"]]})
+    batch = await first.post(
+        f"/v1/vector_stores/{store['id']}/file_batches", {"file_ids": [files["solar.txt"]]}
+    )
     await first.wait_store(store["id"])
     before = await first.post(f"/v1/vector_stores/{store['id']}/search", {"query": "tides moon"})
     vs_files = await first.get(f"/v1/vector_stores/{store['id']}/files")
@@ -532,11 +660,13 @@ async def test_everything_survives_a_restart(tmp_path: Path, router: Any) -> Non
         assert await second.get(f"/v1/vector_stores/{store['id']}/files") == vs_files
         after_store = await second.get(f"/v1/vector_stores/{store['id']}")
         assert {k: v for k, v in after_store.items() if k != "last_active_at"} == {
-            k: v for k, v in store_before.items() if k != "last_active_at"}
+            k: v for k, v in store_before.items() if k != "last_active_at"
+        }
         after = await second.post(f"/v1/vector_stores/{store['id']}/search", {"query": "tides moon"})
         assert after == before
-        assert (await second.get(f"/v1/vector_stores/{store['id']}/file_batches/{batch['id']}"))["status"] == \
-            "completed"
+        assert (await second.get(f"/v1/vector_stores/{store['id']}/file_batches/{batch['id']}"))[
+            "status"
+        ] == "completed"
     finally:
         await stop_gateway(second, ctx)
 

@@ -37,18 +37,24 @@ def test_sdk_workflow_and_restart(backend_url: str, tmp_path: Path) -> None:
             name: client.files.create(file=(name, (DOCS / name).read_bytes()), purpose="assistants")
             for name in CORPUS
         }
-        assert all(f.status == "processed" and f.bytes == (DOCS / n).stat().st_size for n, f in uploaded.items())
+        assert all(
+            f.status == "processed" and f.bytes == (DOCS / n).stat().st_size for n, f in uploaded.items()
+        )
         assert client.files.content(uploaded["solar.txt"].id).read() == (DOCS / "solar.txt").read_bytes()
 
         store = client.vector_stores.create(name="sdk corpus", metadata={"suite": "sdk"})
         topics = {"solar.txt": "energy", "sourdough.md": "food", "tides.html": "ocean"}
         for name, topic in topics.items():
             vs_file = client.vector_stores.files.create_and_poll(
-                vector_store_id=store.id, file_id=uploaded[name].id, attributes={"topic": topic},
-                poll_interval_ms=50)
+                vector_store_id=store.id,
+                file_id=uploaded[name].id,
+                attributes={"topic": topic},
+                poll_interval_ms=50,
+            )
             assert vs_file.status == "completed" and vs_file.last_error is None
         batch = client.vector_stores.file_batches.create_and_poll(
-            vector_store_id=store.id, file_ids=[uploaded[n].id for n in CORPUS[3:]], poll_interval_ms=50)
+            vector_store_id=store.id, file_ids=[uploaded[n].id for n in CORPUS[3:]], poll_interval_ms=50
+        )
         assert batch.status == "completed" and batch.file_counts.completed == 3
 
         store = client.vector_stores.retrieve(store.id)
@@ -61,16 +67,17 @@ def test_sdk_workflow_and_restart(backend_url: str, tmp_path: Path) -> None:
         assert results.data[0].file_id == uploaded["tides.html"].id
         assert results.data[0].attributes == {"topic": "ocean"}
         filtered = client.vector_stores.search(
-            store.id, query="What causes ocean tides?",
-            filters={"type": "eq", "key": "topic", "value": "food"})
+            store.id,
+            query="What causes ocean tides?",
+            filters={"type": "eq", "key": "topic", "value": "food"},
+        )
         assert [r.filename for r in filtered.data] == ["sourdough.md"]
 
         content = client.vector_stores.files.content(uploaded["solar.txt"].id, vector_store_id=store.id)
         assert "".join(part.text or "" for part in content.data).startswith("Solar panels")
 
         with pytest.raises(openai.BadRequestError) as bad:
-            client.vector_stores.search(store.id, query="x",
-                                        filters={"type": "near", "key": "a", "value": 1})  # type: ignore[arg-type]
+            client.vector_stores.search(store.id, query="x", filters={"type": "near", "key": "a", "value": 1})  # type: ignore[arg-type]
         assert bad.value.status_code == 400
         with pytest.raises(openai.NotFoundError):
             client.vector_stores.retrieve("vs_does_not_exist")

@@ -21,10 +21,10 @@ import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
-from quart import Blueprint, Request, Response, current_app, request
+from quart import Blueprint, Quart, Request, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -37,6 +37,7 @@ from reference.retrieval import RetrievalError
 from reference.vector_stores import Retrieval, retrieval_for
 
 bp = Blueprint("files", __name__, url_prefix="/v1")
+UPLOAD_PATH = "/v1/files"
 
 # CreateFileRequest.purpose: "One of: assistants, batch, fine-tune, vision, user_data, evals".
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
@@ -74,14 +75,14 @@ def _install_upload_limit(state: BlueprintSetupState) -> None:
     the blueprint installs a subclass when registered. The upload route still enforces the
     file limit itself while streaming; this only keeps Quart from refusing first.
     """
-    app = state.app
+    app = cast(Quart, state.app)
     base: type[Request] = app.request_class
 
     class UploadLimitRequest(base):  # type: ignore[valid-type,misc]
         def __init__(self, method: str, scheme: str, path: str, *args: Any,
                      max_content_length: int | None = None, **kwargs: Any) -> None:
             file_limit = app.config.get("MAX_FILE_BYTES")
-            if method == "POST" and path.rstrip("/") == bp.url_prefix + "/files" and file_limit:
+            if method == "POST" and path.rstrip("/") == UPLOAD_PATH and file_limit:
                 max_content_length = int(file_limit) + FORM_FIELD_LIMIT
             super().__init__(method, scheme, path, *args, max_content_length=max_content_length, **kwargs)
 

@@ -1,0 +1,90 @@
+"""Helpers shared by the Responses case modules added for issue 4 (not a case module itself).
+
+They only wrap ``CaseContext`` calls and the scripted-backend protocol (ARCHITECTURE.md,
+"Scripted backend protocol"); every verdict still comes from ``ctx.check``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conformance.context import CaseContext
+
+OAI = "openai-openapi.yaml"
+ORS = "openresponses-openapi.json"
+
+# Two function tools, declared in this order: the scripted backend's `[[tool]]` picks the first
+# and `[[tools:N]]` cycles through them.
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather of a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+TIME = {
+    "type": "function",
+    "name": "get_time",
+    "description": "Current time of a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+TOOLS: list[dict[str, Any]] = [WEATHER, TIME]
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def items_of(resp: dict[str, Any], item_type: str) -> list[dict[str, Any]]:
+    return [i for i in resp.get("output") or [] if isinstance(i, dict) and i.get("type") == item_type]
+
+
+def parse_json_text(ctx: CaseContext, text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        ctx.check(False, f"{what} is JSON", expected="JSON text", actual=text[:300])
+    return None
+
+
+async def backend_messages(ctx: CaseContext, input: Any, **extra: Any) -> list[dict[str, Any]]:
+    """Create a response whose last user/tool text carries ``[[messages]]`` and return the chat
+    messages the scripted backend received (its reply is their JSON)."""
+    resp = await ctx.create_ok(input, **extra)
+    got = parse_json_text(ctx, ctx.output_text(resp), "the scripted [[messages]] reply")
+    ctx.check(
+        isinstance(got, list) and all(isinstance(m, dict) for m in got),
+        "the backend received a list of chat messages",
+        expected="list of messages",
+        actual=got,
+    )
+    return got  # type: ignore[no-any-return]
+
+
+async def backend_request(ctx: CaseContext, **extra: Any) -> dict[str, Any]:
+    """The Chat Completions parameters (all but messages) the backend received (``[[request]]``)."""
+    resp = await ctx.create_ok("[[request]]", **extra)
+    got = parse_json_text(ctx, ctx.output_text(resp), "the scripted [[request]] reply")
+    ctx.check(isinstance(got, dict), "the backend reports its parameters", expected="object", actual=got)
+    return got  # type: ignore[no-any-return]
+
+
+def roles_and_texts(messages: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    return [(m.get("role"), m.get("content")) for m in messages]
+
+
+async def one_function_call(ctx: CaseContext, directive: str = "[[tool:get_weather:{\"city\":\"Paris\"}]]",
+                            **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Create a response in which the scripted model calls one tool; return (response, call item)."""
+    resp = await ctx.create_ok(directive, tools=TOOLS, **extra)
+    calls = items_of(resp, "function_call")
+    ctx.check(
+        len(calls) == 1,
+        "the response holds one function_call item",
+        expected=1,
+        actual=[i.get("type") for i in resp.get("output") or [] if isinstance(i, dict)],
+    )
+    return resp, calls[0]
