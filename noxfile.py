@@ -61,3 +61,17 @@ def typing(session: nox.Session) -> None:
     """mypy over every package."""
     _install(session, "dev")
     session.run("mypy")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """schemathesis against the reference, directly and through Envoy (see fuzz/README.md).
+
+    CI budget: 10 examples per operation and phase, at most 20 s per schemathesis run (four runs:
+    two targets x two schemas). A longer local run is one flag away:
+    `nox -s fuzz -- --max-examples 200 --budget 600`.
+    """
+    _install(session, "test,fuzz")
+    openapi = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
+    session.run("python", "-m", "fuzz.run", "--report-dir", str(ROOT / "fuzz-reports"), *openapi,
+                *session.posargs)

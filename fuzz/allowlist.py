@@ -74,6 +74,7 @@ ALLOWLIST: tuple[Allowance, ...] = (
 def reason_for(profile: str, label: str, status: int) -> str | None:
     """The allow-list's reason for `status` on operation `label` (`METHOD /path`), or None."""
     for entry in ALLOWLIST:
-        if entry.profile == profile and entry.status == status and fnmatch.fnmatchcase(label, entry.operations):
+        same = (entry.profile, entry.status) == (profile, status)
+        if same and fnmatch.fnmatchcase(label, entry.operations):
             return entry.reason
     return None

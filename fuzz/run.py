@@ -44,7 +44,8 @@ from typing import Any
 
 import httpx
 
-from fuzz import known, schemas, targets
+from fuzz import known as findings
+from fuzz import schemas, targets
 from fuzz.allowlist import reason_for
 from fuzz.hooks import PROFILE_ENV
 
@@ -82,8 +83,8 @@ class Failure:
     message: str
     request: str
     response: str
-    known: known.Match | None = None
-    accepted: known.Match | None = None
+    known: findings.Match | None = None
+    accepted: findings.Match | None = None
 
 
 @dataclass
@@ -115,7 +116,9 @@ def fetch_reference_document(base_url: str) -> dict[str, Any]:
     return doc
 
 
-def build_schema(profile: str, reference_doc: dict[str, Any], openai_doc: dict[str, Any] | None) -> dict[str, Any]:
+def build_schema(
+    profile: str, reference_doc: dict[str, Any], openai_doc: dict[str, Any] | None
+) -> dict[str, Any]:
     if profile == "reference":
         return schemas.reference_schema(reference_doc)
     if openai_doc is None:
@@ -214,8 +217,8 @@ def parse_events(path: Path, profile: str, target: str) -> tuple[list[Failure], 
                         profile=profile, target=target, code=code,
                         title=info.get("title", check.get("name", "")), operation=operation,
                         message=message, request=request, response=response,
-                        known=known.known(profile, code, operation, message),
-                        accepted=known.accepted(profile, code, operation, message),
+                        known=findings.known(profile, code, operation, message),
+                        accepted=findings.accepted(profile, code, operation, message),
                     )
     return list(failures.values()), statuses
 
@@ -247,7 +250,8 @@ def run_profile(
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         started = time.monotonic()
-        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        # cwd: st keeps its replay cache (.schemathesis/) in the working directory.
+        proc = subprocess.run(cmd, env=env, cwd=report_dir, capture_output=True, text=True, check=False)
         outcome.seconds = time.monotonic() - started
     (report_dir / "st-output.txt").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     outcome.exit_code = proc.returncode
@@ -257,7 +261,8 @@ def run_profile(
         outcome.generated = int(report.get("test_cases", {}).get("generated", 0))
         outcome.errors = [f"{e.get('title')} x{e.get('count')}" for e in report.get("errors", [])]
     else:
-        outcome.errors = [f"st run exited {proc.returncode} without a report:\n{(proc.stdout + proc.stderr)[-3000:]}"]
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        outcome.errors = [f"st run exited {proc.returncode} without a report:\n{tail}"]
     outcome.failures, outcome.statuses = parse_events(report_dir / "events.ndjson", profile, target.name)
     return outcome
 
@@ -295,7 +300,7 @@ def summarize(outcomes: list[Outcome], schemas_used: dict[tuple[str, str], dict[
                    f"st exit {o.exit_code}, reports in {o.report_dir}")
         out.append("  operations: " + ", ".join(o.operations))
         schema = schemas_used.get((o.target, o.profile), {})
-        allowed = Counter()
+        allowed: Counter[int] = Counter()
         for (label, status), count in sorted(o.statuses.items()):
             if _undeclared(schema, label, status) and reason_for(o.profile, label, status):
                 allowed[status] += count
@@ -312,7 +317,8 @@ def summarize(outcomes: list[Outcome], schemas_used: dict[tuple[str, str], dict[
             elif f.accepted:
                 grouped.setdefault(("ACCEPTED", f"{f.code} {f.accepted.reason}"), []).append(f.operation)
         for (tag, what), ops in grouped.items():
-            shown = ", ".join(sorted(set(ops))[:4]) + (f" (+{len(set(ops)) - 4} more)" if len(set(ops)) > 4 else "")
+            unique = sorted(set(ops))
+            shown = ", ".join(unique[:4]) + (f" (+{len(unique) - 4} more)" if len(unique) > 4 else "")
             out.append(f"  [{tag}] {what}: {shown}")
         # New failures: everything needed to reproduce and judge them.
         for f in o.new_failures:

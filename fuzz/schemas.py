@@ -125,7 +125,9 @@ def _walk(node: Any, fn: Any) -> Any:
 
 
 def _is_bare_nullable(node: Any) -> bool:
-    return isinstance(node, dict) and node.get("nullable") is True and set(node) <= {"nullable", "description"}
+    return (
+        isinstance(node, dict) and node.get("nullable") is True and set(node) <= {"nullable", "description"}
+    )
 
 
 def _fix_schema_node(node: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -85,6 +85,38 @@ class CreateConnectorBody(BaseModel):
     @classmethod
     def _metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         return validate_metadata(value)
+
+
+# Output shapes, for /openapi.json (the objects themselves are built as dicts).
+_OPEN = ConfigDict(extra="allow")
+
+
+class ConnectorObject(BaseModel):
+    model_config = _OPEN
+    id: str
+    object: Literal["connector"] = "connector"
+    created_at: int
+    label: str
+    server_url: str
+    description: str | None
+    metadata: dict[str, str]
+    headers: dict[str, str] = Field(description="Header names with redacted values.")
+
+
+class ConnectorList(BaseModel):
+    model_config = _OPEN
+    object: Literal["list"] = "list"
+    data: list[ConnectorObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class DeletedConnector(BaseModel):
+    model_config = _OPEN
+    id: str
+    object: Literal["connector.deleted"] = "connector.deleted"
+    deleted: bool
 
 
 def redact(value: str) -> str:

@@ -35,7 +35,7 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -92,6 +92,51 @@ class UpdateConversationBody(BaseModel):
 class CreateItemsBody(BaseModel):
     model_config = _STRICT_FORBID
     items: list[InputItem] = Field(max_length=MAX_ITEMS_PER_CALL)
+
+
+# Output shapes, for /openapi.json (the objects themselves are built as dicts).
+_OPEN = ConfigDict(extra="allow")
+
+
+class ConversationResource(BaseModel):
+    model_config = _OPEN
+    id: str
+    object: Literal["conversation"] = "conversation"
+    created_at: int
+    metadata: dict[str, str]
+
+
+class ConversationItem(BaseModel):
+    """One item; the same shapes as Response input and output items."""
+
+    model_config = _OPEN
+    id: str
+    type: str
+
+
+class ConversationItemList(BaseModel):
+    model_config = _OPEN
+    object: Literal["list"] = "list"
+    data: list[ConversationItem]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class DeletedConversation(BaseModel):
+    model_config = _OPEN
+    id: str
+    object: Literal["conversation.deleted"] = "conversation.deleted"
+    deleted: bool
+
+
+class ItemsQuery(BaseModel):
+    """Query of the items routes: cursor pagination (list only) and `include`."""
+
+    limit: int | None = None
+    after: str | None = None
+    order: Literal["asc", "desc"] | None = None
+    include: list[str] | None = None
 
 
 # --- item normalisation ------------------------------------------------------------------------

@@ -13,6 +13,18 @@ reuse the halves around the backend hop:
 
 `create` and `stream` are those steps with this process's own backend client in the middle.
 
+Stateful features are resolved in `prepare` too, so every adapter gets them:
+- `conversation`: the conversation's items are placed before the input (like
+  `previous_response_id` history), and `finalize` appends the request's input and the output to
+  the conversation once the response completed (or ended incomplete).
+- `prompt`: the stored template is rendered (`reference.prompts.render_prompt`): its
+  instructions come before the request's own `instructions`, its input messages before the
+  request's input; the response echoes `prompt` and the combined `instructions`.
+- hosted tools (`file_search`, `mcp`): validated and listed up front (`reference.tools`). Such a
+  request needs several model calls, so it runs `reference.tools.ToolLoop` instead of one
+  backend hop: `run_tool_loop(prepared, call_model)` / `stream_tool_loop(prepared, stream_model)`
+  take the "call the model once" step as a callable (`Prepared.tool_loop` tells an adapter so).
+
 Store calls are blocking (sqlite3); they run on one dedicated thread so they never stall the
 event loop and never race each other.
 """
@@ -25,7 +37,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -35,7 +47,22 @@ from reference.core import errors, ids, pagination, responses, translate
 from reference.core.errors import APIError
 from reference.core.models import CreateResponseRequest
 from reference.core.streaming import StreamTranslator
+from reference.mcp_client import MCPServerRef, MCPToolCache, mangle_tool_name
+from reference.retrieval import Hit, SearchOptions
 from reference.store import ResponseStore, StoredResponse
+from reference.tools import (
+    CallModel,
+    HostedTools,
+    PendingApproval,
+    StreamModel,
+    ToolLoop,
+    ToolServices,
+    expand_history,
+    has_hosted_items,
+    is_hosted_tool,
+    pending_approvals,
+    resolve_hosted_tools,
+)
 
 log = logging.getLogger("reference.engine")
 
@@ -43,6 +70,10 @@ T = TypeVar("T")
 
 # Statuses from which a background response can still be cancelled.
 _CANCELLABLE = ("queued", "in_progress")
+_TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+# Responses whose input and output join their conversation (a failed or cancelled one did not
+# happen as far as the conversation is concerned).
+_APPEND_TO_CONVERSATION = ("completed", "incomplete")
 
 
 def dump(obj: Any) -> str:
@@ -62,7 +93,12 @@ class Prepared:
     input_items: list[dict[str, Any]]
     """This request's own input, normalised to items with ids (what input_items lists)."""
     history: list[dict[str, Any]] = field(default_factory=list)
-    """Input and output items of the `previous_response_id` chain, oldest first."""
+    """Input and output items of the `previous_response_id` chain (or the conversation's
+    items), oldest first."""
+    hosted: HostedTools | None = None
+    """The request's hosted tools (file_search, mcp), resolved; None when it has none."""
+    approvals: list[PendingApproval] = field(default_factory=list)
+    """The request's `mcp_approval_response` items paired with the requests they answer."""
 
     @property
     def id(self) -> str:
@@ -81,6 +117,16 @@ class Prepared:
     def background(self) -> bool:
         return bool(self.request.background)
 
+    @property
+    def conversation_id(self) -> str | None:
+        return self.request.conversation_id
+
+    @property
+    def tool_loop(self) -> bool:
+        """Whether this request runs the hosted tool loop (several model calls) rather than
+        one backend hop."""
+        return self.hosted is not None
+
 
 class Engine:
     def __init__(
@@ -89,10 +135,14 @@ class Engine:
         backend: Backend | None,
         *,
         clock: Callable[[], float] = time.time,
+        mcp_cache: MCPToolCache | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
         self._clock = clock
+        # One tool-list cache per engine: MCP tool lists are not fetched per request.
+        self.mcp = mcp_cache if mcp_cache is not None else MCPToolCache()
+        self._tool_services: ToolServices | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="response-store")
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -150,17 +200,126 @@ class Engine:
         history: list[dict[str, Any]] = []
         if req.previous_response_id is not None:
             history = await self._run(self._load_history, req.previous_response_id)
+        elif req.conversation_id is not None:
+            # (`conversation` with `previous_response_id` is a 400 in the core.) "Conversation
+            # items are prepended to input_items for this response request."
+            from reference import conversations
+
+            history = await conversations.load_items(self, req.conversation_id)
+        instructions = req.instructions
+        prompt_items: list[dict[str, Any]] = []
+        prompt_echo: dict[str, Any] | None = None
+        if req.prompt is not None:
+            from reference.prompts import render_prompt
+
+            rendered = await render_prompt(self, req.prompt)
+            # The template's instructions first, then the request's own (both reach the model).
+            parts = [text for text in (rendered.instructions, req.instructions) if text]
+            instructions = "\n\n".join(parts) if parts else None
+            prompt_items = list(rendered.input)
+            prompt_echo = rendered.reference
+        effective = req if instructions == req.instructions else req.model_copy(
+            update={"instructions": instructions})
+        own_items = translate.input_items(req)
+        tool_dicts = [tool.model_dump(mode="json", exclude_none=True) for tool in req.tools or []]
+        hosted: HostedTools | None = None
+        approvals: list[PendingApproval] = []
+        wants_approval = any(item.get("type") == "mcp_approval_response" for item in own_items)
+        if wants_approval or any(is_hosted_tool(tool) for tool in tool_dicts):
+            hosted = await resolve_hosted_tools(
+                tool_dicts, self.tool_services(), history,
+                client_function_names=[tool.name for tool in req.function_tools()])
+            approvals = pending_approvals(own_items, history, hosted)
+        context = expand_history([*history, *prompt_items])
+        chat_request = translate.to_chat_request(effective, context, stream=bool(req.stream))
+        if has_hosted_items(own_items):
+            # The request's own input replays hosted items: render those for the model too.
+            head = chat_request["messages"][:1] if effective.instructions else []
+            chat_request["messages"] = head + translate.items_to_messages(
+                expand_history([*history, *prompt_items, *own_items]))
+        if hosted is not None:
+            _offer_hosted_tools(chat_request, req, hosted)
         response_id = ids.new_id(ids.RESPONSE)
         skeleton = responses.new_response(
             req, response_id=response_id, created_at=int(self._clock()), status="in_progress"
         )
+        if prompt_echo is not None:
+            skeleton["instructions"] = instructions
+            skeleton["prompt"] = prompt_echo
         return Prepared(
             request=req,
             response=skeleton,
-            chat_request=translate.to_chat_request(req, history, stream=bool(req.stream)),
-            input_items=translate.input_items(req),
+            chat_request=chat_request,
+            input_items=own_items,
             history=history,
+            hosted=hosted,
+            approvals=approvals,
         )
+
+    # --- hosted tools --------------------------------------------------------------------------
+
+    def tool_services(self) -> ToolServices:
+        """The gateway services the hosted tools use (vector search, MCP, connectors)."""
+        if self._tool_services is None:
+            self._tool_services = ToolServices(
+                mcp=self.mcp, search=self._search_vector_stores,
+                check_vector_store=self._check_vector_store, connectors=self._connector_refs)
+        return self._tool_services
+
+    async def _search_vector_stores(self, vector_store_ids: Sequence[str],
+                                    options: SearchOptions) -> list[Hit]:
+        # Imported here: reference.vector_stores imports this module.
+        from reference.vector_stores import search_vector_stores
+
+        return await search_vector_stores(
+            self, vector_store_ids, options.queries, max_num_results=options.max_num_results,
+            filters=options.filters, score_threshold=options.score_threshold)
+
+    async def _check_vector_store(self, vector_store_id: str) -> None:
+        from reference.vector_stores import retrieval_for
+
+        await retrieval_for(self).get_vector_store(vector_store_id)
+
+    async def _connector_refs(self, tools: Sequence[Mapping[str, Any]]) -> dict[str, MCPServerRef]:
+        if not any(tool.get("type") == "mcp" and tool.get("connector_id") and not tool.get("server_url")
+                   for tool in tools):
+            return {}
+        from reference.connectors import connector_refs
+
+        return await connector_refs(self, tools)
+
+    def new_tool_loop(self, prepared: Prepared) -> ToolLoop:
+        if prepared.hosted is None:
+            raise ValueError("this request has no hosted tools")
+        return ToolLoop(prepared.hosted, self.tool_services(), prepared.response, prepared.chat_request,
+                        include=prepared.request.include, max_tool_calls=prepared.request.max_tool_calls,
+                        approvals=prepared.approvals, clock=self._clock)
+
+    async def run_tool_loop(self, prepared: Prepared, call_model: CallModel) -> dict[str, Any]:
+        """The finished response of a hosted-tool request, calling the model with `call_model`
+        (chat request -> chat completion JSON) as often as the loop needs. Raises the model's
+        `APIError`. Persist the result with `finalize`."""
+        return await self.new_tool_loop(prepared).run(call_model)
+
+    async def stream_tool_loop(self, prepared: Prepared, stream_model: StreamModel
+                               ) -> AsyncIterator[dict[str, Any]]:
+        """The events of a hosted-tool request (streaming `stream_model` calls), finalized
+        (stored, appended to its conversation) before the terminal event is yielded."""
+        loop = self.new_tool_loop(prepared)
+        events = loop.stream(stream_model)
+        try:
+            async for event in events:
+                if event["type"] in _TERMINAL:
+                    await self.finalize(prepared, loop.response)
+                yield event
+        except Exception as exc:
+            if isinstance(exc, APIError):
+                raise  # ToolLoop.stream turns model failures into response.failed itself
+            log.exception("streaming response %s failed", prepared.id)
+            final = loop.fail(APIError(500, f"The gateway failed: {type(exc).__name__}", errors.SERVER_ERROR))
+            await self.finalize(prepared, loop.response)
+            for event in final:
+                yield event
 
     def _load_history(self, previous_response_id: str) -> list[dict[str, Any]]:
         """Input items + output items of every response in the chain, oldest first.
@@ -206,7 +365,19 @@ class Engine:
         text = dump(response)
         if prepared.store:
             await self._save(prepared, response, text, with_items=True)
+        await self._append_to_conversation(prepared, response)
         return text
+
+    async def _append_to_conversation(self, prepared: Prepared, response: dict[str, Any]) -> None:
+        """OpenAI `conversation`: "Input items and output items from this response are
+        automatically added to this conversation after this response completes." """
+        conversation_id = prepared.conversation_id
+        if conversation_id is None or response.get("status") not in _APPEND_TO_CONVERSATION:
+            return
+        from reference import conversations
+
+        await conversations.append_items(
+            self, conversation_id, [*prepared.input_items, *(response.get("output") or [])])
 
     async def _save(
         self, prepared: Prepared, response: dict[str, Any], text: str, *, with_items: bool
@@ -232,8 +403,14 @@ class Engine:
         """
         if prepared.background:
             return await self._start_background(prepared)
+        return await self.finalize(prepared, await self._respond(prepared))
+
+    async def _respond(self, prepared: Prepared) -> dict[str, Any]:
+        """The finished (not yet stored) response of a non-streaming request."""
+        if prepared.tool_loop:
+            return await self.run_tool_loop(prepared, self._backend().chat)
         chat_json = await self._backend().chat(prepared.chat_request)
-        return await self.finalize(prepared, self.complete(prepared, chat_json))
+        return self.complete(prepared, chat_json)
 
     async def stream(self, prepared: Prepared) -> AsyncGenerator[dict[str, Any], None]:
         """Run a streaming request, yielding Responses events.
@@ -266,6 +443,13 @@ class Engine:
         if prepared.background:
             # Stored from the start so GET shows it in progress (background implies store).
             await self._save(prepared, translator.response, dump(translator.response), with_items=True)
+        if prepared.tool_loop:
+            # The backend is looked up per call, inside the loop: a missing backend then ends
+            # the stream with response.failed like any other backend failure.
+            async for event in self.stream_tool_loop(
+                    prepared, lambda request: self._backend().stream_chat(request)):
+                yield event
+            return
         for event in translator.start():
             yield event
         try:
@@ -306,8 +490,7 @@ class Engine:
         running["status"] = "in_progress"
         await self._save(prepared, running, dump(running), with_items=False)
         try:
-            chat_json = await self._backend().chat(prepared.chat_request)
-            response = self.complete(prepared, chat_json)
+            response = await self._respond(prepared)
         except APIError as err:
             response = failed_response(running, err)
         except asyncio.CancelledError:
@@ -317,6 +500,7 @@ class Engine:
             response = failed_response(running, APIError(500, f"The gateway failed: {type(exc).__name__}",
                                                          errors.SERVER_ERROR))
         await self._save(prepared, response, dump(response), with_items=False)
+        await self._append_to_conversation(prepared, response)
 
     async def wait_background(self, response_id: str) -> None:
         """Wait for a background job to end (tests and graceful shutdown)."""
@@ -426,3 +610,34 @@ def failed_response(response: dict[str, Any], err: APIError) -> dict[str, Any]:
     # Same shape as the streaming `response.failed` (core.streaming.StreamTranslator.fail).
     failed["error"] = {"code": err.code or errors.SERVER_ERROR, "message": err.message}
     return failed
+
+
+def _offer_hosted_tools(chat_request: dict[str, Any], req: CreateResponseRequest,
+                        hosted: HostedTools) -> None:
+    """Add the chat functions standing for the hosted tools to `chat_request`.
+
+    A hosted `tool_choice` forces its function: `{"type": "file_search"}` the (first) file_search
+    function, `{"type": "mcp", "server_label", "name"?}` that tool (or, without a name, any
+    tool: "required"). The loop relaxes a forced choice after the first model call.
+    """
+    tools = hosted.chat_tools()
+    if not tools:
+        return
+    chat_request["tools"] = [*(chat_request.get("tools") or []), *tools]
+    choice = req.tool_choice
+    forced: Any = None
+    if isinstance(choice, str):
+        forced = choice
+    elif choice is not None and getattr(choice, "type", None) == "file_search" and hosted.file_searches:
+        forced = {"type": "function", "function": {"name": hosted.file_searches[0].function_name}}
+    elif choice is not None and getattr(choice, "type", None) == "mcp":
+        extra = choice.model_extra or {}
+        label, name = extra.get("server_label"), extra.get("name")
+        if isinstance(label, str) and isinstance(name, str):
+            forced = {"type": "function", "function": {"name": mangle_tool_name(label, name)}}
+        elif isinstance(label, str):
+            forced = "required"
+    if forced is not None:
+        chat_request["tool_choice"] = forced
+    if req.parallel_tool_calls is not None:
+        chat_request["parallel_tool_calls"] = req.parallel_tool_calls

@@ -66,7 +66,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -164,6 +164,60 @@ class _PromptParam(BaseModel):
     # Validating {"prompt": ref} makes every error's param start with `prompt.`.
     model_config = ConfigDict(strict=True)
     prompt: PromptRef
+
+
+# Output shapes, for /openapi.json (the objects themselves are built as dicts).
+_OPEN = ConfigDict(extra="allow")
+
+
+class PromptObject(BaseModel):
+    model_config = _OPEN
+    id: str
+    object: Literal["prompt"] = "prompt"
+    created_at: int
+    name: str | None
+    metadata: dict[str, str]
+    default_version: str
+    latest_version: str
+    instructions: str | None
+    input: list[dict[str, Any]] | None
+    variables: dict[str, Any]
+
+
+class PromptVersionObject(BaseModel):
+    model_config = _OPEN
+    id: str
+    object: Literal["prompt.version"] = "prompt.version"
+    version: str
+    created_at: int
+    instructions: str | None
+    input: list[dict[str, Any]] | None
+    variables: dict[str, Any]
+
+
+class PromptList(BaseModel):
+    model_config = _OPEN
+    object: Literal["list"] = "list"
+    data: list[PromptObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class PromptVersionList(BaseModel):
+    model_config = _OPEN
+    object: Literal["list"] = "list"
+    data: list[PromptVersionObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class DeletedPrompt(BaseModel):
+    model_config = _OPEN
+    id: str
+    object: Literal["prompt.deleted"] = "prompt.deleted"
+    deleted: bool
 
 
 # --- templates ---------------------------------------------------------------------------------

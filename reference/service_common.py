@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -71,3 +71,12 @@ def now() -> int:
 def dump(obj: Any) -> str:
     """Same serialisation as the engine's (compact, UTF-8 kept), so stored text is what is sent."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class ListQuery(BaseModel):
+    """Cursor pagination of OpenAI list endpoints (documentation; `paginate` validates)."""
+
+    limit: int | None = None
+    after: str | None = None
+    before: str | None = None
+    order: Literal["asc", "desc"] | None = None

@@ -72,6 +72,9 @@ BATCH = "vector_store.file_batch"
 BATCH_PREFIX = "vsfb"
 
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+MAX_CONCURRENT_INGESTIONS = 4
+"""Jobs that extract and embed at the same time; the rest of a large batch waits its turn
+(still `in_progress`), so a 2000-file batch cannot flood the backend or the 2 worker cores."""
 DAY = 86_400
 
 
@@ -103,7 +106,9 @@ class Retrieval:
     clock: Callable[[], float] = time.time
     _tasks: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
     _cache: dict[str, _Matrix] = field(default_factory=dict)
+    _versions: dict[str, int] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_INGESTIONS))
     _started: bool = False
     _temp_dir: str | None = None
 
@@ -115,6 +120,11 @@ class Retrieval:
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self.engine._run(fn, *args, **kwargs)
+
+    def _invalidate(self, vs_id: str) -> None:
+        """Drop the cached search matrix; the version stops an in-flight build from caching."""
+        self._versions[vs_id] = self._versions.get(vs_id, 0) + 1
+        self._cache.pop(vs_id, None)
 
     def now(self) -> int:
         return int(self.clock())
@@ -145,11 +155,6 @@ class Retrieval:
         self._tasks.clear()
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
-
-    async def wait_idle(self) -> None:
-        """Wait until no ingestion job is running (tests, graceful shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     # -- files ---------------------------------------------------------------------------
     async def save_file(self, obj: dict[str, Any]) -> None:
@@ -251,7 +256,7 @@ class Retrieval:
                 await self._cancel_task(key)
             await self._run(self.objects.delete, VECTOR_STORE, vs_id, children=(VS_FILE, BATCH))
             await self._run(self.objects.delete_chunks, vs_id)
-            self._cache.pop(vs_id, None)
+            self._invalidate(vs_id)
         return {"id": vs_id, "object": "vector_store.deleted", "deleted": True}
 
     # -- vector store files --------------------------------------------------------------
@@ -307,12 +312,13 @@ class Retrieval:
             outcome = ingest.Outcome.failed("invalid_file", "The file was deleted.")
         else:
             try:
-                outcome = await ingest.ingest_file(
-                    run=self._run, objects=self.objects, backend=self.engine.backend,
-                    model=self.embedding_model, vector_store_id=vs_id, file_id=file_id,
-                    path=self.blob_path(file_id), filename=file["filename"], mime=file.get("_mime"),
-                    chunking_strategy=vs_file.get("chunking_strategy"),
-                )
+                async with self._slots:
+                    outcome = await ingest.ingest_file(
+                        run=self._run, objects=self.objects, backend=self.engine.backend,
+                        model=self.embedding_model, vector_store_id=vs_id, file_id=file_id,
+                        path=self.blob_path(file_id), filename=file["filename"], mime=file.get("_mime"),
+                        chunking_strategy=vs_file.get("chunking_strategy"),
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug or a store fault: record it rather than leave in_progress
@@ -327,7 +333,7 @@ class Retrieval:
             current.update(status=outcome.status, usage_bytes=outcome.usage_bytes,
                            last_error=outcome.last_error)
             await self._run(self.objects.put, VS_FILE, current, parent=vs_id)
-            self._cache.pop(vs_id, None)
+            self._invalidate(vs_id)
 
     async def _cancel_task(self, key: tuple[str, str]) -> None:
         task = self._tasks.pop(key, None)
@@ -342,7 +348,7 @@ class Retrieval:
         await self._cancel_task((vs_id, file_id))
         await self._run(self.objects.delete, VS_FILE, file_id, parent=vs_id)
         await self._run(self.objects.delete_chunks, vs_id, file_id)
-        self._cache.pop(vs_id, None)
+        self._invalidate(vs_id)
 
     async def create_vs_file(self, vs_id: str, body: dict[str, Any]) -> dict[str, Any]:
         await self._vs_raw(vs_id)
@@ -378,7 +384,7 @@ class Retrieval:
             obj = await self._vs_file_raw(vs_id, file_id)
             obj["attributes"] = attributes
             await self._run(self.objects.put, VS_FILE, obj, parent=vs_id)
-            self._cache.pop(vs_id, None)
+            self._invalidate(vs_id)
         return render(obj)
 
     async def delete_vs_file(self, vs_id: str, file_id: str) -> dict[str, Any]:
@@ -497,7 +503,7 @@ class Retrieval:
                     await self._cancel_task((vs_id, f["id"]))
                     f["status"] = "cancelled"
                     await self._run(self.objects.put, VS_FILE, f, parent=vs_id)
-            self._cache.pop(vs_id, None)
+            self._invalidate(vs_id)
         return await self._batch_view(batch)
 
     # -- search --------------------------------------------------------------------------
@@ -505,6 +511,7 @@ class Retrieval:
         cached = self._cache.get(vs_id)
         if cached is not None:
             return cached
+        version = self._versions.get(vs_id, 0)
         files = {f["id"]: f for f in await self._run(self.objects.list, VS_FILE, parent=vs_id)
                  if f["status"] == "completed"}
         chunks = [c for c in await self._run(self.objects.chunks, vs_id) if c.file_id in files]
@@ -520,7 +527,8 @@ class Retrieval:
         else:
             matrix = np.zeros((0, 1), dtype=np.float32)
         entry = _Matrix(matrix, metas)
-        self._cache[vs_id] = entry
+        if self._versions.get(vs_id, 0) == version:  # nothing changed while we read
+            self._cache[vs_id] = entry
         return entry
 
     async def _query_vectors(self, queries: Sequence[str]) -> Any:
@@ -539,7 +547,10 @@ class Retrieval:
                 metas.extend(m.metas)
                 blocks.append(m.matrix)
         if not metas:
-            return []
+            # Nothing to search: still validate the options, but skip embedding the query.
+            empty = np.zeros((0, 1), dtype=np.float32)
+            return rank_hits(empty, empty, [], max_num_results=options.max_num_results,
+                             score_threshold=options.score_threshold, filters=options.filters)
         queries = await self._query_vectors(options.queries)
         matrix = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         if queries.shape[1] != matrix.shape[1]:
@@ -629,13 +640,16 @@ async def search_vector_stores(
     """For the Responses `file_search` tool: the best chunks over `vector_store_ids`.
 
     Unknown vector store ids are a 404 `APIError`. `filters` is a parsed `retrieval.Filter` or
-    the raw JSON (validated here, 400 on bad input). Render hits with
+    the raw JSON (validated here: a bad filter or `max_num_results` is a 400 `APIError`). Render hits with
     `retrieval.file_search_call_item`, `results_as_context` and `file_citations`.
     """
     service = retrieval_for(engine)
     for vs_id in vector_store_ids:
         await service._vs_raw(vs_id)
     queries = (query,) if isinstance(query, str) else tuple(query)
-    parsed = retrieval.parse_filter(filters) if isinstance(filters, dict) else filters
-    options = SearchOptions(queries, max_num_results, score_threshold, "auto", False, parsed)
-    return await service.rank(list(vector_store_ids), options)
+    try:
+        parsed = retrieval.parse_filter(filters) if isinstance(filters, dict) else filters
+        options = SearchOptions(queries, max_num_results, score_threshold, "auto", False, parsed)
+        return await service.rank(list(vector_store_ids), options)
+    except retrieval.RetrievalError as exc:
+        raise exc.as_api_error() from exc

@@ -33,13 +33,14 @@ class Env:
         self.engine = engine
         self.http: QuartTestClient = create_app(engine, max_body_bytes=MAX_BODY).test_client()
 
-    async def raw(self, method: str, path: str, body: Any = None, data: bytes | None = None) -> tuple[int, str]:
+    async def raw(self, method: str, path: str, body: Any = None,
+                  data: bytes | None = None) -> tuple[int, str]:
+        kwargs: dict[str, Any] = {}
         if data is not None:
-            resp = await self.http.open(path, method=method, data=data, headers={"content-type": "application/json"})
+            kwargs = {"data": data, "headers": {"content-type": "application/json"}}
         elif body is not None:
-            resp = await self.http.open(path, method=method, json=body)
-        else:
-            resp = await self.http.open(path, method=method)
+            kwargs = {"json": body}
+        resp = await self.http.open(path, method=method, **kwargs)
         assert resp.content_type == "application/json"
         return resp.status_code, await resp.get_data(as_text=True)
 
@@ -73,7 +74,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         await engine.aclose()
 
 
-DOCS = {"label": "docs", "server_url": "https://mcp.example.test/mcp",
+DOCS: dict[str, Any] = {"label": "docs", "server_url": "https://mcp.example.test/mcp",
         "headers": {"Authorization": SECRET, "X-Short": "abc"}, "description": "Docs server"}
 
 
@@ -145,7 +146,8 @@ async def test_bad_input_is_400_naming_param(env: Env, body: dict[str, Any], par
 async def test_bad_bodies_ids_and_pagination(env: Env) -> None:
     assert (await env.err("POST", "/v1/connectors", 400, data=b"not json"))["code"] == "invalid_json"
     await env.err("POST", "/v1/connectors", 400, data=b"")
-    await env.err("POST", "/v1/connectors", 413, data=json.dumps({**DOCS, "description": "x" * MAX_BODY}).encode())
+    big = json.dumps({**DOCS, "description": "x" * MAX_BODY}).encode()
+    await env.err("POST", "/v1/connectors", 413, data=big)
     await env.err("GET", "/v1/connectors/conn_nope", 404)
     await env.err("DELETE", "/v1/connectors/conn_nope", 404)
     for query, param in [("limit=0", "limit"), ("limit=x", "limit"), ("order=random", "order"),

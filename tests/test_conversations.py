@@ -36,8 +36,8 @@ class Env:
         self.http: QuartTestClient = app.test_client()
 
     async def ok(self, method: str, path: str, body: Any = None) -> Any:
-        resp = await self.http.open(path, method=method, json=body) if body is not None else \
-            await self.http.open(path, method=method)
+        kwargs: dict[str, Any] = {} if body is None else {"json": body}
+        resp = await self.http.open(path, method=method, **kwargs)
         text = await resp.get_data(as_text=True)
         assert resp.status_code == 200, text
         assert resp.content_type == "application/json"
@@ -45,13 +45,12 @@ class Env:
 
     async def err(self, method: str, path: str, status: int, body: Any = None, *,
                   data: bytes | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
         if data is not None:
-            resp = await self.http.open(path, method=method, data=data,
-                                        headers={"content-type": "application/json"})
+            kwargs = {"data": data, "headers": {"content-type": "application/json"}}
         elif body is not None:
-            resp = await self.http.open(path, method=method, json=body)
-        else:
-            resp = await self.http.open(path, method=method)
+            kwargs = {"json": body}
+        resp = await self.http.open(path, method=method, **kwargs)
         text = await resp.get_data(as_text=True)
         assert resp.status_code == status, text
         parsed = json.loads(text)
@@ -98,7 +97,8 @@ async def test_create_get_update_delete(env: Env) -> None:
     got = await env.http.get(f"/v1/conversations/{conv['id']}")
     assert json.loads(await got.get_data(as_text=True)) == conv
 
-    updated = await env.ok("POST", f"/v1/conversations/{conv['id']}", {"metadata": {"topic": "new", "k": "v"}})
+    updated = await env.ok("POST", f"/v1/conversations/{conv['id']}",
+                           {"metadata": {"topic": "new", "k": "v"}})
     assert updated == {**conv, "metadata": {"topic": "new", "k": "v"}}
     assert await env.ok("GET", f"/v1/conversations/{conv['id']}") == updated
 
@@ -129,7 +129,7 @@ async def test_use_after_delete_is_404_everywhere(env: Env) -> None:
     cid = conv["id"]
     item_id = (await env.ok("GET", f"/v1/conversations/{cid}/items"))["data"][0]["id"]
     await env.ok("DELETE", f"/v1/conversations/{cid}")
-    for method, path, body in [
+    cases: list[tuple[str, str, Any]] = [
         ("GET", f"/v1/conversations/{cid}", None),
         ("POST", f"/v1/conversations/{cid}", {"metadata": {}}),
         ("DELETE", f"/v1/conversations/{cid}", None),
@@ -137,7 +137,8 @@ async def test_use_after_delete_is_404_everywhere(env: Env) -> None:
         ("POST", f"/v1/conversations/{cid}/items", {"items": [_msg("y")]}),
         ("GET", f"/v1/conversations/{cid}/items/{item_id}", None),
         ("DELETE", f"/v1/conversations/{cid}/items/{item_id}", None),
-    ]:
+    ]
+    for method, path, body in cases:
         err = await env.err(method, path, 404, body)
         assert cid in err["message"], (method, path)
         assert err["code"] == "not_found"
@@ -302,7 +303,8 @@ async def test_pagination_walk_covers_every_item_once(tmp_path: Path, n: int, li
         added: list[str] = []
         if n:
             body = {"items": [_msg(f"m{i}") for i in range(n)]}
-            added = [i["id"] for i in (await e.ok("POST", f"/v1/conversations/{conv['id']}/items", body))["data"]]
+            page = await e.ok("POST", f"/v1/conversations/{conv['id']}/items", body)
+            added = [i["id"] for i in page["data"]]
         expected = added if order == "asc" else list(reversed(added))
         seen: list[str] = []
         after: str | None = None
@@ -385,3 +387,15 @@ async def test_service_functions_404_for_unknown_conversation(env: Env) -> None:
     with pytest.raises(APIError) as exc:
         await conversations.append_items(env.engine, "conv_missing", [_msg("x")])
     assert exc.value.status == 404
+
+
+async def test_openapi_documents_the_routes(env: Env) -> None:
+    doc = await env.ok("GET", "/openapi.json")
+    paths = doc["paths"]
+    assert "requestBody" in paths["/v1/conversations"]["post"]
+    assert set(paths["/v1/conversations/{conversation_id}"]) >= {"get", "post", "delete"}
+    assert set(paths["/v1/conversations/{conversation_id}/items/{item_id}"]) >= {"get", "delete"}
+    listed = paths["/v1/conversations/{conversation_id}/items"]["get"]
+    assert {p["name"] for p in listed["parameters"] if p["in"] == "query"} >= {"limit", "after", "order"}
+    for path in ("/v1/prompts/{prompt_id}/versions", "/v1/connectors"):
+        assert "requestBody" in paths[path]["post"], path

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -58,6 +60,7 @@ def test_items(client: OpenAI) -> None:
     )
     assert [item.type for item in created.data] == ["message", "message"]
     first_id = created.data[0].id
+    assert first_id is not None
 
     listed = client.conversations.items.list(conv.id, order="asc", include=["message.input_image.image_url"])
     assert [item.id for item in listed.data] == [item.id for item in created.data]
@@ -85,3 +88,19 @@ def test_errors_through_the_sdk(client: OpenAI) -> None:
         client.conversations.items.list("conv_does_not_exist")
     with pytest.raises(openai.BadRequestError):
         client.conversations.items.list(conv.id, limit=1000)
+
+
+def test_responses_create_with_conversation_and_prompt(client: OpenAI) -> None:
+    conv = client.conversations.create(items=[{"type": "message", "role": "user", "content": "I am Ada."}])
+    # The SDK has no prompts resource; its generic request method reaches ours.
+    prompt = client.post("/prompts", cast_to=dict[str, Any],
+                         body={"instructions": "Greet {{name}}.", "variables": {"name": {"default": "you"}}})
+    response = client.responses.create(
+        model="scripted", conversation=conv.id, input="[[messages]]",
+        prompt={"id": prompt["id"], "variables": {"name": "Ada"}})
+    seen = json.loads(response.output_text)
+    assert [m["content"] for m in seen] == ["Greet Ada.", "I am Ada.", "[[messages]]"]
+    assert response.prompt is not None and response.prompt.id == prompt["id"]
+    items = client.conversations.items.list(conv.id, order="asc")
+    assert [item.type for item in items.data] == ["message", "message", "message"]
+    assert items.data[-1].id == response.output[0].id

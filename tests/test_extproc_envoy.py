@@ -187,12 +187,17 @@ def test_dropped_backend_mid_stream_never_completes_and_is_stored_failed(
     except httpx.TransportError:
         pass  # the reset client stream
     assert "response.completed" not in [e["type"] for e in seen]
-    listed = direct.get("/v1/responses", params={"limit": 20}).json()["data"]
-    newest = next(r for r in listed if (r.get("metadata") or {}).get("tag") == tag)
+    # The processor records the cut-off response when Envoy closes its gRPC stream, which can
+    # be a moment after the client saw the reset: poll.
+    newest: dict[str, Any] | None = None
     deadline = time.monotonic() + 5
-    while newest["status"] != "failed" and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        listed = direct.get("/v1/responses", params={"limit": 100}).json()["data"]
+        newest = next((r for r in listed if (r.get("metadata") or {}).get("tag") == tag), None)
+        if newest is not None and newest["status"] == "failed":
+            break
         time.sleep(0.1)
-        newest = direct.get(f"/v1/responses/{newest['id']}").json()
+    assert newest is not None, "the cut-off response was not stored"
     assert newest["status"] == "failed"
     assert newest["error"]["code"] in ("backend_unreachable", "backend_bad_response")
 

@@ -88,7 +88,8 @@ def test_openapi_documents_deleted_response_object(client: httpx.Client, openapi
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="fuzz finding: POST /v1/responses with stream: true answers text/event-stream, but /openapi.json documents only application/json for 200")
+                   reason="fuzz finding: POST /v1/responses with stream: true answers text/event-stream, "
+                   "but /openapi.json documents only application/json for 200")
 def test_openapi_documents_event_stream_for_create(client: httpx.Client, openapi: dict[str, Any]) -> None:
     with client.stream("POST", "/v1/responses",
                        json={"model": "fuzz", "input": "hello", "stream": True}) as resp:
@@ -104,7 +105,8 @@ def test_openapi_documents_event_stream_for_create(client: httpx.Client, openapi
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="fuzz finding: operations in /openapi.json declare no response (GET /health and the routes without document_response), so every 200 is undocumented")
+                   reason="fuzz finding: operations in /openapi.json declare no response (GET /health "
+                   "and the routes without document_response), so every 200 is undocumented")
 def test_openapi_every_operation_declares_its_success_response(openapi: dict[str, Any]) -> None:
     undocumented = [
         f"{method.upper()} {path}"
@@ -138,7 +140,8 @@ def test_file_object_omits_null_fields(client: httpx.Client) -> None:
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="fuzz finding: the vector store object has expires_after: null; the OpenAI document types it as VectorStoreExpirationAfter (not nullable)")
+                   reason="fuzz finding: the vector store object has expires_after: null; the OpenAI "
+                   "document types it as VectorStoreExpirationAfter (not nullable)")
 def test_vector_store_object_omits_null_expires_after(client: httpx.Client) -> None:
     resp = client.post("/v1/vector_stores", json={"name": "fuzz"})
     assert resp.status_code == 200, resp.text

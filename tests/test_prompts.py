@@ -31,13 +31,14 @@ class Env:
         self.engine = engine
         self.http: QuartTestClient = create_app(engine, max_body_bytes=MAX_BODY).test_client()
 
-    async def call(self, method: str, path: str, body: Any = None, data: bytes | None = None) -> tuple[int, Any]:
+    async def call(self, method: str, path: str, body: Any = None,
+                   data: bytes | None = None) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {}
         if data is not None:
-            resp = await self.http.open(path, method=method, data=data, headers={"content-type": "application/json"})
+            kwargs = {"data": data, "headers": {"content-type": "application/json"}}
         elif body is not None:
-            resp = await self.http.open(path, method=method, json=body)
-        else:
-            resp = await self.http.open(path, method=method)
+            kwargs = {"json": body}
+        resp = await self.http.open(path, method=method, **kwargs)
         text = await resp.get_data(as_text=True)
         assert resp.content_type == "application/json", text
         return resp.status_code, json.loads(text)
@@ -98,14 +99,16 @@ async def test_create_and_get(env: Env) -> None:
     assert await env.ok("GET", f"/v1/prompts/{prompt['id']}") == prompt
 
     version = await env.ok("GET", f"/v1/prompts/{prompt['id']}/versions/1")
-    assert version["object"] == "prompt.version" and version["version"] == "1" and version["id"] == prompt["id"]
+    assert version["object"] == "prompt.version" and version["version"] == "1"
+    assert version["id"] == prompt["id"]
     assert version["instructions"] == prompt["instructions"]
 
 
 async def test_versions_and_default(env: Env) -> None:
     prompt = await _prompt(env)
     pid = prompt["id"]
-    v2 = await env.ok("POST", f"/v1/prompts/{pid}/versions", {"base_version": "1", "instructions": "v2 {{x}}"})
+    v2 = await env.ok("POST", f"/v1/prompts/{pid}/versions",
+                      {"base_version": "1", "instructions": "v2 {{x}}"})
     assert v2["version"] == "2" and v2["instructions"] == "v2 {{x}}" and v2["input"] is None
     after = await env.ok("GET", f"/v1/prompts/{pid}")
     # A new version does not move the default unless asked.
@@ -214,7 +217,8 @@ async def test_stale_base_version_is_409_and_writes_nothing(env: Env) -> None:
     prompt = await _prompt(env)
     pid = prompt["id"]
     await env.ok("POST", f"/v1/prompts/{pid}/versions", {"base_version": "1", "instructions": "by alice"})
-    err = await env.err("POST", f"/v1/prompts/{pid}/versions", 409, {"base_version": "1", "instructions": "by bob"})
+    err = await env.err("POST", f"/v1/prompts/{pid}/versions", 409,
+                        {"base_version": "1", "instructions": "by bob"})
     assert err["code"] == "version_conflict" and err["param"] == "base_version"
     assert "'2'" in err["message"]
     versions = await env.ok("GET", f"/v1/prompts/{pid}/versions")
@@ -263,7 +267,8 @@ async def test_render_default_version_with_defaults(env: Env) -> None:
 
 async def test_render_specific_version_and_input_text_value(env: Env) -> None:
     prompt = await _prompt(env)
-    await env.ok("POST", f"/v1/prompts/{prompt['id']}/versions", {"base_version": "1", "instructions": "Hi {{x}}"})
+    await env.ok("POST", f"/v1/prompts/{prompt['id']}/versions",
+                 {"base_version": "1", "instructions": "Hi {{x}}"})
     rendered = await prompts.render_prompt(
         env.engine, {"id": prompt["id"], "version": "2",
                      "variables": {"x": {"type": "input_text", "text": "there"}}})
@@ -275,7 +280,8 @@ async def test_render_image_and_file_variables_split_text(env: Env) -> None:
         {"role": "user", "content": "Look at {{img}} and {{doc}}, then answer."}])
     image = {"type": "input_image", "image_url": "https://example.test/cat.png", "detail": "low"}
     file = {"type": "input_file", "file_id": "file_123"}
-    rendered = await prompts.render_prompt(env.engine, {"id": prompt["id"], "variables": {"img": image, "doc": file}})
+    rendered = await prompts.render_prompt(env.engine,
+                                           {"id": prompt["id"], "variables": {"img": image, "doc": file}})
     assert rendered.instructions is None
     assert rendered.input[0]["content"] == [
         {"type": "input_text", "text": "Look at "}, image,
@@ -314,7 +320,8 @@ async def test_render_errors(env: Env) -> None:
 @given(value=st.text(max_size=30))
 def test_substitution_is_single_pass(value: str) -> None:
     # A value containing placeholders (or braces) is inserted literally, never expanded again.
-    version = {"id": "pmpt_x", "version": "1", "instructions": "<{{a}}|{{b}}>", "input": None, "variables": {}}
+    version: dict[str, Any] = {"id": "pmpt_x", "version": "1", "instructions": "<{{a}}|{{b}}>",
+                               "input": None, "variables": {}}
     rendered = prompts.render_version(version, {"a": value, "b": "{{a}}"})
     assert rendered.instructions == f"<{value}|{{{{a}}}}>"
 
@@ -327,7 +334,8 @@ async def test_survives_restart(tmp_path: Path) -> None:
     engine = _engine(db)
     env = Env(engine)
     prompt = await _prompt(env)
-    v2 = await env.ok("POST", f"/v1/prompts/{prompt['id']}/versions", {"base_version": "1", "instructions": "two"})
+    v2 = await env.ok("POST", f"/v1/prompts/{prompt['id']}/versions",
+                      {"base_version": "1", "instructions": "two"})
     await engine.aclose()
 
     engine2 = _engine(db)
@@ -336,7 +344,8 @@ async def test_survives_restart(tmp_path: Path) -> None:
         assert await env2.ok("GET", f"/v1/prompts/{prompt['id']}") == {**prompt, "latest_version": "2"}
         assert await env2.ok("GET", f"/v1/prompts/{prompt['id']}/versions/2") == v2
         # The concurrency state survives too: version 1 is stale.
-        await env2.err("POST", f"/v1/prompts/{prompt['id']}/versions", 409, {"base_version": "1", "instructions": "x"})
+        await env2.err("POST", f"/v1/prompts/{prompt['id']}/versions", 409,
+                       {"base_version": "1", "instructions": "x"})
         rendered = await prompts.render_prompt(engine2, {"id": prompt["id"], "version": "2"})
         assert rendered.instructions == "two"
     finally:

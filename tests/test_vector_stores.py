@@ -18,6 +18,7 @@ import respx
 from test_files import BACKEND, Gateway, error_of, start_gateway, stop_gateway
 
 from fixtures.backend.respx_routes import MountedBackend, mount
+from reference.core.errors import APIError
 from reference.engine import Engine
 from reference.store import SQLiteStore
 from reference.vector_stores import configure, retrieval_for, search_vector_stores
@@ -530,9 +531,17 @@ async def test_search_vector_stores_for_file_search(vs: VS) -> None:
         filters={"type": "eq", "key": "nope", "value": 1},
     )
     assert filtered == []
-    with pytest.raises(Exception) as info:
+    with pytest.raises(APIError) as info:
         await search_vector_stores(vs.engine, ["vs_missing"], "x")
-    assert getattr(info.value, "status", None) == 404
+    assert info.value.status == 404
+    with pytest.raises(APIError) as info:
+        await search_vector_stores(
+            vs.engine, [store["id"]], "x", filters={"type": "near", "key": "a", "value": 1}
+        )
+    assert info.value.status == 400 and info.value.param == "filters.type"
+    with pytest.raises(APIError) as info:
+        await search_vector_stores(vs.engine, [store["id"]], "x", max_num_results=99)
+    assert info.value.status == 400 and info.value.param == "max_num_results"
 
 
 # -- batches ----------------------------------------------------------------------------------
@@ -699,3 +708,14 @@ async def test_in_memory_database_uses_a_temporary_blob_dir(router: Any) -> None
         await service.aclose()
         await engine.aclose()
     assert not service.blob_dir.exists()
+
+
+async def test_search_vector_stores_validates_even_when_empty(vs: VS, router: Any) -> None:
+    _, backend = router
+    store = await vs.post("/v1/vector_stores", {})
+    assert await search_vector_stores(vs.engine, [store["id"]], "anything") == []
+    with pytest.raises(APIError) as info:
+        await search_vector_stores(vs.engine, [store["id"]], "x", max_num_results=0)
+    assert info.value.param == "max_num_results"
+    # An empty store needs no query embedding.
+    assert not [r for r in backend.recorder.requests if r["path"] == "/v1/embeddings"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -103,3 +104,36 @@ def test_sdk_workflow_and_restart(backend_url: str, tmp_path: Path) -> None:
         assert deleted.deleted is True
         with pytest.raises(openai.NotFoundError):
             client.vector_stores.search(store.id, query="tides")
+
+
+def test_upload_limit_on_the_real_server(backend_url: str, tmp_path: Path) -> None:
+    """413 for a too-large upload whether or not the client announces its length (a chunked
+    body is cut off while streaming), and nothing is left on disk."""
+    db = tmp_path / "gateway.sqlite3"
+    blobs = Path(str(db) + ".files")
+    limit = 8192
+    args = ["--backend-url", backend_url, "--http-port", "0", "--db", str(db), "--max-body-bytes", str(limit)]
+    boundary = "b0undary"
+
+    def multipart(size: int) -> list[bytes]:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        return [head, *([b"x" * 1024] * (size // 1024)), f"\r\n--{boundary}--\r\n".encode()]
+
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    with start_subprocess(args) as gw, httpx.Client(base_url=gw.base_url, timeout=20) as http:
+        # The limit is on the file itself, not on the multipart body around it.
+        ok = http.post("/v1/files", content=b"".join(multipart(limit)), headers=headers)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["bytes"] == limit
+        over = http.post("/v1/files", content=b"".join(multipart(limit + 1024)), headers=headers)
+        assert over.status_code == 413
+        sized = http.post("/v1/files", content=b"".join(multipart(64 * 1024)), headers=headers)
+        assert sized.status_code == 413 and sized.json()["error"]["code"] == "payload_too_large"
+        chunked = http.post("/v1/files", content=iter(multipart(64 * 1024)), headers=headers)
+        assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "payload_too_large"
+        assert [p.name for p in blobs.iterdir()] == [ok.json()["id"]]
+        assert [f["id"] for f in http.get("/v1/files").json()["data"]] == [ok.json()["id"]]

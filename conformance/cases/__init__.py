@@ -2,6 +2,34 @@
 
 Add an area by creating a module here and listing it below (see README.md in this folder)."""
 
-from conformance.cases import errors, responses_create, responses_stream, state
+from conformance.cases import (
+    backend_errors,
+    background,
+    chain,
+    create_input,
+    create_output,
+    create_params,
+    errors,
+    input_items,
+    responses_create,
+    responses_stream,
+    state,
+    stream_items,
+    tools,
+)
 
-__all__ = ["errors", "responses_create", "responses_stream", "state"]
+__all__ = [
+    "backend_errors",
+    "background",
+    "chain",
+    "create_input",
+    "create_output",
+    "create_params",
+    "errors",
+    "input_items",
+    "responses_create",
+    "responses_stream",
+    "state",
+    "stream_items",
+    "tools",
+]

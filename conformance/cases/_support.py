@@ -6,7 +6,7 @@ They only wrap ``CaseContext`` calls and the scripted-backend protocol (ARCHITEC
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 from conformance.context import CaseContext
 
@@ -34,7 +34,7 @@ TIME = {
 TOOLS: list[dict[str, Any]] = [WEATHER, TIME]
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -76,8 +76,9 @@ def roles_and_texts(messages: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
     return [(m.get("role"), m.get("content")) for m in messages]
 
 
-async def one_function_call(ctx: CaseContext, directive: str = "[[tool:get_weather:{\"city\":\"Paris\"}]]",
-                            **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+async def one_function_call(
+    ctx: CaseContext, directive: str = '[[tool:get_weather:{"city":"Paris"}]]', **extra: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Create a response in which the scripted model calls one tool; return (response, call item)."""
     resp = await ctx.create_ok(directive, tools=TOOLS, **extra)
     calls = items_of(resp, "function_call")

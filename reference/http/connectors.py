@@ -1,16 +1,33 @@
-"""`/v1/connectors` routes (registry of MCP servers); design and logic in `reference.connectors`."""
+"""`/v1/connectors` routes (registry of MCP servers); design and logic in `reference.connectors`.
+
+Bodies are validated by the service layer (400s naming `param`); the quart-schema decorators
+only document the routes in /openapi.json.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from quart import Blueprint, Response, current_app, request
+from quart_schema import document_querystring, document_request, document_response
 
 from reference import connectors
+from reference.connectors import ConnectorList, ConnectorObject, CreateConnectorBody, DeletedConnector
+from reference.core.models import ErrorResponse
 from reference.engine import Engine
-from reference.service_common import dump
+from reference.service_common import ListQuery, dump
 
 bp = Blueprint("connectors", __name__, url_prefix="/v1")
+
+
+def _documented(model: type[BaseModel], *errors: int) -> Any:
+    def decorate(func: Any) -> Any:
+        func = document_response(model, 200)(func)
+        for status in errors:
+            func = document_response(ErrorResponse, status)(func)
+        return func
+    return decorate
 
 
 def _engine() -> Engine:
@@ -23,21 +40,27 @@ def _json(obj: Any) -> Response:
 
 
 @bp.post("/connectors")
+@document_request(CreateConnectorBody)
+@_documented(ConnectorObject, 400, 413)
 async def create_connector() -> Response:
     return _json(await connectors.create(_engine(), await request.get_data(cache=False)))
 
 
 @bp.get("/connectors")
+@document_querystring(ListQuery)
+@_documented(ConnectorList, 400)
 async def list_connectors() -> Response:
     args = {name: request.args.get(name) for name in ("limit", "after", "before", "order")}
     return _json(await connectors.list_connectors(_engine(), **args))
 
 
 @bp.get("/connectors/<connector_id>")
+@_documented(ConnectorObject, 404)
 async def get_connector(connector_id: str) -> Response:
     return _json(await connectors.get(_engine(), connector_id))
 
 
 @bp.delete("/connectors/<connector_id>")
+@_documented(DeletedConnector, 404)
 async def delete_connector(connector_id: str) -> Response:
     return _json(await connectors.delete(_engine(), connector_id))

@@ -1,16 +1,42 @@
-"""`/v1/conversations` routes (OpenAI Conversations API); logic in `reference.conversations`."""
+"""`/v1/conversations` routes (OpenAI Conversations API); logic in `reference.conversations`.
+
+Bodies are validated by the service layer (400s naming `param`, as OpenAI sends them); the
+quart-schema decorators only document the routes in /openapi.json.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from quart import Blueprint, Response, current_app, request
+from quart_schema import document_querystring, document_request, document_response
 
 from reference import conversations
+from reference.conversations import (
+    ConversationItem,
+    ConversationItemList,
+    ConversationResource,
+    CreateConversationBody,
+    CreateItemsBody,
+    DeletedConversation,
+    ItemsQuery,
+    UpdateConversationBody,
+)
+from reference.core.models import ErrorResponse
 from reference.engine import Engine
 from reference.service_common import dump
 
 bp = Blueprint("conversations", __name__, url_prefix="/v1")
+
+
+def _documented(model: type[BaseModel], *errors: int) -> Any:
+    def decorate(func: Any) -> Any:
+        func = document_response(model, 200)(func)
+        for status in errors:
+            func = document_response(ErrorResponse, status)(func)
+        return func
+    return decorate
 
 
 def _engine() -> Engine:
@@ -32,32 +58,42 @@ async def _body() -> bytes | str:
 
 
 @bp.post("/conversations")
+@document_request(CreateConversationBody)
+@_documented(ConversationResource, 400, 413)
 async def create_conversation() -> Response:
     return _json(await conversations.create(_engine(), await _body()))
 
 
 @bp.get("/conversations/<conversation_id>")
+@_documented(ConversationResource, 404)
 async def get_conversation(conversation_id: str) -> Response:
     return _json(await conversations.get_text(_engine(), conversation_id))
 
 
 @bp.post("/conversations/<conversation_id>")
+@document_request(UpdateConversationBody)
+@_documented(ConversationResource, 400, 404, 413)
 async def update_conversation(conversation_id: str) -> Response:
     return _json(await conversations.update(_engine(), conversation_id, await _body()))
 
 
 @bp.delete("/conversations/<conversation_id>")
+@_documented(DeletedConversation, 404)
 async def delete_conversation(conversation_id: str) -> Response:
     return _json(dump(await conversations.delete(_engine(), conversation_id)))
 
 
 @bp.post("/conversations/<conversation_id>/items")
+@document_request(CreateItemsBody)
+@_documented(ConversationItemList, 400, 404, 413)
 async def create_items(conversation_id: str) -> Response:
     _include()
     return _json(dump(await conversations.create_items(_engine(), conversation_id, await _body())))
 
 
 @bp.get("/conversations/<conversation_id>/items")
+@document_querystring(ItemsQuery)
+@_documented(ConversationItemList, 400, 404)
 async def list_items(conversation_id: str) -> Response:
     _include()
     args: dict[str, Any] = {name: request.args.get(name) for name in ("limit", "after", "before", "order")}
@@ -65,11 +101,13 @@ async def list_items(conversation_id: str) -> Response:
 
 
 @bp.get("/conversations/<conversation_id>/items/<item_id>")
+@_documented(ConversationItem, 400, 404)
 async def get_item(conversation_id: str, item_id: str) -> Response:
     _include()
     return _json(await conversations.get_item_text(_engine(), conversation_id, item_id))
 
 
 @bp.delete("/conversations/<conversation_id>/items/<item_id>")
+@_documented(ConversationResource, 404)
 async def delete_item(conversation_id: str, item_id: str) -> Response:
     return _json(await conversations.delete_item(_engine(), conversation_id, item_id))

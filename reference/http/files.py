@@ -81,8 +81,9 @@ def _install_upload_limit(state: BlueprintSetupState) -> None:
     class UploadLimitRequest(base):  # type: ignore[valid-type,misc]
         def __init__(self, method: str, scheme: str, path: str, *args: Any,
                      max_content_length: int | None = None, **kwargs: Any) -> None:
-            file_limit = app.config.get("MAX_FILE_BYTES")
+            file_limit = app.config.get("MAX_FILE_BYTES") or app.config.get("MAX_CONTENT_LENGTH")
             if method == "POST" and path.rstrip("/") == UPLOAD_PATH and file_limit:
+                # Room for the multipart framing and the small fields around the file.
                 max_content_length = int(file_limit) + FORM_FIELD_LIMIT
             super().__init__(method, scheme, path, *args, max_content_length=max_content_length, **kwargs)
 

@@ -167,7 +167,8 @@ def _tool_infos(item: Mapping[str, Any]) -> list[ToolInfo]:
 
 def _listed_in_history(history: Sequence[Mapping[str, Any]], label: str) -> list[ToolInfo] | None:
     for item in reversed(history):
-        if item.get("type") == "mcp_list_tools" and item.get("server_label") == label and not item.get("error"):
+        if item.get("type") == "mcp_list_tools" and item.get("server_label") == label \
+                and not item.get("error"):
             return _tool_infos(item)
     return None
 
@@ -197,7 +198,8 @@ async def resolve_hosted_tools(
                 except APIError as exc:
                     if exc.status != 404:
                         raise
-                    raise errors.not_found("vector store", vs_id, f"tools[{index}].vector_store_ids") from None
+                    raise errors.not_found("vector store", vs_id,
+                                           f"tools[{index}].vector_store_ids") from None
             n = len(hosted.file_searches) + 1
             name = FILE_SEARCH_FUNCTION if n == 1 else f"{FILE_SEARCH_FUNCTION}_{n}"
             spec = FileSearchSpec(name, parsed)
@@ -217,16 +219,16 @@ async def resolve_hosted_tools(
                 filter_allowed([], tool.get("allowed_tools"))
             except ValueError as exc:
                 raise errors.invalid_request(str(exc), f"tools[{index}]") from None
-            listed = _listed_in_history(history, ref.label)
-            list_item: dict[str, Any] | None = None
-            if listed is None:
+            from_history = _listed_in_history(history, ref.label)
+            if from_history is None:
                 try:
                     listed = await services.mcp.list_tools(ref)
                 except MCPClientError as exc:
                     raise exc.to_api_error() from None
+            else:
+                listed = from_history
             allowed = filter_allowed(listed, tool.get("allowed_tools"))
-            if _listed_in_history(history, ref.label) is None:
-                list_item = mcp_list_tools_item(ref.label, allowed)
+            list_item = mcp_list_tools_item(ref.label, allowed) if from_history is None else None
             server = MCPServerSpec(tool=tool, ref=ref, tools=allowed, list_item=list_item)
             hosted.servers.append(server)
             for info in allowed:
@@ -324,7 +326,8 @@ def _call(call_id: str, name: str, arguments: str, output: str) -> list[dict[str
 
 
 def has_hosted_items(items: Iterable[Mapping[str, Any]]) -> bool:
-    return any(item.get("type") in ("file_search_call", "mcp_call", "mcp_approval_response") for item in items)
+    kinds = ("file_search_call", "mcp_call", "mcp_approval_response")
+    return any(item.get("type") in kinds for item in items)
 
 
 def expand_history(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -351,7 +354,8 @@ def expand_history(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             request = requests.get(str(item.get("approval_request_id")))
             if request is not None:
                 name = mangle_tool_name(str(request.get("server_label")), str(request.get("name")))
-                out += _call(str(request.get("id")), name, str(request.get("arguments") or "{}"), DECLINED_TEXT)
+                arguments = str(request.get("arguments") or "{}")
+                out += _call(str(request.get("id")), name, arguments, DECLINED_TEXT)
         else:
             out.append(dict(item))
     return out

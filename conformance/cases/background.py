@@ -1,0 +1,209 @@
+"""``background: true`` responses: polling and ``POST /responses/{id}/cancel``.
+
+Background mode is optional: a target that rejects ``background: true`` is UNIMPLEMENTED."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from conformance.cases._support import OAI
+from conformance.cases.errors import check_error_object
+from conformance.context import CaseContext
+from conformance.model import Level, Tier, case
+
+BG = "background: Whether to run the model response in the background."
+CREATE = f"{OAI} components.schemas.CreateResponse"
+CANCEL = f"{OAI} paths./responses/{{response_id}}/cancel.post"
+_CANCEL = (
+    "Cancels a model response with the given ID. Only responses created with the `background` parameter "
+    "set to `true` can be cancelled."
+)
+POLL_SECONDS = 10.0
+# keeps the scripted model busy long enough to be cancelled (the backend waits before answering)
+SLOW = "[[delay:1500]] [[text:slow answer]]"
+
+
+async def _start(ctx: CaseContext, input: str = "Say hello.", **extra: Any) -> dict[str, Any]:
+    resp = await ctx.create(input, background=True, **extra)
+    if resp.status_code in (400, 404, 501):
+        try:
+            param = (resp.json().get("error") or {}).get("param")
+        except (ValueError, AttributeError):
+            param = None
+        # a 400 about another parameter is a real failure, not a missing feature
+        if resp.status_code != 400 or param in (None, "background"):
+            ctx.unimplemented(f"background: true is not offered (HTTP {resp.status_code})")
+    return ctx.json_ok(resp, "POST /responses with background: true")
+
+
+async def _poll(ctx: CaseContext, rid: str, until: tuple[str, ...]) -> dict[str, Any]:
+    deadline = time.monotonic() + POLL_SECONDS
+    while True:
+        got = ctx.json_ok(await ctx.get(f"/responses/{rid}"), "GET /responses/{id}")
+        if got.get("status") in until or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.1)
+
+
+@case(
+    "responses.background.initial-status",
+    level=Level.MUST,
+    title="A background create answers at once with status queued or in_progress",
+    spec=BG + " (status: `queued` or `in_progress` until the model is done)",
+    tier=Tier.SCRIPTED,
+    source=CREATE,
+)
+async def initial_status(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    resp = await _start(ctx, SLOW)
+    ctx.check(
+        resp.get("status") in ("queued", "in_progress"),
+        "status of the background create answer",
+        expected=["queued", "in_progress"],
+        actual=resp.get("status"),
+    )
+
+
+@case(
+    "responses.background.echo",
+    level=Level.SHOULD,
+    title="background true is echoed",
+    spec=BG,
+    source=f"{OAI} components.schemas.Response",
+)
+async def echo(ctx: CaseContext) -> None:
+    resp = await _start(ctx)
+    ctx.check_eq(resp.get("background"), True, "Response.background")
+
+
+@case(
+    "responses.background.poll-completes",
+    level=Level.MUST,
+    title="Polling a background response reaches completed with the output",
+    spec=BG + " GET /responses/{response_id}: Retrieves a model response with the given ID.",
+    tier=Tier.SCRIPTED,
+    source=CREATE,
+)
+async def poll_completes(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    resp = await _start(ctx, "[[delay:200]] [[text:background done]]")
+    got = await _poll(ctx, str(resp.get("id")), ("completed", "failed", "incomplete", "cancelled"))
+    ctx.check_eq(
+        (got.get("status"), ctx.output_text(got)), ("completed", "background done"), "(status, output text)"
+    )
+
+
+@case(
+    "responses.background.cancel-in-progress",
+    level=Level.MUST,
+    title="Cancelling a running background response answers it with status cancelled",
+    spec=_CANCEL,
+    tier=Tier.SCRIPTED,
+    source=CANCEL,
+)
+async def cancel_in_progress(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    resp = await _start(ctx, SLOW)
+    cancelled = ctx.json_ok(
+        await ctx.post(f"/responses/{resp.get('id')}/cancel"), "POST /responses/{id}/cancel"
+    )
+    ctx.check_eq(cancelled.get("status"), "cancelled", "status in the cancel answer")
+
+
+@case(
+    "responses.background.cancel-sticks",
+    level=Level.MUST,
+    title="A cancelled response stays cancelled (the model's late answer does not complete it)",
+    spec=_CANCEL,
+    tier=Tier.SCRIPTED,
+    source=CANCEL,
+)
+async def cancel_sticks(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    resp = await _start(ctx, "[[delay:600]] [[text:too late]]")
+    rid = resp.get("id")
+    ctx.json_ok(await ctx.post(f"/responses/{rid}/cancel"), "POST /responses/{id}/cancel")
+    await asyncio.sleep(1.0)  # past the model's answer
+    got = ctx.json_ok(await ctx.get(f"/responses/{rid}"), "GET /responses/{id}")
+    ctx.check_eq(got.get("status"), "cancelled", "status after the model would have answered")
+
+
+@case(
+    "responses.background.cancel-idempotent",
+    level=Level.SHOULD,
+    title="Cancelling an already cancelled response answers 200 with status cancelled",
+    spec=_CANCEL,
+    tier=Tier.SCRIPTED,
+    source=CANCEL,
+)
+async def cancel_idempotent(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    resp = await _start(ctx, SLOW)
+    rid = resp.get("id")
+    ctx.json_ok(await ctx.post(f"/responses/{rid}/cancel"), "first POST /responses/{id}/cancel")
+    again = ctx.json_ok(await ctx.post(f"/responses/{rid}/cancel"), "second POST /responses/{id}/cancel")
+    ctx.check_eq(again.get("status"), "cancelled", "status in the second cancel answer")
+
+
+@case(
+    "responses.background.cancel-completed-400",
+    level=Level.SHOULD,
+    title="Cancelling a background response that already completed is 400",
+    spec=_CANCEL + " (a finished response is no longer running)",
+    source=CANCEL,
+)
+async def cancel_completed_400(ctx: CaseContext) -> None:
+    resp = await _start(ctx)
+    rid = str(resp.get("id"))
+    got = await _poll(ctx, rid, ("completed", "failed", "incomplete", "cancelled"))
+    if got.get("status") != "completed":
+        ctx.skip(f"the background response ended {got.get('status')!r}, not completed")
+    again = await ctx.post(f"/responses/{rid}/cancel")
+    ctx.check_eq(again.status_code, 400, "status of cancelling a completed response")
+    check_error_object(ctx, again)
+
+
+@case(
+    "responses.background.cancel-foreground-400",
+    level=Level.MUST,
+    title="Cancelling a response not created in background mode is 400",
+    spec=_CANCEL,
+    source=CANCEL,
+)
+async def cancel_foreground_400(ctx: CaseContext) -> None:
+    await _start(ctx)  # detect support first
+    resp = await ctx.create_ok()
+    got = await ctx.post(f"/responses/{resp.get('id')}/cancel")
+    ctx.check_eq(got.status_code, 400, "status of cancelling a foreground response")
+    check_error_object(ctx, got)
+
+
+@case(
+    "responses.background.cancel-unknown-404",
+    level=Level.MUST,
+    title="Cancelling an unknown response is 404",
+    spec="POST /responses/{response_id}/cancel: 404 Not Found.",
+    source=CANCEL,
+)
+async def cancel_unknown_404(ctx: CaseContext) -> None:
+    await _start(ctx)  # detect support first
+    got = await ctx.post("/responses/resp_conformance_does_not_exist_0000/cancel")
+    ctx.check_eq(got.status_code, 404, "status of cancelling an unknown response")
+    check_error_object(ctx, got)
+
+
+@case(
+    "responses.background.store-false-400",
+    level=Level.MUST,
+    title="background true with store false is rejected with 400",
+    spec=BG + " store: Whether to store the generated model response for later retrieval via API. "
+    "(a background response can only be fetched if it is stored)",
+    source=CREATE,
+)
+async def store_false_400(ctx: CaseContext) -> None:
+    await _start(ctx)  # detect support first
+    resp = await ctx.create(background=True, store=False)
+    ctx.check_eq(resp.status_code, 400, "status of background with store false")
+    check_error_object(ctx, resp)

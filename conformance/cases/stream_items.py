@@ -1,0 +1,498 @@
+"""``stream: true``: the item and content-part lifecycle, function-call argument streaming, finish
+states and failures (beyond the stream grammar checked in ``responses_stream.py``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conformance.cases._support import OAI, TOOLS
+from conformance.context import CaseContext, StreamResult
+from conformance.model import Level, Tier, case
+from conformance.profiles import TERMINAL_EVENTS
+
+EV = f"{OAI} components.schemas"
+_ADDED = "response.output_item.added: Emitted when a new output item is added."
+_DONE = "response.output_item.done: Emitted when an output item is marked done."
+_PART = (
+    "response.content_part.added: Emitted when a new content part is added. "
+    "response.content_part.done: Emitted when a content part is done."
+)
+_ARGS = (
+    "response.function_call_arguments.delta: Emitted when there is a partial function-call arguments "
+    "delta. response.function_call_arguments.done: Emitted when function-call arguments are finalized."
+)
+_TERMINAL_STATUS = {
+    "response.completed": "completed",
+    "response.failed": "failed",
+    "response.incomplete": "incomplete",
+}
+
+
+async def _stream(ctx: CaseContext, input: Any = "Say hello.", **extra: Any) -> StreamResult:
+    res = await ctx.create_stream(input, **extra)
+    ctx.check_eq(res.status, 200, "status of the streaming request")
+    return res
+
+
+def _indexed(res: StreamResult) -> list[tuple[int, dict[str, Any]]]:
+    return list(enumerate(res.payloads))
+
+
+def _final(ctx: CaseContext, res: StreamResult) -> dict[str, Any]:
+    terminal = [p for p in res.payloads if p.get("type") in TERMINAL_EVENTS]
+    ctx.check(len(terminal) == 1, "one terminal event", expected=1, actual=[p.get("type") for p in terminal])
+    response = terminal[0].get("response")
+    ctx.check(
+        isinstance(response, dict),
+        "the terminal event carries the response",
+        expected="object",
+        actual=response,
+    )
+    return response if isinstance(response, dict) else {}
+
+
+def _positions(res: StreamResult, event_type: str, **match: Any) -> list[int]:
+    return [
+        i
+        for i, p in _indexed(res)
+        if p.get("type") == event_type and all(p.get(k) == v for k, v in match.items())
+    ]
+
+
+@case(
+    "responses.stream.items.added-before-deltas",
+    level=Level.MUST,
+    title="output_item.added comes before the first text delta of its item",
+    spec=_ADDED,
+    source=f"{EV}.ResponseOutputItemAddedEvent",
+)
+async def added_before_deltas(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    deltas = _positions(res, "response.output_text.delta")
+    ctx.check(deltas, "the stream has text deltas", expected=">= 1", actual=res.types)
+    first = res.payloads[deltas[0]]
+    added = _positions(res, "response.output_item.added", output_index=first.get("output_index"))
+    ctx.check(
+        added and added[0] < deltas[0],
+        "output_item.added of the delta's output_index precedes the first delta",
+        expected=f"added before event #{deltas[0]}",
+        actual=res.types,
+    )
+
+
+@case(
+    "responses.stream.items.done-after-deltas",
+    level=Level.MUST,
+    title="output_item.done comes after the last text delta of its item",
+    spec=_DONE,
+    source=f"{EV}.ResponseOutputItemDoneEvent",
+)
+async def done_after_deltas(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    deltas = _positions(res, "response.output_text.delta")
+    ctx.check(deltas, "the stream has text deltas", expected=">= 1", actual=res.types)
+    last = res.payloads[deltas[-1]]
+    done = _positions(res, "response.output_item.done", output_index=last.get("output_index"))
+    ctx.check(
+        done and done[0] > deltas[-1],
+        "output_item.done of the delta's output_index follows the last delta",
+        expected=f"done after event #{deltas[-1]}",
+        actual=res.types,
+    )
+
+
+@case(
+    "responses.stream.items.content-part-brackets",
+    level=Level.MUST,
+    title="content_part.added and content_part.done bracket the text deltas of their part",
+    spec=_PART,
+    source=f"{EV}.ResponseContentPartAddedEvent",
+)
+async def content_part_brackets(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    deltas = _positions(res, "response.output_text.delta")
+    ctx.check(deltas, "the stream has text deltas", expected=">= 1", actual=res.types)
+    d = res.payloads[deltas[0]]
+    key = {"item_id": d.get("item_id"), "content_index": d.get("content_index")}
+    added = _positions(res, "response.content_part.added", **key)
+    done = _positions(res, "response.content_part.done", **key)
+    ctx.check(
+        len(added) == 1 and len(done) == 1 and added[0] < deltas[0] and deltas[-1] < done[0],
+        f"one content_part.added before and one content_part.done after the deltas of {key}",
+        expected="added < deltas < done",
+        actual=res.types,
+    )
+
+
+@case(
+    "responses.stream.items.ids-consistent",
+    level=Level.MUST,
+    title="Deltas name the item_id and output_index announced by output_item.added",
+    spec="response.output_text.delta item_id: The ID of the output item that the text delta was added to. "
+    "output_index: The index of the output item that the text delta was added to.",
+    source=f"{EV}.ResponseTextDeltaEvent",
+)
+async def ids_consistent(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    announced = {
+        p.get("output_index"): (p.get("item") or {}).get("id")
+        for p in res.of_type("response.output_item.added")
+    }
+    bad = [
+        {k: p.get(k) for k in ("type", "item_id", "output_index")}
+        for p in res.payloads
+        if p.get("type")
+        in (
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.added",
+            "response.content_part.done",
+        )
+        and announced.get(p.get("output_index"), "<none>") != p.get("item_id")
+    ]
+    ctx.check(
+        not bad,
+        "every text/part event's (output_index, item_id) matches an output_item.added",
+        expected=announced,
+        actual=bad[:5],
+    )
+
+
+@case(
+    "responses.stream.items.done-item-equals-final",
+    level=Level.MUST,
+    title="The item in output_item.done equals the final response's output item",
+    spec="response.output_item.done item: The output item that was marked done.",
+    source=f"{EV}.ResponseOutputItemDoneEvent",
+)
+async def done_item_equals_final(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    final = _final(ctx, res)
+    output = final.get("output") or []
+    for p in res.of_type("response.output_item.done"):
+        idx = p.get("output_index")
+        ctx.check(
+            isinstance(idx, int) and 0 <= idx < len(output),
+            "output_index within the final output",
+            expected=f"0..{len(output) - 1}",
+            actual=idx,
+        )
+        assert isinstance(idx, int)
+        ctx.check_eq(p.get("item"), output[idx], f"output_item.done item vs final output[{idx}]")
+    ctx.check(
+        res.of_type("response.output_item.done"), "at least one output_item.done", expected=">= 1", actual=0
+    )
+
+
+@case(
+    "responses.stream.items.part-done-text",
+    level=Level.MUST,
+    title="content_part.done carries the full text of the part",
+    spec="response.content_part.done part: The content part that is done.",
+    source=f"{EV}.ResponseContentPartDoneEvent",
+)
+async def part_done_text(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    texts = {
+        (p.get("item_id"), p.get("content_index")): p.get("text")
+        for p in res.of_type("response.output_text.done")
+    }
+    parts = {
+        (p.get("item_id"), p.get("content_index")): (p.get("part") or {}).get("text")
+        for p in res.of_type("response.content_part.done")
+    }
+    ctx.check(texts, "at least one output_text.done", expected=">= 1", actual=res.types)
+    ctx.check_eq(parts, texts, "content_part.done part.text by (item_id, content_index)")
+
+
+@case(
+    "responses.stream.items.in-progress-after-created",
+    level=Level.SHOULD,
+    title="response.in_progress follows response.created",
+    spec="response.in_progress: Emitted when the response is in progress.",
+    source=f"{EV}.ResponseInProgressEvent",
+)
+async def in_progress_after_created(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    ctx.check_eq(res.types[:2], ["response.created", "response.in_progress"], "the first two events")
+
+
+@case(
+    "responses.stream.items.same-response-id",
+    level=Level.MUST,
+    title="created, in_progress and the terminal event carry the same response id",
+    spec="response.created response: The response that was created. response.completed response: "
+    "Properties of the completed response.",
+    source=f"{EV}.ResponseCreatedEvent",
+)
+async def same_response_id(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    ids = [(p.get("type"), (p.get("response") or {}).get("id")) for p in res.payloads if "response" in p]
+    ctx.check(
+        len(ids) >= 2 and len({i for _, i in ids}) == 1 and isinstance(ids[0][1], str),
+        "one response id across the lifecycle events",
+        expected="one id",
+        actual=ids,
+    )
+
+
+@case(
+    "responses.stream.items.completed-usage",
+    level=Level.SHOULD,
+    title="The completed response in the stream carries usage",
+    spec="usage: Represents token usage details including input tokens, output tokens, a breakdown of "
+    "output tokens, and the total tokens used.",
+    source=f"{EV}.ResponseUsage",
+)
+async def completed_usage(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    usage = _final(ctx, res).get("usage")
+    ctx.check(
+        isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int),
+        "final response.usage with total_tokens",
+        expected="usage object",
+        actual=usage,
+    )
+
+
+# --------------------------------------------------------------------------- function calls
+
+
+@case(
+    "responses.stream.tools.arguments-concatenate",
+    level=Level.MUST,
+    title="function_call_arguments deltas concatenate to the done arguments and the final item",
+    spec=_ARGS,
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseFunctionCallArgumentsDeltaEvent",
+)
+async def arguments_concatenate(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    args = '{"city": "Paris", "unit": "celsius"}'
+    res = await _stream(ctx, f"[[tool:get_weather:{args}]]", tools=TOOLS)
+    deltas = res.of_type("response.function_call_arguments.delta")
+    done = res.of_type("response.function_call_arguments.done")
+    ctx.check(len(deltas) >= 2, "arguments arrive in several deltas", expected=">= 2", actual=len(deltas))
+    ctx.check(len(done) == 1, "one function_call_arguments.done", expected=1, actual=len(done))
+    joined = "".join(str(d.get("delta")) for d in deltas)
+    ctx.check_eq(joined, done[0].get("arguments"), "deltas concatenated vs .done arguments")
+    ctx.check_eq(json.loads(joined), json.loads(args), "the arguments the model produced")
+    calls = [i for i in _final(ctx, res).get("output") or [] if i.get("type") == "function_call"]
+    ctx.check_eq([c.get("arguments") for c in calls], [joined], "final function_call arguments")
+
+
+@case(
+    "responses.stream.tools.arguments-item-id",
+    level=Level.MUST,
+    title="function_call_arguments events name the function_call item",
+    spec="response.function_call_arguments.delta item_id: The ID of the output item that the function-call "
+    "arguments delta is added to.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseFunctionCallArgumentsDeltaEvent",
+)
+async def arguments_item_id(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await _stream(ctx, '[[tool:get_weather:{"city":"Paris"}]]', tools=TOOLS)
+    added = [p.get("item") or {} for p in res.of_type("response.output_item.added")]
+    call_ids = [i.get("id") for i in added if i.get("type") == "function_call"]
+    ctx.check(len(call_ids) == 1, "one function_call item added", expected=1, actual=added)
+    named = [
+        (p.get("type"), p.get("item_id"))
+        for p in res.payloads
+        if str(p.get("type")).startswith("response.function_call_arguments.")
+    ]
+    ctx.check(
+        named and all(i == call_ids[0] for _, i in named),
+        "every function_call_arguments event names the added item",
+        expected=call_ids[0],
+        actual=named,
+    )
+
+
+@case(
+    "responses.stream.tools.arguments-done-name",
+    level=Level.SHOULD,
+    title="function_call_arguments.done names the function",
+    spec="response.function_call_arguments.done name: The name of the function that was called.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseFunctionCallArgumentsDoneEvent",
+)
+async def arguments_done_name(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await _stream(ctx, '[[tool:get_time:{"city":"Oslo"}]]', tools=TOOLS)
+    done = res.of_type("response.function_call_arguments.done")
+    ctx.check_eq([d.get("name") for d in done], ["get_time"], "name in function_call_arguments.done")
+
+
+@case(
+    "responses.stream.tools.parallel-items",
+    level=Level.MUST,
+    title="Parallel tool calls stream as separate items with output_index 0, 1, ...",
+    spec=_ADDED + " output_index: The index of the output item that was added.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseOutputItemAddedEvent",
+)
+async def parallel_items(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await _stream(ctx, "[[tools:2]]", tools=TOOLS)
+    added = [
+        (p.get("output_index"), (p.get("item") or {}).get("name"))
+        for p in res.of_type("response.output_item.added")
+    ]
+    done = [
+        (p.get("output_index"), (p.get("item") or {}).get("name"))
+        for p in res.of_type("response.output_item.done")
+    ]
+    want = [(0, "get_weather"), (1, "get_time")]
+    ctx.check_eq((added, done), (want, want), "(output_index, name) of added and done items")
+
+
+# --------------------------------------------------------------------------- finish states
+
+
+@case(
+    "responses.stream.finish.length-incomplete",
+    level=Level.MUST,
+    title="A model cut off by its token limit ends the stream with response.incomplete",
+    spec="response.incomplete: An event that is emitted when a response finishes as incomplete.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseIncompleteEvent",
+)
+async def length_incomplete(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await _stream(ctx, "[[length]]")
+    final = _final(ctx, res)
+    terminal = [t for t in res.types if t in TERMINAL_EVENTS]
+    ctx.check_eq(
+        (terminal, final.get("status"), final.get("incomplete_details")),
+        (["response.incomplete"], "incomplete", {"reason": "max_output_tokens"}),
+        "(terminal events, status, incomplete_details)",
+    )
+
+
+@case(
+    "responses.stream.finish.terminal-status-matches",
+    level=Level.MUST,
+    title="The terminal event's response status matches the event type",
+    spec="response.completed: Emitted when the model response is complete. response.failed: An event that "
+    "is emitted when a response fails. response.incomplete: An event that is emitted when a response "
+    "finishes as incomplete.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseStreamEvent",
+)
+async def terminal_status_matches(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    for directive in ("[[text:fine]]", "[[length]]", "[[drop]]"):
+        res = await _stream(ctx, directive)
+        for p in res.payloads:
+            if p.get("type") in _TERMINAL_STATUS:
+                ctx.check_eq(
+                    (p.get("response") or {}).get("status"),
+                    _TERMINAL_STATUS[str(p.get("type"))],
+                    f"status in {p.get('type')} for {directive}",
+                )
+
+
+@case(
+    "responses.stream.finish.refusal-deltas",
+    level=Level.MUST,
+    title="A refusal streams as refusal deltas that concatenate to refusal.done",
+    spec="response.refusal.delta: Emitted when there is a partial refusal text. response.refusal.done: "
+    "Emitted when refusal text is finalized.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseRefusalDeltaEvent",
+)
+async def refusal_deltas(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await _stream(ctx, "[[refusal]]")
+    deltas = "".join(str(p.get("delta")) for p in res.of_type("response.refusal.delta"))
+    done = [p.get("refusal") for p in res.of_type("response.refusal.done")]
+    ctx.check_eq(
+        (deltas, done),
+        ("I can't help with that.", ["I can't help with that."]),
+        "(concatenated refusal deltas, refusal.done texts)",
+    )
+
+
+@case(
+    "responses.stream.finish.refusal-final-part",
+    level=Level.MUST,
+    title="The final streamed response holds the refusal as a refusal part, not output_text",
+    spec="RefusalContent: A refusal from the model. type: Always `refusal`.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.RefusalContent",
+)
+async def refusal_final_part(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await _stream(ctx, "[[refusal]]")
+    final = _final(ctx, res)
+    parts = [
+        (p.get("type"), p.get("refusal"))
+        for i in final.get("output") or []
+        if i.get("type") == "message"
+        for p in i.get("content") or []
+    ]
+    ctx.check_eq(parts, [("refusal", "I can't help with that.")], "content parts of the final message")
+    ctx.check_eq(res.of_type("response.output_text.delta"), [], "no output_text deltas for a refusal")
+
+
+# --------------------------------------------------------------------------- storage and failures
+
+
+@case(
+    "responses.stream.store.store-false-not-retrievable",
+    level=Level.MUST,
+    title="A streamed response created with store=false cannot be retrieved",
+    spec="store: Whether to store the generated model response for later retrieval via API.",
+    source=f"{EV}.CreateResponse",
+)
+async def store_false_not_retrievable(ctx: CaseContext) -> None:
+    res = await _stream(ctx, store=False)
+    rid = _final(ctx, res).get("id")
+    got = await ctx.get(f"/responses/{rid}")
+    ctx.check_eq(got.status_code, 404, "GET of a streamed response created with store=false")
+
+
+@case(
+    "responses.stream.errors.backend-error-not-completed",
+    level=Level.MUST,
+    title="A backend 503 during a stream is an HTTP error or response.failed, never response.completed",
+    spec="response.failed: An event that is emitted when a response fails.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseFailedEvent",
+)
+async def backend_error_not_completed(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await ctx.create_stream("[[error:503]]")
+    if res.status != 200:
+        ctx.check(res.status >= 400, "an HTTP error status", expected=">= 400", actual=res.status)
+        return
+    terminal = [t for t in res.types if t in TERMINAL_EVENTS]
+    ctx.check_eq(terminal, ["response.failed"], "terminal events for a failing backend")
+
+
+@case(
+    "responses.stream.errors.malformed-fails",
+    level=Level.MUST,
+    title="A backend stream that is not JSON ends with response.failed carrying an error",
+    spec="response.failed: An event that is emitted when a response fails. error: An error object returned "
+    "when the model fails to generate a Response.",
+    tier=Tier.SCRIPTED,
+    source=f"{EV}.ResponseFailedEvent",
+)
+async def malformed_fails(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    res = await ctx.create_stream("[[malformed]]")
+    if res.status != 200:
+        ctx.check(res.status >= 500, "an HTTP 5xx status", expected=">= 500", actual=res.status)
+        return
+    terminal = [t for t in res.types if t in TERMINAL_EVENTS]
+    ctx.check_eq(terminal, ["response.failed"], "terminal events for a garbled backend stream")
+    error = (res.of_type("response.failed")[0].get("response") or {}).get("error")
+    ctx.check(
+        isinstance(error, dict) and isinstance(error.get("message"), str),
+        "response.error is an object with a message",
+        expected="error object",
+        actual=error,
+    )
