@@ -42,10 +42,11 @@ ALLOWLIST: tuple[Allowance, ...] = (
     ),
     Allowance(
         "openai", 404,
-        "An unknown resource id is 404 with an OpenAI error object "
-        f"({OPENAI_ERROR_CODES}: '404 - Not Found'); the document declares 404 only on "
-        "DELETE /responses/{id} and POST /responses/{id}/cancel. Fuzzed ids do not exist.",
-        "* /v1/*{*}*",
+        "An id that does not exist, in the path or in the body (`conversation`, `file_ids`, "
+        f"`vector_store_ids`), is 404 with an OpenAI error object ({OPENAI_ERROR_CODES}: "
+        "'404 - Not Found'); the document declares 404 only on DELETE /responses/{id} and "
+        "POST /responses/{id}/cancel. Fuzzed ids and the document's examples (conv_123, "
+        "file-abc123) do not exist on the target.",
     ),
     Allowance(
         "openai", 413,

@@ -70,7 +70,7 @@ CHECKS: dict[str, tuple[str, ...]] = {
 }
 
 DEFAULT_MAX_EXAMPLES = 10
-DEFAULT_BUDGET = 20.0
+DEFAULT_BUDGET = 15.0
 
 
 @dataclass

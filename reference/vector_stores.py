@@ -44,13 +44,12 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from reference import ingest, retrieval
 from reference.core import errors, ids, pagination
-from reference.engine import Engine
 from reference.retrieval import vectors
 from reference.retrieval.search import (
     DEFAULT_MAX_RESULTS,
@@ -62,6 +61,10 @@ from reference.retrieval.search import (
 )
 from reference.retrieval.search import rank as rank_hits
 from reference.store.objects import ObjectStore
+
+if TYPE_CHECKING:
+    # Not imported at run time: the engine imports this module for the file_search tool.
+    from reference.engine import Engine
 
 log = logging.getLogger("reference.vector_stores")
 

@@ -191,7 +191,9 @@ def _wrong_tool_choice(ex: Exchange, body: JSON) -> None:
 
 
 mutation("echo-tool-choice", response=create_answer(_wrong_tool_choice))
-mutation("echo-tools-reversed", response=create_answer(lambda ex, b: b.__setitem__("tools", b["tools"][::-1])))
+mutation(
+    "echo-tools-reversed", response=create_answer(lambda ex, b: b.__setitem__("tools", b["tools"][::-1]))
+)
 mutation(
     "echo-tool-parameters",
     response=create_answer(lambda ex, b: [t.__setitem__("parameters", {}) for t in b.get("tools") or []]),
@@ -230,12 +232,16 @@ mutation("req-drop-previous", request=drop_request_key("previous_response_id"))
 
 
 def _input_list(fn: Callable[[list[Any]], list[Any]]) -> RequestHook:
-    return create_body(lambda ex, b: b.__setitem__("input", fn(b["input"])) if isinstance(b.get("input"), list) else None)
+    return create_body(
+        lambda ex, b: b.__setitem__("input", fn(b["input"])) if isinstance(b.get("input"), list) else None
+    )
 
 
 mutation(
     "req-string-prefixed",
-    request=create_body(lambda ex, b: b.__setitem__("input", "X " + b["input"]) if isinstance(b.get("input"), str) else None),
+    request=create_body(
+        lambda ex, b: b.__setitem__("input", "X " + b["input"]) if isinstance(b.get("input"), str) else None
+    ),
 )
 mutation("req-input-drop-first", request=_input_list(lambda items: items[1:]))
 
@@ -299,22 +305,31 @@ def _usage_off_by_one(u: JSON) -> None:
 mutation("usage-off-by-one", response=_usage(_usage_off_by_one))
 mutation(
     "msg-id-prefix",
-    response=create_answer(lambda ex, b: [m.__setitem__("id", "item_" + m["id"][4:]) for m in output_items(b, "message")]),
+    response=create_answer(
+        lambda ex, b: [m.__setitem__("id", "item_" + m["id"][4:]) for m in output_items(b, "message")]
+    ),
 )
 mutation(
     "msg-status",
-    response=create_answer(lambda ex, b: [m.__setitem__("status", "in_progress") for m in output_items(b, "message")]),
+    response=create_answer(
+        lambda ex, b: [m.__setitem__("status", "in_progress") for m in output_items(b, "message")]
+    ),
 )
 mutation(
     "item-ids-same",
     response=create_answer(lambda ex, b: [i.__setitem__("id", "fc_same") for i in b.get("output") or []]),
 )
-mutation("created-old", response=create_answer(lambda ex, b: b.__setitem__("created_at", b["created_at"] - 3600)))
+mutation(
+    "created-old", response=create_answer(lambda ex, b: b.__setitem__("created_at", b["created_at"] - 3600))
+)
 mutation(
     "completed-before-created",
     response=create_answer(lambda ex, b: b.__setitem__("completed_at", b["created_at"] - 10)),
 )
-mutation("completed-at-always", response=create_answer(lambda ex, b: b.__setitem__("completed_at", b["created_at"])))
+mutation(
+    "completed-at-always",
+    response=create_answer(lambda ex, b: b.__setitem__("completed_at", b["created_at"])),
+)
 mutation(
     "error-on-success",
     response=create_answer(lambda ex, b: b.__setitem__("error", {"code": "x", "message": "y"})),
@@ -332,13 +347,17 @@ mutation("incomplete-as-completed", response=create_answer(_incomplete_as_comple
 def _swap_reason(ex: Exchange, body: JSON) -> None:
     details = body.get("incomplete_details")
     if isinstance(details, dict):
-        details["reason"] = "content_filter" if details.get("reason") == "max_output_tokens" else "max_output_tokens"
+        details["reason"] = (
+            "content_filter" if details.get("reason") == "max_output_tokens" else "max_output_tokens"
+        )
 
 
 mutation("incomplete-reason-swapped", response=create_answer(_swap_reason))
 mutation(
     "incomplete-output-dropped",
-    response=create_answer(lambda ex, b: b.__setitem__("output", []) if b.get("status") == "incomplete" else None),
+    response=create_answer(
+        lambda ex, b: b.__setitem__("output", []) if b.get("status") == "incomplete" else None
+    ),
 )
 
 
@@ -366,7 +385,8 @@ mutation(
     "fc-only-first",
     response=create_answer(
         lambda ex, b: b.__setitem__(
-            "output", [i for n, i in enumerate(b.get("output") or []) if i.get("type") != "function_call" or n == 0]
+            "output",
+            [i for n, i in enumerate(b.get("output") or []) if i.get("type") != "function_call" or n == 0],
         )
     ),
 )
@@ -402,7 +422,12 @@ mutation("req-inherit-instructions", request=_remember_instructions)
 
 async def _ignore_unknown_previous(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
     err = body.get("error") if isinstance(body, dict) else None
-    if ex.is_create and status in (400, 404) and isinstance(err, dict) and "previous" in str(err.get("message")).lower():
+    if (
+        ex.is_create
+        and status in (400, 404)
+        and isinstance(err, dict)
+        and "previous" in str(err.get("message")).lower()
+    ):
         retry = {k: v for k, v in (ex.body or {}).items() if k != "previous_response_id"}
         return await ex.proxy.upstream_json("POST", "/v1/responses", retry)
     return status, body
@@ -438,8 +463,14 @@ mutation("delete-shape", response=_delete_shape)
 
 # --------------------------------------------------------------------------- input items
 
-mutation("items-no-first-last", response=items_answer(lambda ex, b: [b.pop("first_id", None), b.pop("last_id", None)]))
-mutation("items-drop-one", response=items_answer(lambda ex, b: b["data"].pop(len(b["data"]) // 2) if b["data"] else None))
+mutation(
+    "items-no-first-last",
+    response=items_answer(lambda ex, b: [b.pop("first_id", None), b.pop("last_id", None)]),
+)
+mutation(
+    "items-drop-one",
+    response=items_answer(lambda ex, b: b["data"].pop(len(b["data"]) // 2) if b["data"] else None),
+)
 mutation("items-default-asc", request=items_query(lambda q: q.setdefault("order", "asc")))
 mutation("items-ignore-order", request=items_query(lambda q: q.pop("order", None)))
 mutation("items-has-more-false", response=items_answer(lambda ex, b: b.__setitem__("has_more", False)))
@@ -491,7 +522,10 @@ async def _background_sync(ex: Exchange, status: int, body: Any) -> tuple[int, A
 
 
 mutation("bg-sync", response=_background_sync)
-mutation("bg-echo-false", response=create_answer(lambda ex, b: b.__setitem__("background", False) if b.get("background") else None))
+mutation(
+    "bg-echo-false",
+    response=create_answer(lambda ex, b: b.__setitem__("background", False) if b.get("background") else None),
+)
 
 
 async def _get_output_dropped(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
@@ -557,7 +591,9 @@ def _move(events: list[JSON], pick: Callable[[JSON], bool], before: Callable[[JS
 mutation(
     "ev-added-late",
     events=lambda ex, evs: _move(
-        evs, lambda e: e.get("type") == "response.output_item.added", lambda e: e.get("type") == "response.output_item.done"
+        evs,
+        lambda e: e.get("type") == "response.output_item.added",
+        lambda e: e.get("type") == "response.output_item.done",
     ),
 )
 
@@ -576,11 +612,16 @@ def _done_early(ex: Exchange, events: list[JSON]) -> list[JSON]:
 
 mutation("ev-done-early", events=_done_early)
 mutation("ev-no-part-added", events=drop_events("response.content_part.added"))
-mutation("ev-delta-item-id", events=each_event(("response.output_text.delta",), lambda e: e.__setitem__("item_id", "msg_other")))
+mutation(
+    "ev-delta-item-id",
+    events=each_event(("response.output_text.delta",), lambda e: e.__setitem__("item_id", "msg_other")),
+)
 
 
 def _done_item_stale(ex: Exchange, events: list[JSON]) -> list[JSON]:
-    added = {e.get("output_index"): e.get("item") for e in events if e.get("type") == "response.output_item.added"}
+    added = {
+        e.get("output_index"): e.get("item") for e in events if e.get("type") == "response.output_item.added"
+    }
     for e in events:
         if e.get("type") == "response.output_item.done":
             e["item"] = copy.deepcopy(added.get(e.get("output_index")))
@@ -593,8 +634,13 @@ mutation(
     events=each_event(("response.content_part.done",), lambda e: e["part"].__setitem__("text", "")),
 )
 mutation("ev-no-in-progress", events=drop_events("response.in_progress"))
-mutation("ev-terminal-other-id", events=each_event(TERMINALS, lambda e: e["response"].__setitem__("id", "resp_other")))
-mutation("ev-completed-no-usage", events=each_event(TERMINALS, lambda e: e["response"].__setitem__("usage", None)))
+mutation(
+    "ev-terminal-other-id",
+    events=each_event(TERMINALS, lambda e: e["response"].__setitem__("id", "resp_other")),
+)
+mutation(
+    "ev-completed-no-usage", events=each_event(TERMINALS, lambda e: e["response"].__setitem__("usage", None))
+)
 
 
 def _drop_last_args_delta(ex: Exchange, events: list[JSON]) -> list[JSON]:
@@ -610,10 +656,16 @@ mutation(
         lambda e: e.__setitem__("item_id", "fc_other"),
     ),
 )
-mutation("ev-args-done-no-name", events=each_event(("response.function_call_arguments.done",), lambda e: e.pop("name", None)))
+mutation(
+    "ev-args-done-no-name",
+    events=each_event(("response.function_call_arguments.done",), lambda e: e.pop("name", None)),
+)
 mutation(
     "ev-output-index-zero",
-    events=each_event(("response.output_item.added", "response.output_item.done"), lambda e: e.__setitem__("output_index", 0)),
+    events=each_event(
+        ("response.output_item.added", "response.output_item.done"),
+        lambda e: e.__setitem__("output_index", 0),
+    ),
 )
 
 
@@ -623,8 +675,13 @@ def _incomplete_as_completed_event(e: JSON) -> None:
     e["response"]["incomplete_details"] = None
 
 
-mutation("ev-incomplete-as-completed", events=each_event(("response.incomplete",), _incomplete_as_completed_event))
-mutation("ev-terminal-status-completed", events=each_event(TERMINALS, lambda e: e["response"].__setitem__("status", "completed")))
+mutation(
+    "ev-incomplete-as-completed", events=each_event(("response.incomplete",), _incomplete_as_completed_event)
+)
+mutation(
+    "ev-terminal-status-completed",
+    events=each_event(TERMINALS, lambda e: e["response"].__setitem__("status", "completed")),
+)
 mutation("ev-refusal-delta-dropped", events=drop_events("response.refusal.delta"))
 
 
@@ -701,24 +758,49 @@ def _coerce(key: str, bad: Callable[[Any], bool], fix: Callable[[Any], Any]) -> 
 
 mutation(
     "temperature-coerced",
-    request=_coerce("temperature", lambda v: not isinstance(v, (int, float)) or not 0 <= v <= 2, lambda v: None),
+    request=_coerce(
+        "temperature", lambda v: not isinstance(v, (int, float)) or not 0 <= v <= 2, lambda v: None
+    ),
 )
 mutation("input-coerced", request=_coerce("input", lambda v: not isinstance(v, (str, list)), str))
 mutation("tools-coerced", request=_coerce("tools", lambda v: not isinstance(v, list), lambda v: None))
 mutation(
     "metadata-coerced",
-    request=_coerce("metadata", lambda v: isinstance(v, dict), lambda v: {str(k): str(x) for k, x in list(v.items())[:16]}),
+    request=_coerce(
+        "metadata", lambda v: isinstance(v, dict), lambda v: {str(k): str(x) for k, x in list(v.items())[:16]}
+    ),
 )
 mutation(
     "max-output-tokens-coerced",
     request=_coerce("max_output_tokens", lambda v: isinstance(v, int) and v < 16, lambda v: None),
 )
 _KNOWN = {
-    "model", "input", "instructions", "tools", "tool_choice", "temperature", "top_p", "metadata", "store",
-    "stream", "background", "previous_response_id", "conversation", "max_output_tokens", "text",
-    "parallel_tool_calls", "truncation", "reasoning", "include", "user", "max_tool_calls",
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "temperature",
+    "top_p",
+    "metadata",
+    "store",
+    "stream",
+    "background",
+    "previous_response_id",
+    "conversation",
+    "max_output_tokens",
+    "text",
+    "parallel_tool_calls",
+    "truncation",
+    "reasoning",
+    "include",
+    "user",
+    "max_tool_calls",
 }
-mutation("unknown-params-stripped", request=create_body(lambda ex, b: [b.pop(k) for k in list(b) if k not in _KNOWN]))
+mutation(
+    "unknown-params-stripped",
+    request=create_body(lambda ex, b: [b.pop(k) for k in list(b) if k not in _KNOWN]),
+)
 
 
 def _exclusive_dropped(ex: Exchange, body: JSON) -> None:
@@ -916,15 +998,22 @@ def mp(proxied_reference: ProxiedReference) -> Iterator[ProxiedReference]:
 
 
 def test_proxy_is_transparent(mp: ProxiedReference) -> None:
-    via = httpx.post(mp.base_url + "/responses", json={"model": "scripted", "input": "[[text:same]]"}, timeout=30)
-    direct = httpx.post(mp.upstream + "/responses", json={"model": "scripted", "input": "[[text:same]]"}, timeout=30)
+    via = httpx.post(
+        mp.base_url + "/responses", json={"model": "scripted", "input": "[[text:same]]"}, timeout=30
+    )
+    direct = httpx.post(
+        mp.upstream + "/responses", json={"model": "scripted", "input": "[[text:same]]"}, timeout=30
+    )
     assert via.status_code == direct.status_code == 200
     strip = ("id", "created_at", "completed_at", "output")
     assert {k: v for k, v in via.json().items() if k not in strip} == {
         k: v for k, v in direct.json().items() if k not in strip
     }
     with httpx.stream(
-        "POST", mp.base_url + "/responses", json={"model": "scripted", "input": "hi", "stream": True}, timeout=30
+        "POST",
+        mp.base_url + "/responses",
+        json={"model": "scripted", "input": "hi", "stream": True},
+        timeout=30,
     ) as r:
         text = r.read().decode()
     assert r.headers["content-type"].startswith("text/event-stream")
@@ -933,5 +1022,7 @@ def test_proxy_is_transparent(mp: ProxiedReference) -> None:
 
 def test_a_mutation_changes_the_answer(mp: ProxiedReference) -> None:
     mp.proxy.active = {"echo-temperature"}
-    got = httpx.post(mp.base_url + "/responses", json={"model": "scripted", "input": "x", "temperature": 0.2}, timeout=30)
+    got = httpx.post(
+        mp.base_url + "/responses", json={"model": "scripted", "input": "x", "temperature": 0.2}, timeout=30
+    )
     assert got.json()["temperature"] == 1.0

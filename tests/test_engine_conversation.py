@@ -5,10 +5,20 @@ scripted backend mounted with respx)."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.test_files import error_of
-from tests.test_tool_loops import Gateway, gw  # noqa: F401  (the fixture)
+from tests.test_tool_loops import Gateway, open_gateway
+
+
+@pytest.fixture
+async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with open_gateway(tmp_path) as gateway:
+        yield gateway
 
 
 def _text(response: dict[str, Any]) -> str:
@@ -31,7 +41,8 @@ async def test_three_turns_keep_items_in_order(gw: Gateway) -> None:
     first = await gw.respond({"input": "[[text:hello Ada]]", "conversation": conv["id"]})
     assert first["conversation"] == {"id": conv["id"]}
     second = await gw.respond({"input": "[[text:fine]]", "conversation": {"id": conv["id"]}})
-    third = await gw.respond({"input": "[[messages]]", "conversation": conv["id"], "instructions": "be brief"})
+    third = await gw.respond({"input": "[[messages]]", "conversation": conv["id"],
+                              "instructions": "be brief"})
 
     # The model saw the seeded item, both earlier turns and the new input, oldest first.
     seen = json.loads(_text(third))

@@ -187,11 +187,11 @@ def test_stop_kills_an_envoy_that_ignores_sigterm(backend_url: str) -> None:
     assert envoy.process.returncode == -signal.SIGKILL
 
 
-COMPOSE_ENVOY = Path(launcher.__file__).resolve().parent / "compose-envoy.yaml"
+COMPOSE_ENVOY = Path(launcher.__file__).resolve().parent / "compose-envoy.yml"
 
 
 def test_compose_envoy_config_is_the_rendered_one() -> None:
-    """envoy/compose-envoy.yaml (used by docker-compose.yml) is exactly what the renderer gives
+    """envoy/compose-envoy.yml (used by docker-compose.yml) is exactly what the renderer gives
     for the compose hostnames, so it never drifts from the template; and Envoy accepts it."""
     expected = render(
         listen_address="0.0.0.0",
@@ -213,7 +213,7 @@ def test_compose_file_wires_the_three_services() -> None:
     compose = yaml.safe_load((COMPOSE_ENVOY.parent / "docker-compose.yml").read_text())
     services = compose["services"]
     assert set(services) >= {"envoy", "gateway", "ollama"}
-    assert any("compose-envoy.yaml" in v for v in services["envoy"]["volumes"])
+    assert any("compose-envoy.yml" in v for v in services["envoy"]["volumes"])
     command = " ".join(services["gateway"]["command"])
     assert "--extproc-port 10000" in command and "--http-port 8080" in command
     assert "http://ollama:11434" in command

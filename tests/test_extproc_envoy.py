@@ -404,3 +404,25 @@ def test_large_body_under_default_limit_passes_grpc() -> None:
         r = create(c, input="[[text:big ok]] " + "z" * 6_000_000)
         assert r.status_code == 200, r.text[:300]
         assert r.json()["output"][0]["content"][0]["text"] == "big ok"
+
+
+def test_stream_store_false_not_retrievable(via: httpx.Client) -> None:
+    r = create(via, input="[[text:gone]]", stream=True, store=False)
+    evs = events(r.content)
+    assert evs[-1]["type"] == "response.completed"
+    assert via.get(f"/v1/responses/{evs[-1]['response']['id']}").status_code == 404
+
+
+def test_background_through_envoy_runs_in_gateway(via: httpx.Client) -> None:
+    r = create(via, input="[[text:later]]", background=True)
+    assert r.status_code == 200
+    assert r.json()["status"] == "queued"
+    deadline = time.monotonic() + 10
+    got: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        got = via.get(f"/v1/responses/{r.json()['id']}").json()
+        if got["status"] == "completed":
+            break
+        time.sleep(0.1)
+    assert got["status"] == "completed"
+    assert got["output"][0]["content"][0]["text"] == "later"

@@ -421,3 +421,19 @@ def test_headers_of_prefers_raw_value() -> None:
         )
     )
     assert headers_of(msg) == {"a": "1", "b": "2"}
+
+
+async def test_unexpected_failure_is_500_openai_error_not_empty(engine: Engine) -> None:
+    class Broken(Engine):
+        async def prepare(self, body: Any) -> Any:
+            raise RuntimeError("bug")
+
+    broken = Broken(open_store(":memory:"), None)
+    try:
+        reply = await one(RequestProcessor(broken), req_body({"model": "m", "input": "x"}))
+        imm = reply.immediate_response
+        assert imm.status.code == 500
+        err = json.loads(imm.body)["error"]
+        assert err["type"] == "server_error" and err["code"] == "internal_error"
+    finally:
+        await broken.aclose()

@@ -185,8 +185,8 @@ def test_real_openai_document_prepares_and_loads() -> None:
 def test_allowlist_gives_reasons_per_profile() -> None:
     assert allowlist.reason_for("openai", "POST /v1/responses", 400)
     assert allowlist.reason_for("openai", "GET /v1/responses/{response_id}", 404)
-    # 404 on a route without an id is not an unknown resource: not allowed.
-    assert allowlist.reason_for("openai", "POST /v1/responses", 404) is None
+    assert allowlist.reason_for("openai", "POST /v1/responses", 404)
+    assert allowlist.reason_for("openai", "POST /v1/responses", 418) is None
     # The reference documents its 400s itself; 5xx is never allowed.
     assert allowlist.reason_for("reference", "POST /v1/responses", 400) is None
     assert all(entry.status < 500 and entry.reason for entry in allowlist.ALLOWLIST)

@@ -350,3 +350,28 @@ async def test_survives_restart(tmp_path: Path) -> None:
         assert rendered.instructions == "two"
     finally:
         await engine2.aclose()
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"metadata": "x"}, "metadata"),
+    ({"name": 3}, "name"),
+    ({"default_version": 2, "previous_default_version": "1"}, "default_version"),
+    ({"make_default": True}, "make_default"),
+])
+async def test_update_bad_input(env: Env, body: dict[str, Any], param: str) -> None:
+    prompt = await _prompt(env)
+    err = await env.err("POST", f"/v1/prompts/{prompt['id']}", 400, body)
+    assert err["param"] == param, err
+    assert await env.ok("GET", f"/v1/prompts/{prompt['id']}") == prompt
+
+
+async def test_version_bad_input(env: Env) -> None:
+    prompt = await _prompt(env)
+    path = f"/v1/prompts/{prompt['id']}/versions"
+    err = await env.err("POST", path, 400, {"base_version": "1"})
+    assert err["param"] == "instructions"
+    err = await env.err("POST", path, 400, {"base_version": "1", "instructions": "x", "make_default": "yes"})
+    assert err["param"] == "make_default"
+    err = await env.err("POST", path, 400, {"base_version": "1", "instructions": "x", "metadata": {}})
+    assert err["param"] == "metadata"  # metadata belongs to the prompt, not to a version
+    assert (await env.ok("GET", path))["data"] == [await env.ok("GET", f"{path}/1")]

@@ -9,6 +9,7 @@ chunking, the backend's hashed bag-of-words embeddings, cosine ranking).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -62,15 +63,24 @@ class Gateway(VS):
         return created["id"], files
 
 
-@pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
+@contextlib.asynccontextmanager
+async def open_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    """The gateway app (Quart test client) with the scripted backend mounted by respx."""
     with respx.mock(assert_all_called=False) as router:
         backend = mount(router, BACKEND)
         base, ctx = await start_gateway(tmp_path / "db.sqlite3")
         gateway = Gateway(base.app, base.http, base.engine, base.db)
         gateway.backend = backend
+        try:
+            yield gateway
+        finally:
+            await stop_gateway(base, ctx)
+
+
+@pytest.fixture
+async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with open_gateway(tmp_path) as gateway:
         yield gateway
-        await stop_gateway(base, ctx)
 
 
 def _message_text(item: dict[str, Any]) -> str:
@@ -107,7 +117,8 @@ async def test_file_search_non_streaming_searches_feeds_the_model_and_cites(gw: 
     assert [t["function"]["name"] for t in chats[0]["tools"]] == ["file_search"]
     # Second call: the assistant's tool call, then the results as the tool message.
     assistant, tool = chats[1]["messages"][-2:]
-    assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["function"]["name"] == "file_search"
+    assert assistant["role"] == "assistant"
+    assert assistant["tool_calls"][0]["function"]["name"] == "file_search"
     assert tool["role"] == "tool" and tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
     assert "Solar panels convert sunlight" in tool["content"]
     # Usage covers both model calls.
@@ -118,8 +129,8 @@ async def test_file_search_non_streaming_searches_feeds_the_model_and_cites(gw: 
 
 async def test_file_search_include_results_max_num_results_and_filters(gw: Gateway) -> None:
     vs_id, files = await gw.store_with("solar.txt", "sourdough.md")
-    await gw.post(f"/v1/vector_stores/{vs_id}/files/{files['solar.txt']}", {"attributes": {"topic": "energy"}})
-    await gw.post(f"/v1/vector_stores/{vs_id}/files/{files['sourdough.md']}", {"attributes": {"topic": "food"}})
+    for name, topic in (("solar.txt", "energy"), ("sourdough.md", "food")):
+        await gw.post(f"/v1/vector_stores/{vs_id}/files/{files[name]}", {"attributes": {"topic": topic}})
     tool = {"type": "file_search", "vector_store_ids": [vs_id], "max_num_results": 1}
     response = await gw.respond({"input": SEARCH, "tools": [tool], "include": ["file_search_call.results"]})
     results = response["output"][0]["results"]
@@ -176,7 +187,8 @@ async def test_file_search_streaming_events_in_order(gw: Gateway) -> None:
     msg_kinds = [e["type"] for e in msg]
     assert msg_kinds[0] == "response.output_item.added" and msg_kinds[-1] == "response.output_item.done"
     annotation = msg[msg_kinds.index("response.output_text.annotation.added")]
-    assert msg_kinds.index("response.output_text.annotation.added") < msg_kinds.index("response.output_text.done")
+    assert msg_kinds.index("response.output_text.annotation.added") < msg_kinds.index(
+        "response.output_text.done")
     text = msg[msg_kinds.index("response.output_text.done")]["text"]
     deltas = "".join(e["delta"] for e in msg if e["type"] == "response.output_text.delta")
     assert deltas == text and text.startswith("tool result: <result")

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import respx
 
 from fixtures import mcp_server
-from fixtures.backend.respx_routes import mount
 from fixtures.mcp_server import MCPServerHandle
-from tests.test_files import BACKEND, error_of, start_gateway, stop_gateway
+from tests.test_files import error_of
 from tests.test_mcp_client import TOKEN, free_closed_port
-from tests.test_tool_loops import Gateway
+from tests.test_tool_loops import Gateway, open_gateway
 
 ADD = '[[tool:mcp7_fixture_add:{"a":1,"b":2}]]'
 FIXTURE_TOOLS = ["add", "echo", "lookup_weather", "fail", "sleep"]
@@ -48,13 +46,8 @@ def auth_server() -> Iterator[MCPServerHandle]:
 @pytest.fixture
 async def gw(tmp_path: Path, server: MCPServerHandle) -> AsyncIterator[Gateway]:
     server.stats.reset()
-    with respx.mock(assert_all_called=False) as router:
-        backend = mount(router, BACKEND)
-        base, ctx = await start_gateway(tmp_path / "db.sqlite3")
-        gateway = Gateway(base.app, base.http, base.engine, base.db)
-        gateway.backend = backend
+    async with open_gateway(tmp_path) as gateway:
         yield gateway
-        await stop_gateway(base, ctx)
 
 
 def mcp_tool(server: MCPServerHandle, **extra: Any) -> dict[str, Any]:
@@ -99,7 +92,8 @@ async def test_tool_list_is_cached_across_requests(gw: Gateway, server: MCPServe
 
 async def test_allowed_tools_names_and_filter(gw: Gateway, server: MCPServerHandle) -> None:
     response = await gw.respond({"input": '[[tool:mcp7_fixture_echo:{"text":"hi"}]]',
-                                 "tools": [mcp_tool(server, allowed_tools=["echo"], require_approval="never")]})
+                                 "tools": [mcp_tool(server, allowed_tools=["echo"],
+                                                    require_approval="never")]})
     assert [t["name"] for t in response["output"][0]["tools"]] == ["echo"]
     assert response["output"][1]["output"] == "hi"
     assert [t["function"]["name"] for t in gw.chat_requests()[0]["tools"]] == ["mcp7_fixture_echo"]
@@ -155,7 +149,8 @@ async def test_approval_flow(gw: Gateway, server: MCPServerHandle) -> None:
     assert server.stats.snapshot()["call_tool"] == {"add": 1}
 
 
-async def test_declined_approval_is_not_run_and_the_model_is_told(gw: Gateway, server: MCPServerHandle) -> None:
+async def test_declined_approval_is_not_run_and_the_model_is_told(
+        gw: Gateway, server: MCPServerHandle) -> None:
     tools = [mcp_tool(server)]
     first = await gw.respond({"input": ADD, "tools": tools})
     request_id = first["output"][1]["id"]
@@ -262,18 +257,21 @@ async def test_unreachable_server_is_424_and_nothing_is_stored(gw: Gateway) -> N
 
 
 async def test_headers_reach_the_server(gw: Gateway, auth_server: MCPServerHandle) -> None:
-    tool = {"type": "mcp", "server_label": "fixture", "server_url": auth_server.url, "require_approval": "never"}
+    tool = {"type": "mcp", "server_label": "fixture", "server_url": auth_server.url,
+            "require_approval": "never"}
     resp = await gw.http.post("/v1/responses", json={"model": "m", "input": ADD, "tools": [tool]})
     err = await error_of(resp, 424)
     assert err["code"] == "mcp_http_error"
-    ok = await gw.respond({"input": ADD, "tools": [{**tool, "headers": {"Authorization": f"Bearer {TOKEN}"}}]})
+    authorized = {**tool, "headers": {"Authorization": f"Bearer {TOKEN}"}}
+    ok = await gw.respond({"input": ADD, "tools": [authorized]})
     assert ok["output"][1]["output"] == "3"
 
 
 async def test_connector_id(gw: Gateway, server: MCPServerHandle) -> None:
     connector = await gw.post("/v1/connectors", {"label": "fixture", "server_url": server.url})
     response = await gw.respond({"input": ADD, "tools": [
-        {"type": "mcp", "server_label": "fixture", "connector_id": connector["id"], "require_approval": "never"}]})
+        {"type": "mcp", "server_label": "fixture", "connector_id": connector["id"],
+         "require_approval": "never"}]})
     assert response["output"][1]["output"] == "3"
     resp = await gw.http.post("/v1/responses", json={"model": "m", "input": "x", "tools": [
         {"type": "mcp", "server_label": "fixture", "connector_id": "conn_missing"}]})
@@ -284,7 +282,8 @@ async def test_file_search_and_mcp_together(gw: Gateway, server: MCPServerHandle
     vs_id, files = await gw.store_with("solar.txt")
     response = await gw.respond({
         "input": f'{ADD} [[tool:file_search:{{"query":"solar"}}]]',
-        "tools": [{"type": "file_search", "vector_store_ids": [vs_id]}, mcp_tool(server, require_approval="never")]})
+        "tools": [{"type": "file_search", "vector_store_ids": [vs_id]},
+                  mcp_tool(server, require_approval="never")]})
     kinds = [i["type"] for i in response["output"]]
     assert kinds == ["mcp_list_tools", "mcp_call", "file_search_call", "message"]
     assert [a["file_id"] for a in response["output"][3]["content"][0]["annotations"]] == [files["solar.txt"]]
