@@ -68,10 +68,23 @@ def fuzz(session: nox.Session) -> None:
     """schemathesis against the reference, directly and through Envoy (see fuzz/README.md).
 
     CI budget: 10 examples per operation and phase, at most 15 s per schemathesis run (four runs:
-    two targets x two schemas; about 80 s of fuzzing plus target start-up). A longer local run is one flag away:
-    `nox -s fuzz -- --max-examples 200 --budget 600`.
+    two targets x two schemas; about 80 s of fuzzing plus target start-up). A longer local run
+    is one flag away: `nox -s fuzz -- --max-examples 200 --budget 600`.
     """
     _install(session, "test,fuzz")
     openapi = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
     session.run("python", "-m", "fuzz.run", "--report-dir", str(ROOT / "fuzz-reports"), *openapi,
                 *session.posargs)
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of the harness: every catalog mutant (fixtures/mutants) must be killed.
+
+    Not a default session (a full run is one harness run per mutant, two at a time). Extra
+    arguments go to `python -m fixtures.mutants`, e.g. `nox -s mutants -- --only 'sse.*'`."""
+    _install(session)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "python", "-m", "fixtures.mutants", "--json", str(REPORTS / "mutants.json"), *session.posargs
+    )

@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--model", default="scripted", help="model name sent in requests (default scripted)")
     rp.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the bearer token")
     rp.add_argument("--openapi", metavar="PATH", help="also validate objects against this OpenAPI document")
+    rp.add_argument(
+        "--mcp-server-url",
+        metavar="URL",
+        help="an MCP server the gateway can reach, for the mcp tool cases (e.g. `python -m fixtures.mcp_server "
+        "--port 0`); built-in targets start one themselves",
+    )
     rp.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     rp.add_argument("--quiet", action="store_true", help="no per-case progress lines")
     return parser
@@ -128,12 +134,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 console.print(f"[red]could not start target {name}:[/] {escape(str(exc))}", highlight=False)
                 return 2
             base_url, extproc = running.base_url, args.extproc or running.extproc
+            mcp_url = args.mcp_server_url or running.mcp_server_url
             console.print(
                 escape(f"target {name} at {base_url}" + (f", ext_proc {extproc}" if extproc else "")),
                 highlight=False,
             )
         else:
             base_url, extproc, name = args.base_url, args.extproc, target_slug(args.base_url)
+            mcp_url = args.mcp_server_url
         config = RunConfig(
             base_url=base_url,
             profile=PROFILES[args.profile],
@@ -144,6 +152,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             extproc=extproc,
             target_name=name,
             validator=validator,
+            mcp_server_url=mcp_url,
         )
 
         def progress(result, index, total):  # type: ignore[no-untyped-def]

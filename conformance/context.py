@@ -186,6 +186,8 @@ class RunConfig:
     validator: SchemaValidator | None = None
     transport: httpx.AsyncBaseTransport | None = None  # tests inject in-process transports
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # an MCP server the *gateway* can reach (--mcp-server-url); MCP cases are UNIMPLEMENTED without
+    mcp_server_url: str | None = None
 
 
 class RunState:

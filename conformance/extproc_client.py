@@ -56,9 +56,7 @@ def header_map(pairs: Iterable[tuple[str, str]]) -> Any:
     return protos.HeaderMap(headers=[protos.HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs])
 
 
-def protocol_config(
-    *, request_body_mode: int = PM.BUFFERED, response_body_mode: int = PM.BUFFERED
-) -> Any:
+def protocol_config(*, request_body_mode: int = PM.BUFFERED, response_body_mode: int = PM.BUFFERED) -> Any:
     """What Envoy puts in the first message of a stream: the body modes of the filter config."""
     return protos.ProtocolConfiguration(
         request_body_mode=request_body_mode, response_body_mode=response_body_mode
@@ -299,7 +297,7 @@ class ExtProcStream:
                 method="gRPC",
                 url=f"grpc://{self.ctx.config.extproc}{EXT_PROC_METHOD} (message {self.sent})",
                 request_headers={},
-                request_body=describe(message),
+                request_body=describe(message) if message is not None else None,
                 curl="# ext_proc stream message; replay: responses-conformance run --extproc "
                 f"{self.ctx.config.extproc} --cases {self.ctx.case.id}",
                 response_body=describe(reply) if reply is not None else None,
@@ -311,23 +309,49 @@ class ExtProcStream:
     async def send(self, message: Any, config: Any = None) -> Any:
         """Write one message (the first one carries ``config``, the filter's body modes, as
         Envoy does) and return the server's reply; raises ``NoReply``."""
+        message = await self.write(message, config)
+        return await self.read(message)
+
+    async def write(self, message: Any, config: Any = None) -> Any:
+        """Write one message without waiting for a reply (full-duplex streaming); returns the
+        message as sent."""
         import grpc
 
         if self.first:
             message = with_protocol_config(message, config if config is not None else protocol_config())
             self.first = False
-        start = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
                 await self.call.write(message)
+        except TimeoutError:
+            self._record(message, None, f"could not write within {self.timeout:g}s", self.timeout)
+            raise NoReply(f"could not write within {self.timeout:g}s", timed_out=True) from None
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:
+            code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else await self._status()
+            self._record(message, None, f"stream ended: {code}", 0.0)
+            raise NoReply(f"stream ended with {code}", timed_out=False, status=code) from None
+        return message
+
+    async def read(self, message: Any = None) -> Any:
+        """The next reply (recorded against ``message``); raises ``NoReply``."""
+        import grpc
+
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout):
                 reply = await self.call.read()
         except TimeoutError:
             self._record(message, None, f"no reply within {self.timeout:g}s", time.perf_counter() - start)
             raise NoReply(f"no reply within {self.timeout:g}s", timed_out=True) from None
         except grpc.aio.AioRpcError as exc:
-            self._record(message, None, f"stream ended: {exc.code().name} {exc.details()}", time.perf_counter() - start)
+            self._record(
+                message, None, f"stream ended: {exc.code().name} {exc.details()}", time.perf_counter() - start
+            )
             raise NoReply(
-                f"stream ended with {exc.code().name}", timed_out=False, status=exc.code(), details=exc.details() or ""
+                f"stream ended with {exc.code().name}",
+                timed_out=False,
+                status=exc.code(),
+                details=exc.details() or "",
             ) from None
         if reply is grpc.aio.EOF:
             status = await self._status()

@@ -26,6 +26,8 @@ BUILTIN_TARGETS = ("reference", "reference-envoy")
 
 # Printed by `python -m fixtures.backend --port 0` once it accepts connections.
 BACKEND_RE = re.compile(r"fixtures\.backend listening on (?P<url>https?://\S+)")
+# Printed by `python -m fixtures.mcp_server --port 0` (the MCP server for the mcp tool cases).
+MCP_SERVER_RE = re.compile(r"fixtures\.mcp_server listening on (?P<url>https?://\S+)")
 # Printed by `responses-gateway serve`: "responses-gateway: HTTP on http://127.0.0.1:PORT/v1" and,
 # with --extproc-port, "responses-gateway: ext_proc gRPC on 127.0.0.1:PORT".
 SERVE_HTTP_RE = re.compile(r"HTTP on (?P<url>https?://\S+)")
@@ -156,6 +158,7 @@ class RunningTarget:
     base_url: str
     extproc: str | None = None
     admin_url: str | None = None
+    mcp_server_url: str | None = None
     workdir: Path | None = None
     processes: list[Process] = field(default_factory=list)
 
@@ -184,7 +187,7 @@ def _start_reference(workdir: Path, timeout: float, profile: str) -> RunningTarg
                 "--http-port",
                 "0",
                 "--extproc-port",
-                "0",
+                "auto",
                 "--db",
                 str(workdir / "gateway.sqlite3"),
                 "--profile",
@@ -217,7 +220,7 @@ def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> Runni
                 "--http-port",
                 "0",
                 "--extproc-port",
-                "0",
+                "auto",
                 "--db",
                 str(workdir / "gateway.sqlite3"),
                 "--profile",
@@ -247,6 +250,27 @@ def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> Runni
         raise
 
 
+def _start_mcp_server(target: RunningTarget, workdir: Path, timeout: float) -> str | None:
+    """Start ``fixtures.mcp_server`` beside a built-in target (the gateway reaches it on loopback).
+
+    Optional: when it cannot start (e.g. the ``mcp`` package is missing) the MCP cases are
+    UNIMPLEMENTED rather than the whole run failing."""
+    try:
+        proc = spawn(
+            "fixtures.mcp_server",
+            [sys.executable, "-m", "fixtures.mcp_server", "--port", "0"],
+            workdir / "mcp_server.log",
+        )
+    except OSError:
+        return None
+    target.processes.insert(0, proc)  # stopped last, after the gateway
+    try:
+        return proc.wait_for({"url": MCP_SERVER_RE}, ["url"], timeout)["url"]
+    except TargetError:
+        proc.stop()
+        return None
+
+
 @contextlib.contextmanager
 def builtin_target(
     name: str, *, timeout: float = 60.0, workdir: Path | None = None, profile: str = "openai"
@@ -262,6 +286,7 @@ def builtin_target(
         # the gateway is told which profile to speak (e.g. `[DONE]` only for Open Responses)
         target = start(workdir, timeout, profile)
         try:
+            target.mcp_server_url = _start_mcp_server(target, workdir, timeout)
             yield target
         finally:
             target.stop()

@@ -33,6 +33,7 @@ from typing import Any, Self
 from reference.config import (
     DEFAULT_BACKEND_TIMEOUT,
     DEFAULT_DB,
+    DEFAULT_EXTPROC_PORT,
     DEFAULT_MAX_BODY_BYTES,
     PROFILES,
     GatewayConfig,
@@ -68,13 +69,13 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _start_extproc(engine: Any, host: str, port: int) -> Any:
+async def _start_extproc(engine: Any, host: str, port: int, *, done_marker: bool = False) -> Any:
     """The ext_proc hook: `reference.extproc.server.serve_extproc(engine, host, port) -> handle`."""
     if importlib.util.find_spec(EXTPROC_MODULE) is None:
         _say(f"ext_proc server not available ({EXTPROC_MODULE} is not installed); serving HTTP only")
         return None
     module = importlib.import_module(EXTPROC_MODULE)
-    handle = await module.serve_extproc(engine, host, port)
+    handle = await module.serve_extproc(engine, host, port, done_marker=done_marker)
     real_port = getattr(handle, "port", port)
     _say(f"ext_proc gRPC on {_url_host(host)}:{real_port}")
     return handle
@@ -128,7 +129,8 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
     extproc = None
     try:
         if config.extproc_port is not None:
-            extproc = await _start_extproc(engine, config.host, config.extproc_port)
+            extproc = await _start_extproc(engine, config.host, config.extproc_port,
+                                           done_marker=config.stream_done_marker)
         base = f"http://{_url_host(config.host)}:{port}/v1"
         print(f"{READY_PREFIX}{base}", flush=True)
         _say(f"backend {backend.url}; store {config.db}")
@@ -140,6 +142,23 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
             await _stop_handle(extproc)
         await engine.aclose()
         _say("stopped")
+
+
+def _extproc_port(text: str) -> int | None:
+    """`--extproc-port`: a port number, `0` for "no ext_proc server", `auto` for a free port.
+
+    The issue's interface reserves 0 for "disabled" (unlike --http-port, where 0 picks a free
+    port), so picking a free port has its own spelling.
+    """
+    if text == "auto":
+        return 0
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, 0 or 'auto', got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range")
+    return None if port == 0 else port
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -160,12 +179,22 @@ def _build_parser() -> argparse.ArgumentParser:
                    "exceeded -> 504 (default %(default)s)")
     p.add_argument("--backend-api-key-env", metavar="VAR",
                    help="environment variable holding the backend API key")
-    p.add_argument("--extproc-port", type=int, default=None,
-                   help="also serve Envoy ext_proc gRPC on this port (e.g. 10000; 0 picks a free one)")
+    p.add_argument("--extproc-port", type=_extproc_port, default=DEFAULT_EXTPROC_PORT, metavar="PORT",
+                   help="Envoy ext_proc gRPC port beside the HTTP server (default %(default)s; "
+                   "0 disables it; 'auto' picks a free one)")
     p.add_argument("--profile", choices=PROFILES, default="openai",
                    help="streaming dialect where the specs disagree: openresponses ends streams with "
                    "data: [DONE] (default %(default)s)")
     p.add_argument("--log-level", default="INFO")
+
+    from reference.stack import add_up_arguments
+
+    up = sub.add_parser(
+        "up", help="the gateway, a real Envoy in front of it and (without --backend-url) the scripted "
+        "backend, all on localhost; Ctrl-C stops everything",
+    )
+    add_up_arguments(up)
+    up.add_argument("--log-level", default="WARNING")
     return parser
 
 
@@ -177,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return _serve_command(args)
+    if args.command == "up":
+        from reference.stack import up_command
+
+        return up_command(args)
     return 2  # pragma: no cover - argparse enforces the subcommand
 
 
@@ -263,6 +296,9 @@ class GatewayProcess:
 
 def start_subprocess(args: Sequence[str], *, timeout: float = 20.0) -> GatewayProcess:
     """Spawn `python -m reference.cli serve ARGS...` and wait for its `HTTP on` line."""
+    if "--extproc-port" not in args:
+        # Tests run gateways side by side: never let them fight over the default 10000.
+        args = [*args, "--extproc-port", "0"]
     cmd = [sys.executable, "-m", "reference.cli", "serve", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_BACKEND_TIMEOUT = 120.0
 DEFAULT_DB = "responses-gateway.sqlite3"
+DEFAULT_EXTPROC_PORT = 10000
 PROFILES = ("openai", "openresponses")
 
 
@@ -18,7 +19,7 @@ class GatewayConfig:
     host: str = "127.0.0.1"
     http_port: int = 8080
     extproc_port: int | None = None
-    """None: no ext_proc server (the HTTP server alone)."""
+    """None: no ext_proc server (the HTTP server alone); 0: a free port."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
     backend_api_key_env: str | None = None

@@ -61,6 +61,7 @@ from reference.tools import (
     has_hosted_items,
     is_hosted_tool,
     pending_approvals,
+    redact_tool_echo,
     resolve_hosted_tools,
 )
 
@@ -243,6 +244,8 @@ class Engine:
         skeleton = responses.new_response(
             req, response_id=response_id, created_at=int(self._clock()), status="in_progress"
         )
+        if hosted is not None:
+            skeleton["tools"] = [redact_tool_echo(tool) for tool in skeleton["tools"]]
         if prompt_echo is not None:
             skeleton["instructions"] = instructions
             skeleton["prompt"] = prompt_echo

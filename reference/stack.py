@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from gateway_envoy.launcher import EnvoyProcess, Mode, render
 
-from reference.config import DEFAULT_BACKEND_TIMEOUT
+from reference.config import DEFAULT_BACKEND_TIMEOUT, PROFILES
 
 _HTTP_RE = re.compile(r"HTTP on (http://\S+?)(?:/v1)?\s*$")
 _EXTPROC_RE = re.compile(r"ext_proc gRPC on \[?([^\]\s]+?)\]?:(\d+)\s*$")
@@ -65,6 +65,8 @@ class StackConfig:
     envoy_log_level: str = "warning"
     startup_timeout: float = 30.0
     extra_gateway_args: list[str] = field(default_factory=list)
+    profile: str = "openai"
+    """Streaming dialect where the specs disagree (see `responses-gateway serve --profile`)."""
 
 
 class StackError(RuntimeError):
@@ -218,6 +220,8 @@ class Stack:
             f"{cfg.backend_timeout:g}",
             "--log-level",
             "WARNING",
+            "--profile",
+            cfg.profile,
             *cfg.extra_gateway_args,
         ]
         if cfg.backend_api_key_env:
@@ -321,6 +325,10 @@ def run_up(config: StackConfig | None = None) -> int:
             signal.signal(sig, handler)
 
 
+def _port_or_auto(text: str) -> int:
+    return 0 if text == "auto" else int(text)
+
+
 def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     """The `up` subcommand's options (cli.py: `add_up_arguments(sub.add_parser("up"))`)."""
     parser.add_argument(
@@ -330,7 +338,10 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envoy-port", type=int, default=0, help="Envoy listener port (0: a free one)")
     parser.add_argument("--admin-port", type=int, default=0, help="Envoy admin port (0: a free one)")
     parser.add_argument("--http-port", type=int, default=0, help="gateway HTTP port (0: a free one)")
-    parser.add_argument("--extproc-port", type=int, default=0, help="gateway ext_proc port (0: a free one)")
+    parser.add_argument("--extproc-port", type=_port_or_auto, default=0,
+                        help="gateway ext_proc port (0 or 'auto': a free one)")
+    parser.add_argument("--profile", choices=PROFILES, default="openai",
+                        help="streaming dialect where the specs disagree (default %(default)s)")
     parser.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")
     parser.add_argument(
         "--mode",
@@ -364,6 +375,7 @@ def up_command(args: argparse.Namespace) -> int:
             backend_timeout=args.backend_timeout,
             backend_api_key_env=args.backend_api_key_env,
             envoy_log_level=args.envoy_log_level,
+            profile=args.profile,
         )
     )
 

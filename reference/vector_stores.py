@@ -30,6 +30,14 @@ Decisions the spec leaves open (pinned by tests/test_vector_stores*.py):
   and remove it from all vector stores."), chunks included.
 - Cancelling a batch cancels its files still `in_progress` (they end `cancelled`, nothing stored
   for them); cancelling a cancelled batch returns it; a finished batch cannot be cancelled (400).
+  A batch is `failed` when every one of its files failed, else `completed` once none is running.
+- Uploads accept any file type (OpenAI's `user_data` and `vision` purposes take non-text files);
+  the type only matters when a file is added to a vector store. Empty uploads are refused (400).
+- Expiry is reported, not enforced: past `expires_at` a vector store says `status: "expired"`
+  but stays readable and searchable, and files are never deleted when their `expires_at` passes.
+- `usage_bytes` counts what search keeps: chunk text (UTF-8) plus the float32 vectors.
+- At most `MAX_CONCURRENT_INGESTIONS` jobs extract and embed at once; the others wait
+  `in_progress`. The embedding model is `ingest.DEFAULT_EMBEDDING_MODEL` unless `configure`d.
 """
 
 from __future__ import annotations
@@ -133,7 +141,8 @@ class Retrieval:
         return int(self.clock())
 
     def blob_path(self, file_id: str) -> Path:
-        # Ids are ours (`file_` + hex), never client text, so the path cannot escape blob_dir.
+        # Only called with ids found in the store (ours: `file_` + hex), never with client text,
+        # so the path cannot leave blob_dir.
         return self.blob_dir / file_id
 
     async def start(self) -> None:
@@ -219,9 +228,11 @@ class Retrieval:
             "id": ids.new_id(ids.VECTOR_STORE), "object": "vector_store", "created_at": now,
             "name": body.get("name") or "", "usage_bytes": 0,
             "file_counts": _counts([]), "status": "completed",
-            "expires_after": body.get("expires_after"), "expires_at": None,
-            "last_active_at": now, "metadata": body.get("metadata") or {},
+            "expires_at": None, "last_active_at": now, "metadata": body.get("metadata") or {},
         }
+        # VectorStoreObject.expires_after is an object, not nullable: absent when there is none.
+        if body.get("expires_after") is not None:
+            vs["expires_after"] = body["expires_after"]
         if body.get("description") is not None:
             vs["description"] = body["description"]
         await self._run(self.objects.put, VECTOR_STORE, vs)
@@ -239,9 +250,11 @@ class Retrieval:
         if "metadata" in body:
             vs["metadata"] = body["metadata"] or {}
         if "expires_after" in body:
-            vs["expires_after"] = body["expires_after"]
-            if body["expires_after"] is None:
+            if body["expires_after"] is None:  # removes the expiration policy
+                vs.pop("expires_after", None)
                 vs["expires_at"] = None
+            else:
+                vs["expires_after"] = body["expires_after"]
         vs["last_active_at"] = self.now()
         await self._run(self.objects.put, VECTOR_STORE, vs)
         return await self._view(vs)

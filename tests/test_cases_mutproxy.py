@@ -77,11 +77,17 @@ def mutation(name: str, **hooks: Any) -> None:
 # --------------------------------------------------------------------------- hook builders
 
 
+def put(obj: Any, key: Any, value: Any) -> bool:
+    """``obj[key] = value`` usable inside a lambda."""
+    obj[key] = value
+    return True
+
+
 def on_request(fn: Callable[[Exchange], None]) -> RequestHook:
     return fn
 
 
-def create_body(fn: Callable[[Exchange, JSON], None]) -> RequestHook:
+def create_body(fn: Callable[[Exchange, JSON], object]) -> RequestHook:
     """Rewrite the body of POST /responses before it is forwarded."""
 
     def hook(ex: Exchange) -> None:
@@ -95,7 +101,7 @@ def drop_request_key(key: str) -> RequestHook:
     return create_body(lambda ex, b: b.pop(key, None))
 
 
-def create_answer(fn: Callable[[Exchange, JSON], None]) -> ResponseHook:
+def create_answer(fn: Callable[[Exchange, JSON], object]) -> ResponseHook:
     """Rewrite a 200 answer of POST /responses (non-streaming)."""
 
     async def hook(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
@@ -106,7 +112,7 @@ def create_answer(fn: Callable[[Exchange, JSON], None]) -> ResponseHook:
     return hook
 
 
-def response_objects(fn: Callable[[Exchange, JSON], None]) -> ResponseHook:
+def response_objects(fn: Callable[[Exchange, JSON], object]) -> ResponseHook:
     """Rewrite every Response object answered with 200 (create, GET, cancel)."""
 
     async def hook(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
@@ -117,7 +123,7 @@ def response_objects(fn: Callable[[Exchange, JSON], None]) -> ResponseHook:
     return hook
 
 
-def items_answer(fn: Callable[[Exchange, JSON], None]) -> ResponseHook:
+def items_answer(fn: Callable[[Exchange, JSON], object]) -> ResponseHook:
     async def hook(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
         if ex.path.endswith("/input_items") and status == 200 and isinstance(body, dict):
             fn(ex, body)
@@ -126,7 +132,7 @@ def items_answer(fn: Callable[[Exchange, JSON], None]) -> ResponseHook:
     return hook
 
 
-def items_query(fn: Callable[[dict[str, str]], None]) -> RequestHook:
+def items_query(fn: Callable[[dict[str, str]], object]) -> RequestHook:
     def hook(ex: Exchange) -> None:
         if ex.path.endswith("/input_items"):
             fn(ex.query)
@@ -153,7 +159,7 @@ def message_parts(body: JSON) -> list[JSON]:
     return [p for m in output_items(body, "message") for p in m.get("content") or [] if isinstance(p, dict)]
 
 
-def each_event(types: tuple[str, ...], fn: Callable[[JSON], None]) -> EventsHook:
+def each_event(types: tuple[str, ...], fn: Callable[[JSON], object]) -> EventsHook:
     def hook(ex: Exchange, events: list[JSON]) -> list[JSON]:
         for ev in events:
             if ev.get("type") in types:
@@ -173,7 +179,7 @@ TERMINALS = ("response.completed", "response.failed", "response.incomplete")
 # --------------------------------------------------------------------------- params
 
 
-def _set(key: str, value: Any) -> Callable[[Exchange, JSON], None]:
+def _set(key: str, value: Any) -> Callable[[Exchange, JSON], object]:
     def fn(ex: Exchange, body: JSON) -> None:
         body[key] = copy.deepcopy(value)
 
@@ -191,12 +197,10 @@ def _wrong_tool_choice(ex: Exchange, body: JSON) -> None:
 
 
 mutation("echo-tool-choice", response=create_answer(_wrong_tool_choice))
-mutation(
-    "echo-tools-reversed", response=create_answer(lambda ex, b: b.__setitem__("tools", b["tools"][::-1]))
-)
+mutation("echo-tools-reversed", response=create_answer(lambda ex, b: put(b, "tools", b["tools"][::-1])))
 mutation(
     "echo-tool-parameters",
-    response=create_answer(lambda ex, b: [t.__setitem__("parameters", {}) for t in b.get("tools") or []]),
+    response=create_answer(lambda ex, b: [put(t, "parameters", {}) for t in b.get("tools") or []]),
 )
 mutation("echo-metadata", response=create_answer(_set("metadata", {})))
 mutation("echo-parallel-tool-calls", response=create_answer(_set("parallel_tool_calls", True)))
@@ -220,10 +224,10 @@ def _wrong_previous(ex: Exchange, body: JSON) -> None:
 mutation("echo-previous-response-id", response=create_answer(_wrong_previous))
 for _key in ("temperature", "max_output_tokens", "text", "parallel_tool_calls", "instructions", "store"):
     mutation(f"req-drop-{_key}", request=drop_request_key(_key))
-mutation("req-tool-choice-auto", request=create_body(lambda ex, b: b.__setitem__("tool_choice", "auto")))
+mutation("req-tool-choice-auto", request=create_body(lambda ex, b: put(b, "tool_choice", "auto")))
 mutation(
     "req-tools-reversed",
-    request=create_body(lambda ex, b: b.__setitem__("tools", (b.get("tools") or [])[::-1])),
+    request=create_body(lambda ex, b: put(b, "tools", (b.get("tools") or [])[::-1])),
 )
 mutation("req-drop-previous", request=drop_request_key("previous_response_id"))
 
@@ -233,14 +237,14 @@ mutation("req-drop-previous", request=drop_request_key("previous_response_id"))
 
 def _input_list(fn: Callable[[list[Any]], list[Any]]) -> RequestHook:
     return create_body(
-        lambda ex, b: b.__setitem__("input", fn(b["input"])) if isinstance(b.get("input"), list) else None
+        lambda ex, b: put(b, "input", fn(b["input"])) if isinstance(b.get("input"), list) else None
     )
 
 
 mutation(
     "req-string-prefixed",
     request=create_body(
-        lambda ex, b: b.__setitem__("input", "X " + b["input"]) if isinstance(b.get("input"), str) else None
+        lambda ex, b: put(b, "input", "X " + b["input"]) if isinstance(b.get("input"), str) else None
     ),
 )
 mutation("req-input-drop-first", request=_input_list(lambda items: items[1:]))
@@ -280,7 +284,7 @@ mutation("req-instructions-late", request=create_body(_instructions_after_first)
 # --------------------------------------------------------------------------- output
 
 
-def _usage(fn: Callable[[JSON], None]) -> ResponseHook:
+def _usage(fn: Callable[[JSON], object]) -> ResponseHook:
     return create_answer(lambda ex, b: fn(b["usage"]) if isinstance(b.get("usage"), dict) else None)
 
 
@@ -306,33 +310,31 @@ mutation("usage-off-by-one", response=_usage(_usage_off_by_one))
 mutation(
     "msg-id-prefix",
     response=create_answer(
-        lambda ex, b: [m.__setitem__("id", "item_" + m["id"][4:]) for m in output_items(b, "message")]
+        lambda ex, b: [put(m, "id", "item_" + m["id"][4:]) for m in output_items(b, "message")]
     ),
 )
 mutation(
     "msg-status",
     response=create_answer(
-        lambda ex, b: [m.__setitem__("status", "in_progress") for m in output_items(b, "message")]
+        lambda ex, b: [put(m, "status", "in_progress") for m in output_items(b, "message")]
     ),
 )
 mutation(
     "item-ids-same",
-    response=create_answer(lambda ex, b: [i.__setitem__("id", "fc_same") for i in b.get("output") or []]),
+    response=create_answer(lambda ex, b: [put(i, "id", "fc_same") for i in b.get("output") or []]),
 )
-mutation(
-    "created-old", response=create_answer(lambda ex, b: b.__setitem__("created_at", b["created_at"] - 3600))
-)
+mutation("created-old", response=create_answer(lambda ex, b: put(b, "created_at", b["created_at"] - 3600)))
 mutation(
     "completed-before-created",
-    response=create_answer(lambda ex, b: b.__setitem__("completed_at", b["created_at"] - 10)),
+    response=create_answer(lambda ex, b: put(b, "completed_at", b["created_at"] - 10)),
 )
 mutation(
     "completed-at-always",
-    response=create_answer(lambda ex, b: b.__setitem__("completed_at", b["created_at"])),
+    response=create_answer(lambda ex, b: put(b, "completed_at", b["created_at"])),
 )
 mutation(
     "error-on-success",
-    response=create_answer(lambda ex, b: b.__setitem__("error", {"code": "x", "message": "y"})),
+    response=create_answer(lambda ex, b: put(b, "error", {"code": "x", "message": "y"})),
 )
 
 
@@ -355,9 +357,7 @@ def _swap_reason(ex: Exchange, body: JSON) -> None:
 mutation("incomplete-reason-swapped", response=create_answer(_swap_reason))
 mutation(
     "incomplete-output-dropped",
-    response=create_answer(
-        lambda ex, b: b.__setitem__("output", []) if b.get("status") == "incomplete" else None
-    ),
+    response=create_answer(lambda ex, b: put(b, "output", []) if b.get("status") == "incomplete" else None),
 )
 
 
@@ -373,27 +373,28 @@ mutation("refusal-as-text", response=create_answer(_refusal_as_text))
 # --------------------------------------------------------------------------- tools
 
 
-def _calls(fn: Callable[[JSON], None]) -> ResponseHook:
+def _calls(fn: Callable[[JSON], object]) -> ResponseHook:
     return create_answer(lambda ex, b: [fn(c) for c in output_items(b, "function_call")])
 
 
 mutation("fc-no-call-id", response=_calls(lambda c: c.pop("call_id", None)))
-mutation("fc-args-object", response=_calls(lambda c: c.__setitem__("arguments", json.loads(c["arguments"]))))
-mutation("fc-status", response=_calls(lambda c: c.__setitem__("status", "in_progress")))
-mutation("fc-name-first", response=_calls(lambda c: c.__setitem__("name", "get_weather")))
+mutation("fc-args-object", response=_calls(lambda c: put(c, "arguments", json.loads(c["arguments"]))))
+mutation("fc-status", response=_calls(lambda c: put(c, "status", "in_progress")))
+mutation("fc-name-first", response=_calls(lambda c: put(c, "name", "get_weather")))
 mutation(
     "fc-only-first",
     response=create_answer(
-        lambda ex, b: b.__setitem__(
+        lambda ex, b: put(
+            b,
             "output",
             [i for n, i in enumerate(b.get("output") or []) if i.get("type") != "function_call" or n == 0],
         )
     ),
 )
-mutation("fc-same-call-id", response=_calls(lambda c: c.__setitem__("call_id", "call_same")))
+mutation("fc-same-call-id", response=_calls(lambda c: put(c, "call_id", "call_same")))
 
 
-def _fc_outputs(fn: Callable[[JSON], None]) -> RequestHook:
+def _fc_outputs(fn: Callable[[JSON], object]) -> RequestHook:
     def each(items: list[Any]) -> list[Any]:
         for item in items:
             if isinstance(item, dict) and item.get("type") == "function_call_output":
@@ -403,8 +404,8 @@ def _fc_outputs(fn: Callable[[JSON], None]) -> RequestHook:
     return _input_list(each)
 
 
-mutation("req-fc-output-mangled", request=_fc_outputs(lambda i: i.__setitem__("output", "mangled")))
-mutation("req-fc-call-id-mangled", request=_fc_outputs(lambda i: i.__setitem__("call_id", "call_mangled")))
+mutation("req-fc-output-mangled", request=_fc_outputs(lambda i: put(i, "output", "mangled")))
+mutation("req-fc-call-id-mangled", request=_fc_outputs(lambda i: put(i, "call_id", "call_mangled")))
 
 
 # --------------------------------------------------------------------------- state
@@ -473,8 +474,8 @@ mutation(
 )
 mutation("items-default-asc", request=items_query(lambda q: q.setdefault("order", "asc")))
 mutation("items-ignore-order", request=items_query(lambda q: q.pop("order", None)))
-mutation("items-has-more-false", response=items_answer(lambda ex, b: b.__setitem__("has_more", False)))
-mutation("items-has-more-true", response=items_answer(lambda ex, b: b.__setitem__("has_more", True)))
+mutation("items-has-more-false", response=items_answer(lambda ex, b: put(b, "has_more", False)))
+mutation("items-has-more-true", response=items_answer(lambda ex, b: put(b, "has_more", True)))
 mutation(
     "items-first-last-swapped",
     response=items_answer(lambda ex, b: b.update(first_id=b.get("last_id"), last_id=b.get("first_id"))),
@@ -524,7 +525,7 @@ async def _background_sync(ex: Exchange, status: int, body: Any) -> tuple[int, A
 mutation("bg-sync", response=_background_sync)
 mutation(
     "bg-echo-false",
-    response=create_answer(lambda ex, b: b.__setitem__("background", False) if b.get("background") else None),
+    response=create_answer(lambda ex, b: put(b, "background", False) if b.get("background") else None),
 )
 
 
@@ -614,7 +615,7 @@ mutation("ev-done-early", events=_done_early)
 mutation("ev-no-part-added", events=drop_events("response.content_part.added"))
 mutation(
     "ev-delta-item-id",
-    events=each_event(("response.output_text.delta",), lambda e: e.__setitem__("item_id", "msg_other")),
+    events=each_event(("response.output_text.delta",), lambda e: put(e, "item_id", "msg_other")),
 )
 
 
@@ -631,16 +632,14 @@ def _done_item_stale(ex: Exchange, events: list[JSON]) -> list[JSON]:
 mutation("ev-done-item-stale", events=_done_item_stale)
 mutation(
     "ev-part-done-empty",
-    events=each_event(("response.content_part.done",), lambda e: e["part"].__setitem__("text", "")),
+    events=each_event(("response.content_part.done",), lambda e: put(e["part"], "text", "")),
 )
 mutation("ev-no-in-progress", events=drop_events("response.in_progress"))
 mutation(
     "ev-terminal-other-id",
-    events=each_event(TERMINALS, lambda e: e["response"].__setitem__("id", "resp_other")),
+    events=each_event(TERMINALS, lambda e: put(e["response"], "id", "resp_other")),
 )
-mutation(
-    "ev-completed-no-usage", events=each_event(TERMINALS, lambda e: e["response"].__setitem__("usage", None))
-)
+mutation("ev-completed-no-usage", events=each_event(TERMINALS, lambda e: put(e["response"], "usage", None)))
 
 
 def _drop_last_args_delta(ex: Exchange, events: list[JSON]) -> list[JSON]:
@@ -653,7 +652,7 @@ mutation(
     "ev-args-item-id",
     events=each_event(
         ("response.function_call_arguments.delta", "response.function_call_arguments.done"),
-        lambda e: e.__setitem__("item_id", "fc_other"),
+        lambda e: put(e, "item_id", "fc_other"),
     ),
 )
 mutation(
@@ -664,7 +663,7 @@ mutation(
     "ev-output-index-zero",
     events=each_event(
         ("response.output_item.added", "response.output_item.done"),
-        lambda e: e.__setitem__("output_index", 0),
+        lambda e: put(e, "output_index", 0),
     ),
 )
 
@@ -680,7 +679,7 @@ mutation(
 )
 mutation(
     "ev-terminal-status-completed",
-    events=each_event(TERMINALS, lambda e: e["response"].__setitem__("status", "completed")),
+    events=each_event(TERMINALS, lambda e: put(e["response"], "status", "completed")),
 )
 mutation("ev-refusal-delta-dropped", events=drop_events("response.refusal.delta"))
 
@@ -823,6 +822,108 @@ mutation("unknown-route-200", response=_unknown_route_200)
 mutation("405-as-404", response=_status_map(405, 404))
 
 
+# --------------------------------------------------------------------------- added later
+
+
+def _replace_invalid_items(items: list[Any]) -> list[Any]:
+    """A gateway that turns input items it does not understand into plain user text."""
+    roles = ("user", "assistant", "system", "developer")
+    known = ("message", "function_call", "function_call_output")
+    return [
+        i
+        if isinstance(i, dict) and (i.get("type") in known or ("type" not in i and i.get("role") in roles))
+        else {"role": "user", "content": "x"}
+        for i in items
+    ]
+
+
+mutation("input-invalid-items-replaced", request=_input_list(_replace_invalid_items))
+
+
+def _default_tool_names(ex: Exchange, body: JSON) -> None:
+    for n, tool in enumerate(body.get("tools") or []):
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            tool.setdefault("name", f"tool_{n}")
+
+
+mutation("tools-name-defaulted", request=create_body(_default_tool_names))
+
+
+def _default_schema_name(ex: Exchange, body: JSON) -> None:
+    fmt = (body.get("text") or {}).get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        fmt.setdefault("name", "answer")
+
+
+mutation("json-schema-name-defaulted", request=create_body(_default_schema_name))
+
+
+def _tool_choice_problem(body: JSON) -> str | None:
+    choice = body.get("tool_choice")
+    names = [t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)]
+    if choice == "required" and not names:
+        return "Tool choice 'required' must be specified with 'tools' parameter."
+    if isinstance(choice, dict) and choice.get("type") == "function" and choice.get("name") not in names:
+        return f"Tool choice 'function' not found in 'tools' parameter: {choice.get('name')!r}."
+    return None
+
+
+async def _validate_tool_choice(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
+    """The *fix* for a reference bug: reject a tool_choice that cannot be honoured (as OpenAI does)."""
+    if ex.is_create and isinstance(ex.original, dict):
+        problem = _tool_choice_problem(ex.original)
+        if problem:
+            error = {
+                "message": problem,
+                "type": "invalid_request_error",
+                "param": "tool_choice",
+                "code": None,
+            }
+            return 400, {"error": error}
+    return status, body
+
+
+mutation("fix-tool-choice-validation", response=_validate_tool_choice)
+mutation(
+    "tool-choice-invalid-dropped",
+    request=create_body(lambda ex, b: b.pop("tool_choice") if _tool_choice_problem(b) else None),
+)
+
+
+def _part_done_first(ex: Exchange, events: list[JSON]) -> list[JSON]:
+    parts = [e for e in events if e.get("type") == "response.content_part.done"]
+    out: list[JSON] = []
+    for e in events:
+        if e.get("type") == "response.content_part.done":
+            continue
+        if e.get("type") == "response.output_text.done":
+            out += [p for p in parts if p.get("item_id") == e.get("item_id")]
+        out.append(e)
+    return out
+
+
+mutation("ev-part-done-first", events=_part_done_first)
+mutation(
+    "ev-added-item-completed",
+    events=each_event(("response.output_item.added",), lambda e: put(e["item"], "status", "completed")),
+)
+
+
+def _empty_message_added(ex: Exchange, body: JSON) -> None:
+    if output_items(body, "function_call") and not output_items(body, "message"):
+        empty = {
+            "id": "msg_empty",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [],
+        }
+        body["output"].insert(0, empty)
+
+
+mutation("empty-message-added", response=create_answer(_empty_message_added))
+
+
 # --------------------------------------------------------------------------- the proxy
 
 
@@ -901,11 +1002,11 @@ class MutatingProxy:
         parser = SSEParser()
         events: list[JSON] = []
         done = False
-        for ev in parser.feed(raw):
-            if ev.data == "[DONE]":
+        for frame in parser.feed(raw):
+            if frame.data == "[DONE]":
                 done = True
                 continue
-            events.append(json.loads(ev.data))
+            events.append(json.loads(frame.data))
         for m in mutations:
             if m.events is not None:
                 events = m.events(ex, events)

@@ -83,6 +83,7 @@ BREAKS: dict[str, str] = {
     "responses.output.content-filter-reason": "incomplete-reason-swapped",
     "responses.output.refusal-part": "refusal-as-text",
     "responses.output.refusal-not-output-text": "refusal-as-text",
+    "responses.output.tool-calls-without-empty-message": "empty-message-added",
     # responses.tools
     "responses.tools.function-call-item-shape": "fc-no-call-id",
     "responses.tools.arguments-json-string": "fc-args-object",
@@ -111,6 +112,7 @@ BREAKS: dict[str, str] = {
     "state.chain.get-equals-create": "get-drops-metadata",
     "state.chain.metadata-persisted": "get-drops-metadata",
     "state.chain.delete-shape": "delete-shape",
+    "state.chain.unstored-previous-rejected": "unknown-previous-ignored",
     # state.input-items
     "state.input-items.list-shape": "items-no-first-last",
     "state.input-items.all-items": "items-drop-one",
@@ -147,6 +149,8 @@ BREAKS: dict[str, str] = {
     "responses.stream.items.in-progress-after-created": "ev-no-in-progress",
     "responses.stream.items.same-response-id": "ev-terminal-other-id",
     "responses.stream.items.completed-usage": "ev-completed-no-usage",
+    "responses.stream.items.text-done-order": "ev-part-done-first",
+    "responses.stream.items.added-item-in-progress": "ev-added-item-completed",
     "responses.stream.tools.arguments-concatenate": "ev-args-delta-dropped",
     "responses.stream.tools.arguments-item-id": "ev-args-item-id",
     "responses.stream.tools.arguments-done-name": "ev-args-done-no-name",
@@ -177,8 +181,25 @@ BREAKS: dict[str, str] = {
     "errors.params.conversation-with-previous": "exclusive-params-dropped",
     "errors.params.error-content-type-json": "error-ctype-text",
     "errors.params.invalid-request-type": "error-type-swapped",
+    "errors.params.input-item-type": "input-invalid-items-replaced",
+    "errors.params.input-role": "input-invalid-items-replaced",
+    "errors.params.function-tool-name-missing": "tools-name-defaulted",
+    "errors.params.json-schema-name-missing": "json-schema-name-defaulted",
     "errors.routes.unknown-route-404": "unknown-route-200",
     "errors.routes.wrong-method-405": "405-as-404",
+}
+
+# Cases the reference fails today (reference bugs, see the report): case id -> (the mutation that
+# fixes the bug in front of the reference, the mutation that breaks the fixed behaviour again).
+REFERENCE_BUGS: dict[str, tuple[str, str]] = {
+    "errors.params.tool-choice-undeclared-function": (
+        "fix-tool-choice-validation",
+        "tool-choice-invalid-dropped",
+    ),
+    "errors.params.tool-choice-required-without-tools": (
+        "fix-tool-choice-validation",
+        "tool-choice-invalid-dropped",
+    ),
 }
 
 
@@ -188,13 +209,14 @@ def _config(mp: ProxiedReference, profile: str = "openai") -> RunConfig:  # noqa
 
 def test_every_new_case_has_a_break() -> None:
     own = {c.id for c in REGISTRY.all() if c.func.__module__ in MODULES}
-    assert own == set(BREAKS), "add each new case of these modules to BREAKS"
+    assert own == set(BREAKS) | set(REFERENCE_BUGS), "add each new case of these modules to BREAKS"
+    assert not set(BREAKS) & set(REFERENCE_BUGS)
     assert len(own) >= 90
-    assert set(BREAKS.values()) <= set(MUTATIONS)
 
 
 def test_every_mutation_is_used() -> None:
-    assert set(MUTATIONS) == set(BREAKS.values())
+    used = set(BREAKS.values()) | {m for pair in REFERENCE_BUGS.values() for m in pair}
+    assert used == set(MUTATIONS)
 
 
 @pytest.mark.parametrize("case_id", sorted(BREAKS))
@@ -209,3 +231,22 @@ async def test_case_passes_on_reference_and_is_caught_when_broken(mp: ProxiedRef
     assert bad.verdict is expected, (bad.message, bad.expected, bad.actual, bad.traceback)
     assert bad.message
     assert bad.transcript, "a caught fault comes with the transcript that shows it"
+
+
+@pytest.mark.parametrize("case_id", sorted(REFERENCE_BUGS))
+async def test_reference_bug_cases(mp: ProxiedReference, case_id: str) -> None:  # noqa: F811
+    """The reference fails these today; a proxy that fixes the bug makes the case PASS, and a
+    gateway that ignores the bad parameter is caught."""
+    case = REGISTRY.get(case_id)
+    fix, broken = REFERENCE_BUGS[case_id]
+    expected_bad = Verdict.FAIL if case.level is Level.MUST else Verdict.NON_STRICT
+    plain = (await run_cases([case], _config(mp))).results[0]
+    assert plain.verdict in (Verdict.PASS, expected_bad), (plain.message, plain.traceback)
+
+    mp.proxy.active = {fix}
+    fixed = (await run_cases([case], _config(mp))).results[0]
+    assert fixed.verdict is Verdict.PASS, (fixed.message, fixed.expected, fixed.actual, fixed.traceback)
+
+    mp.proxy.active = {broken}
+    bad = (await run_cases([case], _config(mp))).results[0]
+    assert bad.verdict is expected_bad, (bad.message, bad.traceback)

@@ -187,8 +187,15 @@ def test_dropped_backend_mid_stream_never_completes_and_is_stored_failed(
     except httpx.TransportError:
         pass  # the reset client stream
     assert "response.completed" not in [e["type"] for e in seen]
-    # The processor records the cut-off response when Envoy closes its gRPC stream, which can
-    # be a moment after the client saw the reset: poll.
+    listed = direct.get("/v1/responses", params={"limit": 100}).json()["data"]
+    if status == 502:
+        # Envoy answered before the answer's headers went out: the client never got a response
+        # id, and (like any non-streamed backend failure) nothing completed is stored.
+        mine = [r for r in listed if (r.get("metadata") or {}).get("tag") == tag]
+        assert all(r["status"] != "completed" for r in mine)
+        return
+    # The stream had started: the processor records the cut-off response when Envoy closes its
+    # gRPC stream, which can be a moment after the client saw the reset: poll.
     newest: dict[str, Any] | None = None
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -200,6 +207,8 @@ def test_dropped_backend_mid_stream_never_completes_and_is_stored_failed(
     assert newest is not None, "the cut-off response was not stored"
     assert newest["status"] == "failed"
     assert newest["error"]["code"] in ("backend_unreachable", "backend_bad_response")
+    if seen:
+        assert newest["id"] == seen[0]["response"]["id"]
 
 
 # --- errors (parity with the direct path) --------------------------------------------------------

@@ -101,7 +101,8 @@ async def test_upload_returns_the_file_object(gw: Gateway) -> None:
     assert obj["purpose"] == "user_data"
     assert obj["status"] == "processed"
     assert isinstance(obj["created_at"], int) and obj["created_at"] > 0
-    assert obj["expires_at"] is None
+    # OpenAIFile.expires_at / status_details are not nullable: absent when unset.
+    assert "expires_at" not in obj and "status_details" not in obj
     assert not any(k.startswith("_") for k in obj)
     # The bytes live under the blob directory next to the database, named by our id.
     assert gw.blob_dir == Path(str(gw.db) + ".files")

@@ -581,6 +581,7 @@ def test_every_mutant_changes_something() -> None:
         (CREATE_JSON, 429, ERR_BACKEND_429),
         (CREATE_JSON, 502, ERR_400),
         (ProxyRequest("GET", "/responses/resp_x", []), 404, ERR_400),
+        (ProxyRequest("DELETE", "/responses/resp_x", []), 200, {"id": "resp_x", "deleted": True}),
         (ProxyRequest("GET", "/responses/resp_1/input_items?after=a", []), 200, page(["b", "c"], False)),
         (ProxyRequest("GET", "/conversations/c/items", []), 200, page(["b", "c"], False)),
     ]

@@ -256,7 +256,8 @@ async def test_unreachable_server_is_424_and_nothing_is_stored(gw: Gateway) -> N
     assert (await gw.get("/v1/responses"))["data"] == []
 
 
-async def test_headers_reach_the_server(gw: Gateway, auth_server: MCPServerHandle) -> None:
+async def test_headers_reach_the_server_and_are_redacted(
+        gw: Gateway, auth_server: MCPServerHandle, server: MCPServerHandle) -> None:
     tool = {"type": "mcp", "server_label": "fixture", "server_url": auth_server.url,
             "require_approval": "never"}
     resp = await gw.http.post("/v1/responses", json={"model": "m", "input": ADD, "tools": [tool]})
@@ -265,6 +266,26 @@ async def test_headers_reach_the_server(gw: Gateway, auth_server: MCPServerHandl
     authorized = {**tool, "headers": {"Authorization": f"Bearer {TOKEN}"}}
     ok = await gw.respond({"input": ADD, "tools": [authorized]})
     assert ok["output"][1]["output"] == "3"
+    # The credentials are used, but neither echoed nor stored.
+    assert ok["tools"][0]["headers"] == {"Authorization": "****"}
+    assert (await gw.get(f"/v1/responses/{ok['id']}"))["tools"][0]["headers"] == {"Authorization": "****"}
+    long_token = "Bearer " + "k" * 30 + "WXYZ"
+    # (the fixture server without auth ignores credentials)
+    ok = await gw.respond({"input": "hi", "tools": [mcp_tool(server, headers={"Authorization": long_token},
+                                                             authorization="x" * 20)]})
+    assert ok["tools"][0]["headers"] == {"Authorization": "****WXYZ"}
+    assert ok["tools"][0]["authorization"] == "****xxxx"
+
+
+async def test_background_request_runs_the_loop(gw: Gateway, server: MCPServerHandle) -> None:
+    queued = await gw.respond({"input": ADD, "background": True,
+                               "tools": [mcp_tool(server, require_approval="never")]})
+    assert queued["status"] == "queued" and queued["output"] == []
+    await gw.engine.wait_background(queued["id"])
+    done = await gw.get(f"/v1/responses/{queued['id']}")
+    assert done["status"] == "completed"
+    assert [i["type"] for i in done["output"]] == ["mcp_list_tools", "mcp_call", "message"]
+    assert _text(done["output"][2]) == "tool result: 3"
 
 
 async def test_connector_id(gw: Gateway, server: MCPServerHandle) -> None:

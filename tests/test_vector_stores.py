@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import respx
 from test_files import BACKEND, Gateway, error_of, start_gateway, stop_gateway
+from test_retrieval_extract import minimal_pdf
 
 from fixtures.backend.respx_routes import MountedBackend, mount
 from reference.core.errors import APIError
@@ -118,9 +119,11 @@ async def test_create_retrieve_modify_list_delete(vs: VS) -> None:
         {"name": "renamed", "metadata": {"k": "v"}, "expires_after": None},
     )
     assert modified["name"] == "renamed" and modified["metadata"] == {"k": "v"}
-    assert modified["expires_after"] is None and modified["expires_at"] is None
+    assert "expires_after" not in modified and modified["expires_at"] is None
 
     other = await vs.post("/v1/vector_stores", {})
+    # VectorStoreObject.expires_after is not nullable: absent without a policy.
+    assert "expires_after" not in other and other["expires_at"] is None
     listing = await vs.get("/v1/vector_stores")
     assert [s["id"] for s in listing["data"]] == [other["id"], created["id"]]
     page = await vs.get("/v1/vector_stores?limit=1&order=asc")
@@ -719,3 +722,45 @@ async def test_search_vector_stores_validates_even_when_empty(vs: VS, router: An
     assert info.value.param == "max_num_results"
     # An empty store needs no query embedding.
     assert not [r for r in backend.recorder.requests if r["path"] == "/v1/embeddings"]
+
+
+async def test_pdf_is_extracted_and_searchable(vs: VS) -> None:
+    pdf = minimal_pdf("Quarterly revenue grew nine percent", "Second page about customer churn")
+    f = await vs.upload_ok(pdf, "report.pdf", content_type="application/pdf")
+    other = await vs.upload_doc("solar.txt")
+    store = await vs.post("/v1/vector_stores", {"file_ids": [f["id"], other["id"]]})
+    await vs.wait_store(store["id"])
+    content = await vs.get(f"/v1/vector_stores/{store['id']}/files/{f['id']}/content")
+    text = " ".join(part["text"] for part in content["data"])
+    assert "Quarterly revenue grew nine percent" in text and "customer churn" in text
+    page = await vs.post(f"/v1/vector_stores/{store['id']}/search", {"query": "revenue churn"})
+    assert page["data"][0]["file_id"] == f["id"] and page["data"][0]["filename"] == "report.pdf"
+
+
+async def test_expiry_policy_marks_the_store_expired(vs: VS) -> None:
+    store = await vs.post("/v1/vector_stores", {"expires_after": {"anchor": "last_active_at", "days": 7}})
+    assert store["status"] == "completed"
+    service = retrieval_for(vs.engine)
+    start = store["last_active_at"]
+    service.clock = lambda: start + 7 * 86400 - 1
+    assert (await vs.get(f"/v1/vector_stores/{store['id']}"))["status"] == "completed"
+    service.clock = lambda: start + 7 * 86400
+    expired = await vs.get(f"/v1/vector_stores/{store['id']}")
+    assert expired["status"] == "expired" and expired["expires_at"] == start + 7 * 86400
+
+
+async def test_routes_are_in_openapi(vs: VS) -> None:
+    spec = await vs.get("/openapi.json")
+    paths = spec["paths"]
+    search = paths["/v1/vector_stores/{vs_id}/search"]["post"]
+    assert {"200", "400", "404"} <= set(search["responses"])
+    assert "requestBody" in search
+    upload = paths["/v1/files"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    for path in (
+        "/v1/vector_stores/{vs_id}/files",
+        "/v1/vector_stores/{vs_id}/file_batches",
+        "/v1/vector_stores/{vs_id}/file_batches/{batch_id}/cancel",
+        "/v1/files/{file_id}",
+    ):
+        assert path in paths

@@ -13,8 +13,9 @@ from conformance.model import Level, Tier, case
 ERR = f"{OAI} components.schemas.Error"
 CREATE = f"{OAI} components.schemas.CreateResponse"
 _502 = (
-    "502 Bad Gateway: the server, while acting as a gateway, received an invalid response from the "
-    "upstream server."
+    "The 502 (Bad Gateway) status code indicates that the server, while acting as a gateway or proxy, "
+    "received an invalid response from an inbound server it accessed while attempting to fulfill the "
+    "request."
 )
 RFC = "RFC 9110 section 15.6.3 (502 Bad Gateway)"
 
@@ -42,8 +43,8 @@ async def unavailable_502(ctx: CaseContext) -> None:
     "errors.backend.server-error-type",
     level=Level.SHOULD,
     title='A backend failure is reported with error.type "server_error"',
-    spec="Error.type: the error type (`invalid_request_error` for client mistakes, `server_error` for "
-    "failures on the server's side).",
+    spec="Error: required `type` (a string). The OpenAI API types failures on its side `server_error` "
+    "and requests it cannot accept `invalid_request_error`.",
     tier=Tier.SCRIPTED,
     source=ERR,
 )
@@ -83,8 +84,8 @@ async def not_stored(ctx: CaseContext) -> None:
     "errors.backend.client-error-passed-on",
     level=Level.MUST,
     title="A backend 400 is passed on as 400 with the backend's message",
-    spec="400 Bad Request: the model rejected the request (invalid_request_error); Error.message: "
-    "a human-readable message.",
+    spec="The 400 (Bad Request) status code indicates that the server cannot or will not process the "
+    "request due to something that is perceived to be a client error. Error: required `message`.",
     tier=Tier.SCRIPTED,
     source=ERR,
 )
@@ -292,7 +293,8 @@ async def error_content_type_json(ctx: CaseContext) -> None:
     "errors.params.invalid-request-type",
     level=Level.SHOULD,
     title='A validation error has error.type "invalid_request_error"',
-    spec="Error.type: `invalid_request_error` for a request the server cannot accept.",
+    spec="Error: required `type` (a string). The OpenAI API types requests it cannot accept "
+    "`invalid_request_error`.",
     source=ERR,
 )
 async def invalid_request_type(ctx: CaseContext) -> None:
@@ -308,7 +310,8 @@ async def invalid_request_type(ctx: CaseContext) -> None:
     "errors.routes.unknown-route-404",
     level=Level.MUST,
     title="An unknown route under /v1 is 404 with an error object",
-    spec="404 Not Found: the server has no resource at the target URI.",
+    spec="The 404 (Not Found) status code indicates that the origin server did not find a current "
+    "representation for the target resource or is not willing to disclose that one exists.",
     source="RFC 9110 section 15.5.5",
 )
 async def unknown_route_404(ctx: CaseContext) -> None:
@@ -321,10 +324,94 @@ async def unknown_route_404(ctx: CaseContext) -> None:
     "errors.routes.wrong-method-405",
     level=Level.SHOULD,
     title="A wrong method on /responses is 405",
-    spec="405 Method Not Allowed: the method is known by the origin server but not supported by the target "
-    "resource.",
+    spec="The 405 (Method Not Allowed) status code indicates that the method received in the request-line "
+    "is known by the origin server but not supported by the target resource.",
     source="RFC 9110 section 15.5.6",
 )
 async def wrong_method_405(ctx: CaseContext) -> None:
     resp = await ctx.request("PUT", "/responses", json=ctx.body())
     ctx.check_eq(resp.status_code, 405, "status of PUT /responses")
+
+
+@case(
+    "errors.params.input-item-type",
+    level=Level.MUST,
+    title="An input item of an unknown type is 400 naming input",
+    spec="input: A list of one or many input items to the model, containing different content types "
+    "(each item is one of the InputItem types).",
+    source=f"{OAI} components.schemas.InputParam",
+)
+async def input_item_type(ctx: CaseContext) -> None:
+    body = {"model": ctx.model, "input": [{"type": "conformance_bogus_item", "text": "x"}]}
+    await _invalid(ctx, body, "input", "an unknown input item type")
+
+
+@case(
+    "errors.params.input-role",
+    level=Level.MUST,
+    title="A message with an unknown role is 400 naming input",
+    spec="role: The role of the message input. One of `user`, `assistant`, `system`, or `developer`.",
+    source=f"{OAI} components.schemas.EasyInputMessage",
+)
+async def input_role(ctx: CaseContext) -> None:
+    body = {"model": ctx.model, "input": [{"role": "robot", "content": "beep"}]}
+    await _invalid(ctx, body, "input", "role: robot")
+
+
+@case(
+    "errors.params.function-tool-name-missing",
+    level=Level.MUST,
+    title="A function tool without a name is 400 naming tools",
+    spec="FunctionTool: required `type`, `name`, `strict`, `parameters`. name: The name of the function to "
+    "call.",
+    source=f"{OAI} components.schemas.FunctionTool",
+)
+async def function_tool_name_missing(ctx: CaseContext) -> None:
+    tools = [{"type": "function", "parameters": {"type": "object", "properties": {}}}]
+    await _invalid(ctx, _body(ctx, tools=tools), "tools", "a function tool without name")
+
+
+@case(
+    "errors.params.json-schema-name-missing",
+    level=Level.SHOULD,
+    title="text.format json_schema without a name is 400 naming text",
+    spec="TextResponseFormatJsonSchema: required `type`, `schema`, `name`. name: The name of the response "
+    "format.",
+    source=f"{OAI} components.schemas.TextResponseFormatJsonSchema",
+)
+async def json_schema_name_missing(ctx: CaseContext) -> None:
+    fmt = {"type": "json_schema", "schema": {"type": "object"}}
+    await _invalid(ctx, _body(ctx, text={"format": fmt}), "text", "json_schema without name")
+
+
+@case(
+    "errors.params.tool-choice-undeclared-function",
+    level=Level.SHOULD,
+    title="tool_choice naming a function that is not in tools is 400 naming tool_choice",
+    spec="ToolChoiceFunction: Use this option to force the model to call a specific function. name: The "
+    "name of the function to call. (a function that was not declared cannot be called; the OpenAI API "
+    "answers 400 `Tool choice 'function' not found in 'tools' parameter.`)",
+    source=f"{OAI} components.schemas.ToolChoiceFunction",
+)
+async def tool_choice_undeclared_function(ctx: CaseContext) -> None:
+    body = _body(
+        ctx,
+        tools=[
+            {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+        ],
+        tool_choice={"type": "function", "name": "conformance_not_declared"},
+    )
+    await _invalid(ctx, body, "tool_choice", "tool_choice naming an undeclared function")
+
+
+@case(
+    "errors.params.tool-choice-required-without-tools",
+    level=Level.SHOULD,
+    title='tool_choice "required" without tools is 400 naming tool_choice',
+    spec="`required` means the model must call one or more tools. (with no tools the request cannot be "
+    "honoured; the OpenAI API answers 400 `Tool choice 'required' must be specified with 'tools' "
+    "parameter.`)",
+    source=f"{OAI} components.schemas.ToolChoiceOptions",
+)
+async def tool_choice_required_without_tools(ctx: CaseContext) -> None:
+    await _invalid(ctx, _body(ctx, tool_choice="required"), "tool_choice", "tool_choice required, no tools")

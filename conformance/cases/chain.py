@@ -251,3 +251,17 @@ async def delete_shape(ctx: CaseContext) -> None:
         expected=["response.deleted", "response"],
         actual=body.get("object"),
     )
+
+
+@case(
+    "state.chain.unstored-previous-rejected",
+    level=Level.MUST,
+    title="A response created with store=false cannot be continued",
+    spec="store: Whether to store the generated model response for later retrieval via API. " + PREV,
+    source=CREATE,
+)
+async def unstored_previous_rejected(ctx: CaseContext) -> None:
+    first = await ctx.create_ok(store=False)
+    resp = await ctx.create(previous_response_id=first.get("id"))
+    ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
+    check_error_object(ctx, resp)

@@ -496,3 +496,38 @@ async def malformed_fails(ctx: CaseContext) -> None:
         expected="error object",
         actual=error,
     )
+
+
+@case(
+    "responses.stream.items.text-done-order",
+    level=Level.MUST,
+    title="output_text.done, then content_part.done, then output_item.done close a message",
+    spec="response.output_text.done: Emitted when text content is finalized. "
+    "response.content_part.done: Emitted when a content part is done. "
+    "response.output_item.done: Emitted when an output item is marked done.",
+    source=f"{EV}.ResponseTextDoneEvent",
+)
+async def text_done_order(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    closing = ("response.output_text.done", "response.content_part.done", "response.output_item.done")
+    order = [t for t in res.types if t in closing]
+    ctx.check_eq(order, list(closing), "order of the closing events of the message")
+
+
+@case(
+    "responses.stream.items.added-item-in-progress",
+    level=Level.SHOULD,
+    title="The item in output_item.added is in_progress with no content yet",
+    spec="response.output_item.added item: The output item that was added. status: The status of the "
+    "message input. One of `in_progress`, `completed`, or `incomplete`.",
+    source=f"{EV}.ResponseOutputItemAddedEvent",
+)
+async def added_item_in_progress(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    items = [p.get("item") or {} for p in res.of_type("response.output_item.added")]
+    ctx.check(items, "at least one output_item.added", expected=">= 1", actual=res.types)
+    ctx.check_eq(
+        [(i.get("type"), i.get("status"), i.get("content")) for i in items],
+        [("message", "in_progress", [])],
+        "(type, status, content) of the added message item",
+    )

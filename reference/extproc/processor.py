@@ -45,6 +45,8 @@ from reference.core.streaming import StreamTranslator
 if TYPE_CHECKING:
     from reference.engine import Engine, Prepared
 
+TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
 log = logging.getLogger("reference.extproc")
 
 PM = protos.ProcessingMode
@@ -130,9 +132,16 @@ class RequestProcessor:
     """The state and logic of one ext_proc stream (= one HTTP request through Envoy)."""
 
     def __init__(
-        self, engine: Engine, *, chat_path: str | None = None, sse_mode: SseMode = "streamed"
+        self,
+        engine: Engine,
+        *,
+        chat_path: str | None = None,
+        sse_mode: SseMode = "streamed",
+        done_marker: bool = False,
     ) -> None:
         self.engine = engine
+        # Open Responses ends streams with `data: [DONE]`; OpenAI does not (GatewayConfig.profile).
+        self.done_marker = done_marker
         self.chat_path = chat_path or chat_path_for(engine)
         self.sse_mode: SseMode = sse_mode
         self.prepared: Prepared | None = None
@@ -188,13 +197,21 @@ class RequestProcessor:
         log.warning("ignoring ext_proc message without a known phase: %s", phase)
         return []
 
+    def _encode(self, events: list[dict[str, Any]]) -> bytes:
+        """SSE bytes for `events`, closed by `data: [DONE]` after the terminal event when the
+        gateway speaks the Open Responses profile."""
+        wire = b"".join(sse.encode_event(e) for e in events)
+        if self.done_marker and any(e.get("type") in TERMINAL_EVENTS for e in events):
+            wire += sse.encode_done()
+        return wire
+
     async def _fail_reply(self, err: APIError) -> Any:
         """An error answer for whatever phase we are in (headers not yet sent downstream)."""
         if self.kind == "sse" and self.translator is not None:
             # Mid-stream the status line is gone: end the event stream with response.failed.
             events = [] if self.translator.terminated else await self._terminate(self.translator.fail(err))
             self.started = True
-            return self._body_reply(b"".join(sse.encode_event(e) for e in events), end=True)
+            return self._body_reply(self._encode(events), end=True)
         self.done = True
         if self.prepared is not None and self.prepared.stream and self.response is not None:
             return await self._stream_failure_reply(err)
@@ -375,7 +392,7 @@ class RequestProcessor:
         await self.engine.finalize(self.prepared, translator.response)
         self.stored = self.prepared.store
         self.done = True
-        return b"".join(sse.encode_event(e) for e in events)
+        return self._encode(events)
 
     # --- streaming -----------------------------------------------------------------------------
 
@@ -399,7 +416,7 @@ class RequestProcessor:
             except APIError as err:
                 events.extend(await self._terminate(translator.fail(err)))
         # After the terminal event anything the backend still sends is dropped.
-        return [self._body_reply(b"".join(sse.encode_event(e) for e in events), end=end_of_stream)]
+        return [self._body_reply(self._encode(events), end=end_of_stream)]
 
     async def _terminate(self, final_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Store before the terminal event goes out: a client that GETs the response as soon as

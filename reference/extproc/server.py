@@ -34,8 +34,14 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     def __init__(
-        self, engine: Engine, *, chat_path: str | None = None, sse_mode: SseMode = "streamed"
+        self,
+        engine: Engine,
+        *,
+        chat_path: str | None = None,
+        sse_mode: SseMode = "streamed",
+        done_marker: bool = False,
     ) -> None:
+        self.done_marker = done_marker
         self.engine = engine
         self.chat_path = chat_path
         self.sse_mode: SseMode = sse_mode
@@ -49,7 +55,12 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
         return self.sse_mode
 
     async def Process(self, request_iterator: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-        processor = RequestProcessor(self.engine, chat_path=self.chat_path, sse_mode=self._sse_mode(context))
+        processor = RequestProcessor(
+            self.engine,
+            chat_path=self.chat_path,
+            sse_mode=self._sse_mode(context),
+            done_marker=self.done_marker,
+        )
         try:
             async for request in request_iterator:
                 for reply in await processor.handle(request):
@@ -74,7 +85,13 @@ class ExtProcHandle:
 
 
 async def serve_extproc(
-    engine: Engine, host: str, port: int, *, chat_path: str | None = None, sse_mode: SseMode = "streamed"
+    engine: Engine,
+    host: str,
+    port: int,
+    *,
+    chat_path: str | None = None,
+    sse_mode: SseMode = "streamed",
+    done_marker: bool = False,
 ) -> ExtProcHandle:
     """Start the ext_proc server (plus gRPC health) on host:port; port 0 picks a free one."""
     # gRPC's default 4 MiB message cap is below Envoy's body buffer limit (8 MiB by default):
@@ -86,7 +103,7 @@ async def serve_extproc(
         ]
     )
     protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(
-        ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode), server
+        ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode, done_marker=done_marker), server
     )
     health = protos.HealthServicer()
     protos.health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -21,11 +21,13 @@ import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Literal, cast
 from urllib.parse import quote
 
+from pydantic import BaseModel, ConfigDict
 from quart import Blueprint, Quart, Request, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
+from quart_schema import DataSource, document_querystring, document_request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
@@ -33,6 +35,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from reference.core import errors, ids
 from reference.engine import Engine, dump
+from reference.http.vector_stores import documented
 from reference.retrieval import RetrievalError
 from reference.vector_stores import Retrieval, retrieval_for
 
@@ -44,6 +47,51 @@ PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 FORM_FIELD_LIMIT = 64 * 1024  # the non-file fields (purpose, expires_after[...]) are tiny
 FEED_SLICE = 16 * 1024  # bytes handed to the multipart decoder at a time
 WRITE_BUFFER = 1024 * 1024  # bytes gathered before one disk write on a worker thread
+
+
+# -- /openapi.json (documentation only; the handlers validate) --------------------------------
+Purpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
+
+
+class CreateFileRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file: bytes
+    purpose: Purpose
+
+
+class FileObject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: Literal["file"]
+    bytes: int
+    created_at: int
+    expires_at: int | None = None
+    filename: str
+    purpose: str
+    status: Literal["uploaded", "processed", "error"]
+    status_details: str | None = None
+
+
+class FileList(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    object: Literal["list"]
+    data: list[FileObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class FileDeleted(BaseModel):
+    id: str
+    object: Literal["file"]
+    deleted: bool
+
+
+class FilesQuery(BaseModel):
+    purpose: str | None = None
+    limit: int | None = None
+    after: str | None = None
+    order: Literal["asc", "desc"] | None = None
 
 
 @bp.errorhandler(RetrievalError)
@@ -230,6 +278,8 @@ def _expires_after(fields: dict[str, str], created_at: int) -> int | None:
 
 
 @bp.post("/files")
+@document_request(CreateFileRequest, source=DataSource.FORM_MULTIPART)
+@documented(FileObject, 413)
 async def upload() -> Response:
     service = _service()
     limit = max_file_bytes()
@@ -282,17 +332,23 @@ async def upload() -> Response:
     except BaseException:
         await upload.abort()
         raise
-    obj = {
+    obj: dict[str, Any] = {
         "id": file_id, "object": "file", "bytes": upload.size, "created_at": created_at,
-        "expires_at": expires_at, "filename": filename, "purpose": purpose,
+        "filename": filename, "purpose": purpose,
         # Deprecated but required by OpenAIFile: an upload is ready as soon as it is stored.
-        "status": "processed", "status_details": None, "_mime": mime,
+        "status": "processed", "_mime": mime,
     }
+    # OpenAIFile types `expires_at` as an integer and `status_details` as a string, neither
+    # nullable: absent rather than null when there is nothing to say.
+    if expires_at is not None:
+        obj["expires_at"] = expires_at
     await service.save_file(obj)
     return _json(await service.get_file(file_id))
 
 
 @bp.get("/files")
+@document_querystring(FilesQuery)
+@documented(FileList)
 async def list_files() -> Response:
     args = request.args
     purpose = args.get("purpose")
@@ -301,11 +357,13 @@ async def list_files() -> Response:
 
 
 @bp.get("/files/<file_id>")
+@documented(FileObject)
 async def retrieve_file(file_id: str) -> Response:
     return _json(await _service().get_file(file_id))
 
 
 @bp.delete("/files/<file_id>")
+@documented(FileDeleted)
 async def delete_file(file_id: str) -> Response:
     return _json(await _service().delete_file(file_id))
 

@@ -9,16 +9,198 @@ Chunking strategies, attributes, filters and search options are validated by
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response, current_app, request
+from quart_schema import document_querystring, document_request, document_response
 
 from reference.core import errors
+from reference.core.models import ErrorResponse
 from reference.engine import Engine, dump
 from reference.retrieval import RetrievalError
 from reference.vector_stores import Retrieval, retrieval_for
 
 bp = Blueprint("vector_stores", __name__, url_prefix="/v1/vector_stores")
+
+
+# -- /openapi.json --------------------------------------------------------------------------
+# Documentation only (the spec's shapes, trimmed): validation is the handlers' own, so every
+# 400 is an OpenAI error object naming the parameter.
+
+Attributes = dict[str, str | float | bool]
+FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExpiresAfter(_Closed):
+    anchor: Literal["last_active_at"]
+    days: int = Field(ge=1, le=365)
+
+
+class FileCounts(_Open):
+    in_progress: int
+    completed: int
+    failed: int
+    cancelled: int
+    total: int
+
+
+class VectorStoreObject(_Open):
+    id: str
+    object: Literal["vector_store"]
+    created_at: int
+    name: str
+    usage_bytes: int
+    file_counts: FileCounts
+    status: Literal["expired", "in_progress", "completed"]
+    expires_after: ExpiresAfter | None = None
+    expires_at: int | None = None
+    last_active_at: int | None = None
+    metadata: dict[str, str] | None = None
+
+
+class LastError(_Open):
+    code: Literal["server_error", "unsupported_file", "invalid_file"]
+    message: str
+
+
+class VectorStoreFileObject(_Open):
+    id: str
+    object: Literal["vector_store.file"]
+    usage_bytes: int
+    created_at: int
+    vector_store_id: str
+    status: FileStatus
+    last_error: LastError | None
+    chunking_strategy: dict[str, Any] | None = None
+    attributes: Attributes | None = None
+
+
+class FileBatchObject(_Open):
+    id: str
+    object: Literal["vector_store.files_batch"]
+    created_at: int
+    vector_store_id: str
+    status: FileStatus
+    file_counts: FileCounts
+
+
+class _List(_Open):
+    object: Literal["list"]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class VectorStoreList(_List):
+    data: list[VectorStoreObject]
+
+
+class VectorStoreFileList(_List):
+    data: list[VectorStoreFileObject]
+
+
+class Deleted(_Open):
+    id: str
+    object: str
+    deleted: bool
+
+
+class TextContent(_Open):
+    type: Literal["text"]
+    text: str
+
+
+class SearchResult(_Open):
+    file_id: str
+    filename: str
+    score: float = Field(ge=0, le=1)
+    attributes: Attributes | None = None
+    content: list[TextContent]
+
+
+class SearchResultsPage(_Open):
+    object: Literal["vector_store.search_results.page"]
+    search_query: list[str]
+    data: list[SearchResult]
+    has_more: bool
+    next_page: str | None
+
+
+class FileContentPage(_Open):
+    object: Literal["vector_store.file_content.page"]
+    data: list[TextContent]
+    has_more: bool
+    next_page: str | None
+
+
+class CreateVectorStoreRequest(_Closed):
+    file_ids: list[str] | None = Field(default=None, max_length=500)
+    name: str | None = None
+    description: str | None = None
+    expires_after: ExpiresAfter | None = None
+    chunking_strategy: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class UpdateVectorStoreRequest(_Closed):
+    name: str | None = None
+    expires_after: ExpiresAfter | None = None
+    metadata: dict[str, str] | None = None
+
+
+class CreateVectorStoreFileRequest(_Closed):
+    file_id: str
+    chunking_strategy: dict[str, Any] | None = None
+    attributes: Attributes | None = None
+
+
+class UpdateVectorStoreFileAttributesRequest(_Closed):
+    attributes: Attributes | None
+
+
+class CreateFileBatchRequest(_Closed):
+    file_ids: list[str] | None = Field(default=None, min_length=1, max_length=2000)
+    files: list[CreateVectorStoreFileRequest] | None = Field(default=None, min_length=1, max_length=2000)
+    chunking_strategy: dict[str, Any] | None = None
+    attributes: Attributes | None = None
+
+
+class SearchRequest(_Closed):
+    query: str | list[str]
+    rewrite_query: bool = False
+    max_num_results: int = Field(default=10, ge=1, le=50)
+    filters: dict[str, Any] | None = None
+    ranking_options: dict[str, Any] | None = None
+
+
+class ListQuery(BaseModel):
+    limit: int | None = None
+    after: str | None = None
+    before: str | None = None
+    order: Literal["asc", "desc"] | None = None
+
+
+class FilesQuery(ListQuery):
+    filter: FileStatus | None = None
+
+
+def documented(ok: type[BaseModel], *errors_: int) -> Any:
+    """Declare the 200 model and the error statuses (OpenAI error objects) of a route."""
+    def decorate(func: Any) -> Any:
+        func = document_response(ok, 200)(func)
+        for status in (400, 404, *errors_):
+            func = document_response(ErrorResponse, status)(func)
+        return func
+    return decorate
 
 
 @bp.errorhandler(RetrievalError)
@@ -110,6 +292,8 @@ def _check_expires_after(body: dict[str, Any], *, nullable: bool) -> None:
 
 
 @bp.post("")
+@document_request(CreateVectorStoreRequest)
+@documented(VectorStoreObject, 413)
 async def create_vector_store() -> Response:
     body = await _body(("file_ids", "name", "description", "expires_after", "chunking_strategy", "metadata"))
     _check_string(body, "name")
@@ -124,16 +308,21 @@ async def create_vector_store() -> Response:
 
 
 @bp.get("")
+@document_querystring(ListQuery)
+@documented(VectorStoreList)
 async def list_vector_stores() -> Response:
     return _json(await _service().list_vector_stores(**_page()))
 
 
 @bp.get("/<vs_id>")
+@documented(VectorStoreObject)
 async def get_vector_store(vs_id: str) -> Response:
     return _json(await _service().get_vector_store(vs_id))
 
 
 @bp.post("/<vs_id>")
+@document_request(UpdateVectorStoreRequest)
+@documented(VectorStoreObject, 413)
 async def modify_vector_store(vs_id: str) -> Response:
     body = await _body(("name", "expires_after", "metadata"))
     _check_string(body, "name", nullable=True)
@@ -143,11 +332,14 @@ async def modify_vector_store(vs_id: str) -> Response:
 
 
 @bp.delete("/<vs_id>")
+@documented(Deleted)
 async def delete_vector_store(vs_id: str) -> Response:
     return _json(await _service().delete_vector_store(vs_id))
 
 
 @bp.post("/<vs_id>/search")
+@document_request(SearchRequest)
+@documented(SearchResultsPage, 413, 502, 504)
 async def search(vs_id: str) -> Response:
     raw = await request.get_data()
     try:
@@ -158,54 +350,69 @@ async def search(vs_id: str) -> Response:
 
 
 @bp.post("/<vs_id>/files")
+@document_request(CreateVectorStoreFileRequest)
+@documented(VectorStoreFileObject, 413)
 async def create_vs_file(vs_id: str) -> Response:
     body = await _body(("file_id", "chunking_strategy", "attributes"))
     return _json(await _service().create_vs_file(vs_id, body))
 
 
 @bp.get("/<vs_id>/files")
+@document_querystring(FilesQuery)
+@documented(VectorStoreFileList)
 async def list_vs_files(vs_id: str) -> Response:
     return _json(await _service().list_vs_files(vs_id, status=request.args.get("filter"), **_page()))
 
 
 @bp.get("/<vs_id>/files/<file_id>")
+@documented(VectorStoreFileObject)
 async def get_vs_file(vs_id: str, file_id: str) -> Response:
     return _json(await _service().get_vs_file(vs_id, file_id))
 
 
 @bp.post("/<vs_id>/files/<file_id>")
+@document_request(UpdateVectorStoreFileAttributesRequest)
+@documented(VectorStoreFileObject, 413)
 async def update_vs_file(vs_id: str, file_id: str) -> Response:
     body = await _body(("attributes",))
     return _json(await _service().update_vs_file(vs_id, file_id, body))
 
 
 @bp.delete("/<vs_id>/files/<file_id>")
+@documented(Deleted)
 async def delete_vs_file(vs_id: str, file_id: str) -> Response:
     return _json(await _service().delete_vs_file(vs_id, file_id))
 
 
 @bp.get("/<vs_id>/files/<file_id>/content")
+@documented(FileContentPage)
 async def vs_file_content(vs_id: str, file_id: str) -> Response:
     return _json(await _service().vs_file_content(vs_id, file_id))
 
 
 @bp.post("/<vs_id>/file_batches")
+@document_request(CreateFileBatchRequest)
+@documented(FileBatchObject, 413)
 async def create_batch(vs_id: str) -> Response:
     body = await _body(("file_ids", "files", "chunking_strategy", "attributes"))
     return _json(await _service().create_batch(vs_id, body))
 
 
 @bp.get("/<vs_id>/file_batches/<batch_id>")
+@documented(FileBatchObject)
 async def get_batch(vs_id: str, batch_id: str) -> Response:
     return _json(await _service().get_batch(vs_id, batch_id))
 
 
 @bp.post("/<vs_id>/file_batches/<batch_id>/cancel")
+@documented(FileBatchObject)
 async def cancel_batch(vs_id: str, batch_id: str) -> Response:
     return _json(await _service().cancel_batch(vs_id, batch_id))
 
 
 @bp.get("/<vs_id>/file_batches/<batch_id>/files")
+@document_querystring(FilesQuery)
+@documented(VectorStoreFileList)
 async def list_batch_files(vs_id: str, batch_id: str) -> Response:
     return _json(await _service().list_vs_files(vs_id, status=request.args.get("filter"),
                                                 batch_id=batch_id, **_page()))

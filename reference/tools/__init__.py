@@ -16,6 +16,7 @@ from reference.tools.hosted import (
     has_hosted_items,
     is_hosted_tool,
     pending_approvals,
+    redact_tool_echo,
     resolve_hosted_tools,
 )
 from reference.tools.loop import MAX_MODEL_CALLS, CallModel, StreamModel, ToolLoop, add_usage
@@ -35,5 +36,6 @@ __all__ = [
     "has_hosted_items",
     "is_hosted_tool",
     "pending_approvals",
+    "redact_tool_echo",
     "resolve_hosted_tools",
 ]

@@ -156,6 +156,26 @@ def is_hosted_tool(tool: Mapping[str, Any]) -> bool:
     return tool.get("type") in ("file_search", "mcp")
 
 
+def redact_tool_echo(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """An mcp tool as the response echoes (and stores) it: `headers` values and `authorization`
+    are credentials ("Use for authentication"), so they are shown redacted the way registered
+    connectors show theirs (`reference.connectors`: `****` plus the last four characters of a
+    value of at least 16 characters); other tools are unchanged."""
+    echo = dict(tool)
+    if tool.get("type") != "mcp":
+        return echo
+
+    def redact(value: str) -> str:
+        return "****" + value[-4:] if len(value) >= 16 else "****"
+
+    headers = tool.get("headers")
+    if isinstance(headers, Mapping):
+        echo["headers"] = {name: redact(str(value)) for name, value in headers.items()}
+    if isinstance(tool.get("authorization"), str):
+        echo["authorization"] = redact(tool["authorization"])
+    return echo
+
+
 def _tool_infos(item: Mapping[str, Any]) -> list[ToolInfo]:
     infos = []
     for tool in item.get("tools") or []:

@@ -1,0 +1,366 @@
+"""Helpers shared by the stateful-API case modules (files, vector stores, conversations, prompts,
+connectors, hosted tool flows). Not a case module itself.
+
+They wrap ``CaseContext`` calls; every verdict still comes from ``ctx.check``. Support is
+detected, never assumed: a 404 (or 405) on a resource's collection route means the gateway does
+not offer that API, which ends the case UNIMPLEMENTED.
+
+``list_cases`` registers the cursor-pagination invariants once per listed resource (files,
+vector stores, vector store files, conversation items, connectors), so every list is held to
+the same rules: ``limit``/``after``/``order``, ``has_more``, ``first_id``/``last_id``, and that
+walking the pages yields each item exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from conformance.context import CaseContext
+from conformance.model import CaseFunc, Level, Tier, case
+
+OAI = "openai-openapi.yaml"
+INGEST_TIMEOUT = 10.0  # seconds a case waits for ingestion to finish
+POLL_EVERY = 0.1
+
+# The spec's pagination sentences (the same wording on every OpenAI list endpoint).
+LIMIT = "limit: A limit on the number of objects to be returned."
+AFTER = (
+    "after: A cursor for use in pagination. `after` is an object ID that defines your place in the list. "
+    "For instance, if you make a list request and receive 100 objects, ending with obj_foo, your subsequent "
+    "call can include after=obj_foo in order to fetch the next page of the list."
+)
+ORDER = (
+    "order: Sort order by the `created_at` timestamp of the objects. `asc` for ascending order and `desc` "
+    "for descending order."
+)
+LIST_SHAPE = "object: The type of object returned, must be `list`. data, has_more, first_id, last_id (required)."
+
+
+def unsupported(resp: httpx.Response) -> bool:
+    """A collection route the gateway does not serve (404 / 405 without our resource's error)."""
+    return resp.status_code in (404, 405)
+
+
+def json_of(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def require_support(ctx: CaseContext, resp: httpx.Response, route: str) -> None:
+    """UNIMPLEMENTED when ``route`` (a collection route) is not served."""
+    if unsupported(resp):
+        ctx.unimplemented(f"{route} answers {resp.status_code}: the gateway does not offer this API")
+
+
+def is_4xx(status: int) -> bool:
+    return 400 <= status < 500
+
+
+# --------------------------------------------------------------------------- files
+
+
+def multipart(fields: Mapping[str, str], file: tuple[str, bytes, str] | None) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body and its content-type header (fields, then the part ``file``)."""
+    boundary = "conformance" + secrets.token_hex(12)
+    out = bytearray()
+    for key, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+    if file is not None:
+        name, data, ctype = file
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                f"Content-Type: {ctype}\r\n\r\n").encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), {"content-type": f"multipart/form-data; boundary={boundary}"}
+
+
+async def upload(
+    ctx: CaseContext,
+    name: str = "conformance.txt",
+    data: bytes = b"conformance file\n",
+    ctype: str = "text/plain",
+    purpose: str | None = "assistants",
+) -> httpx.Response:
+    fields = {"purpose": purpose} if purpose is not None else {}
+    body, headers = multipart(fields, (name, data, ctype))
+    return await ctx.post("/files", content=body, headers=headers)
+
+
+async def upload_ok(
+    ctx: CaseContext,
+    name: str = "conformance.txt",
+    data: bytes = b"conformance file\n",
+    ctype: str = "text/plain",
+    purpose: str = "assistants",
+) -> dict[str, Any]:
+    resp = await upload(ctx, name, data, ctype, purpose)
+    require_support(ctx, resp, "POST /files")
+    return ctx.json_ok(resp, "POST /files")
+
+
+# --------------------------------------------------------------------------- vector stores
+
+# A small corpus of distinct documents; each query shares its distinctive words with exactly one
+# document, so both a hashed bag-of-words embedding (the scripted backend) and a real embedding
+# model rank that document first.
+CORPUS: dict[str, str] = {
+    "bananas.txt": "Bananas are yellow tropical fruits rich in potassium and sugar.",
+    "volcano.txt": "A volcano erupts molten lava, ash and sulfur gases from deep underground.",
+    "violin.txt": "The violin is a string instrument played with a bow in orchestras.",
+    "glacier.txt": "Glaciers are slow rivers of ice that carve valleys in cold mountains.",
+    "compiler.txt": "A compiler translates program source code into machine instructions.",
+}
+QUERIES: dict[str, str] = {
+    "bananas.txt": "yellow bananas potassium fruits",
+    "volcano.txt": "volcano lava eruption ash",
+    "violin.txt": "violin string instrument bow",
+    "glacier.txt": "glaciers ice valleys mountains",
+    "compiler.txt": "compiler source code machine instructions",
+}
+# Attributes set on the vector-store files (n: number, color: string, ok: boolean).
+ATTRS: dict[str, dict[str, Any]] = {
+    "bananas.txt": {"n": 1, "color": "yellow", "ok": True},
+    "volcano.txt": {"n": 2, "color": "red", "ok": False},
+    "violin.txt": {"n": 3, "color": "brown", "ok": True},
+    "glacier.txt": {"n": 4, "color": "white", "ok": False},
+    "compiler.txt": {"n": 5, "color": "grey", "ok": True},
+}
+
+
+async def create_store(ctx: CaseContext, **body: Any) -> dict[str, Any]:
+    resp = await ctx.post("/vector_stores", json={"name": "conformance", **body})
+    require_support(ctx, resp, "POST /vector_stores")
+    return ctx.json_ok(resp, "POST /vector_stores")
+
+
+async def attach(ctx: CaseContext, vs_id: str, file_id: str, **extra: Any) -> dict[str, Any]:
+    resp = await ctx.post(f"/vector_stores/{vs_id}/files", json={"file_id": file_id, **extra})
+    return ctx.json_ok(resp, "POST /vector_stores/{id}/files")
+
+
+async def wait_file(ctx: CaseContext, vs_id: str, file_id: str) -> dict[str, Any]:
+    """Poll a vector-store file until it leaves ``in_progress`` (at most INGEST_TIMEOUT)."""
+    deadline = time.monotonic() + INGEST_TIMEOUT
+    while True:
+        got = ctx.json_ok(await ctx.get(f"/vector_stores/{vs_id}/files/{file_id}"), "GET /vector_stores/{id}/files/{file_id}")
+        if got.get("status") != "in_progress" or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(POLL_EVERY)
+
+
+async def wait_store(ctx: CaseContext, vs_id: str) -> dict[str, Any]:
+    """Poll a vector store until no file is in progress (at most INGEST_TIMEOUT)."""
+    deadline = time.monotonic() + INGEST_TIMEOUT
+    while True:
+        got = ctx.json_ok(await ctx.get(f"/vector_stores/{vs_id}"), "GET /vector_stores/{id}")
+        counts = got.get("file_counts") or {}
+        if counts.get("in_progress") == 0 or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(POLL_EVERY)
+
+
+@dataclass
+class Corpus:
+    vs_id: str
+    files: dict[str, str]  # document name -> file id
+
+    def name_of(self, file_id: Any) -> str | None:
+        return next((n for n, f in self.files.items() if f == file_id), None)
+
+
+async def corpus(ctx: CaseContext, names: Sequence[str] = tuple(CORPUS), attributes: bool = True) -> Corpus:
+    """Upload the corpus, attach every document (with ATTRS) to a new store, wait for ingestion."""
+    store = await create_store(ctx)
+    vs_id = str(store.get("id"))
+    files: dict[str, str] = {}
+    for name in names:
+        f = await upload_ok(ctx, name, CORPUS[name].encode())
+        files[name] = str(f.get("id"))
+        await attach(ctx, vs_id, files[name], **({"attributes": ATTRS[name]} if attributes else {}))
+    for fid in files.values():
+        got = await wait_file(ctx, vs_id, fid)
+        ctx.check_eq(got.get("status"), "completed", f"ingestion of {fid} completes within {INGEST_TIMEOUT:g}s")
+    return Corpus(vs_id, files)
+
+
+async def search(ctx: CaseContext, vs_id: str, query: Any, **extra: Any) -> httpx.Response:
+    return await ctx.post(f"/vector_stores/{vs_id}/search", json={"query": query, **extra})
+
+
+async def search_ok(ctx: CaseContext, vs_id: str, query: Any, **extra: Any) -> list[dict[str, Any]]:
+    page = ctx.json_ok(await search(ctx, vs_id, query, **extra), "POST /vector_stores/{id}/search")
+    data = page.get("data")
+    ctx.check(isinstance(data, list), "search results data is an array", expected="array", actual=data)
+    assert isinstance(data, list)
+    return [d for d in data if isinstance(d, dict)]
+
+
+# --------------------------------------------------------------------------- MCP
+
+
+def require_mcp(ctx: CaseContext) -> str:
+    """The URL of an MCP server the gateway can reach (``--mcp-server-url``), else UNIMPLEMENTED."""
+    url = ctx.config.mcp_server_url
+    if not url:
+        ctx.unimplemented("needs an MCP server reachable by the gateway: pass --mcp-server-url URL "
+                          "(python -m fixtures.mcp_server --port 0)")
+    assert url is not None
+    return url
+
+
+# --------------------------------------------------------------------------- list invariants
+
+
+@dataclass
+class Listing:
+    """A list route and the ids of the items this case created there, oldest first.
+
+    ``exclusive``: the list holds only this case's items (conversation items, vector-store files);
+    otherwise (files, vector stores, connectors) other items may be present and only ours are
+    checked."""
+
+    path: str
+    ids: list[str]
+    exclusive: bool
+
+
+MakeListing = Callable[[CaseContext, int], Awaitable[Listing]]
+
+
+async def page(ctx: CaseContext, path: str, route: str, **params: Any) -> dict[str, Any]:
+    resp = await ctx.get(path, params={k: str(v) for k, v in params.items()})
+    return ctx.json_ok(resp, f"GET {route}")
+
+
+def data_of(ctx: CaseContext, pg: dict[str, Any]) -> list[dict[str, Any]]:
+    data = pg.get("data")
+    ctx.check(isinstance(data, list), "data is an array", expected="array", actual=data)
+    assert isinstance(data, list)
+    return data
+
+
+async def walk(ctx: CaseContext, listing: Listing, route: str, order: str, start_after: str | None,
+               stop_when_seen: bool) -> list[str]:
+    """Follow ``after=last_id`` with limit=2; returns every id seen, in order."""
+    seen: list[str] = []
+    after = start_after
+    for _ in range(200):
+        params: dict[str, Any] = {"limit": 2, "order": order}
+        if after:
+            params["after"] = after
+        pg = await page(ctx, listing.path, route, **params)
+        data = data_of(ctx, pg)
+        ctx.check(len(data) <= 2, "a page holds at most `limit` items", expected="<= 2", actual=len(data))
+        seen += [str(d.get("id")) for d in data]
+        if not pg.get("has_more") or not data:
+            break
+        if stop_when_seen and set(listing.ids) <= set(seen):
+            break
+        after = str(pg.get("last_id") or data[-1].get("id"))
+    return seen
+
+
+def list_cases(module: str, area: str, route: str, make: MakeListing, *, level: Level, source: str,
+               tier: Tier = Tier.STRUCTURAL, default_order: str = "desc", default_order_spec: str = ORDER) -> None:
+    """Register the pagination invariants of one list route under ``<area>.list.*``.
+
+    ``module`` is the case module the cases belong to (reports and self-tests group by it)."""
+    lvl = level
+
+    def reg(suffix: str, title: str, spec: str) -> Callable[[CaseFunc], CaseFunc]:
+        def decorate(fn: CaseFunc) -> CaseFunc:
+            # set before registering: the registry tells re-imports from id reuse by these
+            fn.__module__ = module
+            fn.__qualname__ = f"list_{area.replace('.', '_')}_{suffix.replace('-', '_')}"
+            return case(f"{area}.list.{suffix}", level=lvl, title=title, spec=spec, source=source,
+                        tier=tier)(fn)
+        return decorate
+
+    @reg("shape", f"GET {route} answers a list object with data, first_id, "
+          "last_id, has_more", spec=LIST_SHAPE)
+    async def shape(ctx: CaseContext) -> None:
+        listing = await make(ctx, 1)
+        pg = await page(ctx, listing.path, route)
+        got = {
+            "object": pg.get("object"),
+            "data": isinstance(pg.get("data"), list),
+            "has_more": isinstance(pg.get("has_more"), bool),
+            "first_id": isinstance(pg.get("first_id"), str),
+            "last_id": isinstance(pg.get("last_id"), str),
+        }
+        ctx.check_eq(got, {"object": "list", "data": True, "has_more": True, "first_id": True, "last_id": True},
+                     "list object fields (types)")
+
+    @reg("limit-has-more", f"GET {route}?limit=2 answers two items and "
+          "has_more=true when there are more", spec=LIMIT + " has_more: Whether there are more items available.")
+    async def limit_has_more(ctx: CaseContext) -> None:
+        listing = await make(ctx, 3)
+        pg = await page(ctx, listing.path, route, limit=2)
+        ctx.check_eq(len(data_of(ctx, pg)), 2, "number of items with limit=2")
+        ctx.check_eq(pg.get("has_more"), True, "has_more with limit=2 and at least 3 items")
+
+    @reg("first-last-id", "first_id and last_id name the first and last item "
+          "of the page", spec="first_id: The ID of the first item in the list. last_id: The ID of the last item "
+          "in the list.")
+    async def first_last(ctx: CaseContext) -> None:
+        listing = await make(ctx, 3)
+        pg = await page(ctx, listing.path, route, limit=2)
+        data = data_of(ctx, pg)
+        ctx.check(bool(data), "the page is not empty", expected="items", actual=data)
+        ctx.check_eq([pg.get("first_id"), pg.get("last_id")], [data[0].get("id"), data[-1].get("id")],
+                     "[first_id, last_id] vs the ids of the first and last item")
+
+    @reg("default-order", f"Without order, GET {route} lists newest first"
+          if default_order == "desc" else f"Without order, GET {route} lists oldest first",
+          spec=default_order_spec)
+    async def default(ctx: CaseContext) -> None:
+        listing = await make(ctx, 3)
+        data = data_of(ctx, await page(ctx, listing.path, route, limit=100))
+        ours = [str(d.get("id")) for d in data if d.get("id") in listing.ids]
+        want = listing.ids[::-1] if default_order == "desc" else listing.ids
+        ctx.check_eq(ours, want, f"our ids in the default listing (default order {default_order})")
+
+    @reg("walk-desc", "Walking order=desc pages with after=last_id yields each "
+          "item exactly once, newest first", spec=AFTER)
+    async def walk_desc(ctx: CaseContext) -> None:
+        listing = await make(ctx, 5)
+        seen = await walk(ctx, listing, route, "desc", None, stop_when_seen=not listing.exclusive)
+        dups = sorted({i for i in seen if seen.count(i) > 1})
+        ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
+        ctx.check_eq([i for i in seen if i in listing.ids], listing.ids[::-1], "our ids, walking desc")
+
+    @reg("walk-asc", "Walking order=asc pages with after=last_id yields each "
+          "item exactly once, oldest first", spec=AFTER + " " + ORDER)
+    async def walk_asc(ctx: CaseContext) -> None:
+        listing = await make(ctx, 5)
+        # Shared lists may hold many older items: start after our oldest one.
+        start = None if listing.exclusive else listing.ids[0]
+        want = listing.ids if listing.exclusive else listing.ids[1:]
+        seen = await walk(ctx, listing, route, "asc", start, stop_when_seen=False)
+        dups = sorted({i for i in seen if seen.count(i) > 1})
+        ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
+        ctx.check_eq([i for i in seen if i in listing.ids], want, "our ids, walking asc")
+
+    @reg("last-page-no-more", "The last page has has_more=false",
+          spec="has_more: Whether there are more items available.")
+    async def last_page(ctx: CaseContext) -> None:
+        listing = await make(ctx, 2)
+        # desc from our second item: only our first (oldest) item can follow it in a shared list
+        # when nothing older exists; use the exclusive list as is, else after=our newest, asc.
+        if listing.exclusive:
+            pg = await page(ctx, listing.path, route, limit=100)
+        else:
+            pg = await page(ctx, listing.path, route, limit=100, order="asc", after=listing.ids[0])
+            data = data_of(ctx, pg)
+            if len(data) >= 100:
+                ctx.skip("too many newer items in the shared list to reach its end in one page")
+        ctx.check_eq(pg.get("has_more"), False, "has_more on a page that reaches the end of the list")

@@ -1,0 +1,830 @@
+"""`/vector_stores`: stores, their files (ingestion, attributes, counts), file batches, search
+(filters, score_threshold, max_num_results, ranking), use after delete, and list pagination.
+
+Ingestion is polled for at most ``_stateful.INGEST_TIMEOUT`` seconds. The small corpus
+(``_stateful.CORPUS``) has distinct documents whose queries share their distinctive words, so
+the right document ranks first with hashed bag-of-words embeddings (the scripted backend) and
+with a real embedding model alike: those cases are MUST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.cases._stateful import (
+    ATTRS,
+    CORPUS,
+    OAI,
+    QUERIES,
+    Listing,
+    attach,
+    corpus,
+    create_store,
+    is_4xx,
+    json_of,
+    list_cases,
+    require_support,
+    search,
+    search_ok,
+    upload_ok,
+    wait_file,
+    wait_store,
+)
+from conformance.context import CaseContext
+from conformance.model import Level, case
+
+SRC = f"{OAI} paths./vector_stores"
+ITEM = f"{OAI} paths./vector_stores/{{vector_store_id}}"
+FILES = f"{OAI} paths./vector_stores/{{vector_store_id}}/files"
+BATCHES = f"{OAI} paths./vector_stores/{{vector_store_id}}/file_batches"
+SEARCH = f"{OAI} paths./vector_stores/{{vector_store_id}}/search"
+STORE = f"{OAI} components.schemas.VectorStoreObject"
+VSFILE = f"{OAI} components.schemas.VectorStoreFileObject"
+BATCH = f"{OAI} components.schemas.VectorStoreFileBatchObject"
+REQ = f"{OAI} components.schemas.VectorStoreSearchRequest"
+PAGE = f"{OAI} components.schemas.VectorStoreSearchResultsPage"
+CMP = f"{OAI} components.schemas.ComparisonFilter"
+COMPOUND = f"{OAI} components.schemas.CompoundFilter"
+COUNT_KEYS = ("in_progress", "completed", "failed", "cancelled", "total")
+_STATUS = (
+    "status: The status of the vector store file, which can be either `in_progress`, `completed`, `cancelled`, "
+    "or `failed`. The status `completed` indicates that the vector store file is ready for use."
+)
+_CMP_TYPES = (
+    "type: Specifies the comparison operator: `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `in`, `nin`. - `eq`: equals "
+    "- `ne`: not equal - `gt`: greater than - `gte`: greater than or equal - `lt`: less than - `lte`: less than "
+    "or equal - `in`: in - `nin`: not in"
+)
+
+
+def _counts_ok(counts: Any) -> bool:
+    return (
+        isinstance(counts, dict)
+        and all(isinstance(counts.get(k), int) for k in COUNT_KEYS)
+        and sum(counts[k] for k in COUNT_KEYS[:4]) == counts["total"]
+    )
+
+
+# --------------------------------------------------------------------------- stores
+
+
+@case(
+    "vector_stores.create.shape",
+    level=Level.MUST,
+    title="POST /vector_stores answers a vector_store object with every required field",
+    spec="VectorStoreObject required: id, object, usage_bytes, created_at, status, last_active_at, name, "
+    "file_counts, metadata. object: The object type, which is always `vector_store`.",
+    source=STORE,
+)
+async def create_shape(ctx: CaseContext) -> None:
+    vs = await create_store(ctx, metadata={"suite": "conformance"})
+    missing = [k for k in ("id", "object", "usage_bytes", "created_at", "status", "last_active_at", "name",
+                           "file_counts", "metadata") if k not in vs]
+    ctx.check(not missing, "required fields present", expected=[], actual=missing)
+    ctx.check_eq([vs.get("object"), vs.get("name"), vs.get("metadata")],
+                 ["vector_store", "conformance", {"suite": "conformance"}], "[object, name, metadata]")
+    ctx.check(_counts_ok(vs.get("file_counts")), "file_counts has the five integer counts, adding up",
+              expected=list(COUNT_KEYS), actual=vs.get("file_counts"))
+
+
+@case(
+    "vector_stores.create.id-prefix",
+    level=Level.SHOULD,
+    title="Vector store ids start with vs_",
+    spec="id: The identifier, which can be referenced in API endpoints. (example: vs_abc123)",
+    source=STORE,
+)
+async def create_id_prefix(ctx: CaseContext) -> None:
+    vs = await create_store(ctx)
+    ctx.check(str(vs.get("id")).startswith("vs_"), "the id starts with vs_", expected="vs_...", actual=vs.get("id"))
+
+
+@case(
+    "vector_stores.create.with-file-ids",
+    level=Level.MUST,
+    title="file_ids given at creation are attached and ingested",
+    spec="file_ids: A list of File IDs that the vector store should use. Useful for tools like `file_search` "
+    "that can access files.",
+    source=f"{OAI} components.schemas.CreateVectorStoreRequest",
+)
+async def create_with_files(ctx: CaseContext) -> None:
+    f = await upload_ok(ctx, "bananas.txt", CORPUS["bananas.txt"].encode())
+    vs = await create_store(ctx, file_ids=[f.get("id")])
+    done = await wait_store(ctx, str(vs.get("id")))
+    counts = done.get("file_counts") or {}
+    ctx.check_eq([counts.get("completed"), counts.get("total")], [1, 1], "file_counts [completed, total]")
+
+
+@case(
+    "vector_stores.retrieve.equals-create",
+    level=Level.MUST,
+    title="GET /vector_stores/{id} answers the created store",
+    spec="GET /vector_stores/{vector_store_id}: Retrieves a vector store.",
+    source=ITEM,
+)
+async def retrieve(ctx: CaseContext) -> None:
+    vs = await create_store(ctx, metadata={"k": "v"})
+    got = ctx.json_ok(await ctx.get(f"/vector_stores/{vs.get('id')}"), "GET /vector_stores/{id}")
+    keys = ("id", "object", "created_at", "name", "metadata")
+    ctx.check_eq({k: got.get(k) for k in keys}, {k: vs.get(k) for k in keys}, "retrieved vs created store")
+
+
+@case(
+    "vector_stores.update.name-metadata",
+    level=Level.MUST,
+    title="POST /vector_stores/{id} changes name and metadata",
+    spec="POST /vector_stores/{vector_store_id}: Modifies a vector store.",
+    source=ITEM,
+)
+async def update(ctx: CaseContext) -> None:
+    vs = await create_store(ctx)
+    vid = vs.get("id")
+    got = ctx.json_ok(await ctx.post(f"/vector_stores/{vid}", json={"name": "renamed", "metadata": {"x": "1"}}),
+                      "POST /vector_stores/{id}")
+    again = ctx.json_ok(await ctx.get(f"/vector_stores/{vid}"), "GET /vector_stores/{id}")
+    ctx.check_eq([got.get("name"), got.get("metadata"), again.get("name"), again.get("metadata")],
+                 ["renamed", {"x": "1"}, "renamed", {"x": "1"}], "name and metadata after the update (answer, GET)")
+
+
+@case(
+    "vector_stores.retrieve.unknown-404",
+    level=Level.MUST,
+    title="GET /vector_stores/{id} of an unknown id is 404",
+    spec="GET /vector_stores/{vector_store_id}: Retrieves a vector store.",
+    source=ITEM,
+)
+async def retrieve_unknown(ctx: CaseContext) -> None:
+    await create_store(ctx)
+    ctx.check_eq((await ctx.get("/vector_stores/vs_conformance_missing")).status_code, 404, "status")
+
+
+@case(
+    "vector_stores.delete.shape",
+    level=Level.MUST,
+    title="DELETE /vector_stores/{id} answers {id, object: vector_store.deleted, deleted: true}",
+    spec="DeleteVectorStoreResponse: id, deleted, object (enum: vector_store.deleted), all required.",
+    source=f"{OAI} components.schemas.DeleteVectorStoreResponse",
+)
+async def delete_shape(ctx: CaseContext) -> None:
+    vs = await create_store(ctx)
+    got = ctx.json_ok(await ctx.delete(f"/vector_stores/{vs.get('id')}"), "DELETE /vector_stores/{id}")
+    ctx.check_eq({k: got.get(k) for k in ("id", "object", "deleted")},
+                 {"id": vs.get("id"), "object": "vector_store.deleted", "deleted": True}, "delete answer")
+
+
+async def _deleted_store(ctx: CaseContext) -> str:
+    c = await corpus(ctx, ("bananas.txt",), attributes=False)
+    resp = await ctx.delete(f"/vector_stores/{c.vs_id}")
+    ctx.check_eq(resp.status_code, 200, "status of DELETE /vector_stores/{id}")
+    return c.vs_id
+
+
+@case(
+    "vector_stores.delete.use-after-delete-404",
+    level=Level.MUST,
+    title="After DELETE, every route of the store answers 404 (get, update, files, search, batches, delete)",
+    spec="DELETE /vector_stores/{vector_store_id}: Delete a vector store.",
+    source=ITEM,
+)
+async def use_after_delete(ctx: CaseContext) -> None:
+    vid = await _deleted_store(ctx)
+    f = await upload_ok(ctx)
+    got = {
+        "GET": (await ctx.get(f"/vector_stores/{vid}")).status_code,
+        "POST update": (await ctx.post(f"/vector_stores/{vid}", json={"name": "x"})).status_code,
+        "GET files": (await ctx.get(f"/vector_stores/{vid}/files")).status_code,
+        "POST files": (await ctx.post(f"/vector_stores/{vid}/files", json={"file_id": f.get("id")})).status_code,
+        "POST search": (await search(ctx, vid, "bananas")).status_code,
+        "POST file_batches": (await ctx.post(f"/vector_stores/{vid}/file_batches",
+                                             json={"file_ids": [f.get("id")]})).status_code,
+        "DELETE again": (await ctx.delete(f"/vector_stores/{vid}")).status_code,
+    }
+    ctx.check_eq(got, {k: 404 for k in got}, "statuses after DELETE")
+
+
+@case(
+    "vector_stores.delete.not-listed",
+    level=Level.MUST,
+    title="A deleted vector store no longer appears in GET /vector_stores",
+    spec="DELETE /vector_stores/{vector_store_id}: Delete a vector store.",
+    source=SRC,
+)
+async def delete_not_listed(ctx: CaseContext) -> None:
+    vs = await create_store(ctx)
+    vid = vs.get("id")
+    ctx.check_eq((await ctx.delete(f"/vector_stores/{vid}")).status_code, 200, "status of DELETE")
+    got = ctx.json_ok(await ctx.get("/vector_stores", params={"limit": "100"}), "GET /vector_stores")
+    ids = [d.get("id") for d in got.get("data") or [] if isinstance(d, dict)]
+    ctx.check(vid not in ids, "the deleted store is not listed", expected=f"no {vid}", actual=ids[:10])
+
+
+# --------------------------------------------------------------------------- store files
+
+
+@case(
+    "vector_stores.files.attach-shape",
+    level=Level.MUST,
+    title="Attaching a file answers a vector_store.file with the file's id and the store's id",
+    spec="VectorStoreFileObject required: id, object, usage_bytes, created_at, vector_store_id, status, "
+    "last_error. object: The object type, which is always `vector_store.file`.",
+    source=VSFILE,
+)
+async def attach_shape(ctx: CaseContext) -> None:
+    f = await upload_ok(ctx, "bananas.txt", CORPUS["bananas.txt"].encode())
+    vs = await create_store(ctx)
+    got = await attach(ctx, str(vs.get("id")), str(f.get("id")))
+    missing = [k for k in ("id", "object", "usage_bytes", "created_at", "vector_store_id", "status", "last_error")
+               if k not in got]
+    ctx.check(not missing, "required fields present", expected=[], actual=missing)
+    ctx.check_eq([got.get("object"), got.get("id"), got.get("vector_store_id")],
+                 ["vector_store.file", f.get("id"), vs.get("id")], "[object, id, vector_store_id]")
+    ctx.check(got.get("status") in ("in_progress", "completed"), "status right after attaching",
+              expected="in_progress or completed", actual=got.get("status"))
+
+
+@case(
+    "vector_stores.files.ingest-completes",
+    level=Level.MUST,
+    title="An attached text file reaches status completed with last_error null",
+    spec=_STATUS + " last_error: The last error associated with this vector store file. Will be `null` if there "
+    "are no errors.",
+    source=VSFILE,
+)
+async def ingest_completes(ctx: CaseContext) -> None:
+    f = await upload_ok(ctx, "violin.txt", CORPUS["violin.txt"].encode())
+    vs = await create_store(ctx)
+    await attach(ctx, str(vs.get("id")), str(f.get("id")))
+    got = await wait_file(ctx, str(vs.get("id")), str(f.get("id")))
+    ctx.check_eq([got.get("status"), got.get("last_error")], ["completed", None], "[status, last_error]")
+
+
+@case(
+    "vector_stores.files.counts-add-up",
+    level=Level.MUST,
+    title="file_counts adds up to total and counts every attached file once ingestion is done",
+    spec="file_counts: in_progress: The number of files that are currently being processed. completed: The "
+    "number of files that have been successfully processed. ... total: The total number of files.",
+    source=STORE,
+)
+async def counts_add_up(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt", "volcano.txt", "violin.txt"), attributes=False)
+    vs = await wait_store(ctx, c.vs_id)
+    counts = vs.get("file_counts")
+    ctx.check(_counts_ok(counts), "in_progress + completed + failed + cancelled == total", expected="sum == total",
+              actual=counts)
+    assert isinstance(counts, dict)
+    ctx.check_eq([counts.get("completed"), counts.get("total")], [3, 3], "file_counts [completed, total]")
+
+
+@case(
+    "vector_stores.files.usage-bytes",
+    level=Level.SHOULD,
+    title="usage_bytes of a store grows once a file is ingested",
+    spec="usage_bytes: The total number of bytes used by the files in the vector store.",
+    source=STORE,
+)
+async def usage_bytes(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("glacier.txt",), attributes=False)
+    vs = await wait_store(ctx, c.vs_id)
+    ub = vs.get("usage_bytes")
+    ctx.check(isinstance(ub, int) and ub > 0, "usage_bytes > 0 with one ingested file", expected="> 0", actual=ub)
+
+
+@case(
+    "vector_stores.files.unsupported-refused-or-failed",
+    level=Level.SHOULD,
+    title="A file type file_search cannot read is refused with a 400 or ends failed with last_error",
+    spec="last_error: code: One of `server_error`, `unsupported_file`, or `invalid_file`. message: A "
+    "human-readable description of the error.",
+    source=VSFILE,
+)
+async def unsupported_fails(ctx: CaseContext) -> None:
+    f = await upload_ok(ctx, "noise.bin", bytes(range(256)) * 8, "application/octet-stream")
+    vs = await create_store(ctx)
+    resp = await ctx.post(f"/vector_stores/{vs.get('id')}/files", json={"file_id": f.get("id")})
+    if resp.status_code == 400:
+        return  # refused up front, as OpenAI does for unsupported extensions
+    ctx.json_ok(resp, "POST /vector_stores/{id}/files")
+    got = await wait_file(ctx, str(vs.get("id")), str(f.get("id")))
+    err = got.get("last_error")
+    ctx.check_eq(got.get("status"), "failed", "status of an unsupported binary file")
+    ctx.check(isinstance(err, dict) and err.get("code") in ("server_error", "unsupported_file", "invalid_file"),
+              "last_error {code, message}", expected="{code: unsupported_file|invalid_file|server_error}",
+              actual=err)
+
+
+async def _broken_pdf(ctx: CaseContext) -> tuple[str, str, dict[str, Any]]:
+    """A store with one `.pdf` file that is not a PDF, ingested; (store id, file id, the vs file)."""
+    f = await upload_ok(ctx, "broken.pdf", b"%conformance: this is not a PDF document", "application/pdf")
+    vs = await create_store(ctx)
+    vid, fid = str(vs.get("id")), str(f.get("id"))
+    resp = await ctx.post(f"/vector_stores/{vid}/files", json={"file_id": fid})
+    if resp.status_code == 400:
+        ctx.skip("the gateway refuses PDF files up front; no failed ingestion to observe")
+    ctx.json_ok(resp, "POST /vector_stores/{id}/files")
+    return vid, fid, await wait_file(ctx, vid, fid)
+
+
+@case(
+    "vector_stores.files.failed-has-last-error",
+    level=Level.MUST,
+    title="A file whose ingestion fails (a .pdf that is not a PDF) ends failed with last_error {code, message}",
+    spec=_STATUS + " last_error: The last error associated with this vector store file. Will be `null` if there "
+    "are no errors. code: One of `server_error`, `unsupported_file`, or `invalid_file`.",
+    source=VSFILE,
+)
+async def failed_has_last_error(ctx: CaseContext) -> None:
+    vid, fid, got = await _broken_pdf(ctx)
+    err = got.get("last_error")
+    ctx.check_eq(got.get("status"), "failed", "status of a broken PDF after ingestion")
+    ctx.check(isinstance(err, dict) and err.get("code") in ("server_error", "unsupported_file", "invalid_file")
+              and isinstance(err.get("message"), str) and bool(err.get("message")),
+              "last_error {code, message}", expected="{code: invalid_file|..., message}", actual=err)
+
+
+@case(
+    "vector_stores.files.failed-counted",
+    level=Level.MUST,
+    title="A failed file is counted in file_counts.failed, and the counts add up",
+    spec="file_counts: failed: The number of files that have failed to process. total: The total number of "
+    "files.",
+    source=STORE,
+)
+async def failed_counted(ctx: CaseContext) -> None:
+    vid, fid, got = await _broken_pdf(ctx)
+    ctx.check_eq(got.get("status"), "failed", "status of a broken PDF after ingestion")
+    counts = (await wait_store(ctx, vid)).get("file_counts")
+    ctx.check(_counts_ok(counts), "counts add up", expected="sum == total", actual=counts)
+    assert isinstance(counts, dict)
+    ctx.check_eq([counts.get("failed"), counts.get("completed"), counts.get("total")], [1, 0, 1],
+                 "file_counts [failed, completed, total]")
+
+
+@case(
+    "vector_stores.files.attributes-echo",
+    level=Level.MUST,
+    title="attributes given when attaching are returned on the vector store file",
+    spec="attributes: Set of 16 key-value pairs that can be attached to an object. ... Values are strings with "
+    "a maximum length of 512 characters, booleans, or numbers.",
+    source=f"{OAI} components.schemas.VectorStoreFileAttributes",
+)
+async def attributes_echo(ctx: CaseContext) -> None:
+    f = await upload_ok(ctx)
+    vs = await create_store(ctx)
+    attrs = {"n": 7, "color": "blue", "ok": True}
+    got = await attach(ctx, str(vs.get("id")), str(f.get("id")), attributes=attrs)
+    again = ctx.json_ok(await ctx.get(f"/vector_stores/{vs.get('id')}/files/{f.get('id')}"), "GET vs file")
+    ctx.check_eq([got.get("attributes"), again.get("attributes")], [attrs, attrs], "attributes (answer, GET)")
+
+
+@case(
+    "vector_stores.files.update-attributes",
+    level=Level.MUST,
+    title="POST /vector_stores/{id}/files/{file_id} replaces the attributes",
+    spec="POST /vector_stores/{vector_store_id}/files/{file_id}: Update attributes on a vector store file.",
+    source=f"{FILES}/{{file_id}}",
+)
+async def update_attributes(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt",))
+    fid = c.files["bananas.txt"]
+    resp = await ctx.post(f"/vector_stores/{c.vs_id}/files/{fid}", json={"attributes": {"color": "green"}})
+    got = ctx.json_ok(resp, "POST /vector_stores/{id}/files/{file_id}")
+    again = ctx.json_ok(await ctx.get(f"/vector_stores/{c.vs_id}/files/{fid}"), "GET vs file")
+    ctx.check_eq([got.get("attributes"), again.get("attributes")], [{"color": "green"}] * 2, "attributes")
+
+
+@case(
+    "vector_stores.files.unknown-file-4xx",
+    level=Level.MUST,
+    title="Attaching a file id that does not exist is a 4xx",
+    spec="file_id: A [File](/docs/api-reference/files) ID that the vector store should use.",
+    source=f"{OAI} components.schemas.CreateVectorStoreFileRequest",
+)
+async def attach_unknown(ctx: CaseContext) -> None:
+    vs = await create_store(ctx)
+    resp = await ctx.post(f"/vector_stores/{vs.get('id')}/files", json={"file_id": "file-conformance-missing"})
+    ctx.check(resp.status_code in (400, 404), "status of attaching an unknown file", expected="400 or 404",
+              actual=resp.status_code)
+
+
+@case(
+    "vector_stores.files.detach-shape",
+    level=Level.MUST,
+    title="DELETE /vector_stores/{id}/files/{file_id} answers vector_store.file.deleted",
+    spec="DeleteVectorStoreFileResponse: id, deleted, object (enum: vector_store.file.deleted), all required.",
+    source=f"{OAI} components.schemas.DeleteVectorStoreFileResponse",
+)
+async def detach_shape(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt",), attributes=False)
+    fid = c.files["bananas.txt"]
+    got = ctx.json_ok(await ctx.delete(f"/vector_stores/{c.vs_id}/files/{fid}"), "DELETE vs file")
+    ctx.check_eq({k: got.get(k) for k in ("id", "object", "deleted")},
+                 {"id": fid, "object": "vector_store.file.deleted", "deleted": True}, "delete answer")
+
+
+@case(
+    "vector_stores.files.detach-use-after-delete",
+    level=Level.MUST,
+    title="A detached file is gone from the store (GET 404, not listed, not searched) but the file remains",
+    spec="DELETE /vector_stores/{vector_store_id}/files/{file_id}: Delete a vector store file. This will remove "
+    "the file from the vector store but the file itself will not be deleted.",
+    source=f"{FILES}/{{file_id}}",
+)
+async def detach_use_after(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt", "volcano.txt"), attributes=False)
+    fid = c.files["bananas.txt"]
+    ctx.check_eq((await ctx.delete(f"/vector_stores/{c.vs_id}/files/{fid}")).status_code, 200, "DELETE status")
+    ctx.check_eq((await ctx.get(f"/vector_stores/{c.vs_id}/files/{fid}")).status_code, 404, "GET vs file after")
+    listed = ctx.json_ok(await ctx.get(f"/vector_stores/{c.vs_id}/files"), "GET vs files")
+    ids = [d.get("id") for d in listed.get("data") or [] if isinstance(d, dict)]
+    ctx.check(fid not in ids, "not listed after DELETE", expected=f"no {fid}", actual=ids)
+    hits = await search_ok(ctx, c.vs_id, QUERIES["bananas.txt"])
+    ctx.check(all(h.get("file_id") != fid for h in hits), "not found by search after DELETE",
+              expected=f"no {fid}", actual=[h.get("file_id") for h in hits])
+    ctx.check_eq((await ctx.get(f"/files/{fid}")).status_code, 200, "GET /files/{id} (the file itself remains)")
+
+
+@case(
+    "vector_stores.files.content",
+    level=Level.MUST,
+    title="GET /vector_stores/{id}/files/{file_id}/content answers the parsed text as a content page",
+    spec="VectorStoreFileContentResponse: Represents the parsed content of a vector store file. object: The "
+    "object type, which is always `vector_store.file_content.page`",
+    source=f"{OAI} components.schemas.VectorStoreFileContentResponse",
+)
+async def file_content(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("violin.txt",), attributes=False)
+    resp = await ctx.get(f"/vector_stores/{c.vs_id}/files/{c.files['violin.txt']}/content")
+    got = ctx.json_ok(resp, "GET vs file content")
+    ctx.check_eq(got.get("object"), "vector_store.file_content.page", "object")
+    text = " ".join(str(d.get("text", "")) for d in got.get("data") or [] if isinstance(d, dict))
+    ctx.check(" ".join(CORPUS["violin.txt"].split()) in " ".join(text.split()), "the page holds the file's text",
+              expected=CORPUS["violin.txt"], actual=text[:300])
+
+
+# --------------------------------------------------------------------------- file batches
+
+
+async def _batch(ctx: CaseContext, n: int = 3) -> tuple[str, list[str], dict[str, Any]]:
+    names = list(CORPUS)[:n]
+    fids = [str((await upload_ok(ctx, nm, CORPUS[nm].encode())).get("id")) for nm in names]
+    vs = await create_store(ctx)
+    vid = str(vs.get("id"))
+    resp = await ctx.post(f"/vector_stores/{vid}/file_batches", json={"file_ids": fids})
+    if resp.status_code == 404 and (json_of(resp) or {}).get("error", {}).get("param") is None:
+        require_support(ctx, resp, "POST /vector_stores/{id}/file_batches")
+    return vid, fids, ctx.json_ok(resp, "POST /vector_stores/{id}/file_batches")
+
+
+async def _wait_batch(ctx: CaseContext, vid: str, bid: str) -> dict[str, Any]:
+    import asyncio
+    import time
+
+    from conformance.cases._stateful import INGEST_TIMEOUT
+
+    deadline = time.monotonic() + INGEST_TIMEOUT
+    while True:
+        got = ctx.json_ok(await ctx.get(f"/vector_stores/{vid}/file_batches/{bid}"), "GET file batch")
+        if got.get("status") != "in_progress" or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.1)
+
+
+@case(
+    "vector_stores.batches.create-shape",
+    level=Level.MUST,
+    title="POST file_batches answers a file batch object counting every file",
+    spec="VectorStoreFileBatchObject: A batch of files attached to a vector store. object: The object type, "
+    "which is always `vector_store.file_batch`. required: id, object, created_at, vector_store_id, status, "
+    "file_counts.",
+    source=BATCH,
+)
+async def batch_shape(ctx: CaseContext) -> None:
+    vid, fids, b = await _batch(ctx)
+    # the schema's enum spells it `vector_store.files_batch`, its description `vector_store.file_batch`
+    ctx.check(b.get("object") in ("vector_store.file_batch", "vector_store.files_batch"), "object",
+              expected="vector_store.file_batch", actual=b.get("object"))
+    ctx.check_eq([b.get("vector_store_id"), (b.get("file_counts") or {}).get("total")], [vid, len(fids)],
+                 "[vector_store_id, file_counts.total]")
+    ctx.check(_counts_ok(b.get("file_counts")), "file_counts add up", expected="sum == total",
+              actual=b.get("file_counts"))
+
+
+@case(
+    "vector_stores.batches.completes",
+    level=Level.MUST,
+    title="A file batch of text files reaches completed with every file completed",
+    spec="status: The status of the vector store files batch, which can be either `in_progress`, `completed`, "
+    "`cancelled` or `failed`.",
+    source=BATCH,
+)
+async def batch_completes(ctx: CaseContext) -> None:
+    vid, fids, b = await _batch(ctx)
+    got = await _wait_batch(ctx, vid, str(b.get("id")))
+    counts = got.get("file_counts") or {}
+    ctx.check_eq([got.get("status"), counts.get("completed"), counts.get("total")], ["completed", 3, 3],
+                 "[status, completed, total]")
+
+
+@case(
+    "vector_stores.batches.list-files",
+    level=Level.MUST,
+    title="GET file_batches/{id}/files lists exactly the batch's files",
+    spec="GET /vector_stores/{vector_store_id}/file_batches/{batch_id}/files: Returns a list of vector store "
+    "files in a batch.",
+    source=f"{BATCHES}/{{batch_id}}/files",
+)
+async def batch_files(ctx: CaseContext) -> None:
+    vid, fids, b = await _batch(ctx)
+    got = ctx.json_ok(await ctx.get(f"/vector_stores/{vid}/file_batches/{b.get('id')}/files"), "GET batch files")
+    ids = sorted(str(d.get("id")) for d in got.get("data") or [] if isinstance(d, dict))
+    ctx.check_eq(ids, sorted(fids), "ids of the batch's files")
+
+
+@case(
+    "vector_stores.batches.cancel",
+    level=Level.MUST,
+    title="Cancelling a batch right after creating it ends it cancelled (or completed if already done)",
+    spec="POST /vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel: Cancel a vector store file "
+    "batch. This attempts to cancel the processing of files in this batch as soon as possible.",
+    source=f"{BATCHES}/{{batch_id}}/cancel",
+)
+async def batch_cancel(ctx: CaseContext) -> None:
+    vid, fids, b = await _batch(ctx, 5)
+    bid = str(b.get("id"))
+    resp = await ctx.post(f"/vector_stores/{vid}/file_batches/{bid}/cancel")
+    ctx.json_ok(resp, "POST file_batches/{id}/cancel")
+    got = await _wait_batch(ctx, vid, bid)
+    counts = got.get("file_counts") or {}
+    ctx.check(got.get("status") in ("cancelled", "completed"), "status after cancel", expected="cancelled",
+              actual=got.get("status"))
+    ctx.check(_counts_ok(counts), "file_counts add up after cancel", expected="sum == total", actual=counts)
+    if got.get("status") == "cancelled":
+        ctx.check(counts.get("cancelled", 0) >= 1 and counts.get("in_progress") == 0,
+                  "a cancelled batch counts cancelled files and none in progress", expected="cancelled >= 1",
+                  actual=counts)
+    else:
+        ctx.note("the batch completed before the cancel arrived")
+
+
+@case(
+    "vector_stores.batches.unknown-404",
+    level=Level.MUST,
+    title="GET of an unknown file batch is 404",
+    spec="GET /vector_stores/{vector_store_id}/file_batches/{batch_id}: Retrieves a vector store file batch.",
+    source=f"{BATCHES}/{{batch_id}}",
+)
+async def batch_unknown(ctx: CaseContext) -> None:
+    vs = await create_store(ctx)
+    resp = await ctx.get(f"/vector_stores/{vs.get('id')}/file_batches/vsfb_conformance_missing")
+    ctx.check_eq(resp.status_code, 404, "status")
+
+
+# --------------------------------------------------------------------------- search
+
+
+@case(
+    "vector_stores.search.page-shape",
+    level=Level.MUST,
+    title="Search answers a vector_store.search_results.page echoing the query",
+    spec="VectorStoreSearchResultsPage required: object, search_query, data, has_more, next_page. object: The "
+    "object type, which is always `vector_store.search_results.page`",
+    source=PAGE,
+)
+async def page_shape(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt", "violin.txt"), attributes=False)
+    pg = ctx.json_ok(await search(ctx, c.vs_id, "violin bow"), "POST search")
+    missing = [k for k in ("object", "search_query", "data", "has_more", "next_page") if k not in pg]
+    ctx.check(not missing, "required fields present", expected=[], actual=missing)
+    ctx.check_eq(pg.get("object"), "vector_store.search_results.page", "object")
+    sq = pg.get("search_query")
+    ctx.check(sq == ["violin bow"] or sq == "violin bow", "search_query echoes the query",
+              expected=["violin bow"], actual=sq)
+
+
+@case(
+    "vector_stores.search.result-shape",
+    level=Level.MUST,
+    title="Each search result has file_id, filename, score in [0, 1], attributes and text content",
+    spec="VectorStoreSearchResultItem required: file_id, filename, score, attributes, content. score: The "
+    "similarity score for the result. (minimum 0, maximum 1)",
+    source=f"{OAI} components.schemas.VectorStoreSearchResultItem",
+)
+async def result_shape(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt", "violin.txt"))
+    hits = await search_ok(ctx, c.vs_id, QUERIES["violin.txt"])
+    ctx.check(bool(hits), "at least one result", expected=">= 1", actual=0)
+    bad = [
+        h for h in hits
+        if not (
+            isinstance(h.get("file_id"), str) and isinstance(h.get("filename"), str)
+            and isinstance(h.get("score"), int | float) and 0 <= h["score"] <= 1
+            and isinstance(h.get("attributes"), dict | type(None))
+            and isinstance(h.get("content"), list)
+            and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                    for p in h["content"])
+        )
+    ]
+    ctx.check(not bad, "every result is well formed", expected=[], actual=bad[:2])
+    top = hits[0]
+    ctx.check_eq([top.get("filename"), top.get("attributes")], ["violin.txt", ATTRS["violin.txt"]],
+                 "[filename, attributes] of the top result")
+
+
+@case(
+    "vector_stores.search.retrieval-first",
+    level=Level.MUST,
+    title="On a corpus of distinct documents, the document that answers the query ranks first",
+    spec="POST /vector_stores/{vector_store_id}/search: Search a vector store for relevant chunks based on a "
+    "query and file attributes filter.",
+    source=SEARCH,
+)
+async def retrieval_first(ctx: CaseContext) -> None:
+    c = await corpus(ctx, attributes=False)
+    got = {}
+    for name, query in QUERIES.items():
+        hits = await search_ok(ctx, c.vs_id, query)
+        got[name] = c.name_of(hits[0].get("file_id")) if hits else None
+    ctx.check_eq(got, {n: n for n in QUERIES}, "top document per query (query -> expected document)")
+
+
+@case(
+    "vector_stores.search.scores-descending",
+    level=Level.MUST,
+    title="Search results are ordered by descending score",
+    spec="data: The list of search result items. score: The similarity score for the result.",
+    source=PAGE,
+)
+async def scores_descending(ctx: CaseContext) -> None:
+    c = await corpus(ctx, attributes=False)
+    hits = await search_ok(ctx, c.vs_id, "yellow fruits and molten lava")
+    scores = [h.get("score") for h in hits]
+    ctx.check(len(scores) >= 2, "at least two results", expected=">= 2", actual=scores)
+    ctx.check(scores == sorted(scores, reverse=True), "scores do not increase", expected="descending",
+              actual=scores)
+
+
+@case(
+    "vector_stores.search.max-num-results",
+    level=Level.MUST,
+    title="max_num_results bounds the number of results",
+    spec="max_num_results: The maximum number of results to return. This number should be between 1 and 50 "
+    "inclusive.",
+    source=REQ,
+)
+async def max_results(ctx: CaseContext) -> None:
+    c = await corpus(ctx, attributes=False)
+    got = [len(await search_ok(ctx, c.vs_id, "the a of in", max_num_results=n)) for n in (1, 2)]
+    ctx.check(got[0] == 1 and 1 <= got[1] <= 2, "result counts with max_num_results 1 and 2",
+              expected=[1, "1..2"], actual=got)
+
+
+@case(
+    "vector_stores.search.max-num-results-range-400",
+    level=Level.MUST,
+    title="max_num_results outside 1..50 is a 400",
+    spec="max_num_results: The maximum number of results to return. This number should be between 1 and 50 "
+    "inclusive. (minimum: 1, maximum: 50)",
+    source=REQ,
+)
+async def max_results_range(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt",), attributes=False)
+    got = [(await search(ctx, c.vs_id, "x", max_num_results=n)).status_code for n in (0, 51)]
+    ctx.check_eq(got, [400, 400], "statuses for max_num_results 0 and 51")
+
+
+@case(
+    "vector_stores.search.score-threshold",
+    level=Level.MUST,
+    title="ranking_options.score_threshold drops results scoring below it",
+    spec="ranking_options: Ranking options for search. score_threshold (minimum 0, maximum 1, default 0)",
+    source=REQ,
+)
+async def score_threshold(ctx: CaseContext) -> None:
+    c = await corpus(ctx, attributes=False)
+    query = QUERIES["glacier.txt"]
+    hits = await search_ok(ctx, c.vs_id, query)
+    scores = [float(h.get("score") or 0) for h in hits]
+    ctx.check(len(scores) >= 2 and scores[0] > scores[1], "an unfiltered search ranks one document above the rest",
+              expected="top score > second", actual=scores)
+    cut = (scores[0] + scores[1]) / 2
+    kept = await search_ok(ctx, c.vs_id, query, ranking_options={"score_threshold": cut})
+    ctx.check_eq([c.name_of(h.get("file_id")) for h in kept], ["glacier.txt"],
+                 f"documents kept with score_threshold={cut:.4f}")
+
+
+@case(
+    "vector_stores.search.query-required-400",
+    level=Level.MUST,
+    title="A search without query is a 400",
+    spec="VectorStoreSearchRequest required: query.",
+    source=REQ,
+)
+async def query_required(ctx: CaseContext) -> None:
+    vs = await create_store(ctx)
+    resp = await ctx.post(f"/vector_stores/{vs.get('id')}/search", json={"max_num_results": 3})
+    ctx.check_eq(resp.status_code, 400, "status of a search without query")
+
+
+@case(
+    "vector_stores.search.bad-filter-400",
+    level=Level.MUST,
+    title="A filter with an unknown comparison type is a 400",
+    spec=_CMP_TYPES,
+    source=CMP,
+)
+async def bad_filter(ctx: CaseContext) -> None:
+    c = await corpus(ctx, ("bananas.txt",))
+    resp = await search(ctx, c.vs_id, "bananas", filters={"type": "like", "key": "color", "value": "y"})
+    ctx.check(is_4xx(resp.status_code) and resp.status_code == 400, "status", expected=400, actual=resp.status_code)
+
+
+# filter case: id suffix -> (filter, documents it keeps, document targeted by the query)
+FILTERS: dict[str, tuple[dict[str, Any], set[str], str]] = {
+    "eq": ({"type": "eq", "key": "color", "value": "red"}, {"volcano.txt"}, "volcano.txt"),
+    "ne": ({"type": "ne", "key": "color", "value": "red"},
+           set(CORPUS) - {"volcano.txt"}, "bananas.txt"),
+    "gt": ({"type": "gt", "key": "n", "value": 3}, {"glacier.txt", "compiler.txt"}, "glacier.txt"),
+    "gte": ({"type": "gte", "key": "n", "value": 4}, {"glacier.txt", "compiler.txt"}, "compiler.txt"),
+    "lt": ({"type": "lt", "key": "n", "value": 2}, {"bananas.txt"}, "bananas.txt"),
+    "lte": ({"type": "lte", "key": "n", "value": 2}, {"bananas.txt", "volcano.txt"}, "volcano.txt"),
+    "in": ({"type": "in", "key": "color", "value": ["brown", "grey"]}, {"violin.txt", "compiler.txt"},
+           "violin.txt"),
+    "nin": ({"type": "nin", "key": "color", "value": ["yellow", "red"]},
+            {"violin.txt", "glacier.txt", "compiler.txt"}, "glacier.txt"),
+    "bool-eq": ({"type": "eq", "key": "ok", "value": True}, {"bananas.txt", "violin.txt", "compiler.txt"},
+                "compiler.txt"),
+    "and": ({"type": "and", "filters": [{"type": "gte", "key": "n", "value": 2},
+                                        {"type": "eq", "key": "ok", "value": True}]},
+            {"violin.txt", "compiler.txt"}, "violin.txt"),
+    "or": ({"type": "or", "filters": [{"type": "eq", "key": "color", "value": "yellow"},
+                                       {"type": "gt", "key": "n", "value": 4}]},
+           {"bananas.txt", "compiler.txt"}, "compiler.txt"),
+    "nested": ({"type": "or", "filters": [
+        {"type": "and", "filters": [{"type": "eq", "key": "ok", "value": False},
+                                    {"type": "lt", "key": "n", "value": 3}]},
+        {"type": "eq", "key": "color", "value": "brown"}]},
+        {"volcano.txt", "violin.txt"}, "volcano.txt"),
+}
+
+
+def _filter_case(suffix: str, flt: dict[str, Any], keeps: set[str], target: str) -> None:
+    compound = flt["type"] in ("and", "or")
+    if compound:
+        spec = "CompoundFilter: Combine multiple filters using `and` or `or`. filters: Array of filters to " \
+               "combine. Items can be `ComparisonFilter` or `CompoundFilter`."
+    else:
+        spec = _CMP_TYPES + " value: The value to compare against the attribute key; supports string, number, " \
+               "or boolean types."
+
+    async def run(ctx: CaseContext) -> None:
+        c = await corpus(ctx)
+        # the query targets a document the filter keeps, and shares no words with the others;
+        # a sibling query for a document the filter drops must not bring that document back
+        dropped = sorted(set(CORPUS) - keeps)
+        query = QUERIES[target] + (" " + QUERIES[dropped[0]] if dropped else "")
+        hits = await search_ok(ctx, c.vs_id, query, filters=flt, max_num_results=50)
+        names = [c.name_of(h.get("file_id")) for h in hits]
+        ctx.check(set(names) <= keeps, "every result matches the filter", expected=sorted(keeps),
+                  actual=names)
+        ctx.check(target in names, f"{target} (matches the filter and the query) is found", expected=target,
+                  actual=names)
+
+    run.__name__ = run.__qualname__ = f"filter_{suffix.replace('-', '_')}"
+    case(
+        f"vector_stores.search.filter-{suffix}",
+        level=Level.MUST,
+        title=f"filters {flt['type']}{' (nested)' if suffix == 'nested' else ''} keeps exactly the matching "
+        "files",
+        spec=spec,
+        source=COMPOUND if compound else CMP,
+    )(run)
+
+
+for _suffix, (_flt, _keeps, _target) in FILTERS.items():
+    _filter_case(_suffix, _flt, _keeps, _target)
+
+
+# --------------------------------------------------------------------------- lists
+
+
+async def _stores(ctx: CaseContext, n: int) -> Listing:
+    ids = [str((await create_store(ctx)).get("id")) for _ in range(n)]
+    return Listing("/vector_stores", ids, exclusive=False)
+
+
+
+
+async def _store_files(ctx: CaseContext, n: int) -> Listing:
+    vs = await create_store(ctx)
+    vid = str(vs.get("id"))
+    ids = []
+    for i in range(n):
+        f = await upload_ok(ctx, f"item-{i}.txt", f"item {i}\n".encode())
+        ids.append(str((await attach(ctx, vid, str(f.get("id")))).get("id")))
+    return Listing(f"/vector_stores/{vid}/files", ids, exclusive=True)
+
+
+list_cases(__name__, "vector_stores", "/vector_stores", _stores, level=Level.MUST, source=SRC)
+list_cases(__name__, "vector_stores.files", "/vector_stores/{id}/files", _store_files, level=Level.MUST,
+           source=FILES)
+
