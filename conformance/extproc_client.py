@@ -109,6 +109,10 @@ def response_body(body: bytes, *, end_of_stream: bool = True) -> Any:
     return protos.ProcessingRequest(response_body=protos.HttpBody(body=body, end_of_stream=end_of_stream))
 
 
+def request_trailers(pairs: Sequence[tuple[str, str]] = (("x-client-trailer", "1"),)) -> Any:
+    return protos.ProcessingRequest(request_trailers=protos.HttpTrailers(trailers=header_map(pairs)))
+
+
 def response_trailers(pairs: Sequence[tuple[str, str]] = (("x-upstream-trailer", "1"),)) -> Any:
     return protos.ProcessingRequest(response_trailers=protos.HttpTrailers(trailers=header_map(pairs)))
 

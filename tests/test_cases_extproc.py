@@ -72,6 +72,7 @@ KILLS: dict[str, str] = {
     "extproc.protocol.out-of-order": "hang-out-of-order",
     "extproc.protocol.ends-after-half-close": "no-close",
     "extproc.protocol.response-trailers": "trailers-ignored",
+    "extproc.protocol.request-trailers": "trailers-ignored",
 }
 
 # More faults each case must catch (beyond the one above), to show they are not one-trick.
@@ -85,6 +86,9 @@ EXTRA_KILLS: list[tuple[str, str]] = [
     ("extproc.store.get-equals-body", "raw-passthrough"),
     ("extproc.protocol.out-of-order", "pass-out-of-order"),
     ("extproc.request-body.stream-flag", "pass-request"),
+    ("extproc.response-body.reply-kind", "drop-stream"),
+    ("extproc.stream.reply-kind", "drop-stream"),
+    ("extproc.upstream.5xx-502", "drop-stream"),
 ]
 
 FAULTS = sorted(set(KILLS.values()) | {f for _, f in EXTRA_KILLS})
@@ -285,6 +289,10 @@ class FaultyProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # ty
                     return
                 for out in relay.replies(req, reply):
                     yield out
+                if self.fault == "drop-stream" and phase == "request_body":
+                    # Ends the call cleanly: Envoy then "proceeds without consulting the server",
+                    # so the upstream answer would pass untranslated.
+                    return
             if self.fault == "no-close":
                 await asyncio.sleep(3600)
         finally:

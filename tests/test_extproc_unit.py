@@ -437,3 +437,19 @@ async def test_unexpected_failure_is_500_openai_error_not_empty(engine: Engine) 
         assert err["type"] == "server_error" and err["code"] == "internal_error"
     finally:
         await broken.aclose()
+
+
+@pytest.mark.parametrize("done_marker", [False, True])
+async def test_done_marker_follows_the_profile(engine: Engine, done_marker: bool) -> None:
+    # Open Responses: the stream ends with `data: [DONE]`; OpenAI streams carry no terminator.
+    proc = RequestProcessor(engine, done_marker=done_marker)
+    await one(proc, req_body({"model": "m", "input": "hello", "stream": True}))
+    await one(proc, resp_headers(200, "text/event-stream"))
+    wire = b""
+    for data, eos in ((chunk({"role": "assistant", "content": "hi"}), False),
+                      (chunk({}, "stop") + b"data: [DONE]\n\n", False), (b"", True)):
+        reply = await one(proc, resp_body(data, eos))
+        wire += reply.response_body.response.body_mutation.body
+    frames = [f for f in wire.decode().split("\n\n") if f]
+    assert (frames[-1] == "data: [DONE]") is done_marker
+    assert frames[-2 if done_marker else -1].startswith("event: response.completed")

@@ -83,7 +83,7 @@ class Model:
             yield chunk
 
 
-SKELETON = {"id": "resp_1", "object": "response", "status": "in_progress", "output": [], "usage": None,
+SKELETON: dict[str, Any] = {"id": "resp_1", "object": "response", "status": "in_progress", "output": [], "usage": None,
             "error": None, "incomplete_details": None, "completed_at": None}
 
 

@@ -1266,3 +1266,35 @@ async def response_trailers(ctx: CaseContext) -> None:
     _kind_is(ctx, rb, "response_body", "the upstream body")
     rt = await _send(ctx, s, xp.response_trailers(), "response_trailers")
     _kind_is(ctx, rt, "response_trailers", "response_trailers")
+
+
+@case(
+    "extproc.protocol.request-trailers",
+    level=Level.MUST,
+    title="request trailers, when sent, get a request_trailers reply",
+    spec='request_trailers: "The HTTP trailers for the request path. Unless observability_mode is '
+    'true, the server must send back a TrailerResponse message or close the stream."',
+    source=PROTO,
+)
+async def request_trailers(ctx: CaseContext) -> None:
+    s = xp.ExtProcStream(ctx)
+    body = xp.responses_body(ctx.model, "ping")
+    rh = await _send(ctx, s, xp.request_headers(body), "request_headers")
+    _kind_is(ctx, rh, "request_headers", "request_headers of POST /v1/responses")
+    # Trailers follow: the body message does not end the stream.
+    rb = await _send(ctx, s, xp.request_body(body, end_of_stream=False), "the request body")
+    ctx.check(
+        xp.kind(rb) in ("request_body", "immediate_response"),
+        "the request body is answered with a request_body (or immediate) reply",
+        expected="request_body",
+        actual=xp.kind(rb),
+    )
+    if xp.kind(rb) == "immediate_response":
+        return
+    rt = await _send(ctx, s, xp.request_trailers(), "request_trailers")
+    ctx.check(
+        xp.kind(rt) in ("request_trailers", "immediate_response"),
+        "request_trailers are answered with a request_trailers (or immediate) reply",
+        expected="request_trailers",
+        actual=xp.kind(rt),
+    )
