@@ -83,6 +83,19 @@ ACCEPTED: tuple[Match, ...] = (
         message=r"null is not of type \"string\"[\s\S]*(first_id|last_id)",
     ),
     Match(
+        "openai", "ST108", "* /v1/files*",
+        "The document contradicts itself: CreateFileRequest.purpose accepts `evals`, but the "
+        "OpenAIFile.purpose enum (the answer) lacks it; the reference echoes the purpose it accepted.",
+        message=r"\"evals\" is not one of",
+    ),
+    Match(
+        "openai", "ST201", "POST /v1/vector_stores*",
+        "Deliberate (reference/http/vector_stores.py `_body`): an empty body reads as {}; every "
+        "field of CreateVectorStoreRequest / UpdateVectorStoreRequest is optional, so the "
+        "document's `requestBody.required: true` adds nothing a client could get wrong.",
+        message=r"Missing request body",
+    ),
+    Match(
         "openai", "ST105", "GET /v1/files/{file_id}/content",
         "File content is the stored bytes with their own media type; the document declares "
         "application/json (a JSON string) for it.",

@@ -611,7 +611,7 @@ def failed_response(response: dict[str, Any], err: APIError) -> dict[str, Any]:
     failed = copy.deepcopy(response)
     failed["status"] = "failed"
     # Same shape as the streaming `response.failed` (core.streaming.StreamTranslator.fail).
-    failed["error"] = {"code": err.code or errors.SERVER_ERROR, "message": err.message}
+    failed["error"] = errors.response_error(err)
     return failed
 
 

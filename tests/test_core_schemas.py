@@ -124,15 +124,8 @@ STREAM = [
 ]
 
 
-FAILED_OPENAI = pytest.param(
-    "openai",
-    "failed",
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="response.error.code carries the gateway's code (backend_timeout); OpenAI's "
-        "ResponseErrorCode is a closed enum (server_error, rate_limit_exceeded, invalid_prompt, ...)",
-    ),
-)
+# response.error.code is mapped onto OpenAI's closed ResponseErrorCode list (errors.response_error).
+FAILED_OPENAI = ("openai", "failed")
 
 
 @pytest.mark.parametrize(

@@ -304,8 +304,9 @@ def test_fail_mid_stream() -> None:
     events += failed
     final = check_grammar(events)
     assert final["status"] == "failed"
+    # OpenAI's ResponseErrorCode is a closed list: the gateway's own code stays out of it.
     assert final["error"] == {
-        "code": "backend_bad_response",
+        "code": "server_error",
         "message": "The model backend returned an invalid response: the stream broke off",
     }
     assert final["completed_at"] is None and translator.terminated
@@ -442,4 +443,14 @@ def test_failing_at_any_point_ends_with_one_failed_event(
         events += translator.feed(chunk)
     events += translator.fail(errors.backend_bad_response("dropped"))
     final = check_grammar(events)
-    assert final["status"] == "failed" and final["error"]["code"] == "backend_bad_response"
+    assert final["status"] == "failed" and final["error"]["code"] == "server_error"
+    assert final["error"]["message"].endswith("dropped")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(429, "rate_limit_exceeded"), (400, "invalid_prompt"), (502, "server_error"),
+                         (504, "server_error")],
+)
+def test_response_error_codes_come_from_openais_closed_list(status: int, code: str) -> None:
+    err = errors.APIError(status, "detail kept")
+    assert errors.response_error(err) == {"code": code, "message": "detail kept"}

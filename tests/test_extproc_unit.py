@@ -344,7 +344,10 @@ async def test_garbage_mid_stream_ends_with_failed(engine: Engine) -> None:
     reply = await one(proc, resp_body(b"data: {not json\n\n", False))
     events = events_of(reply.response_body.response.body_mutation.body)
     assert events[-1]["type"] == "response.failed"
-    assert events[-1]["response"]["error"]["code"] == "backend_bad_response"
+    assert (
+        events[-1]["response"]["error"]["code"] == "server_error"
+        and "invalid response" in events[-1]["response"]["error"]["message"]
+    )
     # Later chunks are dropped: nothing after the terminal event.
     later = await one(proc, resp_body(chunk({"content": "b"}) + b"data: [DONE]\n\n", True))
     assert later.response_body.response.body_mutation.body == b""
@@ -367,7 +370,11 @@ async def test_stream_cut_off_is_stored_failed(engine: Engine) -> None:
     rid = events_of(first.response_body.response.body_mutation.body)[0]["response"]["id"]
     await proc.finish()
     stored = json.loads(await engine.get_text(rid))
-    assert stored["status"] == "failed" and stored["error"]["code"] == "backend_bad_response"
+    assert (
+        stored["status"] == "failed"
+        and stored["error"]["code"] == "server_error"
+        and "invalid response" in stored["error"]["message"]
+    )
 
 
 async def test_stream_backend_error_is_200_event_stream_like_direct_path(engine: Engine) -> None:
@@ -446,8 +453,11 @@ async def test_done_marker_follows_the_profile(engine: Engine, done_marker: bool
     await one(proc, req_body({"model": "m", "input": "hello", "stream": True}))
     await one(proc, resp_headers(200, "text/event-stream"))
     wire = b""
-    for data, eos in ((chunk({"role": "assistant", "content": "hi"}), False),
-                      (chunk({}, "stop") + b"data: [DONE]\n\n", False), (b"", True)):
+    for data, eos in (
+        (chunk({"role": "assistant", "content": "hi"}), False),
+        (chunk({}, "stop") + b"data: [DONE]\n\n", False),
+        (b"", True),
+    ):
         reply = await one(proc, resp_body(data, eos))
         wire += reply.response_body.response.body_mutation.body
     frames = [f for f in wire.decode().split("\n\n") if f]

@@ -212,6 +212,9 @@ def test_known_and_accepted_matching() -> None:
 
     assert known.accepted("openai", "ST108", "GET /v1/files", msg)
     assert known.accepted("reference", "ST108", "GET /v1/files", msg) is None
+    missing = "Invalid data should have been rejected\nInvalid component: Missing request body"
+    assert known.accepted("openai", "ST201", "POST /v1/vector_stores", missing)
+    assert known.accepted("openai", "ST201", "POST /v1/responses", missing) is None
 
 
 # --- the run's plumbing ------------------------------------------------------------------------

@@ -21,27 +21,27 @@ OPENAI_SPEC = Path(os.environ.get("SPECS_DIR", ROOT.parent / "shared" / "specs")
 
 @pytest.mark.slow
 def test_tiny_fuzz_run_against_the_direct_target(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "fuzz.run", "--target", "direct", "--max-examples", "2",
-            "--budget", "6", "--seed", "1", "--report-dir", str(tmp_path)]
+    # Bounded by count, not time (one case per operation, fuzzing + stateful phases), so a busy
+    # machine makes it slower rather than emptier.
+    args = [sys.executable, "-m", "fuzz.run", "--target", "direct", "--max-examples", "1",
+            "--budget", "0", "--seed", "1", "--st-arg=--phases=fuzzing,stateful",
+            "--report-dir", str(tmp_path)]
     profiles = ["reference"]
     if OPENAI_SPEC.exists():
         args += ["--openapi", str(OPENAI_SPEC)]
         profiles.append("openai")
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     out = proc.stdout + proc.stderr
     # 0: only known/accepted findings; 1: new findings (the nox session is where those fail).
     assert proc.returncode in (0, 1), out
-    assert "fuzz summary: max-examples 2 per operation, time budget 6s per run" in out
+    assert "fuzz summary: max-examples 1 per operation, time budget none" in out
     assert "\nresult: " in out and "ERROR" not in out, out
     for profile in profiles:
         report = json.loads((tmp_path / f"direct-{profile}" / "report.json").read_text())
-        assert report["operations"]["selected"] > 0
-        if profile == "reference":
-            # The official document's request schemas are huge: with a few seconds, generating
-            # its first cases may use the whole budget, so only the reference profile must
-            # have exercised operations here.
-            assert report["operations"]["tested"] > 0
-            assert report["test_cases"]["generated"] > 0
+        assert report["stop_reason"] == "completed"
+        assert report["operations"]["tested"] == report["operations"]["selected"] > 0
+        assert report["test_cases"]["generated"] > 0
+        assert report["phases"]["stateful"]["status"] in ("success", "failure")
         assert "ST101" not in {f["code"] for f in report["failures"]}, report["failures"]
         assert (tmp_path / f"direct-{profile}" / "junit.xml").exists()
         assert f"== direct / {profile}: " in out

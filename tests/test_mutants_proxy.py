@@ -54,7 +54,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 async def test_identity_proxy_is_transparent(gateway: tuple[str, str], client: httpx.AsyncClient) -> None:
     proxy = await _proxy(gateway, None)
     try:
-        created = await client.post(f"{proxy.url}/responses", json={"model": "scripted", "input": "[[text:hi there]]"})
+        created = await client.post(
+            f"{proxy.url}/responses", json={"model": "scripted", "input": "[[text:hi there]]"}
+        )
         assert created.status_code == 200
         rid = created.json()["id"]
         direct = await client.get(f"{gateway[0]}/responses/{rid}")
@@ -63,8 +65,12 @@ async def test_identity_proxy_is_transparent(gateway: tuple[str, str], client: h
         assert via.content == direct.content  # byte for byte
         assert via.headers["content-type"] == direct.headers["content-type"]
         # errors too, status and body
-        bad_direct = await client.post(f"{gateway[0]}/responses", content=b"{not json", headers={"content-type": "application/json"})
-        bad_via = await client.post(f"{proxy.url}/responses", content=b"{not json", headers={"content-type": "application/json"})
+        bad_direct = await client.post(
+            f"{gateway[0]}/responses", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        bad_via = await client.post(
+            f"{proxy.url}/responses", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert (bad_via.status_code, bad_via.content) == (bad_direct.status_code, bad_direct.content)
         # a stream through the identity proxy is the same event sequence the gateway sends
         body = {"model": "scripted", "input": "[[text:one two three]]", "stream": True}
@@ -114,7 +120,9 @@ async def test_proxy_streams_incrementally(
 async def test_json_mutant_through_proxy(gateway: tuple[str, str], client: httpx.AsyncClient) -> None:
     proxy = await _proxy(gateway, "object.usage-total")
     try:
-        data = (await client.post(f"{proxy.url}/responses", json={"model": "scripted", "input": "a b c"})).json()
+        data = (
+            await client.post(f"{proxy.url}/responses", json={"model": "scripted", "input": "a b c"})
+        ).json()
         usage = data["usage"]
         assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] + 1
         again = (await client.get(f"{proxy.url}/responses/{data['id']}")).json()
@@ -130,7 +138,8 @@ async def test_stateful_mutant_through_proxy(gateway: tuple[str, str], client: h
     proxy = await _proxy(gateway, "state.instructions-inherited")
     try:
         first = await client.post(
-            f"{proxy.url}/responses", json={"model": "scripted", "input": "hi", "instructions": "Speak French."}
+            f"{proxy.url}/responses",
+            json={"model": "scripted", "input": "hi", "instructions": "Speak French."},
         )
         follow = await client.post(
             f"{proxy.url}/responses",
@@ -147,7 +156,9 @@ async def test_stateful_mutant_through_proxy(gateway: tuple[str, str], client: h
 
 
 def _request_body(body: dict[str, Any]) -> Any:
-    return protos.ProcessingRequest(request_body=protos.HttpBody(body=json.dumps(body).encode(), end_of_stream=True))
+    return protos.ProcessingRequest(
+        request_body=protos.HttpBody(body=json.dumps(body).encode(), end_of_stream=True)
+    )
 
 
 async def _process_one(target: str, message: Any) -> Any:
@@ -181,7 +192,9 @@ async def test_extproc_proxy_forwards_and_mutates(gateway: tuple[str, str]) -> N
 
         leaked = await _process_one(leaky.extproc, _request_body(body))
         headers = _set_headers(leaked.request_body.response)
-        assert "x-gateway-history" in headers and "x-gateway-history" not in _set_headers(direct.request_body.response)
+        assert "x-gateway-history" in headers and "x-gateway-history" not in _set_headers(
+            direct.request_body.response
+        )
     finally:
         await identity.stop()
         await leaky.stop()
@@ -190,7 +203,9 @@ async def test_extproc_proxy_forwards_and_mutates(gateway: tuple[str, str]) -> N
 async def _health(target: str) -> Any:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = protos.health_pb2_grpc.HealthStub(channel)
-        return await stub.Check(protos.health_pb2.HealthCheckRequest(service=protos.EXT_PROC_SERVICE), timeout=5)
+        return await stub.Check(
+            protos.health_pb2.HealthCheckRequest(service=protos.EXT_PROC_SERVICE), timeout=5
+        )
 
 
 async def test_extproc_proxy_health(gateway: tuple[str, str]) -> None:

@@ -22,8 +22,13 @@ def run_of(**verdicts: tuple[str, str]) -> HarnessRun:
     )
 
 
-BASE = run_of(a__must=("MUST", "PASS"), b__must=("MUST", "PASS"), c__should=("SHOULD", "PASS"),
-              d__info=("INFO", "PASS"), e__skipped=("MUST", "SKIPPED"))
+BASE = run_of(
+    a__must=("MUST", "PASS"),
+    b__must=("MUST", "PASS"),
+    c__should=("SHOULD", "PASS"),
+    d__info=("INFO", "PASS"),
+    e__skipped=("MUST", "SKIPPED"),
+)
 
 
 def test_must_fail_kills_error_does_not() -> None:
@@ -54,7 +59,9 @@ def test_summary_kill_rate_weak_cases_and_exit() -> None:
     assert s.weak_cases() == ["b.must"]  # PASSed on the baseline, killed nothing; SHOULD/INFO not listed
     assert s.case_kills()["a.must"] == ["sse.swap-events"]
     assert s.exit_code() == 1
-    full = Summary([killed, MutantResult(get_mutant("sse.sequence-gap"), ["b.must"], {})], {"openai": BASE}, BASE)
+    full = Summary(
+        [killed, MutantResult(get_mutant("sse.sequence-gap"), ["b.must"], {})], {"openai": BASE}, BASE
+    )
     assert full.kill_rate == 1.0 and full.weak_cases() == [] and full.exit_code() == 0
     # a MUST case failing on the healthy target makes the run fail whatever the kill rate
     sick = run_of(a__must=("MUST", "FAIL"))
@@ -75,12 +82,23 @@ def test_runner_smoke(tmp_path: Path) -> None:
     out = tmp_path / "mutants.json"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "fixtures.mutants",
-            "--only", "sse.content-type-json,state.delete-not-deleting,sse.sequence-gap",
-            "--cases", "responses.stream.content-type,responses.stream.sequence-monotonic,state.delete-*",
-            "--no-openapi", "--json", str(out), "--workdir", str(tmp_path / "work"),
+            sys.executable,
+            "-m",
+            "fixtures.mutants",
+            "--only",
+            "sse.content-type-json,state.delete-not-deleting,sse.sequence-gap",
+            "--cases",
+            "responses.stream.content-type,responses.stream.sequence-monotonic,state.delete-*",
+            "--no-openapi",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
         ],
-        capture_output=True, text=True, cwd=ROOT, timeout=400,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=400,
     )
     assert out.exists(), proc.stdout + proc.stderr
     data: dict[str, Any] = json.loads(out.read_text())

@@ -275,3 +275,32 @@ async def test_previous_response_replays_the_search_for_the_model(gw: Gateway) -
     assert messages[1]["tool_calls"][0]["name"] == "file_search"
     assert "Solar panels convert sunlight" in messages[2]["content"]
     assert messages[3]["content"].startswith("tool result: ")
+
+
+async def test_hosted_tool_choice_forces_the_first_call_only(gw: Gateway) -> None:
+    vs_id, _ = await gw.store_with("solar.txt")
+    gw.backend.recorder.clear()
+    await gw.respond({"input": SEARCH, "tool_choice": {"type": "file_search"},
+                      "tools": [{"type": "file_search", "vector_store_ids": [vs_id]}]})
+    first, second = gw.chat_requests()
+    assert first["tool_choice"] == {"type": "function", "function": {"name": "file_search"}}
+    # Forcing it again would never let the model answer.
+    assert second["tool_choice"] == "auto"
+
+
+async def test_client_function_call_ends_the_loop(gw: Gateway) -> None:
+    vs_id, _ = await gw.store_with("solar.txt")
+    weather = {"type": "function", "name": "get_weather",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    response = await gw.respond({
+        "input": f'{SEARCH} [[tool:get_weather:{{"city":"Oslo"}}]]',
+        "tools": [{"type": "file_search", "vector_store_ids": [vs_id]}, weather]})
+    # The search runs, but the client's function is the client's to run: the response ends.
+    assert [i["type"] for i in response["output"]] == ["file_search_call", "function_call"]
+    assert response["output"][1]["name"] == "get_weather"
+    assert len(gw.chat_requests()) == 1
+    # A client function named like a hosted one is refused.
+    resp = await gw.http.post("/v1/responses", json={
+        "model": "m", "input": "x", "tools": [{"type": "file_search", "vector_store_ids": [vs_id]},
+                                             {**weather, "name": "file_search"}]})
+    assert (await error_of(resp, 400))["code"] == "duplicate_tool_name"

@@ -260,7 +260,11 @@ async def walk(ctx: CaseContext, listing: Listing, route: str, order: str, start
         pg = await page(ctx, listing.path, route, **params)
         data = data_of(ctx, pg)
         ctx.check(len(data) <= 2, "a page holds at most `limit` items", expected="<= 2", actual=len(data))
-        seen += [str(d.get("id")) for d in data]
+        fresh = [str(d.get("id")) for d in data]
+        repeated = bool(fresh) and set(fresh) <= set(seen)
+        seen += fresh
+        if repeated:  # the cursor was not honoured: stop, the duplicates tell
+            break
         if not pg.get("has_more") or not data:
             break
         if stop_when_seen and set(listing.ids) <= set(seen):

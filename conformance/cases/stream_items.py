@@ -383,9 +383,9 @@ async def length_incomplete(ctx: CaseContext) -> None:
 )
 async def terminal_status_matches(ctx: CaseContext) -> None:
     await ctx.require_scripted()
-    for directive in ("[[text:fine]]", "[[length]]", "[[drop]]"):
-        if directive == "[[drop]]":
-            # a gateway may answer a dropped backend with an HTTP error instead of a stream
+    for directive in ("[[text:fine]]", "[[length]]", "[[malformed]]"):
+        if directive == "[[malformed]]":
+            # a gateway may answer a garbled backend stream with an HTTP error instead of a stream
             # (behind Envoy the failure can surface before the first byte): nothing to judge then
             res = await ctx.create_stream(directive)
             if res.status != 200:

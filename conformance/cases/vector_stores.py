@@ -552,7 +552,10 @@ async def batch_cancel(ctx: CaseContext) -> None:
     vid, fids, b = await _batch(ctx, 5)
     bid = str(b.get("id"))
     resp = await ctx.post(f"/vector_stores/{vid}/file_batches/{bid}/cancel")
-    ctx.json_ok(resp, "POST file_batches/{id}/cancel")
+    answer = ctx.json_ok(resp, "POST file_batches/{id}/cancel")
+    ctx.check(answer.get("id") == bid and answer.get("status") in ("cancelling", "cancelled", "completed"),
+              "the cancel answers the batch, cancelling or cancelled (completed if it already finished)",
+              expected="status cancelling|cancelled|completed", actual=[answer.get("id"), answer.get("status")])
     got = await _wait_batch(ctx, vid, bid)
     counts = got.get("file_counts") or {}
     ctx.check(got.get("status") in ("cancelled", "completed"), "status after cancel", expected="cancelled",

@@ -46,6 +46,22 @@ class APIError(Exception):
         return f"APIError({self.status}, {self.message!r}, type={self.type!r}, param={self.param!r})"
 
 
+def response_error(err: APIError) -> dict[str, Any]:
+    """The `error` of a failed Response object (and of `response.failed`).
+
+    OpenAI's `ResponseErrorCode` is a closed list ("server_error", "rate_limit_exceeded",
+    "invalid_prompt", ...), unlike the free-form `code` of an HTTP error body, so the gateway's
+    own code (`backend_timeout`, ...) cannot go there. The message keeps the detail.
+    """
+    if err.status == 429:
+        code = "rate_limit_exceeded"
+    elif 400 <= err.status < 500:
+        code = "invalid_prompt"
+    else:
+        code = "server_error"
+    return {"code": code, "message": err.message}
+
+
 def invalid_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
     return APIError(400, message, INVALID_REQUEST, param, code)
 

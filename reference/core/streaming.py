@@ -301,10 +301,8 @@ class StreamTranslator:
         out = [] if self._started else self.start()
         self._check()
         self.response["status"] = "failed"
-        # The gateway's own code (`backend_timeout`, ...), as the non-streaming error body has.
-        # OpenAI's `ResponseErrorCode` is a closed enum (server_error, rate_limit_exceeded,
-        # invalid_prompt, ...): see the xfail in tests/test_core_schemas.py.
-        self.response["error"] = {"code": error.code or errors.SERVER_ERROR, "message": error.message}
+        # A code from OpenAI's closed `ResponseErrorCode` list; the detail is in the message.
+        self.response["error"] = errors.response_error(error)
         self.response["completed_at"] = None
         self.response["incomplete_details"] = None
         if self._usage is not None:

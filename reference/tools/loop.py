@@ -60,8 +60,11 @@ from reference.core import errors, ids, translate
 from reference.core.errors import APIError
 from reference.core.streaming import StreamTranslator
 from reference.mcp_client import (
+    MCP_APPROVAL_REQUEST_PREFIX,
+    MCP_CALL_PREFIX,
     MCPClientError,
     mangle_tool_name,
+    mcp_approval_request_item,
     mcp_call_from_error,
     mcp_call_from_result,
     mcp_call_item,
@@ -82,6 +85,8 @@ StreamModel = Callable[[dict[str, Any]], AsyncIterator[dict[str, Any]]]
 """Call the model once, streaming: a Chat Completions request in, its chunks out."""
 
 MAX_MODEL_CALLS = 8
+# (message item id, content index, file_citation annotations) of the answer to annotate.
+_Citations = tuple[str, int, list[dict[str, Any]]]
 INCLUDE_FILE_SEARCH_RESULTS = "file_search_call.results"
 NOT_RUN_TEXT = "Not run: this response reached its limit of hosted tool calls."
 
@@ -287,7 +292,7 @@ class ToolLoop:
         if not turn.pending or not turn.offered or self._stopped_for_approval or turn.status != "completed":
             return False
         # A call to one of the client's own functions ends the response: the client runs it.
-        return all(item.get("type") != "function_call" or self.hosted.binding(str(item.get("name")))
+        return all(item.get("type") != "function_call" or self._binding_of(item) is not None
                    for item in turn.items)
 
     def _finish(self) -> None:
@@ -301,24 +306,18 @@ class ToolLoop:
     def _hosted_item(self, binding: Binding, name: str, arguments: str) -> dict[str, Any]:
         """The item that stands in the output for a call of hosted function `name`."""
         if binding.kind == "file_search":
-            item = file_search_call_item(self._ids(FILE_SEARCH_CALL_PREFIX), [], None, status="in_progress")
-            return item
+            return file_search_call_item(self._ids(FILE_SEARCH_CALL_PREFIX), [], None, status="in_progress")
         assert binding.server is not None and binding.mcp_tool is not None
-        from reference.mcp_client import mcp_approval_request_item
-
-        if self._needs_approval(binding):
-            return mcp_approval_request_item(binding.server.label, binding.mcp_tool.name, arguments)
-        return mcp_call_item(binding.server.label, binding.mcp_tool.name, arguments, status="in_progress")
+        label, tool = binding.server.label, binding.mcp_tool.name
+        if binding.server.requires_approval(binding.mcp_tool):
+            return mcp_approval_request_item(label, tool, arguments,
+                                             item_id=self._ids(MCP_APPROVAL_REQUEST_PREFIX))
+        return mcp_call_item(label, tool, arguments, status="in_progress", item_id=self._ids(MCP_CALL_PREFIX))
 
     def _binding_of(self, item: Mapping[str, Any]) -> Binding | None:
         if item.get("type") != "function_call":
             return None
         return self.hosted.binding(str(item.get("name")))
-
-    @staticmethod
-    def _needs_approval(binding: Binding) -> bool:
-        assert binding.server is not None and binding.mcp_tool is not None
-        return binding.server.requires_approval(binding.mcp_tool)
 
     async def _call_turn(self, call_model: CallModel, request: dict[str, Any], turn: _Turn) -> None:
         chat_json = await call_model(request)
@@ -339,7 +338,7 @@ class ToolLoop:
             self.output.append(hosted_item)
             turn.pending.append(_Pending(local, index, str(item["call_id"]), str(item["name"]), binding,
                                          hosted_item, str(item.get("arguments") or "")))
-        citations = None if turn.pending else self._citations_for(turn.items, turn)
+        citations = None if turn.pending else self._citations_for(turn.items)
         if citations is not None:
             self._apply_citations(len(self.output) - len(turn.items), citations)
 
@@ -361,13 +360,13 @@ class ToolLoop:
         turn.status = final["status"]
         turn.incomplete_details = final["incomplete_details"]
         turn.usage = final["usage"]
-        citations = self._citations_for(final["output"], turn) if not turn.pending else None
+        citations = self._citations_for(final["output"]) if not turn.pending else None
         for event in finish:
             if event["type"] in ("response.completed", "response.incomplete"):
                 continue
             if citations is not None and event.get("item_id") == citations[0] \
                     and event["type"] == "response.output_text.done":
-                for out in self._annotation_events(base, citations):
+                for out in self._annotation_events(citations):
                     yield out
             if citations is not None:
                 _patch_annotations(event, citations)
@@ -429,8 +428,7 @@ class ToolLoop:
 
     # --- citations -----------------------------------------------------------------------------------
 
-    def _citations_for(self, turn_output: list[dict[str, Any]], turn: _Turn
-                       ) -> tuple[str, int, list[dict[str, Any]]] | None:
+    def _citations_for(self, turn_output: list[dict[str, Any]]) -> _Citations | None:
         """(message item id, content index, citations) for a final turn ending in a message."""
         if not self.hits or not turn_output or turn_output[-1].get("type") != "message":
             return None
@@ -440,15 +438,14 @@ class ToolLoop:
                 return str(message["id"]), content_index, file_citations(self.hits, len(part["text"]))
         return None
 
-    def _annotation_events(self, base: int, citations: tuple[str, int, list[dict[str, Any]]]
-                           ) -> list[dict[str, Any]]:
+    def _annotation_events(self, citations: _Citations) -> list[dict[str, Any]]:
         item_id, content_index, annotations = citations
         index = next(i for i, item in enumerate(self.output) if item.get("id") == item_id)
         return [self._event("response.output_text.annotation.added", item_id=item_id, output_index=index,
                             content_index=content_index, annotation_index=n, annotation=copy.deepcopy(a))
                 for n, a in enumerate(annotations)]
 
-    def _apply_citations(self, base: int, citations: tuple[str, int, list[dict[str, Any]]]) -> None:
+    def _apply_citations(self, base: int, citations: _Citations) -> None:
         item_id, content_index, annotations = citations
         for item in self.output[base:]:
             if item.get("id") == item_id:
@@ -568,6 +565,7 @@ class ToolLoop:
             if tool is None:
                 # The tool is no longer listed or no longer allowed: it must not run.
                 item = mcp_call_item(label, name, arguments, status="failed", approval_request_id=call_id,
+                                     item_id=self._ids(MCP_CALL_PREFIX),
                                      error={"type": "mcp_protocol_error", "code": -32602,
                                             "message": f"Tool '{name}' is not allowed for this request."})
                 self.output.append(item)
@@ -576,7 +574,7 @@ class ToolLoop:
                 yield self._done(index)
             else:
                 item = mcp_call_item(label, name, arguments, status="in_progress",
-                                     approval_request_id=call_id)
+                                     approval_request_id=call_id, item_id=self._ids(MCP_CALL_PREFIX))
                 self.output.append(item)
                 p = _Pending(-1, index, call_id, mangle_tool_name(label, name), Binding(
                     "mcp", server=server, mcp_tool=tool), item, arguments)
@@ -614,7 +612,7 @@ def _queries(arguments: str) -> list[str]:
     return [query] if isinstance(query, str) and query.strip() else []
 
 
-def _patch_annotations(event: dict[str, Any], citations: tuple[str, int, list[dict[str, Any]]]) -> None:
+def _patch_annotations(event: dict[str, Any], citations: _Citations) -> None:
     """Put the citations into a translator event that carries the cited part or message."""
     item_id, content_index, annotations = citations
     if event["type"] == "response.content_part.done" and event.get("item_id") == item_id \
