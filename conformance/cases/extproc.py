@@ -947,8 +947,16 @@ async def stream_event_stream(ctx: CaseContext) -> None:
     source=PROTO,
 )
 async def stream_split_lines(ctx: CaseContext) -> None:
-    data = b"".join(xp.chat_sse(_three_words(), model=ctx.model))
-    pieces = [data[i : i + 23] for i in range(0, len(data), 23)]
+    frames = xp.chat_sse(_three_words(), model=ctx.model)
+    # Cut every frame in the middle of its data line and between its two closing newlines, so
+    # pieces end mid-line, mid-terminator, and carry the end of one event with the start of the
+    # next.
+    data, cuts, start = b"".join(frames), [], 0
+    for f in frames:
+        cuts += [start + len(f) // 2, start + len(f) - 1]
+        start += len(f)
+    bounds = [0, *cuts, len(data)]
+    pieces = [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
     run = await _streamed(ctx, pieces)
     _check_stream_replies(ctx, run)
     _check_event_stream(ctx, run, "".join(_three_words()))
