@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--mcp-server-url",
         metavar="URL",
-        help="an MCP server the gateway can reach, for the mcp tool cases (e.g. `python -m fixtures.mcp_server "
-        "--port 0`); built-in targets start one themselves",
+        help="an MCP server the gateway can reach, for the mcp tool cases (e.g. "
+        "`python -m fixtures.mcp_server --port 0`); built-in targets start one themselves",
     )
     rp.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     rp.add_argument("--quiet", action="store_true", help="no per-case progress lines")

@@ -190,6 +190,7 @@ def render(
     connect_timeout_s: float = 2.0,
     chat_path: str = "/v1/chat/completions",
     backend_tls: bool = False,
+    extproc: bool = True,
 ) -> str:
     """Return the Envoy YAML for one gateway stack.
 
@@ -197,6 +198,11 @@ def render(
     content-length); for SSE answers the servicer switches to STREAMED (mode="streamed") or
     FULL_DUPLEX_STREAMED with trailers SEND (mode="full_duplex") by mode_override. The mode
     reaches the servicer as gRPC metadata `x-gateway-sse-mode`.
+
+    `extproc=False` renders the same listener without the ext_proc filter and with the
+    catch-all route sent to the backend instead of the gateway's HTTP server: a plain proxy in
+    front of the model server (`POST /v1/chat/completions` reaches it untouched). It is the
+    baseline `benchmarks/gateway.py` measures the gateway's overhead against, never a gateway.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -258,12 +264,30 @@ def render(
         "connect_timeout": _seconds(connect_timeout_s),
         "status_on_error": EXTPROC_DOWN_STATUS,
         "chat_path": chat_path,
+        "default_cluster": "gateway_http" if extproc else "backend",
         "response_stream_mode": "FULL_DUPLEX_STREAMED" if full_duplex else "STREAMED",
         # Envoy accepts FULL_DUPLEX_STREAMED only together with trailers SEND.
         "response_stream_trailer_mode": "SEND" if full_duplex else "DEFAULT",
         "local_reply_mappers": _local_reply_mappers(request_buffer_limit, backend_timeout_s).rstrip("\n"),
     }
-    return Template(GATEWAY_TEMPLATE.read_text()).substitute(values)
+    config = Template(GATEWAY_TEMPLATE.read_text()).substitute(values)
+    if not extproc:
+        config = _without_extproc_filter(config)
+    return config
+
+
+_EXTPROC_FILTER_START = "          - name: envoy.filters.http.ext_proc\n"
+_ROUTER_FILTER_START = "          - name: envoy.filters.http.router\n"
+
+
+def _without_extproc_filter(config: str) -> str:
+    """Drop the ext_proc entry of http_filters (the template's filter list is ext_proc, router).
+
+    The per-route `ExtProcPerRoute` left on the catch-all route is harmless without the filter
+    (Envoy only hands per-filter config to filters in the chain)."""
+    start = config.index(_EXTPROC_FILTER_START)
+    end = config.index(_ROUTER_FILTER_START, start)
+    return config[:start] + config[end:]
 
 
 def validate(config: str, *, envoy: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -65,14 +65,18 @@ def rx(pattern: str) -> re.Pattern[str]:
 LISTS = rx(r"/(files|vector_stores|vector_stores/[^/]+/files|conversations/[^/]+/items|connectors)")
 
 
-def answer(method: str, path: re.Pattern[str], fn: Callable[[Exchange, int, Any], tuple[int, Any] | None],
-           statuses: tuple[int, ...] = (200,)) -> Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]:
+def answer(
+    method: str,
+    path: re.Pattern[str],
+    fn: Callable[[Exchange, int, Any], Any],
+    statuses: tuple[int, ...] = (200,),
+) -> Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]:
     """Rewrite the JSON answer of ``method path`` when its status is in ``statuses``."""
 
     async def hook(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
         if getattr(ex, "orig_method", ex.method) == method and path.match(ex.path) and status in statuses:
             got = fn(ex, status, body)
-            if got is not None:
+            if isinstance(got, tuple):  # (status, body); anything else: ``body`` was edited in place
                 return got
         return status, body
 
@@ -91,7 +95,9 @@ def status_to(new: int, body: Any = None) -> Callable[[Exchange, int, Any], tupl
     return lambda ex, status, old: (new, copy.deepcopy(body) if body is not None else old)
 
 
-def on_req(method: str, path: re.Pattern[str], fn: Callable[[Exchange], None]) -> Callable[[Exchange], None]:
+def on_req(
+    method: str, path: re.Pattern[str], fn: Callable[[Exchange], object]
+) -> Callable[[Exchange], None]:
     def hook(ex: Exchange) -> None:
         if ex.method == method and path.match(ex.path):
             fn(ex)
@@ -140,7 +146,9 @@ def each_item(kind: str, fn: Callable[[JSON], object]) -> Callable[[Exchange, in
     return hook
 
 
-def any_response(fn: Callable[[Exchange, int, Any], None]) -> Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]:
+def any_response(
+    fn: Callable[[Exchange, int, Any], object],
+) -> Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]:
     async def hook(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
         if status == 200:
             fn(ex, status, body)
@@ -169,7 +177,9 @@ def ev_items(kind: str, fn: Callable[[JSON], object]) -> Callable[[Exchange, lis
     return hook
 
 
-def both(*hooks: Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]) -> Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]:
+def both(
+    *hooks: Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]],
+) -> Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]:
     async def hook(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
         for h in hooks:
             status, body = await h(ex, status, body)
@@ -178,8 +188,10 @@ def both(*hooks: Callable[[Exchange, int, Any], Awaitable[tuple[int, Any]]]) -> 
     return hook
 
 
-def put(obj: Any, key: Any, value: Any) -> None:
+def put(obj: Any, key: Any, value: Any) -> bool:
+    """``obj[key] = value`` usable inside a lambda."""
     obj[key] = value
+    return True
 
 
 FILE = rx(r"/files/[^/]+")
@@ -192,38 +204,72 @@ RESP_ANY = rx(r"/responses(/[^/]+)?")
 
 # --------------------------------------------------------------------------- lists (all five)
 
-mutation("list-no-first-last", response=answer("GET", LISTS, lambda ex, s, b: (s, {k: v for k, v in b.items()
-                                                                                       if k not in ("first_id", "last_id")})))
+mutation(
+    "list-no-first-last",
+    response=answer(
+        "GET", LISTS, lambda ex, s, b: (s, {k: v for k, v in b.items() if k not in ("first_id", "last_id")})
+    ),
+)
 mutation("list-has-more-false", response=answer("GET", LISTS, set_key("has_more", False)))
 mutation("list-has-more-true", response=answer("GET", LISTS, set_key("has_more", True)))
-mutation("list-first-last-swapped", response=answer("GET", LISTS, lambda ex, s, b: (s, {**b, "first_id": b.get("last_id"),
-                                                                                         "last_id": b.get("first_id")})))
+mutation(
+    "list-first-last-swapped",
+    response=answer(
+        "GET", LISTS, lambda ex, s, b: (s, {**b, "first_id": b.get("last_id"), "last_id": b.get("first_id")})
+    ),
+)
 mutation("list-default-asc", request=on_req("GET", LISTS, lambda ex: ex.query.setdefault("order", "asc")))
 mutation("list-ignore-after", request=on_req("GET", LISTS, lambda ex: ex.query.pop("after", None)))
-mutation("list-limit-clamped", request=on_req("GET", LISTS, lambda ex: ex.query.update(limit="1")
-                                              if ex.query.get("limit") == "0" else None))
+mutation(
+    "list-limit-clamped",
+    request=on_req(
+        "GET", LISTS, lambda ex: ex.query.update(limit="1") if ex.query.get("limit") == "0" else None
+    ),
+)
 
 # --------------------------------------------------------------------------- files
 
 mutation("file-object-name", response=answer("POST", rx("/files"), set_key("object", "files")))
-mutation("file-id-prefix", response=answer("POST", rx("/files"), lambda ex, s, b: put(b, "id", "f" + b["id"][4:])))
-mutation("file-bytes-off", response=answer("POST", rx("/files"), lambda ex, s, b: put(b, "bytes", b["bytes"] + 1)))
+mutation(
+    "file-id-prefix", response=answer("POST", rx("/files"), lambda ex, s, b: put(b, "id", "f" + b["id"][4:]))
+)
+mutation(
+    "file-bytes-off", response=answer("POST", rx("/files"), lambda ex, s, b: put(b, "bytes", b["bytes"] + 1))
+)
 mutation("file-purpose-default", response=answer("POST", rx("/files"), set_key("purpose", "assistants")))
-mutation("upload-400-as-200", response=answer("POST", rx("/files"), status_to(200, {"id": "file-x", "object": "file"}),
-                                              (400,)))
-mutation("filename-mangled", response=answer("POST", rx("/files"),
-                                             lambda ex, s, b: put(b, "filename", b["filename"].replace(" ", "_"))))
-mutation("filename-path-kept", response=answer("POST", rx("/files"), lambda ex, s, b: put(b, "filename", "../../etc/"
-                                                                                          + b["filename"])))
+mutation(
+    "upload-400-as-200",
+    response=answer("POST", rx("/files"), status_to(200, {"id": "file-x", "object": "file"}), (400,)),
+)
+mutation(
+    "filename-mangled",
+    response=answer(
+        "POST", rx("/files"), lambda ex, s, b: put(b, "filename", b["filename"].replace(" ", "_"))
+    ),
+)
+mutation(
+    "filename-path-kept",
+    response=answer("POST", rx("/files"), lambda ex, s, b: put(b, "filename", "../../etc/" + b["filename"])),
+)
 mutation("file-get-bytes-zero", response=answer("GET", FILE, set_key("bytes", 0)))
 mutation("file-unknown-400", response=answer("GET", rx(r"/files/[^/]+(/content)?"), status_to(400), (404,)))
-mutation("content-newlines", raw=lambda ex, s, data, h: (s, data.replace(b"\n", b"\r\n"), h)
-         if ex.path.endswith("/content") else (s, data, h))
-mutation("content-json-ctype", raw=lambda ex, s, data, h: (s, data, {**h, "content-type": "application/json"})
-         if ex.path.endswith("/content") else (s, data, h))
+mutation(
+    "content-newlines",
+    raw=lambda ex, s, data, h: (
+        (s, data.replace(b"\n", b"\r\n"), h) if ex.path.endswith("/content") else (s, data, h)
+    ),
+)
+mutation(
+    "content-json-ctype",
+    raw=lambda ex, s, data, h: (
+        (s, data, {**h, "content-type": "application/json"}) if ex.path.endswith("/content") else (s, data, h)
+    ),
+)
 mutation("file-delete-object", response=answer("DELETE", FILE, set_key("object", "file.deleted")))
 mutation("file-delete-noop", **noop("DELETE", FILE, deleted("file")))
-mutation("files-purpose-ignored", request=on_req("GET", rx("/files"), lambda ex: ex.query.pop("purpose", None)))
+mutation(
+    "files-purpose-ignored", request=on_req("GET", rx("/files"), lambda ex: ex.query.pop("purpose", None))
+)
 
 # --------------------------------------------------------------------------- vector stores
 
@@ -243,55 +289,135 @@ def _failed_as_completed(vs: JSON) -> None:
 
 
 mutation("vs-object-name", response=answer("POST", rx("/vector_stores"), set_key("object", "vectorstore")))
-mutation("vs-id-prefix", response=answer("POST", rx("/vector_stores"), lambda ex, s, b: put(b, "id", "v" + b["id"][2:])))
+mutation(
+    "vs-id-prefix",
+    response=answer("POST", rx("/vector_stores"), lambda ex, s, b: put(b, "id", "v" + b["id"][2:])),
+)
 mutation("vs-file-ids-dropped", request=on_req("POST", rx("/vector_stores"), drop_body_key("file_ids")))
 mutation("vs-get-metadata-dropped", response=answer("GET", VS, set_key("metadata", {})))
 mutation("vs-update-noop", **noop("POST", VS, lambda ex, b: b))
 mutation("vs-unknown-400", response=answer("GET", VS, status_to(400), (404,)))
 mutation("vs-delete-object", response=answer("DELETE", VS, set_key("object", "vector_store.delete")))
 mutation("vs-delete-noop", **noop("DELETE", VS, deleted("vector_store.deleted")))
-mutation("vsfile-no-store-id", response=answer("POST", rx("/vector_stores/[^/]+/files"),
-                                               lambda ex, s, b: b.pop("vector_store_id", None) and None))
-mutation("vsfile-last-error-always", response=answer("GET", VSF, set_key("last_error", {"code": "server_error",
-                                                                                         "message": "x"})))
-mutation("vs-counts-total-off", response=_vs_objects(lambda vs: put(vs["file_counts"], "total",
-                                                                      vs["file_counts"]["total"] + 1)))
+mutation(
+    "vsfile-no-store-id",
+    response=answer(
+        "POST", rx("/vector_stores/[^/]+/files"), lambda ex, s, b: b.pop("vector_store_id", None)
+    ),
+)
+mutation(
+    "vsfile-last-error-always",
+    response=answer("GET", VSF, set_key("last_error", {"code": "server_error", "message": "x"})),
+)
+mutation(
+    "vs-counts-total-off",
+    response=_vs_objects(lambda vs: put(vs["file_counts"], "total", vs["file_counts"]["total"] + 1)),
+)
 mutation("vs-usage-zero", response=_vs_objects(lambda vs: put(vs, "usage_bytes", 0)))
-mutation("attach-4xx-as-200", response=answer("POST", rx("/vector_stores/[^/]+/files"),
-                                              lambda ex, s, b: (200, {"id": (ex.body or {}).get("file_id"),
-                                                                      "object": "vector_store.file",
-                                                                      "status": "completed", "last_error": None}),
-                                              (400, 404)))
-mutation("vsfile-last-error-null", response=answer("GET", VSF, lambda ex, s, b: put(b, "last_error", None)
-                                                   if b.get("status") == "failed" else None))
+mutation(
+    "attach-4xx-as-200",
+    response=answer(
+        "POST",
+        rx("/vector_stores/[^/]+/files"),
+        lambda ex, s, b: (
+            200,
+            {
+                "id": (ex.body or {}).get("file_id"),
+                "object": "vector_store.file",
+                "status": "completed",
+                "last_error": None,
+            },
+        ),
+        (400, 404),
+    ),
+)
+mutation(
+    "vsfile-last-error-null",
+    response=answer(
+        "GET", VSF, lambda ex, s, b: put(b, "last_error", None) if b.get("status") == "failed" else None
+    ),
+)
 mutation("vs-failed-as-completed", response=_vs_objects(_failed_as_completed))
-mutation("vsfile-attributes-dropped", request=on_req("POST", rx("/vector_stores/[^/]+/files"),
-                                                     drop_body_key("attributes")))
+mutation(
+    "vsfile-attributes-dropped",
+    request=on_req("POST", rx("/vector_stores/[^/]+/files"), drop_body_key("attributes")),
+)
 mutation("vsfile-update-noop", **noop("POST", VSF, lambda ex, b: b))
-mutation("vsfile-delete-object", response=answer("DELETE", VSF, set_key("object", "vector_store.file.delete")))
+mutation(
+    "vsfile-delete-object", response=answer("DELETE", VSF, set_key("object", "vector_store.file.delete"))
+)
 mutation("vsfile-delete-noop", **noop("DELETE", VSF, deleted("vector_store.file.deleted")))
-mutation("vsfile-content-empty", response=answer("GET", rx("/vector_stores/[^/]+/files/[^/]+/content"),
-                                                 set_key("data", [])))
+mutation(
+    "vsfile-content-empty",
+    response=answer("GET", rx("/vector_stores/[^/]+/files/[^/]+/content"), set_key("data", [])),
+)
 BATCH = rx("/vector_stores/[^/]+/file_batches(/[^/]+(/cancel)?)?")
-mutation("batch-object-name", response=answer("POST", rx("/vector_stores/[^/]+/file_batches"), set_key("object", "batch")))
-mutation("batch-completed-zero", response=answer("GET", BATCH, lambda ex, s, b: put(b["file_counts"], "completed", 0)))
-mutation("batch-files-drop-one", response=answer("GET", rx("/vector_stores/[^/]+/file_batches/[^/]+/files"),
-                                                 lambda ex, s, b: put(b, "data", b["data"][:-1])))
-mutation("batch-cancel-noop", **noop("POST", rx("/vector_stores/[^/]+/file_batches/[^/]+/cancel"),
-                                     lambda ex, b: {**b, "status": "in_progress"}))
+mutation(
+    "batch-object-name",
+    response=answer("POST", rx("/vector_stores/[^/]+/file_batches"), set_key("object", "batch")),
+)
+mutation(
+    "batch-completed-zero",
+    response=answer("GET", BATCH, lambda ex, s, b: put(b["file_counts"], "completed", 0)),
+)
+mutation(
+    "batch-files-drop-one",
+    response=answer(
+        "GET",
+        rx("/vector_stores/[^/]+/file_batches/[^/]+/files"),
+        lambda ex, s, b: put(b, "data", b["data"][:-1]),
+    ),
+)
+mutation(
+    "batch-cancel-noop",
+    **noop(
+        "POST",
+        rx("/vector_stores/[^/]+/file_batches/[^/]+/cancel"),
+        lambda ex, b: {**b, "status": "in_progress"},
+    ),
+)
 mutation("batch-unknown-400", response=answer("GET", BATCH, status_to(400), (404,)))
 SEARCH = rx("/vector_stores/[^/]+/search")
 mutation("search-object-name", response=answer("POST", SEARCH, set_key("object", "list")))
-mutation("search-score-scaled", response=answer("POST", SEARCH, lambda ex, s, b: [put(d, "score", d["score"] * 10 + 1)
-                                                                                   for d in b["data"]] and None))
+mutation(
+    "search-score-scaled",
+    response=answer(
+        "POST", SEARCH, lambda ex, s, b: [put(d, "score", d["score"] * 10 + 1) for d in b["data"]] and None
+    ),
+)
 mutation("search-reversed", response=answer("POST", SEARCH, lambda ex, s, b: put(b, "data", b["data"][::-1])))
 mutation("search-max-ignored", request=on_req("POST", SEARCH, drop_body_key("max_num_results")))
-mutation("search-max-clamped", request=on_req("POST", SEARCH, lambda ex: put(ex.body, "max_num_results", min(50, max(
-    1, ex.body["max_num_results"]))) if "max_num_results" in (ex.body or {}) else None))
+mutation(
+    "search-max-clamped",
+    request=on_req(
+        "POST",
+        SEARCH,
+        lambda ex: (
+            put(ex.body, "max_num_results", min(50, max(1, ex.body["max_num_results"])))
+            if "max_num_results" in (ex.body or {})
+            else None
+        ),
+    ),
+)
 mutation("search-threshold-ignored", request=on_req("POST", SEARCH, drop_body_key("ranking_options")))
-mutation("search-400-as-200", response=answer("POST", SEARCH, status_to(200, {
-    "object": "vector_store.search_results.page", "search_query": [], "data": [], "has_more": False,
-    "next_page": None}), (400,)))
+mutation(
+    "search-400-as-200",
+    response=answer(
+        "POST",
+        SEARCH,
+        status_to(
+            200,
+            {
+                "object": "vector_store.search_results.page",
+                "search_query": [],
+                "data": [],
+                "has_more": False,
+                "next_page": None,
+            },
+        ),
+        (400,),
+    ),
+)
 mutation("search-filters-dropped", request=on_req("POST", SEARCH, drop_body_key("filters")))
 
 # --------------------------------------------------------------------------- conversations
@@ -300,8 +426,11 @@ mutation("search-filters-dropped", request=on_req("POST", SEARCH, drop_body_key(
 async def _append_on_failure(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
     orig = ex.original if isinstance(ex.original, dict) else {}
     if ex.is_create and status >= 400 and isinstance(orig.get("conversation"), str):
-        await ex.proxy.upstream_json("POST", f"/v1/conversations/{orig['conversation']}/items",
-                                     {"items": [{"type": "message", "role": "user", "content": str(orig.get("input"))}]})
+        await ex.proxy.upstream_json(
+            "POST",
+            f"/v1/conversations/{orig['conversation']}/items",
+            {"items": [{"type": "message", "role": "user", "content": str(orig.get("input"))}]},
+        )
     return status, body
 
 
@@ -323,30 +452,52 @@ def _conv_item_delete_noop(ex: Exchange) -> None:
 
 
 mutation("conv-object-name", response=answer("POST", rx("/conversations"), set_key("object", "thread")))
-mutation("conv-id-prefix", response=answer("POST", rx("/conversations"), lambda ex, s, b: put(b, "id", "c" + b["id"][4:])))
+mutation(
+    "conv-id-prefix",
+    response=answer("POST", rx("/conversations"), lambda ex, s, b: put(b, "id", "c" + b["id"][4:])),
+)
 mutation("conv-items-dropped", request=on_req("POST", rx("/conversations"), drop_body_key("items")))
 mutation("conv-get-metadata-dropped", response=answer("GET", CONV, set_key("metadata", {})))
 mutation("conv-update-noop", **noop("POST", CONV, lambda ex, b: b))
 mutation("conv-unknown-400", response=answer("GET", CONV, status_to(400), (404,)))
 mutation("conv-delete-object", response=answer("DELETE", CONV, set_key("object", "conversation.delete")))
 mutation("conv-delete-noop", **noop("DELETE", CONV, deleted("conversation.deleted")))
-mutation("conv-add-reversed", request=on_req("POST", rx("/conversations/[^/]+/items"),
-                                             lambda ex: put(ex.body, "items", ex.body["items"][::-1])))
+mutation(
+    "conv-add-reversed",
+    request=on_req(
+        "POST", rx("/conversations/[^/]+/items"), lambda ex: put(ex.body, "items", ex.body["items"][::-1])
+    ),
+)
 mutation("conv-add-answer-no-ids", response=answer("POST", rx("/conversations/[^/]+/items"), _drop_ids))
-mutation("conv-item-id-prefix", response=answer("GET", rx("/conversations/[^/]+/items"),
-                                                lambda ex, s, b: [put(d, "id", "m" + d["id"][3:]) for d in b["data"]]
-                                                and None))
+mutation(
+    "conv-item-id-prefix",
+    response=answer(
+        "GET",
+        rx("/conversations/[^/]+/items"),
+        lambda ex, s, b: [put(d, "id", "m" + d["id"][3:]) for d in b["data"]] and None,
+    ),
+)
 mutation("conv-item-text-upper", response=answer("GET", ITEM, _upper_text))
 mutation("conv-item-unknown-400", response=answer("GET", ITEM, status_to(400), (404,)))
 mutation("conv-item-delete-noop", request=_conv_item_delete_noop)
 mutation("conv-dropped-on-create", request=on_req("POST", RESP, drop_body_key("conversation")))
 mutation("conv-failed-appended", response=_append_on_failure)
-mutation("error-param-null", response=answer("POST", RESP, lambda ex, s, b: put(b["error"], "param", None),
-                                             (400, 404)))
-mutation("conv-echo-dropped", response=any_response(lambda ex, s, b: put(b, "conversation", None)
-                                                    if isinstance(b, dict) and b.get("object") == "response" else None))
-mutation("responses-4xx-as-200", response=answer("POST", RESP, status_to(200, {"object": "response", "output": []}),
-                                                 (400, 404)))
+mutation(
+    "error-param-null",
+    response=answer("POST", RESP, lambda ex, s, b: put(b["error"], "param", None), (400, 404)),
+)
+mutation(
+    "conv-echo-dropped",
+    response=any_response(
+        lambda ex, s, b: (
+            put(b, "conversation", None) if isinstance(b, dict) and b.get("object") == "response" else None
+        )
+    ),
+)
+mutation(
+    "responses-4xx-as-200",
+    response=answer("POST", RESP, status_to(200, {"object": "response", "output": []}), (400, 404)),
+)
 mutation("responses-404-as-400", response=answer("POST", RESP, status_to(400), (404,)))
 
 # --------------------------------------------------------------------------- hosted tools
@@ -361,14 +512,17 @@ def _drop_items(kind: str) -> Callable[[Exchange, int, Any], None]:
 
 
 def _no_annotations(ex: Exchange, status: int, body: Any) -> None:
-    each_item("message", lambda m: [put(p, "annotations", []) for p in m.get("content") or []])(ex, status, body)
+    each_item("message", lambda m: [put(p, "annotations", []) for p in m.get("content") or []])(
+        ex, status, body
+    )
 
 
 def _fs_answer_blind(ex: Exchange, status: int, body: Any) -> None:
     if not any(isinstance(i, dict) and i.get("type") == "file_search_call" for i in body.get("output") or []):
         return
-    each_item("message", lambda m: [put(p, "text", "tool result: no results") for p in m.get("content") or []])(
-        ex, status, body)
+    each_item(
+        "message", lambda m: [put(p, "text", "tool result: no results") for p in m.get("content") or []]
+    )(ex, status, body)
 
 
 def _mcp_tools(fn: Callable[[JSON], object]) -> Callable[[Exchange], None]:
@@ -397,33 +551,61 @@ def _fs_event_item_id(evs: list[JSON]) -> list[JSON]:
 
 def _fs_done_stale(evs: list[JSON]) -> list[JSON]:
     for ev in evs:
-        if ev.get("type") == "response.output_item.done" and (ev.get("item") or {}).get("type") == "file_search_call":
+        if (
+            ev.get("type") == "response.output_item.done"
+            and (ev.get("item") or {}).get("type") == "file_search_call"
+        ):
             ev["item"]["status"] = "in_progress"
     return evs
 
 
-mutation("fs-status-searching", response=any_response(each_item("file_search_call", lambda i: put(i, "status",
-                                                                                               "searching"))))
-mutation("fs-results-dropped", response=any_response(each_item("file_search_call", lambda i: put(i, "results", None))))
-mutation("fs-results-always", response=any_response(each_item("file_search_call", lambda i: put(i, "results", [
-    {"file_id": "file-x", "filename": "x", "score": 0.5, "text": "x"}]))))
+mutation(
+    "fs-status-searching",
+    response=any_response(each_item("file_search_call", lambda i: put(i, "status", "searching"))),
+)
+mutation(
+    "fs-results-dropped",
+    response=any_response(each_item("file_search_call", lambda i: put(i, "results", None))),
+)
+mutation(
+    "fs-results-always",
+    response=any_response(
+        each_item(
+            "file_search_call",
+            lambda i: put(i, "results", [{"file_id": "file-x", "filename": "x", "score": 0.5, "text": "x"}]),
+        )
+    ),
+)
 mutation("fs-answer-blind", response=any_response(_fs_answer_blind))
-mutation("fs-annotations-dropped", response=any_response(_no_annotations),
-         events=events(lambda evs: [e for e in evs if e.get("type") != "response.output_text.annotation.added"]))
-mutation("fs-get-output-dropped", response=answer("GET", rx("/responses/[^/]+"), _drop_items("file_search_call")))
-mutation("fs-ev-searching-dropped", events=events(lambda evs: [e for e in evs if e.get("type") !=
-                                                               "response.file_search_call.searching"]))
+mutation(
+    "fs-annotations-dropped",
+    response=any_response(_no_annotations),
+    events=events(lambda evs: [e for e in evs if e.get("type") != "response.output_text.annotation.added"]),
+)
+mutation(
+    "fs-get-output-dropped", response=answer("GET", rx("/responses/[^/]+"), _drop_items("file_search_call"))
+)
+mutation(
+    "fs-ev-searching-dropped",
+    events=events(lambda evs: [e for e in evs if e.get("type") != "response.file_search_call.searching"]),
+)
 mutation("fs-ev-item-id", events=events(_fs_event_item_id))
 mutation("fs-ev-done-stale", events=events(_fs_done_stale))
 mutation("mcp-list-tools-dropped", response=any_response(_drop_items("mcp_list_tools")))
 mutation("mcp-allowed-ignored", request=_mcp_tools(lambda t: t.pop("allowed_tools", None)))
-mutation("mcp-call-output-dropped", response=any_response(each_item("mcp_call", lambda i: put(i, "output", None))))
-mutation("mcp-ev-completed-dropped", events=events(lambda evs: [e for e in evs if e.get("type") !=
-                                                                "response.mcp_call.completed"]))
+mutation(
+    "mcp-call-output-dropped", response=any_response(each_item("mcp_call", lambda i: put(i, "output", None)))
+)
+mutation(
+    "mcp-ev-completed-dropped",
+    events=events(lambda evs: [e for e in evs if e.get("type") != "response.mcp_call.completed"]),
+)
 mutation("mcp-error-dropped", response=any_response(each_item("mcp_call", lambda i: put(i, "error", None))))
 mutation("mcp-approval-never", request=_mcp_tools(lambda t: put(t, "require_approval", "never")))
-mutation("mcp-approval-id-dropped", response=any_response(each_item("mcp_call", lambda i: put(
-    i, "approval_request_id", None))))
+mutation(
+    "mcp-approval-id-dropped",
+    response=any_response(each_item("mcp_call", lambda i: put(i, "approval_request_id", None))),
+)
 mutation("mcp-approve-forced", request=_force_approve)
 mutation("previous-dropped", request=on_req("POST", RESP, drop_body_key("previous_response_id")))
 mutation("responses-424-as-500", response=answer("POST", RESP, status_to(500), (424,)))
@@ -432,19 +614,39 @@ mutation("responses-424-as-500", response=answer("POST", RESP, status_to(500), (
 
 mutation("prompt-object-name", response=answer("POST", rx("/prompts"), set_key("object", "template")))
 mutation("prompt-latest-stale", response=answer("GET", rx("/prompts/[^/]+"), set_key("latest_version", "1")))
-mutation("prompt-409-as-200", response=answer("POST", rx("/prompts/[^/]+(/versions)?"), status_to(200, {}), (409,)))
+mutation(
+    "prompt-409-as-200", response=answer("POST", rx("/prompts/[^/]+(/versions)?"), status_to(200, {}), (409,))
+)
 mutation("prompt-delete-object", response=answer("DELETE", rx("/prompts/[^/]+"), set_key("object", "prompt")))
-mutation("prompt-variables-dropped", request=on_req("POST", RESP, lambda ex: (ex.body.get("prompt") or {}).pop(
-    "variables", None)))
-mutation("prompt-version-dropped", request=on_req("POST", RESP, lambda ex: (ex.body.get("prompt") or {}).pop(
-    "version", None)))
-mutation("prompt-echo-dropped", response=any_response(lambda ex, s, b: put(b, "prompt", None)
-                                                      if isinstance(b, dict) and b.get("object") == "response" else None))
+mutation(
+    "prompt-variables-dropped",
+    request=on_req("POST", RESP, lambda ex: (ex.body.get("prompt") or {}).pop("variables", None)),
+)
+mutation(
+    "prompt-version-dropped",
+    request=on_req("POST", RESP, lambda ex: (ex.body.get("prompt") or {}).pop("version", None)),
+)
+mutation(
+    "prompt-echo-dropped",
+    response=any_response(
+        lambda ex, s, b: (
+            put(b, "prompt", None) if isinstance(b, dict) and b.get("object") == "response" else None
+        )
+    ),
+)
 mutation("connector-object-name", response=answer("POST", rx("/connectors"), set_key("object", "mcp_server")))
-mutation("connector-headers-leak", response=answer("POST", rx("/connectors"), lambda ex, s, b: put(
-    b, "headers", (ex.original or {}).get("headers") or {})))
-mutation("connector-400-as-200", response=answer("POST", rx("/connectors"), status_to(200, {"object": "connector"}),
-                                                 (400,)))
+mutation(
+    "connector-headers-leak",
+    response=answer(
+        "POST",
+        rx("/connectors"),
+        lambda ex, s, b: put(b, "headers", (ex.original or {}).get("headers") or {}),
+    ),
+)
+mutation(
+    "connector-400-as-200",
+    response=answer("POST", rx("/connectors"), status_to(200, {"object": "connector"}), (400,)),
+)
 mutation("connector-delete-noop", **noop("DELETE", rx("/connectors/[^/]+"), deleted("connector.deleted")))
 
 # case id -> the mutation that must catch it; list invariants are added below for every list
@@ -508,8 +710,10 @@ BREAKS: dict[str, str] = {
     "vector_stores.search.score-threshold": "search-threshold-ignored",
     "vector_stores.search.query-required-400": "search-400-as-200",
     "vector_stores.search.bad-filter-400": "search-400-as-200",
-    **{f"vector_stores.search.filter-{s}": "search-filters-dropped"
-       for s in ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "bool-eq", "and", "or", "nested")},
+    **{
+        f"vector_stores.search.filter-{s}": "search-filters-dropped"
+        for s in ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "bool-eq", "and", "or", "nested")
+    },
     "conversations.create.shape": "conv-object-name",
     "conversations.create.id-prefix": "conv-id-prefix",
     "conversations.create.with-items": "conv-items-dropped",
@@ -611,8 +815,13 @@ class StatefulProxy(MutatingProxy):
         content = json.dumps(ex.body).encode() if ex.body is not None else (raw if body is None else b"")
         headers = {"content-type": request.headers.get("content-type", "application/json")}
         assert self.client is not None
-        upstream = await self.client.request(ex.method, self.upstream_root + ex.path, params=ex.query,
-                                             content=content if ex.method != "GET" else None, headers=headers)
+        upstream = await self.client.request(
+            ex.method,
+            self.upstream_root + ex.path,
+            params=ex.query,
+            content=content if ex.method != "GET" else None,
+            headers=headers,
+        )
         ctype = upstream.headers.get("content-type", "")
         if ctype.startswith("text/event-stream"):
             return self._stream(ex, upstream.content, mutations)
@@ -641,8 +850,13 @@ class Proxied:
         return self.running.proxy
 
     def config(self) -> RunConfig:
-        return RunConfig(base_url=self.running.base_url, profile=PROFILES["openai"], model="scripted", timeout=30,
-                         mcp_server_url=self.mcp_server_url)
+        return RunConfig(
+            base_url=self.running.base_url,
+            profile=PROFILES["openai"],
+            model="scripted",
+            timeout=30,
+            mcp_server_url=self.mcp_server_url,
+        )
 
 
 @pytest.fixture(scope="module")

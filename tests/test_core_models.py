@@ -389,7 +389,15 @@ def test_skeleton_json_schema_format_uses_wire_name() -> None:
 
 
 def test_skeleton_validates_as_output_model() -> None:
-    Response.model_validate(_skeleton({"model": "m", "tool_choice": {"type": "function", "name": "f"}}))
+    Response.model_validate(
+        _skeleton(
+            {
+                "model": "m",
+                "tool_choice": {"type": "function", "name": "f"},
+                "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+            }
+        )
+    )
 
 
 def test_output_models_have_json_schemas() -> None:
@@ -542,3 +550,25 @@ def test_parse_accepts_or_raises_a_400(body: dict[str, Any], with_model: bool) -
         return
     assert chat["model"] == "m" and isinstance(chat["messages"], list)
     json.dumps(chat)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "m", "input": "x", "tool_choice": "required"},
+        {"model": "m", "input": "x", "tool_choice": {"type": "function", "name": "nope"},
+         "tools": [{"type": "function", "name": "other", "parameters": {"type": "object"}}]},
+    ],
+)
+def test_tool_choice_must_name_an_offered_tool(body: dict[str, Any]) -> None:
+    # Found by errors.params.tool-choice-* conformance cases: OpenAI rejects these with 400.
+    with pytest.raises(APIError) as info:
+        CreateResponseRequest.parse(body)
+    assert info.value.status == 400 and info.value.param == "tool_choice"
+
+
+def test_tool_choice_naming_a_declared_function_is_accepted() -> None:
+    req = CreateResponseRequest.parse(
+        {"model": "m", "input": "x", "tool_choice": {"type": "function", "name": "f"},
+         "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]})
+    assert req.tool_choice is not None

@@ -321,7 +321,9 @@ def test_allowed_tools_filters_the_tool_list() -> None:
 
 
 def test_tool_choice_without_function_tools() -> None:
-    assert "tool_choice" not in _chat(input="x", tool_choice="required")
+    # Only hosted tools: the chat request carries no function to require.
+    hosted = [{"type": "file_search", "vector_store_ids": ["vs_1"]}]
+    assert "tool_choice" not in _chat(input="x", tool_choice="required", tools=hosted)
     assert _chat(input="x", tool_choice="none")["tool_choice"] == "none"
 
 

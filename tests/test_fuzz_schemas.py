@@ -260,9 +260,11 @@ def test_parse_events_and_summary(tmp_path: Path) -> None:
     assert statuses[("DELETE /v1/responses/{response_id}", 200)] == 2
     outcome = Outcome("direct", "reference", operations=["DELETE /v1/responses/{response_id}"],
                       generated=3, failures=failures, statuses=statuses)
-    text = summarize([outcome], {}, max_examples=5, budget=10.0, total_seconds=1.0)
+    text = summarize([outcome], {}, max_examples=5, budgets={"reference": 10.0}, total_seconds=1.0)
+    assert "time budget per run: reference 10s" in text
     assert "KNOWN" in text and "result: 0 new failure(s), 1 known, 0 accepted, 0 error(s)" in text
     new = Failure("openai", "direct", "ST101", "Server error", "POST /v1/responses", "500", "POST x", "500")
-    text = summarize([Outcome("direct", "openai", failures=[new])], {}, max_examples=5, budget=None,
-                     total_seconds=1.0)
+    text = summarize([Outcome("direct", "openai", failures=[new])], {}, max_examples=5,
+                     budgets={"openai": None}, total_seconds=1.0)
+    assert "time budget per run: openai none" in text
     assert "[NEW] ST101" in text and "result: 1 new failure(s)" in text

@@ -34,7 +34,7 @@ def test_tiny_fuzz_run_against_the_direct_target(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     # 0: only known/accepted findings; 1: new findings (the nox session is where those fail).
     assert proc.returncode in (0, 1), out
-    assert "fuzz summary: max-examples 1 per operation, time budget none" in out
+    assert "fuzz summary: max-examples 1 per operation, time budget per run: reference none" in out
     assert "\nresult: " in out and "ERROR" not in out, out
     for profile in profiles:
         report = json.loads((tmp_path / f"direct-{profile}" / "report.json").read_text())

@@ -40,7 +40,9 @@ ORDER = (
     "order: Sort order by the `created_at` timestamp of the objects. `asc` for ascending order and `desc` "
     "for descending order."
 )
-LIST_SHAPE = "object: The type of object returned, must be `list`. data, has_more, first_id, last_id (required)."
+LIST_SHAPE = (
+    "object: The type of object returned, must be `list`. data, has_more, first_id, last_id (required)."
+)
 
 
 def unsupported(resp: httpx.Response) -> bool:
@@ -76,8 +78,10 @@ def multipart(fields: Mapping[str, str], file: tuple[str, bytes, str] | None) ->
         out += f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
     if file is not None:
         name, data, ctype = file
-        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-                f"Content-Type: {ctype}\r\n\r\n").encode()
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n"
+        ).encode()
         out += data + b"\r\n"
     out += f"--{boundary}--\r\n".encode()
     return bytes(out), {"content-type": f"multipart/form-data; boundary={boundary}"}
@@ -151,7 +155,10 @@ async def wait_file(ctx: CaseContext, vs_id: str, file_id: str) -> dict[str, Any
     """Poll a vector-store file until it leaves ``in_progress`` (at most INGEST_TIMEOUT)."""
     deadline = time.monotonic() + INGEST_TIMEOUT
     while True:
-        got = ctx.json_ok(await ctx.get(f"/vector_stores/{vs_id}/files/{file_id}"), "GET /vector_stores/{id}/files/{file_id}")
+        got = ctx.json_ok(
+            await ctx.get(f"/vector_stores/{vs_id}/files/{file_id}"),
+            "GET /vector_stores/{id}/files/{file_id}",
+        )
         if got.get("status") != "in_progress" or time.monotonic() > deadline:
             return got
         await asyncio.sleep(POLL_EVERY)
@@ -188,7 +195,9 @@ async def corpus(ctx: CaseContext, names: Sequence[str] = tuple(CORPUS), attribu
         await attach(ctx, vs_id, files[name], **({"attributes": ATTRS[name]} if attributes else {}))
     for fid in files.values():
         got = await wait_file(ctx, vs_id, fid)
-        ctx.check_eq(got.get("status"), "completed", f"ingestion of {fid} completes within {INGEST_TIMEOUT:g}s")
+        ctx.check_eq(
+            got.get("status"), "completed", f"ingestion of {fid} completes within {INGEST_TIMEOUT:g}s"
+        )
     return Corpus(vs_id, files)
 
 
@@ -211,8 +220,10 @@ def require_mcp(ctx: CaseContext) -> str:
     """The URL of an MCP server the gateway can reach (``--mcp-server-url``), else UNIMPLEMENTED."""
     url = ctx.config.mcp_server_url
     if not url:
-        ctx.unimplemented("needs an MCP server reachable by the gateway: pass --mcp-server-url URL "
-                          "(python -m fixtures.mcp_server --port 0)")
+        ctx.unimplemented(
+            "needs an MCP server reachable by the gateway: pass --mcp-server-url URL (python -m "
+            "fixtures.mcp_server --port 0)"
+        )
     assert url is not None
     return url
 
@@ -248,8 +259,9 @@ def data_of(ctx: CaseContext, pg: dict[str, Any]) -> list[dict[str, Any]]:
     return data
 
 
-async def walk(ctx: CaseContext, listing: Listing, route: str, order: str, start_after: str | None,
-               stop_when_seen: bool) -> list[str]:
+async def walk(
+    ctx: CaseContext, listing: Listing, route: str, order: str, start_after: str | None, stop_when_seen: bool
+) -> list[str]:
     """Follow ``after=last_id`` with limit=2; returns every id seen, in order."""
     seen: list[str] = []
     after = start_after
@@ -273,8 +285,18 @@ async def walk(ctx: CaseContext, listing: Listing, route: str, order: str, start
     return seen
 
 
-def list_cases(module: str, area: str, route: str, make: MakeListing, *, level: Level, source: str,
-               tier: Tier = Tier.STRUCTURAL, default_order: str = "desc", default_order_spec: str = ORDER) -> None:
+def list_cases(
+    module: str,
+    area: str,
+    route: str,
+    make: MakeListing,
+    *,
+    level: Level,
+    source: str,
+    tier: Tier = Tier.STRUCTURAL,
+    default_order: str = "desc",
+    default_order_spec: str = ORDER,
+) -> None:
     """Register the pagination invariants of one list route under ``<area>.list.*``.
 
     ``module`` is the case module the cases belong to (reports and self-tests group by it)."""
@@ -285,12 +307,15 @@ def list_cases(module: str, area: str, route: str, make: MakeListing, *, level: 
             # set before registering: the registry tells re-imports from id reuse by these
             fn.__module__ = module
             fn.__qualname__ = f"list_{area.replace('.', '_')}_{suffix.replace('-', '_')}"
-            return case(f"{area}.list.{suffix}", level=lvl, title=title, spec=spec, source=source,
-                        tier=tier)(fn)
+            return case(f"{area}.list.{suffix}", level=lvl, title=title, spec=spec, source=source, tier=tier)(
+                fn
+            )
+
         return decorate
 
-    @reg("shape", f"GET {route} answers a list object with data, first_id, "
-          "last_id, has_more", spec=LIST_SHAPE)
+    @reg(
+        "shape", f"GET {route} answers a list object with data, first_id, last_id, has_more", spec=LIST_SHAPE
+    )
     async def shape(ctx: CaseContext) -> None:
         listing = await make(ctx, 1)
         pg = await page(ctx, listing.path, route)
@@ -301,31 +326,46 @@ def list_cases(module: str, area: str, route: str, make: MakeListing, *, level: 
             "first_id": isinstance(pg.get("first_id"), str),
             "last_id": isinstance(pg.get("last_id"), str),
         }
-        ctx.check_eq(got, {"object": "list", "data": True, "has_more": True, "first_id": True, "last_id": True},
-                     "list object fields (types)")
+        ctx.check_eq(
+            got,
+            {"object": "list", "data": True, "has_more": True, "first_id": True, "last_id": True},
+            "list object fields (types)",
+        )
 
-    @reg("limit-has-more", f"GET {route}?limit=2 answers two items and "
-          "has_more=true when there are more", spec=LIMIT + " has_more: Whether there are more items available.")
+    @reg(
+        "limit-has-more",
+        f"GET {route}?limit=2 answers two items and has_more=true when there are more",
+        spec=LIMIT + " has_more: Whether there are more items available.",
+    )
     async def limit_has_more(ctx: CaseContext) -> None:
         listing = await make(ctx, 3)
         pg = await page(ctx, listing.path, route, limit=2)
         ctx.check_eq(len(data_of(ctx, pg)), 2, "number of items with limit=2")
         ctx.check_eq(pg.get("has_more"), True, "has_more with limit=2 and at least 3 items")
 
-    @reg("first-last-id", "first_id and last_id name the first and last item "
-          "of the page", spec="first_id: The ID of the first item in the list. last_id: The ID of the last item "
-          "in the list.")
+    @reg(
+        "first-last-id",
+        "first_id and last_id name the first and last item of the page",
+        spec="first_id: The ID of the first item in the list. last_id: The ID of the last item in the list.",
+    )
     async def first_last(ctx: CaseContext) -> None:
         listing = await make(ctx, 3)
         pg = await page(ctx, listing.path, route, limit=2)
         data = data_of(ctx, pg)
         ctx.check(bool(data), "the page is not empty", expected="items", actual=data)
-        ctx.check_eq([pg.get("first_id"), pg.get("last_id")], [data[0].get("id"), data[-1].get("id")],
-                     "[first_id, last_id] vs the ids of the first and last item")
+        ctx.check_eq(
+            [pg.get("first_id"), pg.get("last_id")],
+            [data[0].get("id"), data[-1].get("id")],
+            "[first_id, last_id] vs the ids of the first and last item",
+        )
 
-    @reg("default-order", f"Without order, GET {route} lists newest first"
-          if default_order == "desc" else f"Without order, GET {route} lists oldest first",
-          spec=default_order_spec)
+    @reg(
+        "default-order",
+        f"Without order, GET {route} lists newest first"
+        if default_order == "desc"
+        else f"Without order, GET {route} lists oldest first",
+        spec=default_order_spec,
+    )
     async def default(ctx: CaseContext) -> None:
         listing = await make(ctx, 3)
         data = data_of(ctx, await page(ctx, listing.path, route, limit=100))
@@ -333,8 +373,11 @@ def list_cases(module: str, area: str, route: str, make: MakeListing, *, level: 
         want = listing.ids[::-1] if default_order == "desc" else listing.ids
         ctx.check_eq(ours, want, f"our ids in the default listing (default order {default_order})")
 
-    @reg("walk-desc", "Walking order=desc pages with after=last_id yields each "
-          "item exactly once, newest first", spec=AFTER)
+    @reg(
+        "walk-desc",
+        "Walking order=desc pages with after=last_id yields each item exactly once, newest first",
+        spec=AFTER,
+    )
     async def walk_desc(ctx: CaseContext) -> None:
         listing = await make(ctx, 5)
         seen = await walk(ctx, listing, route, "desc", None, stop_when_seen=not listing.exclusive)
@@ -342,8 +385,11 @@ def list_cases(module: str, area: str, route: str, make: MakeListing, *, level: 
         ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
         ctx.check_eq([i for i in seen if i in listing.ids], listing.ids[::-1], "our ids, walking desc")
 
-    @reg("walk-asc", "Walking order=asc pages with after=last_id yields each "
-          "item exactly once, oldest first", spec=AFTER + " " + ORDER)
+    @reg(
+        "walk-asc",
+        "Walking order=asc pages with after=last_id yields each item exactly once, oldest first",
+        spec=AFTER + " " + ORDER,
+    )
     async def walk_asc(ctx: CaseContext) -> None:
         listing = await make(ctx, 5)
         # Shared lists may hold many older items: start after our oldest one.
@@ -354,8 +400,11 @@ def list_cases(module: str, area: str, route: str, make: MakeListing, *, level: 
         ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
         ctx.check_eq([i for i in seen if i in listing.ids], want, "our ids, walking asc")
 
-    @reg("last-page-no-more", "The last page has has_more=false",
-          spec="has_more: Whether there are more items available.")
+    @reg(
+        "last-page-no-more",
+        "The last page has has_more=false",
+        spec="has_more: Whether there are more items available.",
+    )
     async def last_page(ctx: CaseContext) -> None:
         listing = await make(ctx, 2)
         # desc from our second item: only our first (oldest) item can follow it in a shared list

@@ -37,17 +37,25 @@ async def _create(ctx: CaseContext, url: str = "http://127.0.0.1:9/mcp", **body:
 )
 async def create_shape(ctx: CaseContext) -> None:
     c = await _create(ctx, metadata={"team": "qa"})
-    ctx.check_eq([c.get("object"), str(c.get("id")).startswith("conn_"), c.get("label"), c.get("server_url"),
-                  c.get("metadata")],
-                 ["connector", True, "conformance", "http://127.0.0.1:9/mcp", {"team": "qa"}],
-                 "[object, id starts with conn_, label, server_url, metadata]")
+    ctx.check_eq(
+        [
+            c.get("object"),
+            str(c.get("id")).startswith("conn_"),
+            c.get("label"),
+            c.get("server_url"),
+            c.get("metadata"),
+        ],
+        ["connector", True, "conformance", "http://127.0.0.1:9/mcp", {"team": "qa"}],
+        "[object, id starts with conn_, label, server_url, metadata]",
+    )
 
 
 @case(
     "connectors.create.headers-redacted",
     level=Level.SHOULD,
     title="Header values (credentials) are never returned in full (create, get, list)",
-    spec="Header values are credentials: they are stored (the MCP loop sends them) but never returned in full.",
+    spec="Header values are credentials: they are stored (the MCP loop sends them) but never returned in "
+    "full.",
     source=REF,
 )
 async def headers_redacted(ctx: CaseContext) -> None:
@@ -55,10 +63,18 @@ async def headers_redacted(ctx: CaseContext) -> None:
     got = ctx.json_ok(await ctx.get(f"/connectors/{c.get('id')}"), "GET /connectors/{id}")
     listed = ctx.json_ok(await ctx.get("/connectors", params={"limit": "100"}), "GET /connectors")
     bodies = [str(c), str(got), str(listed)]
-    ctx.check(all(SECRET not in b and "0123456789abcdef" not in b for b in bodies),
-              "the secret appears in no answer", expected="redacted", actual=[c.get("headers"), got.get("headers")])
-    ctx.check("Authorization" in (got.get("headers") or {}), "the header name is still shown",
-              expected="Authorization", actual=got.get("headers"))
+    ctx.check(
+        all(SECRET not in b and "0123456789abcdef" not in b for b in bodies),
+        "the secret appears in no answer",
+        expected="redacted",
+        actual=[c.get("headers"), got.get("headers")],
+    )
+    ctx.check(
+        "Authorization" in (got.get("headers") or {}),
+        "the header name is still shown",
+        expected="Authorization",
+        actual=got.get("headers"),
+    )
 
 
 @case(
@@ -85,9 +101,15 @@ async def delete_then(ctx: CaseContext) -> None:
     c = await _create(ctx)
     cid = c.get("id")
     got = ctx.json_ok(await ctx.delete(f"/connectors/{cid}"), "DELETE /connectors/{id}")
-    ctx.check_eq([got.get("id"), got.get("object"), got.get("deleted")], [cid, "connector.deleted", True],
-                 "delete answer")
-    codes = [(await ctx.get(f"/connectors/{cid}")).status_code, (await ctx.delete(f"/connectors/{cid}")).status_code]
+    ctx.check_eq(
+        [got.get("id"), got.get("object"), got.get("deleted")],
+        [cid, "connector.deleted", True],
+        "delete answer",
+    )
+    codes = [
+        (await ctx.get(f"/connectors/{cid}")).status_code,
+        (await ctx.delete(f"/connectors/{cid}")).status_code,
+    ]
     ctx.check_eq(codes, [404, 404], "[GET, DELETE] after DELETE")
 
 
@@ -103,12 +125,20 @@ async def use_connector(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     url = require_mcp(ctx)
     c = await _create(ctx, url=url)
-    tool = {"type": "mcp", "server_label": "viaconn", "connector_id": c.get("id"), "require_approval": "never",
-            "allowed_tools": ["echo"]}
+    tool = {
+        "type": "mcp",
+        "server_label": "viaconn",
+        "connector_id": c.get("id"),
+        "require_approval": "never",
+        "allowed_tools": ["echo"],
+    }
     resp = await ctx.create_ok('[[tool::{"text":"through a connector"}]]', tools=[tool])
     calls = [i for i in resp.get("output") or [] if isinstance(i, dict) and i.get("type") == "mcp_call"]
-    ctx.check_eq([(i.get("name"), i.get("output")) for i in calls], [("echo", "through a connector")],
-                 "(name, output) of the mcp_call items")
+    ctx.check_eq(
+        [(i.get("name"), i.get("output")) for i in calls],
+        [("echo", "through a connector")],
+        "(name, output) of the mcp_call items",
+    )
 
 
 @case(
@@ -133,6 +163,13 @@ async def _connectors(ctx: CaseContext, n: int) -> Listing:
     return Listing("/connectors", ids, exclusive=False)
 
 
-list_cases(__name__, "connectors", "/connectors", _connectors, level=Level.SHOULD, source=REF,
-           default_order_spec="GET /v1/connectors (paginated like every OpenAI list: `limit`, `after`, `before`, "
-           "`order` default `desc`)")
+list_cases(
+    __name__,
+    "connectors",
+    "/connectors",
+    _connectors,
+    level=Level.SHOULD,
+    source=REF,
+    default_order_spec="GET /v1/connectors (paginated like every OpenAI list: `limit`, `after`, `before`, "
+    "`order` default `desc`)",
+)

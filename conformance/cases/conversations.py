@@ -22,9 +22,9 @@ ONE = f"{OAI} paths./conversations/{{conversation_id}}/items/{{item_id}}"
 RESOURCE = f"{OAI} components.schemas.ConversationResource"
 PARAM = f"{OAI} components.schemas.ConversationParam"
 _PARAM = (
-    "conversation: The conversation that this response belongs to. Items from this conversation are prepended "
-    "to `input_items` for this response request. Input items and output items from this response are "
-    "automatically added to this conversation after this response completes."
+    "conversation: The conversation that this response belongs to. Items from this conversation are "
+    "prepended to `input_items` for this response request. Input items and output items from this response "
+    "are automatically added to this conversation after this response completes."
 )
 _ITEMS_ORDER = (
     "order: The order to return the input items in. Default is `desc`. - `asc`: Return the input items in "
@@ -52,8 +52,10 @@ async def _create(ctx: CaseContext, **body: Any) -> dict[str, Any]:
 
 
 async def _items(ctx: CaseContext, cid: str, **params: Any) -> list[dict[str, Any]]:
-    got = ctx.json_ok(await ctx.get(f"/conversations/{cid}/items",
-                                    params={k: str(v) for k, v in params.items()}), "GET /conversations/{id}/items")
+    got = ctx.json_ok(
+        await ctx.get(f"/conversations/{cid}/items", params={k: str(v) for k, v in params.items()}),
+        "GET /conversations/{id}/items",
+    )
     data = got.get("data")
     ctx.check(isinstance(data, list), "data is an array", expected="array", actual=data)
     assert isinstance(data, list)
@@ -71,15 +73,19 @@ async def _all_texts(ctx: CaseContext, cid: str) -> list[tuple[Any, Any, str]]:
     "conversations.create.shape",
     level=Level.MUST,
     title="POST /conversations answers a conversation object (id, object, created_at, metadata)",
-    spec="ConversationResource required: id, object, metadata, created_at. object: The object type, which is "
-    "always `conversation`.",
+    spec="ConversationResource required: id, object, metadata, created_at. object: The object type, which "
+    "is always `conversation`.",
     source=RESOURCE,
 )
 async def create_shape(ctx: CaseContext) -> None:
     conv = await _create(ctx, metadata={"topic": "conformance"})
     ctx.check_eq(
-        [conv.get("object"), isinstance(conv.get("id"), str), isinstance(conv.get("created_at"), int),
-         conv.get("metadata")],
+        [
+            conv.get("object"),
+            isinstance(conv.get("id"), str),
+            isinstance(conv.get("created_at"), int),
+            conv.get("metadata"),
+        ],
         ["conversation", True, True, {"topic": "conformance"}],
         "[object, id is a string, created_at is an integer, metadata]",
     )
@@ -94,7 +100,9 @@ async def create_shape(ctx: CaseContext) -> None:
 )
 async def create_id_prefix(ctx: CaseContext) -> None:
     conv = await _create(ctx)
-    ctx.check(str(conv.get("id")).startswith("conv_"), "id prefix", expected="conv_...", actual=conv.get("id"))
+    ctx.check(
+        str(conv.get("id")).startswith("conv_"), "id prefix", expected="conv_...", actual=conv.get("id")
+    )
 
 
 @case(
@@ -107,8 +115,11 @@ async def create_id_prefix(ctx: CaseContext) -> None:
 async def create_with_items(ctx: CaseContext) -> None:
     conv = await _create(ctx, items=[_msg("first"), _msg("second", "assistant"), _msg("third")])
     got = await _all_texts(ctx, str(conv.get("id")))
-    ctx.check_eq(got, [("message", "user", "first"), ("message", "assistant", "second"),
-                       ("message", "user", "third")], "items (asc): (type, role, text)")
+    ctx.check_eq(
+        got,
+        [("message", "user", "first"), ("message", "assistant", "second"), ("message", "user", "third")],
+        "items (asc): (type, role, text)",
+    )
 
 
 @case(
@@ -136,10 +147,13 @@ async def retrieve(ctx: CaseContext) -> None:
 async def update(ctx: CaseContext) -> None:
     conv = await _create(ctx, metadata={"a": "1"})
     cid = conv.get("id")
-    got = ctx.json_ok(await ctx.post(f"/conversations/{cid}", json={"metadata": {"b": "2"}}),
-                      "POST /conversations/{id}")
+    got = ctx.json_ok(
+        await ctx.post(f"/conversations/{cid}", json={"metadata": {"b": "2"}}), "POST /conversations/{id}"
+    )
     again = ctx.json_ok(await ctx.get(f"/conversations/{cid}"), "GET /conversations/{id}")
-    ctx.check_eq([got.get("metadata"), again.get("metadata")], [{"b": "2"}, {"b": "2"}], "metadata (answer, GET)")
+    ctx.check_eq(
+        [got.get("metadata"), again.get("metadata")], [{"b": "2"}, {"b": "2"}], "metadata (answer, GET)"
+    )
 
 
 @case(
@@ -164,16 +178,19 @@ async def retrieve_unknown(ctx: CaseContext) -> None:
 async def delete_shape(ctx: CaseContext) -> None:
     conv = await _create(ctx)
     got = ctx.json_ok(await ctx.delete(f"/conversations/{conv.get('id')}"), "DELETE /conversations/{id}")
-    ctx.check_eq({k: got.get(k) for k in ("id", "object", "deleted")},
-                 {"id": conv.get("id"), "object": "conversation.deleted", "deleted": True}, "delete answer")
+    ctx.check_eq(
+        {k: got.get(k) for k in ("id", "object", "deleted")},
+        {"id": conv.get("id"), "object": "conversation.deleted", "deleted": True},
+        "delete answer",
+    )
 
 
 @case(
     "conversations.delete.use-after-delete-404",
     level=Level.MUST,
     title="After DELETE every route of the conversation answers 404 (get, update, items, item, delete)",
-    spec="DELETE /conversations/{conversation_id}: Delete a conversation. Items in the conversation will not "
-    "be deleted.",
+    spec="DELETE /conversations/{conversation_id}: Delete a conversation. Items in the conversation will "
+    "not be deleted.",
     source=ITEM,
 )
 async def use_after_delete(ctx: CaseContext) -> None:
@@ -186,7 +203,9 @@ async def use_after_delete(ctx: CaseContext) -> None:
         "GET": (await ctx.get(f"/conversations/{cid}")).status_code,
         "POST update": (await ctx.post(f"/conversations/{cid}", json={"metadata": {}})).status_code,
         "GET items": (await ctx.get(f"/conversations/{cid}/items")).status_code,
-        "POST items": (await ctx.post(f"/conversations/{cid}/items", json={"items": [_msg("x")]})).status_code,
+        "POST items": (
+            await ctx.post(f"/conversations/{cid}/items", json={"items": [_msg("x")]})
+        ).status_code,
         "GET item": (await ctx.get(f"/conversations/{cid}/items/{iid}")).status_code,
         "DELETE again": (await ctx.delete(f"/conversations/{cid}")).status_code,
     }
@@ -205,8 +224,12 @@ async def deleted_in_response(ctx: CaseContext) -> None:
     cid = conv.get("id")
     ctx.check_eq((await ctx.delete(f"/conversations/{cid}")).status_code, 200, "status of DELETE")
     resp = await ctx.create("hello", conversation=cid)
-    ctx.check(resp.status_code in (400, 404), "status of POST /responses with a deleted conversation",
-              expected="400 or 404", actual=resp.status_code)
+    ctx.check(
+        resp.status_code in (400, 404),
+        "status of POST /responses with a deleted conversation",
+        expected="400 or 404",
+        actual=resp.status_code,
+    )
 
 
 # --------------------------------------------------------------------------- items
@@ -222,7 +245,9 @@ async def deleted_in_response(ctx: CaseContext) -> None:
 async def add_appends(ctx: CaseContext) -> None:
     conv = await _create(ctx, items=[_msg("one")])
     cid = str(conv.get("id"))
-    resp = await ctx.post(f"/conversations/{cid}/items", json={"items": [_msg("two"), _msg("three", "assistant")]})
+    resp = await ctx.post(
+        f"/conversations/{cid}/items", json={"items": [_msg("two"), _msg("three", "assistant")]}
+    )
     ctx.json_ok(resp, "POST /conversations/{id}/items")
     got = [t for _, _, t in await _all_texts(ctx, cid)]
     ctx.check_eq(got, ["one", "two", "three"], "item texts (asc)")
@@ -241,8 +266,11 @@ async def add_answer(ctx: CaseContext) -> None:
     got = ctx.json_ok(resp, "POST /conversations/{id}/items")
     data = got.get("data") or []
     ctx.check_eq(got.get("object"), "list", "object")
-    ctx.check_eq([(_text(d), isinstance(d.get("id"), str) and bool(d.get("id"))) for d in data],
-                 [("a", True), ("b", True)], "(text, has id) of the added items")
+    ctx.check_eq(
+        [(_text(d), isinstance(d.get("id"), str) and bool(d.get("id"))) for d in data],
+        [("a", True), ("b", True)],
+        "(text, has id) of the added items",
+    )
 
 
 @case(
@@ -256,16 +284,20 @@ async def item_id_prefix(ctx: CaseContext) -> None:
     conv = await _create(ctx, items=[_msg("hello")])
     items = await _items(ctx, str(conv.get("id")))
     ids = [i.get("id") for i in items]
-    ctx.check(ids and all(str(i).startswith("msg_") for i in ids), "ids start with msg_", expected="msg_...",
-              actual=ids)
+    ctx.check(
+        ids and all(str(i).startswith("msg_") for i in ids),
+        "ids start with msg_",
+        expected="msg_...",
+        actual=ids,
+    )
 
 
 @case(
     "conversations.items.get-one",
     level=Level.MUST,
     title="GET /conversations/{id}/items/{item_id} answers that item",
-    spec="GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with the "
-    "given IDs.",
+    spec="GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with "
+    "the given IDs.",
     source=ONE,
 )
 async def get_one(ctx: CaseContext) -> None:
@@ -281,8 +313,8 @@ async def get_one(ctx: CaseContext) -> None:
     "conversations.items.unknown-item-404",
     level=Level.MUST,
     title="GET of an unknown item id is 404",
-    spec="GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with the "
-    "given IDs.",
+    spec="GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with "
+    "the given IDs.",
     source=ONE,
 )
 async def unknown_item(ctx: CaseContext) -> None:
@@ -295,8 +327,8 @@ async def unknown_item(ctx: CaseContext) -> None:
     "conversations.items.delete-one",
     level=Level.MUST,
     title="DELETE of an item answers the conversation; the item is then gone (GET 404, not listed)",
-    spec="DELETE /conversations/{conversation_id}/items/{item_id}: Delete an item from a conversation with the "
-    "given IDs. (answers ConversationResource)",
+    spec="DELETE /conversations/{conversation_id}/items/{item_id}: Delete an item from a conversation with "
+    "the given IDs. (answers ConversationResource)",
     source=ONE,
 )
 async def delete_one(ctx: CaseContext) -> None:
@@ -306,7 +338,9 @@ async def delete_one(ctx: CaseContext) -> None:
     iid = items[1].get("id")
     got = ctx.json_ok(await ctx.delete(f"/conversations/{cid}/items/{iid}"), "DELETE item")
     ctx.check_eq([got.get("object"), got.get("id")], ["conversation", cid], "[object, id] of the answer")
-    ctx.check_eq((await ctx.get(f"/conversations/{cid}/items/{iid}")).status_code, 404, "GET of the deleted item")
+    ctx.check_eq(
+        (await ctx.get(f"/conversations/{cid}/items/{iid}")).status_code, 404, "GET of the deleted item"
+    )
     ctx.check_eq([t for _, _, t in await _all_texts(ctx, cid)], ["keep", "keep too"], "remaining items")
 
 
@@ -345,8 +379,11 @@ async def appends(ctx: CaseContext) -> None:
     resp = await _turn(ctx, cid, "question one")
     out_ids = [i.get("id") for i in resp.get("output") or [] if isinstance(i, dict)]
     items = await _items(ctx, cid, order="asc", limit=100)
-    ctx.check_eq([(i.get("role"), _text(i)) for i in items[:2]], [("user", "before"), ("user", "question one")],
-                 "the first items: the initial one, then the response's input")
+    ctx.check_eq(
+        [(i.get("role"), _text(i)) for i in items[:2]],
+        [("user", "before"), ("user", "question one")],
+        "the first items: the initial one, then the response's input",
+    )
     ctx.check_eq([i.get("id") for i in items[2:]], out_ids, "the items after the input are the output items")
 
 
@@ -363,9 +400,12 @@ async def two_turns(ctx: CaseContext) -> None:
     r1 = await _turn(ctx, cid, "turn one")
     r2 = await _turn(ctx, cid, "turn two")
     items = await _items(ctx, cid, order="asc", limit=100)
-    want = ["user:turn one"] + [f"out:{i.get('id')}" for i in r1.get("output") or []] + ["user:turn two"] + [
-        f"out:{i.get('id')}" for i in r2.get("output") or []
-    ]
+    want = (
+        ["user:turn one"]
+        + [f"out:{i.get('id')}" for i in r1.get("output") or []]
+        + ["user:turn two"]
+        + [f"out:{i.get('id')}" for i in r2.get("output") or []]
+    )
     got = [f"user:{_text(i)}" if i.get("role") == "user" else f"out:{i.get('id')}" for i in items]
     ctx.check_eq(got, want, "conversation items (asc)")
 
@@ -386,8 +426,11 @@ async def stream_appends(ctx: CaseContext) -> None:
     ctx.check(done, "the stream completes", expected="response.completed", actual=res.types[-3:])
     out_ids = [i.get("id") for i in (done[-1].get("response") or {}).get("output") or []]
     items = await _items(ctx, cid, order="asc", limit=100)
-    ctx.check_eq([_text(items[0]) if items else None] + [i.get("id") for i in items[1:]],
-                 ["streamed question", *out_ids], "conversation items (asc): the input text, then output ids")
+    ctx.check_eq(
+        [_text(items[0]) if items else None] + [i.get("id") for i in items[1:]],
+        ["streamed question", *out_ids],
+        "conversation items (asc): the input text, then output ids",
+    )
 
 
 @case(
@@ -402,8 +445,12 @@ async def conversation_echo(ctx: CaseContext) -> None:
     conv = await _create(ctx)
     resp = await _turn(ctx, str(conv.get("id")), "hi")
     got = resp.get("conversation")
-    ctx.check(got == {"id": conv.get("id")} or got == conv.get("id"), "response.conversation",
-              expected={"id": conv.get("id")}, actual=got)
+    ctx.check(
+        got == {"id": conv.get("id")} or got == conv.get("id"),
+        "response.conversation",
+        expected={"id": conv.get("id")},
+        actual=got,
+    )
 
 
 @case(
@@ -422,12 +469,19 @@ async def history_reaches_model(ctx: CaseContext) -> None:
         msgs = json.loads(ctx.output_text(resp))
     except ValueError:
         msgs = None
-    ctx.check(isinstance(msgs, list), "the scripted [[messages]] reply is a JSON list", expected="list",
-              actual=ctx.output_text(resp)[:200])
+    ctx.check(
+        isinstance(msgs, list),
+        "the scripted [[messages]] reply is a JSON list",
+        expected="list",
+        actual=ctx.output_text(resp)[:200],
+    )
     assert isinstance(msgs, list)
     got = [(m.get("role"), m.get("content")) for m in msgs if isinstance(m, dict)]
-    ctx.check_eq(got, [("user", "earlier question"), ("assistant", "earlier answer"), ("user", "[[messages]]")],
-                 "messages the model received (role, content)")
+    ctx.check_eq(
+        got,
+        [("user", "earlier question"), ("assistant", "earlier answer"), ("user", "[[messages]]")],
+        "messages the model received (role, content)",
+    )
 
 
 @case(
@@ -452,8 +506,8 @@ async def unknown_conversation(ctx: CaseContext) -> None:
     "conversations.responses.failed-not-appended",
     level=Level.SHOULD,
     title="A failed Response (backend error) appends nothing to the conversation",
-    spec="Input items and output items from this response are automatically added to this conversation after "
-    "this response completes.",
+    spec="Input items and output items from this response are automatically added to this conversation "
+    "after this response completes.",
     source=PARAM,
     tier=Tier.SCRIPTED,
 )
@@ -462,9 +516,12 @@ async def failed_not_appended(ctx: CaseContext) -> None:
     conv = await _create(ctx, items=[_msg("only item")])
     cid = str(conv.get("id"))
     resp = await ctx.create("[[error:500]]", conversation=cid)
-    ctx.check(resp.status_code >= 400, "the failed response is an error", expected=">= 400",
-              actual=resp.status_code)
-    ctx.check_eq([t for _, _, t in await _all_texts(ctx, cid)], ["only item"], "conversation items afterwards")
+    ctx.check(
+        resp.status_code >= 400, "the failed response is an error", expected=">= 400", actual=resp.status_code
+    )
+    ctx.check_eq(
+        [t for _, _, t in await _all_texts(ctx, cid)], ["only item"], "conversation items afterwards"
+    )
 
 
 # --------------------------------------------------------------------------- lists
@@ -477,5 +534,12 @@ async def _conv_items(ctx: CaseContext, n: int) -> Listing:
     return Listing(f"/conversations/{cid}/items", ids, exclusive=True)
 
 
-list_cases(__name__, "conversations.items", "/conversations/{id}/items", _conv_items, level=Level.MUST,
-           source=ITEMS, default_order_spec=_ITEMS_ORDER)
+list_cases(
+    __name__,
+    "conversations.items",
+    "/conversations/{id}/items",
+    _conv_items,
+    level=Level.MUST,
+    source=ITEMS,
+    default_order_spec=_ITEMS_ORDER,
+)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -956,7 +957,7 @@ async def stream_split_lines(ctx: CaseContext) -> None:
         cuts += [start + len(f) // 2, start + len(f) - 1]
         start += len(f)
     bounds = [0, *cuts, len(data)]
-    pieces = [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    pieces = [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     run = await _streamed(ctx, pieces)
     _check_stream_replies(ctx, run)
     _check_event_stream(ctx, run, "".join(_three_words()))

@@ -28,9 +28,9 @@ FILE = f"{OAI} components.schemas.OpenAIFile"
 CREATE = f"{OAI} components.schemas.CreateFileRequest"
 DELETED = f"{OAI} components.schemas.DeleteFileResponse"
 _PURPOSE = (
-    "purpose: The intended purpose of the uploaded file. One of: - `assistants`: Used in the Assistants API - "
-    "`batch`: Used in the Batch API - `fine-tune`: Used for fine-tuning - `vision`: Images used for vision "
-    "fine-tuning - `user_data`: Flexible file type for any purpose - `evals`: Used for eval data sets"
+    "purpose: The intended purpose of the uploaded file. One of: - `assistants`: Used in the Assistants API "
+    "- `batch`: Used in the Batch API - `fine-tune`: Used for fine-tuning - `vision`: Images used for "
+    "vision fine-tuning - `user_data`: Flexible file type for any purpose - `evals`: Used for eval data sets"
 )
 # OpenAI's file ids look like `file-abc123`; `file_` is the documented variant of this project's
 # reference gateway (ids are `<prefix>_<hex>` there).
@@ -43,8 +43,8 @@ UNICODE = "Grüße, 世界! naïve café — ok\n".encode()
     "files.upload.shape",
     level=Level.MUST,
     title="POST /files answers a File object (object=file, id, bytes, created_at, filename, purpose)",
-    spec="The `File` object represents a document that has been uploaded to OpenAI. object: The object type, "
-    "which is always `file`.",
+    spec="The `File` object represents a document that has been uploaded to OpenAI. object: The object "
+    "type, which is always `file`.",
     source=FILE,
 )
 async def upload_shape(ctx: CaseContext) -> None:
@@ -70,8 +70,12 @@ async def upload_shape(ctx: CaseContext) -> None:
 )
 async def upload_id_prefix(ctx: CaseContext) -> None:
     f = await upload_ok(ctx)
-    ctx.check(_FILE_ID.match(str(f.get("id"))), "the id starts with file- or file_", expected="file-...",
-              actual=f.get("id"))
+    ctx.check(
+        _FILE_ID.match(str(f.get("id"))),
+        "the id starts with file- or file_",
+        expected="file-...",
+        actual=f.get("id"),
+    )
 
 
 @case(
@@ -94,7 +98,9 @@ async def upload_bytes(ctx: CaseContext) -> None:
     source=FILE,
 )
 async def purpose_echo(ctx: CaseContext) -> None:
-    got = [(await upload_ok(ctx, "p.txt", b"p\n", purpose=p)).get("purpose") for p in ("assistants", "user_data")]
+    got = [
+        (await upload_ok(ctx, "p.txt", b"p\n", purpose=p)).get("purpose") for p in ("assistants", "user_data")
+    ]
     ctx.check_eq(got, ["assistants", "user_data"], "purpose of files uploaded as assistants, user_data")
 
 
@@ -163,8 +169,12 @@ async def filename_not_path(ctx: CaseContext) -> None:
     data = b"conformance: not the passwd file\n"
     f = await upload_ok(ctx, "../../etc/passwd", data)
     name = str(f.get("filename"))
-    ctx.check("/" not in name and "\\" not in name and ".." not in name,
-              "the stored filename holds no path (no '/', '\\', '..')", expected="a bare name", actual=name)
+    ctx.check(
+        "/" not in name and "\\" not in name and ".." not in name,
+        "the stored filename holds no path (no '/', '\\', '..')",
+        expected="a bare name",
+        actual=name,
+    )
     content = await ctx.get(f"/files/{f.get('id')}/content")
     ctx.check_eq(content.status_code, 200, "status of GET /files/{id}/content")
     ctx.check_eq(content.content, data, "content of the file uploaded as ../../etc/passwd")
@@ -208,9 +218,13 @@ async def round_trip_binary(ctx: CaseContext) -> None:
     f = await upload_ok(ctx, "blob.bin", BINARY, "application/octet-stream", "user_data")
     resp = await ctx.get(f"/files/{f.get('id')}/content")
     ctx.check_eq(resp.status_code, 200, "status of GET /files/{id}/content")
-    ctx.check(resp.content == BINARY, "the content equals the uploaded bytes", expected=f"{len(BINARY)} bytes",
-              actual=f"{len(resp.content)} bytes, first difference at "
-              f"{next((i for i, (a, b) in enumerate(zip(resp.content, BINARY, strict=False)) if a != b), None)}")
+    ctx.check(
+        resp.content == BINARY,
+        "the content equals the uploaded bytes",
+        expected=f"{len(BINARY)} bytes",
+        actual=f"{len(resp.content)} bytes, first difference at "
+        f"{next((i for i, (a, b) in enumerate(zip(resp.content, BINARY, strict=False)) if a != b), None)}",
+    )
 
 
 @case(
@@ -231,7 +245,8 @@ async def round_trip_text(ctx: CaseContext) -> None:
     "files.content.content-type",
     level=Level.SHOULD,
     title="The content is served with the uploaded media type (or application/octet-stream), not JSON",
-    spec="GET /files/{file_id}/content: Returns the contents of the specified file. (application/octet-stream)",
+    spec="GET /files/{file_id}/content: Returns the contents of the specified file. "
+    "(application/octet-stream)",
     source=CONTENT,
 )
 async def content_type(ctx: CaseContext) -> None:
@@ -239,8 +254,12 @@ async def content_type(ctx: CaseContext) -> None:
     resp = await ctx.get(f"/files/{f.get('id')}/content")
     ctx.check_eq(resp.status_code, 200, "status of GET /files/{id}/content")
     ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-    ctx.check(ctype in ("text/plain", "application/octet-stream"), "content-type of the content",
-              expected="text/plain or application/octet-stream", actual=ctype)
+    ctx.check(
+        ctype in ("text/plain", "application/octet-stream"),
+        "content-type of the content",
+        expected="text/plain or application/octet-stream",
+        actual=ctype,
+    )
 
 
 @case(
@@ -266,8 +285,11 @@ async def content_unknown(ctx: CaseContext) -> None:
 async def delete_shape(ctx: CaseContext) -> None:
     f = await upload_ok(ctx)
     got = ctx.json_ok(await ctx.delete(f"/files/{f.get('id')}"), "DELETE /files/{id}")
-    ctx.check_eq({k: got.get(k) for k in ("id", "object", "deleted")},
-                 {"id": f.get("id"), "object": "file", "deleted": True}, "delete answer")
+    ctx.check_eq(
+        {k: got.get(k) for k in ("id", "object", "deleted")},
+        {"id": f.get("id"), "object": "file", "deleted": True},
+        "delete answer",
+    )
 
 
 async def _deleted_file(ctx: CaseContext) -> str:
@@ -364,23 +386,31 @@ async def purpose_filter(ctx: CaseContext) -> None:
     purposes = sorted({str(d.get("purpose")) for d in data})
     ids = [d.get("id") for d in data]
     ctx.check_eq(purposes, ["user_data"], "purposes listed with purpose=user_data")
-    ctx.check(u.get("id") in ids and a.get("id") not in ids, "our user_data file is listed, our assistants file "
-              "is not", expected=[u.get("id")], actual=ids[:10])
+    ctx.check(
+        u.get("id") in ids and a.get("id") not in ids,
+        "our user_data file is listed, our assistants file is not",
+        expected=[u.get("id")],
+        actual=ids[:10],
+    )
 
 
 @case(
     "files.list.limit-400",
     level=Level.MUST,
     title="GET /files?limit=0 is a 400",
-    spec="limit: A limit on the number of objects to be returned. Limit can range between 1 and 10,000, and the "
-    "default is 10,000.",
+    spec="limit: A limit on the number of objects to be returned. Limit can range between 1 and 10,000, and "
+    "the default is 10,000.",
     source=SRC,
 )
 async def limit_zero(ctx: CaseContext) -> None:
     await upload_ok(ctx)
     resp = await ctx.get("/files", params={"limit": "0"})
-    ctx.check(is_4xx(resp.status_code) and resp.status_code == 400, "status of GET /files?limit=0",
-              expected=400, actual=resp.status_code)
+    ctx.check(
+        is_4xx(resp.status_code) and resp.status_code == 400,
+        "status of GET /files?limit=0",
+        expected=400,
+        actual=resp.status_code,
+    )
 
 
 async def _files(ctx: CaseContext, n: int) -> Listing:

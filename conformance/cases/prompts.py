@@ -22,8 +22,8 @@ from conformance.model import Level, Tier, case
 REF = "reference/prompts.py (the project's documented prompts API; OpenAI publishes none)"
 PROMPT = f"{OAI} components.schemas.Prompt"
 _VARS = (
-    "variables: Optional map of values to substitute in for variables in your prompt. The substitution values "
-    "can either be strings, or other Response input types like images or files."
+    "variables: Optional map of values to substitute in for variables in your prompt. The substitution "
+    "values can either be strings, or other Response input types like images or files."
 )
 
 
@@ -44,8 +44,12 @@ async def _system(ctx: CaseContext, prompt: dict[str, Any], text: str = "[[messa
         msgs = json.loads(ctx.output_text(resp))
     except ValueError:
         msgs = None
-    ctx.check(isinstance(msgs, list), "the scripted [[messages]] reply is a JSON list", expected="list",
-              actual=ctx.output_text(resp)[:200])
+    ctx.check(
+        isinstance(msgs, list),
+        "the scripted [[messages]] reply is a JSON list",
+        expected="list",
+        actual=ctx.output_text(resp)[:200],
+    )
     assert isinstance(msgs, list)
     return msgs
 
@@ -59,44 +63,52 @@ def _roles(msgs: list[Any]) -> list[tuple[Any, Any]]:
     level=Level.SHOULD,
     title="POST /prompts answers a prompt with default_version and latest_version 1",
     spec="POST /v1/prompts {name?, metadata?, instructions?, input?, variables?} -> the prompt, with version "
-    "\"1\" as default and latest.",
+    '"1" as default and latest.',
     source=REF,
 )
 async def create_shape(ctx: CaseContext) -> None:
     p = await _create(ctx, instructions="You are terse.")
-    ctx.check_eq([p.get("object"), p.get("default_version"), p.get("latest_version"), p.get("instructions")],
-                 ["prompt", "1", "1", "You are terse."], "[object, default_version, latest_version, instructions]")
+    ctx.check_eq(
+        [p.get("object"), p.get("default_version"), p.get("latest_version"), p.get("instructions")],
+        ["prompt", "1", "1", "You are terse."],
+        "[object, default_version, latest_version, instructions]",
+    )
 
 
 @case(
     "prompts.versions.create-increments",
     level=Level.SHOULD,
     title="A new version based on the latest is numbered latest + 1",
-    spec="POST /v1/prompts/{id}/versions {base_version, instructions?, input?, variables?, make_default?} -> the "
-    "new version, numbered latest + 1.",
+    spec="POST /v1/prompts/{id}/versions {base_version, instructions?, input?, variables?, make_default?} "
+    "-> the new version, numbered latest + 1.",
     source=REF,
 )
 async def version_increments(ctx: CaseContext) -> None:
     p = await _create(ctx, instructions="v1")
     v = ctx.json_ok(await _version(ctx, p.get("id"), "1", instructions="v2"), "POST /prompts/{id}/versions")
     again = ctx.json_ok(await ctx.get(f"/prompts/{p.get('id')}"), "GET /prompts/{id}")
-    ctx.check_eq([v.get("version"), again.get("latest_version"), again.get("default_version")], ["2", "2", "1"],
-                 "[new version, latest_version, default_version]")
+    ctx.check_eq(
+        [v.get("version"), again.get("latest_version"), again.get("default_version")],
+        ["2", "2", "1"],
+        "[new version, latest_version, default_version]",
+    )
 
 
 @case(
     "prompts.versions.stale-base-409",
     level=Level.SHOULD,
     title="Creating a version from a stale base_version is a 409 and writes nothing",
-    spec="creating a version requires `base_version`, the `latest_version` the edit is based on; when another "
-    "version was created since, the answer is **409** (`code: \"version_conflict\"`, `param: \"base_version\"`) "
-    "and nothing is written.",
+    spec="creating a version requires `base_version`, the `latest_version` the edit is based on; when "
+    'another version was created since, the answer is **409** (`code: "version_conflict"`, '
+    '`param: "base_version"`) and nothing is written.',
     source=REF,
 )
 async def stale_base(ctx: CaseContext) -> None:
     p = await _create(ctx, instructions="v1")
     pid = p.get("id")
-    ctx.json_ok(await _version(ctx, pid, "1", instructions="v2"), "POST /prompts/{id}/versions (first editor)")
+    ctx.json_ok(
+        await _version(ctx, pid, "1", instructions="v2"), "POST /prompts/{id}/versions (first editor)"
+    )
     stale = await _version(ctx, pid, "1", instructions="v2 from a stale editor")
     ctx.check_eq(stale.status_code, 409, "status for a stale base_version")
     again = ctx.json_ok(await ctx.get(f"/prompts/{pid}"), "GET /prompts/{id}")
@@ -107,8 +119,8 @@ async def stale_base(ctx: CaseContext) -> None:
     "prompts.default.stale-previous-409",
     level=Level.SHOULD,
     title="Moving default_version with a stale previous_default_version is a 409",
-    spec="changing `default_version` requires `previous_default_version`, the default the client saw; when it "
-    "moved meanwhile: 409 (`param: \"previous_default_version\"`).",
+    spec="changing `default_version` requires `previous_default_version`, the default the client saw; when "
+    'it moved meanwhile: 409 (`param: "previous_default_version"`).',
     source=REF,
 )
 async def stale_default(ctx: CaseContext) -> None:
@@ -128,8 +140,7 @@ async def stale_default(ctx: CaseContext) -> None:
     "prompts.delete.then-404",
     level=Level.SHOULD,
     title="After DELETE the prompt and its versions are 404",
-    spec="DELETE /v1/prompts/{id} -> {\"id\", \"object\": \"prompt.deleted\", \"deleted\": true} (versions go "
-    "too).",
+    spec='DELETE /v1/prompts/{id} -> {"id", "object": "prompt.deleted", "deleted": true} (versions go too).',
     source=REF,
 )
 async def delete_then_404(ctx: CaseContext) -> None:
@@ -137,7 +148,10 @@ async def delete_then_404(ctx: CaseContext) -> None:
     pid = p.get("id")
     got = ctx.json_ok(await ctx.delete(f"/prompts/{pid}"), "DELETE /prompts/{id}")
     ctx.check_eq([got.get("object"), got.get("deleted")], ["prompt.deleted", True], "[object, deleted]")
-    codes = [(await ctx.get(f"/prompts/{pid}")).status_code, (await ctx.get(f"/prompts/{pid}/versions/1")).status_code]
+    codes = [
+        (await ctx.get(f"/prompts/{pid}")).status_code,
+        (await ctx.get(f"/prompts/{pid}/versions/1")).status_code,
+    ]
     ctx.check_eq(codes, [404, 404], "[GET prompt, GET version 1] after DELETE")
 
 
@@ -153,8 +167,11 @@ async def render_instructions(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     p = await _create(ctx, instructions="You help {{customer}} with {{topic}}.")
     msgs = await _system(ctx, {"id": p.get("id"), "variables": {"customer": "ACME", "topic": "billing"}})
-    ctx.check_eq(_roles(msgs), [("system", "You help ACME with billing."), ("user", "[[messages]]")],
-                 "messages the model received")
+    ctx.check_eq(
+        _roles(msgs),
+        [("system", "You help ACME with billing."), ("user", "[[messages]]")],
+        "messages the model received",
+    )
 
 
 @case(
@@ -174,8 +191,11 @@ async def render_version(ctx: CaseContext) -> None:
         _roles(await _system(ctx, {"id": pid, "version": "2"}))[0],
         _roles(await _system(ctx, {"id": pid}))[0],
     ]
-    ctx.check_eq(got, [("system", "Version two."), ("system", "Version one.")],
-                 "system message with version 2, then without version (default 1)")
+    ctx.check_eq(
+        got,
+        [("system", "Version two."), ("system", "Version one.")],
+        "system message with version 2, then without version (default 1)",
+    )
 
 
 @case(
@@ -188,11 +208,22 @@ async def render_version(ctx: CaseContext) -> None:
 )
 async def render_input(ctx: CaseContext) -> None:
     await ctx.require_scripted()
-    p = await _create(ctx, input=[{"type": "message", "role": "user",
-                                   "content": [{"type": "input_text", "text": "Context: {{fact}}"}]}])
+    p = await _create(
+        ctx,
+        input=[
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Context: {{fact}}"}],
+            }
+        ],
+    )
     msgs = await _system(ctx, {"id": p.get("id"), "variables": {"fact": "the sky is green"}})
-    ctx.check_eq(_roles(msgs), [("user", "Context: the sky is green"), ("user", "[[messages]]")],
-                 "messages the model received")
+    ctx.check_eq(
+        _roles(msgs),
+        [("user", "Context: the sky is green"), ("user", "[[messages]]")],
+        "messages the model received",
+    )
 
 
 @case(
@@ -207,16 +238,19 @@ async def render_echo(ctx: CaseContext) -> None:
     p = await _create(ctx, instructions="Hi {{name}}.")
     resp = await ctx.create_ok("hello", prompt={"id": p.get("id"), "variables": {"name": "Ada"}})
     got = resp.get("prompt") or {}
-    ctx.check_eq([got.get("id"), got.get("version"), got.get("variables")], [p.get("id"), "1", {"name": "Ada"}],
-                 "response.prompt [id, version, variables]")
+    ctx.check_eq(
+        [got.get("id"), got.get("version"), got.get("variables")],
+        [p.get("id"), "1", {"name": "Ada"}],
+        "response.prompt [id, version, variables]",
+    )
 
 
 @case(
     "prompts.render.missing-variable-400",
     level=Level.SHOULD,
     title="A template variable without a value is a 400 naming it",
-    spec="A missing variable is a 400 naming it (`param: \"prompt.variables.<name>\"`, `code: "
-    "\"missing_prompt_variable\"`)",
+    spec='A missing variable is a 400 naming it (`param: "prompt.variables.<name>"`, `code: '
+    '"missing_prompt_variable"`)',
     source=REF,
 )
 async def missing_variable(ctx: CaseContext) -> None:

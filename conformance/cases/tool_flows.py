@@ -79,8 +79,8 @@ def _index(types: list[str], want: str, start: int = 0) -> int:
     level=Level.MUST,
     title="A file_search call yields a completed file_search_call item, then the message",
     spec="FileSearchToolCall: The results of a file search tool call. status: The status of the file search "
-    "tool call. One of `in_progress`, `searching`, `incomplete` or `failed`, ... queries: The queries used to "
-    "search for files.",
+    "tool call. One of `in_progress`, `searching`, `incomplete` or `failed`, ... queries: The queries used "
+    "to search for files.",
     source=FS,
     tier=Tier.SCRIPTED,
 )
@@ -88,9 +88,15 @@ async def fs_output_items(ctx: CaseContext) -> None:
     _, resp = await _fs_response(ctx)
     ctx.check_eq(_types(resp), ["file_search_call", "message"], "output item types")
     call = _of(resp, "file_search_call")[0]
-    ctx.check_eq([call.get("status"), call.get("queries")], ["completed", [QUERIES[TARGET]]], "[status, queries]")
-    ctx.check(isinstance(call.get("id"), str) and bool(call.get("id")), "the call has an id", expected="id",
-              actual=call.get("id"))
+    ctx.check_eq(
+        [call.get("status"), call.get("queries")], ["completed", [QUERIES[TARGET]]], "[status, queries]"
+    )
+    ctx.check(
+        isinstance(call.get("id"), str) and bool(call.get("id")),
+        "the call has an id",
+        expected="id",
+        actual=call.get("id"),
+    )
 
 
 @case(
@@ -106,16 +112,31 @@ async def fs_results_included(ctx: CaseContext) -> None:
     calls = _of(resp, "file_search_call")
     ctx.check(calls, "a file_search_call item", expected="file_search_call", actual=_types(resp))
     results = calls[0].get("results")
-    ctx.check(isinstance(results, list) and results, "results is a non-empty array", expected="results",
-              actual=results)
+    ctx.check(
+        isinstance(results, list) and results,
+        "results is a non-empty array",
+        expected="results",
+        actual=results,
+    )
     assert isinstance(results, list)
     top = results[0]
-    ctx.check_eq([top.get("file_id"), top.get("filename")], [c.files[TARGET], TARGET], "[file_id, filename] of the "
-                 "first result")
-    ctx.check(" ".join(CORPUS[TARGET].split()) in " ".join(str(top.get("text")).split()), "its text holds the document",
-              expected=CORPUS[TARGET], actual=top.get("text"))
-    ctx.check(isinstance(top.get("score"), int | float), "it has a numeric score", expected="number",
-              actual=top.get("score"))
+    ctx.check_eq(
+        [top.get("file_id"), top.get("filename")],
+        [c.files[TARGET], TARGET],
+        "[file_id, filename] of the first result",
+    )
+    ctx.check(
+        " ".join(CORPUS[TARGET].split()) in " ".join(str(top.get("text")).split()),
+        "its text holds the document",
+        expected=CORPUS[TARGET],
+        actual=top.get("text"),
+    )
+    ctx.check(
+        isinstance(top.get("score"), int | float),
+        "it has a numeric score",
+        expected="number",
+        actual=top.get("score"),
+    )
 
 
 @case(
@@ -130,8 +151,12 @@ async def fs_results_omitted(ctx: CaseContext) -> None:
     _, resp = await _fs_response(ctx)
     calls = _of(resp, "file_search_call")
     ctx.check(calls, "a file_search_call item", expected="file_search_call", actual=_types(resp))
-    ctx.check(calls[0].get("results") in (None, []), "results without include", expected=None,
-              actual=calls[0].get("results"))
+    ctx.check(
+        calls[0].get("results") in (None, []),
+        "results without include",
+        expected=None,
+        actual=calls[0].get("results"),
+    )
 
 
 @case(
@@ -145,26 +170,40 @@ async def fs_results_omitted(ctx: CaseContext) -> None:
 async def fs_results_reach_model(ctx: CaseContext) -> None:
     _, resp = await _fs_response(ctx)
     text = ctx.output_text(resp)
-    ctx.check(text.startswith("tool result:") and "violin" in text.lower(), "the model's answer echoes the tool "
-              "result holding the document", expected=f"tool result: ...{CORPUS[TARGET][:30]}...", actual=text[:300])
+    ctx.check(
+        text.startswith("tool result:") and "violin" in text.lower(),
+        "the model's answer echoes the tool result holding the document",
+        expected=f"tool result: ...{CORPUS[TARGET][:30]}...",
+        actual=text[:300],
+    )
 
 
 @case(
     "tool_flows.file_search.citation",
     level=Level.SHOULD,
     title="The answer carries a file_citation annotation for the file the search found",
-    spec="FileCitationBody: A citation to a file. file_id: The ID of the file. filename: The filename of the "
-    "file cited.",
+    spec="FileCitationBody: A citation to a file. file_id: The ID of the file. filename: The filename of "
+    "the file cited.",
     source=f"{OAI} components.schemas.FileCitationBody",
     tier=Tier.SCRIPTED,
 )
 async def fs_citation(ctx: CaseContext) -> None:
     c, resp = await _fs_response(ctx)
-    anns = [a for m in _of(resp, "message") for p in m.get("content") or [] if isinstance(p, dict)
-            for a in p.get("annotations") or [] if isinstance(a, dict)]
+    anns = [
+        a
+        for m in _of(resp, "message")
+        for p in m.get("content") or []
+        if isinstance(p, dict)
+        for a in p.get("annotations") or []
+        if isinstance(a, dict)
+    ]
     cites = [(a.get("file_id"), a.get("filename")) for a in anns if a.get("type") == "file_citation"]
-    ctx.check((c.files[TARGET], TARGET) in cites, "a file_citation names the found file",
-              expected=[(c.files[TARGET], TARGET)], actual=cites)
+    ctx.check(
+        (c.files[TARGET], TARGET) in cites,
+        "a file_citation names the found file",
+        expected=[(c.files[TARGET], TARGET)],
+        actual=cites,
+    )
 
 
 @case(
@@ -189,7 +228,9 @@ async def fs_stored(ctx: CaseContext) -> None:
     source=f"{OAI} components.schemas.FileSearchTool",
 )
 async def fs_unknown_store(ctx: CaseContext) -> None:
-    resp = await ctx.create("search", tools=[{"type": "file_search", "vector_store_ids": ["vs_conformance_missing"]}])
+    resp = await ctx.create(
+        "search", tools=[{"type": "file_search", "vector_store_ids": ["vs_conformance_missing"]}]
+    )
     ctx.check(resp.status_code in (400, 404), "status", expected="400 or 404", actual=resp.status_code)
 
 
@@ -209,7 +250,7 @@ async def fs_stream_order(ctx: CaseContext) -> None:
     seq = []
     for p in res.payloads:
         t = str(p.get("type"))
-        item = p.get("item") if isinstance(p.get("item"), dict) else {}
+        item: dict[str, Any] = p["item"] if isinstance(p.get("item"), dict) else {}
         if t.startswith("response.file_search_call."):
             seq.append(t)
         elif t in ("response.output_item.added", "response.output_item.done"):
@@ -230,20 +271,27 @@ async def fs_stream_order(ctx: CaseContext) -> None:
     "tool_flows.file_search.stream-event-ids",
     level=Level.MUST,
     title="Streaming: the file_search_call events name the item's id and output_index",
-    spec="item_id: The ID of the output item that the file search call is initiated. output_index: The index "
-    "of the output item that the file search call is initiated.",
+    spec="item_id: The ID of the output item that the file search call is initiated. output_index: The "
+    "index of the output item that the file search call is initiated.",
     source=FS_EV,
     tier=Tier.SCRIPTED,
 )
 async def fs_stream_ids(ctx: CaseContext) -> None:
     _, res = await _fs_stream(ctx)
-    added = [p for p in res.of_type("response.output_item.added")
-             if (p.get("item") or {}).get("type") == "file_search_call"]
+    added = [
+        p
+        for p in res.of_type("response.output_item.added")
+        if (p.get("item") or {}).get("type") == "file_search_call"
+    ]
     ctx.check(added, "an output_item.added for the file_search_call", expected=1, actual=res.types)
-    item_id, index = added[0]["item"].get("id"), added[0].get("output_index")
+    item = added[0].get("item") or {}
+    item_id, index = item.get("id"), added[0].get("output_index")
     evs = [p for p in res.payloads if str(p.get("type")).startswith("response.file_search_call.")]
-    ctx.check_eq([(p.get("item_id"), p.get("output_index")) for p in evs], [(item_id, index)] * 3,
-                 "(item_id, output_index) of the three file_search_call events")
+    ctx.check_eq(
+        [(p.get("item_id"), p.get("output_index")) for p in evs],
+        [(item_id, index)] * 3,
+        "(item_id, output_index) of the three file_search_call events",
+    )
 
 
 @case(
@@ -257,13 +305,23 @@ async def fs_stream_ids(ctx: CaseContext) -> None:
 )
 async def fs_stream_done(ctx: CaseContext) -> None:
     _, res = await _fs_stream(ctx, include=["file_search_call.results"])
-    done = [p.get("item") for p in res.of_type("response.output_item.done")
-            if (p.get("item") or {}).get("type") == "file_search_call"]
+    done = [
+        p.get("item")
+        for p in res.of_type("response.output_item.done")
+        if (p.get("item") or {}).get("type") == "file_search_call"
+    ]
     final = res.of_type("response.completed")
-    ctx.check(done and final, "an output_item.done for the call and response.completed", expected="both",
-              actual=res.types[-5:])
-    out = [i for i in (final[-1].get("response") or {}).get("output") or []
-           if isinstance(i, dict) and i.get("type") == "file_search_call"]
+    ctx.check(
+        done and final,
+        "an output_item.done for the call and response.completed",
+        expected="both",
+        actual=res.types[-5:],
+    )
+    out = [
+        i
+        for i in (final[-1].get("response") or {}).get("output") or []
+        if isinstance(i, dict) and i.get("type") == "file_search_call"
+    ]
     ctx.check_eq(done[0], out[0] if out else None, "output_item.done item vs the final response's item")
     ctx.check_eq((done[0] or {}).get("status"), "completed", "status of the done item")
 
@@ -282,8 +340,12 @@ async def fs_stream_annotation(ctx: CaseContext) -> None:
     types = res.types
     ann = _index(types, "response.output_text.annotation.added")
     done = _index(types, "response.output_text.done")
-    ctx.check(0 <= ann < done, "annotation.added comes before output_text.done", expected="annotation first",
-              actual=[t for t in types if "output_text" in t][-3:])
+    ctx.check(
+        0 <= ann < done,
+        "annotation.added comes before output_text.done",
+        expected="annotation first",
+        actual=[t for t in types if "output_text" in t][-3:],
+    )
     a = res.of_type("response.output_text.annotation.added")[0].get("annotation") or {}
     ctx.check_eq([a.get("type"), a.get("file_id")], ["file_citation", c.files[TARGET]], "[type, file_id]")
 
@@ -291,9 +353,16 @@ async def fs_stream_annotation(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- MCP
 
 
-def _mcp_tool(url: str, approval: Any = "never", allowed: list[str] | None = None, label: str = "fixture") -> dict[str, Any]:
-    return {"type": "mcp", "server_label": label, "server_url": url, "require_approval": approval,
-            "allowed_tools": allowed if allowed is not None else ["echo"]}
+def _mcp_tool(
+    url: str, approval: Any = "never", allowed: list[str] | None = None, label: str = "fixture"
+) -> dict[str, Any]:
+    return {
+        "type": "mcp",
+        "server_label": label,
+        "server_url": url,
+        "require_approval": approval,
+        "allowed_tools": allowed if allowed is not None else ["echo"],
+    }
 
 
 ECHO = '[[tool::{"text":"conformance echo"}]]'
@@ -309,8 +378,8 @@ async def _mcp(ctx: CaseContext, approval: Any = "never", **extra: Any) -> dict[
     "tool_flows.mcp.list-tools-item",
     level=Level.MUST,
     title="An mcp tool yields an mcp_list_tools item listing the server's (allowed) tools",
-    spec="MCPListTools: A list of tools available on an MCP server. server_label: The label of the MCP server. "
-    "tools: The tools available on the server.",
+    spec="MCPListTools: A list of tools available on an MCP server. server_label: The label of the MCP "
+    "server. tools: The tools available on the server.",
     source=MCP_LIST,
     tier=Tier.SCRIPTED,
 )
@@ -335,7 +404,7 @@ async def mcp_allowed(ctx: CaseContext) -> None:
     url = require_mcp(ctx)
     resp = await ctx.create_ok("hello", tools=[_mcp_tool(url, allowed=["add", "echo"])])
     lists = _of(resp, "mcp_list_tools")
-    tools = sorted(t.get("name") for lst in lists for t in lst.get("tools") or [] if isinstance(t, dict))
+    tools = sorted(str(t.get("name")) for lst in lists for t in lst.get("tools") or [] if isinstance(t, dict))
     ctx.check_eq(tools, ["add", "echo"], "listed tools with allowed_tools=[add, echo]")
 
 
@@ -357,9 +426,11 @@ async def mcp_call(ctx: CaseContext) -> None:
         args = json.loads(str(call.get("arguments")))
     except ValueError:
         args = call.get("arguments")
-    ctx.check_eq([call.get("server_label"), call.get("name"), args, call.get("output"), call.get("error")],
-                 ["fixture", "echo", {"text": "conformance echo"}, "conformance echo", None],
-                 "[server_label, name, arguments, output, error]")
+    ctx.check_eq(
+        [call.get("server_label"), call.get("name"), args, call.get("output"), call.get("error")],
+        ["fixture", "echo", {"text": "conformance echo"}, "conformance echo", None],
+        "[server_label, name, arguments, output, error]",
+    )
 
 
 @case(
@@ -381,8 +452,8 @@ async def mcp_order(ctx: CaseContext) -> None:
     level=Level.MUST,
     title="Streaming: mcp_list_tools in_progress/completed, then mcp_call in_progress/completed, then the "
     "message",
-    spec="response.mcp_list_tools.in_progress: Emitted when the system is in the process of retrieving the list "
-    "of available MCP tools. response.mcp_call.completed: Emitted when an MCP  tool call has completed "
+    spec="response.mcp_list_tools.in_progress: Emitted when the system is in the process of retrieving the "
+    "list of available MCP tools. response.mcp_call.completed: Emitted when an MCP  tool call has completed "
     "successfully.",
     source=f"{OAI} components.schemas.ResponseMCPCallCompletedEvent",
     tier=Tier.SCRIPTED,
@@ -395,9 +466,13 @@ async def mcp_stream_order(ctx: CaseContext) -> None:
     seq = []
     for p in res.payloads:
         t = str(p.get("type"))
-        item = p.get("item") if isinstance(p.get("item"), dict) else {}
-        if t in ("response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed",
-                 "response.mcp_call.in_progress", "response.mcp_call.completed"):
+        item: dict[str, Any] = p["item"] if isinstance(p.get("item"), dict) else {}
+        if t in (
+            "response.mcp_list_tools.in_progress",
+            "response.mcp_list_tools.completed",
+            "response.mcp_call.in_progress",
+            "response.mcp_call.completed",
+        ):
             seq.append(t)
         elif t in ("response.output_item.added", "response.output_item.done"):
             seq.append(f"{t}:{item.get('type')}")
@@ -430,41 +505,56 @@ async def mcp_error(ctx: CaseContext) -> None:
     resp = await ctx.create_ok("[[tool::{}]]", tools=[_mcp_tool(url, allowed=["fail"])])
     calls = _of(resp, "mcp_call")
     ctx.check(len(calls) == 1, "one mcp_call item", expected=1, actual=_types(resp))
-    ctx.check(calls[0].get("error") not in (None, ""), "mcp_call.error is set", expected="an error",
-              actual=calls[0].get("error"))
+    ctx.check(
+        calls[0].get("error") not in (None, ""),
+        "mcp_call.error is set",
+        expected="an error",
+        actual=calls[0].get("error"),
+    )
 
 
 @case(
     "tool_flows.mcp.approval-request",
     level=Level.MUST,
     title="require_approval=always stops at an mcp_approval_request; the tool is not run",
-    spec="MCPApprovalRequest: A request for human approval of a tool invocation. arguments: A JSON string of "
-    "arguments for the tool. name: The name of the tool to run. server_label: The label of the MCP server "
-    "making the request.",
+    spec="MCPApprovalRequest: A request for human approval of a tool invocation. arguments: A JSON string "
+    "of arguments for the tool. name: The name of the tool to run. server_label: The label of the MCP "
+    "server making the request.",
     source=APPROVAL,
     tier=Tier.SCRIPTED,
 )
 async def mcp_approval_request(ctx: CaseContext) -> None:
     resp = await _mcp(ctx, approval="always")
     reqs = _of(resp, "mcp_approval_request")
-    ctx.check(len(reqs) == 1 and not _of(resp, "mcp_call"), "one mcp_approval_request and no mcp_call",
-              expected=["mcp_list_tools", "mcp_approval_request"], actual=_types(resp))
+    ctx.check(
+        len(reqs) == 1 and not _of(resp, "mcp_call"),
+        "one mcp_approval_request and no mcp_call",
+        expected=["mcp_list_tools", "mcp_approval_request"],
+        actual=_types(resp),
+    )
     r = reqs[0]
     try:
         args = json.loads(str(r.get("arguments")))
     except ValueError:
         args = r.get("arguments")
-    ctx.check_eq([r.get("server_label"), r.get("name"), args, isinstance(r.get("id"), str)],
-                 ["fixture", "echo", {"text": "conformance echo"}, True], "[server_label, name, arguments, has id]")
+    ctx.check_eq(
+        [r.get("server_label"), r.get("name"), args, isinstance(r.get("id"), str)],
+        ["fixture", "echo", {"text": "conformance echo"}, True],
+        "[server_label, name, arguments, has id]",
+    )
 
 
 async def _approve(ctx: CaseContext, approve: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     first = await _mcp(ctx, approval="always")
     reqs = _of(first, "mcp_approval_request")
-    ctx.check(reqs, "an mcp_approval_request to answer", expected="mcp_approval_request", actual=_types(first))
+    ctx.check(
+        reqs, "an mcp_approval_request to answer", expected="mcp_approval_request", actual=_types(first)
+    )
     url = require_mcp(ctx)
     answer = [{"type": "mcp_approval_response", "approval_request_id": reqs[0].get("id"), "approve": approve}]
-    second = await ctx.create_ok(answer, tools=[_mcp_tool(url, "always")], previous_response_id=first.get("id"))
+    second = await ctx.create_ok(
+        answer, tools=[_mcp_tool(url, "always")], previous_response_id=first.get("id")
+    )
     return reqs[0], second
 
 
@@ -472,8 +562,8 @@ async def _approve(ctx: CaseContext, approve: bool) -> tuple[dict[str, Any], dic
     "tool_flows.mcp.approval-approved-runs",
     level=Level.MUST,
     title="An approving mcp_approval_response runs the call (mcp_call with approval_request_id)",
-    spec="approval_request_id: Unique identifier for the MCP tool call approval request. Include this value in "
-    "a subsequent `mcp_approval_response` input to approve or reject the corresponding tool call.",
+    spec="approval_request_id: Unique identifier for the MCP tool call approval request. Include this value "
+    "in a subsequent `mcp_approval_response` input to approve or reject the corresponding tool call.",
     source=MCP_CALL,
     tier=Tier.SCRIPTED,
 )
@@ -481,8 +571,11 @@ async def mcp_approved(ctx: CaseContext) -> None:
     req, second = await _approve(ctx, True)
     calls = _of(second, "mcp_call")
     ctx.check(len(calls) == 1, "one mcp_call item", expected=1, actual=_types(second))
-    ctx.check_eq([calls[0].get("approval_request_id"), calls[0].get("name"), calls[0].get("output")],
-                 [req.get("id"), "echo", "conformance echo"], "[approval_request_id, name, output]")
+    ctx.check_eq(
+        [calls[0].get("approval_request_id"), calls[0].get("name"), calls[0].get("output")],
+        [req.get("id"), "echo", "conformance echo"],
+        "[approval_request_id, name, output]",
+    )
 
 
 @case(
@@ -503,8 +596,8 @@ async def mcp_denied(ctx: CaseContext) -> None:
     "tool_flows.mcp.list-tools-reused",
     level=Level.SHOULD,
     title="With previous_response_id the tool list is reused: no second mcp_list_tools item",
-    spec="As long as the mcp_list_tools item is present in the context of the response, we will not fetch the "
-    "list of tools from the MCP server again. (OpenAI guide, remote MCP)",
+    spec="As long as the mcp_list_tools item is present in the context of the response, we will not fetch "
+    "the list of tools from the MCP server again. (OpenAI guide, remote MCP)",
     source="platform.openai.com/docs/guides/tools-remote-mcp",
     tier=Tier.SCRIPTED,
 )

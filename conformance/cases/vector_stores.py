@@ -46,13 +46,13 @@ CMP = f"{OAI} components.schemas.ComparisonFilter"
 COMPOUND = f"{OAI} components.schemas.CompoundFilter"
 COUNT_KEYS = ("in_progress", "completed", "failed", "cancelled", "total")
 _STATUS = (
-    "status: The status of the vector store file, which can be either `in_progress`, `completed`, `cancelled`, "
-    "or `failed`. The status `completed` indicates that the vector store file is ready for use."
+    "status: The status of the vector store file, which can be either `in_progress`, `completed`, "
+    "`cancelled`, or `failed`. The status `completed` indicates that the vector store file is ready for use."
 )
 _CMP_TYPES = (
-    "type: Specifies the comparison operator: `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `in`, `nin`. - `eq`: equals "
-    "- `ne`: not equal - `gt`: greater than - `gte`: greater than or equal - `lt`: less than - `lte`: less than "
-    "or equal - `in`: in - `nin`: not in"
+    "type: Specifies the comparison operator: `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `in`, `nin`. - `eq`: "
+    "equals - `ne`: not equal - `gt`: greater than - `gte`: greater than or equal - `lt`: less than - "
+    "`lte`: less than or equal - `in`: in - `nin`: not in"
 )
 
 
@@ -77,13 +77,33 @@ def _counts_ok(counts: Any) -> bool:
 )
 async def create_shape(ctx: CaseContext) -> None:
     vs = await create_store(ctx, metadata={"suite": "conformance"})
-    missing = [k for k in ("id", "object", "usage_bytes", "created_at", "status", "last_active_at", "name",
-                           "file_counts", "metadata") if k not in vs]
+    missing = [
+        k
+        for k in (
+            "id",
+            "object",
+            "usage_bytes",
+            "created_at",
+            "status",
+            "last_active_at",
+            "name",
+            "file_counts",
+            "metadata",
+        )
+        if k not in vs
+    ]
     ctx.check(not missing, "required fields present", expected=[], actual=missing)
-    ctx.check_eq([vs.get("object"), vs.get("name"), vs.get("metadata")],
-                 ["vector_store", "conformance", {"suite": "conformance"}], "[object, name, metadata]")
-    ctx.check(_counts_ok(vs.get("file_counts")), "file_counts has the five integer counts, adding up",
-              expected=list(COUNT_KEYS), actual=vs.get("file_counts"))
+    ctx.check_eq(
+        [vs.get("object"), vs.get("name"), vs.get("metadata")],
+        ["vector_store", "conformance", {"suite": "conformance"}],
+        "[object, name, metadata]",
+    )
+    ctx.check(
+        _counts_ok(vs.get("file_counts")),
+        "file_counts has the five integer counts, adding up",
+        expected=list(COUNT_KEYS),
+        actual=vs.get("file_counts"),
+    )
 
 
 @case(
@@ -95,15 +115,17 @@ async def create_shape(ctx: CaseContext) -> None:
 )
 async def create_id_prefix(ctx: CaseContext) -> None:
     vs = await create_store(ctx)
-    ctx.check(str(vs.get("id")).startswith("vs_"), "the id starts with vs_", expected="vs_...", actual=vs.get("id"))
+    ctx.check(
+        str(vs.get("id")).startswith("vs_"), "the id starts with vs_", expected="vs_...", actual=vs.get("id")
+    )
 
 
 @case(
     "vector_stores.create.with-file-ids",
     level=Level.MUST,
     title="file_ids given at creation are attached and ingested",
-    spec="file_ids: A list of File IDs that the vector store should use. Useful for tools like `file_search` "
-    "that can access files.",
+    spec="file_ids: A list of File IDs that the vector store should use. Useful for tools like "
+    "`file_search` that can access files.",
     source=f"{OAI} components.schemas.CreateVectorStoreRequest",
 )
 async def create_with_files(ctx: CaseContext) -> None:
@@ -138,11 +160,16 @@ async def retrieve(ctx: CaseContext) -> None:
 async def update(ctx: CaseContext) -> None:
     vs = await create_store(ctx)
     vid = vs.get("id")
-    got = ctx.json_ok(await ctx.post(f"/vector_stores/{vid}", json={"name": "renamed", "metadata": {"x": "1"}}),
-                      "POST /vector_stores/{id}")
+    got = ctx.json_ok(
+        await ctx.post(f"/vector_stores/{vid}", json={"name": "renamed", "metadata": {"x": "1"}}),
+        "POST /vector_stores/{id}",
+    )
     again = ctx.json_ok(await ctx.get(f"/vector_stores/{vid}"), "GET /vector_stores/{id}")
-    ctx.check_eq([got.get("name"), got.get("metadata"), again.get("name"), again.get("metadata")],
-                 ["renamed", {"x": "1"}, "renamed", {"x": "1"}], "name and metadata after the update (answer, GET)")
+    ctx.check_eq(
+        [got.get("name"), got.get("metadata"), again.get("name"), again.get("metadata")],
+        ["renamed", {"x": "1"}, "renamed", {"x": "1"}],
+        "name and metadata after the update (answer, GET)",
+    )
 
 
 @case(
@@ -167,8 +194,11 @@ async def retrieve_unknown(ctx: CaseContext) -> None:
 async def delete_shape(ctx: CaseContext) -> None:
     vs = await create_store(ctx)
     got = ctx.json_ok(await ctx.delete(f"/vector_stores/{vs.get('id')}"), "DELETE /vector_stores/{id}")
-    ctx.check_eq({k: got.get(k) for k in ("id", "object", "deleted")},
-                 {"id": vs.get("id"), "object": "vector_store.deleted", "deleted": True}, "delete answer")
+    ctx.check_eq(
+        {k: got.get(k) for k in ("id", "object", "deleted")},
+        {"id": vs.get("id"), "object": "vector_store.deleted", "deleted": True},
+        "delete answer",
+    )
 
 
 async def _deleted_store(ctx: CaseContext) -> str:
@@ -192,10 +222,13 @@ async def use_after_delete(ctx: CaseContext) -> None:
         "GET": (await ctx.get(f"/vector_stores/{vid}")).status_code,
         "POST update": (await ctx.post(f"/vector_stores/{vid}", json={"name": "x"})).status_code,
         "GET files": (await ctx.get(f"/vector_stores/{vid}/files")).status_code,
-        "POST files": (await ctx.post(f"/vector_stores/{vid}/files", json={"file_id": f.get("id")})).status_code,
+        "POST files": (
+            await ctx.post(f"/vector_stores/{vid}/files", json={"file_id": f.get("id")})
+        ).status_code,
         "POST search": (await search(ctx, vid, "bananas")).status_code,
-        "POST file_batches": (await ctx.post(f"/vector_stores/{vid}/file_batches",
-                                             json={"file_ids": [f.get("id")]})).status_code,
+        "POST file_batches": (
+            await ctx.post(f"/vector_stores/{vid}/file_batches", json={"file_ids": [f.get("id")]})
+        ).status_code,
         "DELETE again": (await ctx.delete(f"/vector_stores/{vid}")).status_code,
     }
     ctx.check_eq(got, {k: 404 for k in got}, "statuses after DELETE")
@@ -232,20 +265,31 @@ async def attach_shape(ctx: CaseContext) -> None:
     f = await upload_ok(ctx, "bananas.txt", CORPUS["bananas.txt"].encode())
     vs = await create_store(ctx)
     got = await attach(ctx, str(vs.get("id")), str(f.get("id")))
-    missing = [k for k in ("id", "object", "usage_bytes", "created_at", "vector_store_id", "status", "last_error")
-               if k not in got]
+    missing = [
+        k
+        for k in ("id", "object", "usage_bytes", "created_at", "vector_store_id", "status", "last_error")
+        if k not in got
+    ]
     ctx.check(not missing, "required fields present", expected=[], actual=missing)
-    ctx.check_eq([got.get("object"), got.get("id"), got.get("vector_store_id")],
-                 ["vector_store.file", f.get("id"), vs.get("id")], "[object, id, vector_store_id]")
-    ctx.check(got.get("status") in ("in_progress", "completed"), "status right after attaching",
-              expected="in_progress or completed", actual=got.get("status"))
+    ctx.check_eq(
+        [got.get("object"), got.get("id"), got.get("vector_store_id")],
+        ["vector_store.file", f.get("id"), vs.get("id")],
+        "[object, id, vector_store_id]",
+    )
+    ctx.check(
+        got.get("status") in ("in_progress", "completed"),
+        "status right after attaching",
+        expected="in_progress or completed",
+        actual=got.get("status"),
+    )
 
 
 @case(
     "vector_stores.files.ingest-completes",
     level=Level.MUST,
     title="An attached text file reaches status completed with last_error null",
-    spec=_STATUS + " last_error: The last error associated with this vector store file. Will be `null` if there "
+    spec=_STATUS
+    + " last_error: The last error associated with this vector store file. Will be `null` if there "
     "are no errors.",
     source=VSFILE,
 )
@@ -269,8 +313,12 @@ async def counts_add_up(ctx: CaseContext) -> None:
     c = await corpus(ctx, ("bananas.txt", "volcano.txt", "violin.txt"), attributes=False)
     vs = await wait_store(ctx, c.vs_id)
     counts = vs.get("file_counts")
-    ctx.check(_counts_ok(counts), "in_progress + completed + failed + cancelled == total", expected="sum == total",
-              actual=counts)
+    ctx.check(
+        _counts_ok(counts),
+        "in_progress + completed + failed + cancelled == total",
+        expected="sum == total",
+        actual=counts,
+    )
     assert isinstance(counts, dict)
     ctx.check_eq([counts.get("completed"), counts.get("total")], [3, 3], "file_counts [completed, total]")
 
@@ -286,7 +334,9 @@ async def usage_bytes(ctx: CaseContext) -> None:
     c = await corpus(ctx, ("glacier.txt",), attributes=False)
     vs = await wait_store(ctx, c.vs_id)
     ub = vs.get("usage_bytes")
-    ctx.check(isinstance(ub, int) and ub > 0, "usage_bytes > 0 with one ingested file", expected="> 0", actual=ub)
+    ctx.check(
+        isinstance(ub, int) and ub > 0, "usage_bytes > 0 with one ingested file", expected="> 0", actual=ub
+    )
 
 
 @case(
@@ -307,9 +357,12 @@ async def unsupported_fails(ctx: CaseContext) -> None:
     got = await wait_file(ctx, str(vs.get("id")), str(f.get("id")))
     err = got.get("last_error")
     ctx.check_eq(got.get("status"), "failed", "status of an unsupported binary file")
-    ctx.check(isinstance(err, dict) and err.get("code") in ("server_error", "unsupported_file", "invalid_file"),
-              "last_error {code, message}", expected="{code: unsupported_file|invalid_file|server_error}",
-              actual=err)
+    ctx.check(
+        isinstance(err, dict) and err.get("code") in ("server_error", "unsupported_file", "invalid_file"),
+        "last_error {code, message}",
+        expected="{code: unsupported_file|invalid_file|server_error}",
+        actual=err,
+    )
 
 
 async def _broken_pdf(ctx: CaseContext) -> tuple[str, str, dict[str, Any]]:
@@ -327,18 +380,26 @@ async def _broken_pdf(ctx: CaseContext) -> tuple[str, str, dict[str, Any]]:
 @case(
     "vector_stores.files.failed-has-last-error",
     level=Level.MUST,
-    title="A file whose ingestion fails (a .pdf that is not a PDF) ends failed with last_error {code, message}",
-    spec=_STATUS + " last_error: The last error associated with this vector store file. Will be `null` if there "
+    title="A file whose ingestion fails (a .pdf that is not a PDF) ends failed with last_error {code, "
+    "message}",
+    spec=_STATUS
+    + " last_error: The last error associated with this vector store file. Will be `null` if there "
     "are no errors. code: One of `server_error`, `unsupported_file`, or `invalid_file`.",
     source=VSFILE,
 )
 async def failed_has_last_error(ctx: CaseContext) -> None:
-    vid, fid, got = await _broken_pdf(ctx)
+    _vid, _fid, got = await _broken_pdf(ctx)
     err = got.get("last_error")
     ctx.check_eq(got.get("status"), "failed", "status of a broken PDF after ingestion")
-    ctx.check(isinstance(err, dict) and err.get("code") in ("server_error", "unsupported_file", "invalid_file")
-              and isinstance(err.get("message"), str) and bool(err.get("message")),
-              "last_error {code, message}", expected="{code: invalid_file|..., message}", actual=err)
+    ctx.check(
+        isinstance(err, dict)
+        and err.get("code") in ("server_error", "unsupported_file", "invalid_file")
+        and isinstance(err.get("message"), str)
+        and bool(err.get("message")),
+        "last_error {code, message}",
+        expected="{code: invalid_file|..., message}",
+        actual=err,
+    )
 
 
 @case(
@@ -350,21 +411,24 @@ async def failed_has_last_error(ctx: CaseContext) -> None:
     source=STORE,
 )
 async def failed_counted(ctx: CaseContext) -> None:
-    vid, fid, got = await _broken_pdf(ctx)
+    vid, _fid, got = await _broken_pdf(ctx)
     ctx.check_eq(got.get("status"), "failed", "status of a broken PDF after ingestion")
     counts = (await wait_store(ctx, vid)).get("file_counts")
     ctx.check(_counts_ok(counts), "counts add up", expected="sum == total", actual=counts)
     assert isinstance(counts, dict)
-    ctx.check_eq([counts.get("failed"), counts.get("completed"), counts.get("total")], [1, 0, 1],
-                 "file_counts [failed, completed, total]")
+    ctx.check_eq(
+        [counts.get("failed"), counts.get("completed"), counts.get("total")],
+        [1, 0, 1],
+        "file_counts [failed, completed, total]",
+    )
 
 
 @case(
     "vector_stores.files.attributes-echo",
     level=Level.MUST,
     title="attributes given when attaching are returned on the vector store file",
-    spec="attributes: Set of 16 key-value pairs that can be attached to an object. ... Values are strings with "
-    "a maximum length of 512 characters, booleans, or numbers.",
+    spec="attributes: Set of 16 key-value pairs that can be attached to an object. ... Values are strings "
+    "with a maximum length of 512 characters, booleans, or numbers.",
     source=f"{OAI} components.schemas.VectorStoreFileAttributes",
 )
 async def attributes_echo(ctx: CaseContext) -> None:
@@ -401,46 +465,66 @@ async def update_attributes(ctx: CaseContext) -> None:
 )
 async def attach_unknown(ctx: CaseContext) -> None:
     vs = await create_store(ctx)
-    resp = await ctx.post(f"/vector_stores/{vs.get('id')}/files", json={"file_id": "file-conformance-missing"})
-    ctx.check(resp.status_code in (400, 404), "status of attaching an unknown file", expected="400 or 404",
-              actual=resp.status_code)
+    resp = await ctx.post(
+        f"/vector_stores/{vs.get('id')}/files", json={"file_id": "file-conformance-missing"}
+    )
+    ctx.check(
+        resp.status_code in (400, 404),
+        "status of attaching an unknown file",
+        expected="400 or 404",
+        actual=resp.status_code,
+    )
 
 
 @case(
     "vector_stores.files.detach-shape",
     level=Level.MUST,
     title="DELETE /vector_stores/{id}/files/{file_id} answers vector_store.file.deleted",
-    spec="DeleteVectorStoreFileResponse: id, deleted, object (enum: vector_store.file.deleted), all required.",
+    spec="DeleteVectorStoreFileResponse: id, deleted, object (enum: vector_store.file.deleted), all "
+    "required.",
     source=f"{OAI} components.schemas.DeleteVectorStoreFileResponse",
 )
 async def detach_shape(ctx: CaseContext) -> None:
     c = await corpus(ctx, ("bananas.txt",), attributes=False)
     fid = c.files["bananas.txt"]
     got = ctx.json_ok(await ctx.delete(f"/vector_stores/{c.vs_id}/files/{fid}"), "DELETE vs file")
-    ctx.check_eq({k: got.get(k) for k in ("id", "object", "deleted")},
-                 {"id": fid, "object": "vector_store.file.deleted", "deleted": True}, "delete answer")
+    ctx.check_eq(
+        {k: got.get(k) for k in ("id", "object", "deleted")},
+        {"id": fid, "object": "vector_store.file.deleted", "deleted": True},
+        "delete answer",
+    )
 
 
 @case(
     "vector_stores.files.detach-use-after-delete",
     level=Level.MUST,
     title="A detached file is gone from the store (GET 404, not listed, not searched) but the file remains",
-    spec="DELETE /vector_stores/{vector_store_id}/files/{file_id}: Delete a vector store file. This will remove "
-    "the file from the vector store but the file itself will not be deleted.",
+    spec="DELETE /vector_stores/{vector_store_id}/files/{file_id}: Delete a vector store file. This will "
+    "remove the file from the vector store but the file itself will not be deleted.",
     source=f"{FILES}/{{file_id}}",
 )
 async def detach_use_after(ctx: CaseContext) -> None:
     c = await corpus(ctx, ("bananas.txt", "volcano.txt"), attributes=False)
     fid = c.files["bananas.txt"]
-    ctx.check_eq((await ctx.delete(f"/vector_stores/{c.vs_id}/files/{fid}")).status_code, 200, "DELETE status")
-    ctx.check_eq((await ctx.get(f"/vector_stores/{c.vs_id}/files/{fid}")).status_code, 404, "GET vs file after")
+    ctx.check_eq(
+        (await ctx.delete(f"/vector_stores/{c.vs_id}/files/{fid}")).status_code, 200, "DELETE status"
+    )
+    ctx.check_eq(
+        (await ctx.get(f"/vector_stores/{c.vs_id}/files/{fid}")).status_code, 404, "GET vs file after"
+    )
     listed = ctx.json_ok(await ctx.get(f"/vector_stores/{c.vs_id}/files"), "GET vs files")
     ids = [d.get("id") for d in listed.get("data") or [] if isinstance(d, dict)]
     ctx.check(fid not in ids, "not listed after DELETE", expected=f"no {fid}", actual=ids)
     hits = await search_ok(ctx, c.vs_id, QUERIES["bananas.txt"])
-    ctx.check(all(h.get("file_id") != fid for h in hits), "not found by search after DELETE",
-              expected=f"no {fid}", actual=[h.get("file_id") for h in hits])
-    ctx.check_eq((await ctx.get(f"/files/{fid}")).status_code, 200, "GET /files/{id} (the file itself remains)")
+    ctx.check(
+        all(h.get("file_id") != fid for h in hits),
+        "not found by search after DELETE",
+        expected=f"no {fid}",
+        actual=[h.get("file_id") for h in hits],
+    )
+    ctx.check_eq(
+        (await ctx.get(f"/files/{fid}")).status_code, 200, "GET /files/{id} (the file itself remains)"
+    )
 
 
 @case(
@@ -457,8 +541,12 @@ async def file_content(ctx: CaseContext) -> None:
     got = ctx.json_ok(resp, "GET vs file content")
     ctx.check_eq(got.get("object"), "vector_store.file_content.page", "object")
     text = " ".join(str(d.get("text", "")) for d in got.get("data") or [] if isinstance(d, dict))
-    ctx.check(" ".join(CORPUS["violin.txt"].split()) in " ".join(text.split()), "the page holds the file's text",
-              expected=CORPUS["violin.txt"], actual=text[:300])
+    ctx.check(
+        " ".join(CORPUS["violin.txt"].split()) in " ".join(text.split()),
+        "the page holds the file's text",
+        expected=CORPUS["violin.txt"],
+        actual=text[:300],
+    )
 
 
 # --------------------------------------------------------------------------- file batches
@@ -501,41 +589,57 @@ async def _wait_batch(ctx: CaseContext, vid: str, bid: str) -> dict[str, Any]:
 async def batch_shape(ctx: CaseContext) -> None:
     vid, fids, b = await _batch(ctx)
     # the schema's enum spells it `vector_store.files_batch`, its description `vector_store.file_batch`
-    ctx.check(b.get("object") in ("vector_store.file_batch", "vector_store.files_batch"), "object",
-              expected="vector_store.file_batch", actual=b.get("object"))
-    ctx.check_eq([b.get("vector_store_id"), (b.get("file_counts") or {}).get("total")], [vid, len(fids)],
-                 "[vector_store_id, file_counts.total]")
-    ctx.check(_counts_ok(b.get("file_counts")), "file_counts add up", expected="sum == total",
-              actual=b.get("file_counts"))
+    ctx.check(
+        b.get("object") in ("vector_store.file_batch", "vector_store.files_batch"),
+        "object",
+        expected="vector_store.file_batch",
+        actual=b.get("object"),
+    )
+    ctx.check_eq(
+        [b.get("vector_store_id"), (b.get("file_counts") or {}).get("total")],
+        [vid, len(fids)],
+        "[vector_store_id, file_counts.total]",
+    )
+    ctx.check(
+        _counts_ok(b.get("file_counts")),
+        "file_counts add up",
+        expected="sum == total",
+        actual=b.get("file_counts"),
+    )
 
 
 @case(
     "vector_stores.batches.completes",
     level=Level.MUST,
     title="A file batch of text files reaches completed with every file completed",
-    spec="status: The status of the vector store files batch, which can be either `in_progress`, `completed`, "
-    "`cancelled` or `failed`.",
+    spec="status: The status of the vector store files batch, which can be either `in_progress`, "
+    "`completed`, `cancelled` or `failed`.",
     source=BATCH,
 )
 async def batch_completes(ctx: CaseContext) -> None:
-    vid, fids, b = await _batch(ctx)
+    vid, _fids, b = await _batch(ctx)
     got = await _wait_batch(ctx, vid, str(b.get("id")))
     counts = got.get("file_counts") or {}
-    ctx.check_eq([got.get("status"), counts.get("completed"), counts.get("total")], ["completed", 3, 3],
-                 "[status, completed, total]")
+    ctx.check_eq(
+        [got.get("status"), counts.get("completed"), counts.get("total")],
+        ["completed", 3, 3],
+        "[status, completed, total]",
+    )
 
 
 @case(
     "vector_stores.batches.list-files",
     level=Level.MUST,
     title="GET file_batches/{id}/files lists exactly the batch's files",
-    spec="GET /vector_stores/{vector_store_id}/file_batches/{batch_id}/files: Returns a list of vector store "
-    "files in a batch.",
+    spec="GET /vector_stores/{vector_store_id}/file_batches/{batch_id}/files: Returns a list of vector "
+    "store files in a batch.",
     source=f"{BATCHES}/{{batch_id}}/files",
 )
 async def batch_files(ctx: CaseContext) -> None:
     vid, fids, b = await _batch(ctx)
-    got = ctx.json_ok(await ctx.get(f"/vector_stores/{vid}/file_batches/{b.get('id')}/files"), "GET batch files")
+    got = ctx.json_ok(
+        await ctx.get(f"/vector_stores/{vid}/file_batches/{b.get('id')}/files"), "GET batch files"
+    )
     ids = sorted(str(d.get("id")) for d in got.get("data") or [] if isinstance(d, dict))
     ctx.check_eq(ids, sorted(fids), "ids of the batch's files")
 
@@ -549,22 +653,32 @@ async def batch_files(ctx: CaseContext) -> None:
     source=f"{BATCHES}/{{batch_id}}/cancel",
 )
 async def batch_cancel(ctx: CaseContext) -> None:
-    vid, fids, b = await _batch(ctx, 5)
+    vid, _fids, b = await _batch(ctx, 5)
     bid = str(b.get("id"))
     resp = await ctx.post(f"/vector_stores/{vid}/file_batches/{bid}/cancel")
     answer = ctx.json_ok(resp, "POST file_batches/{id}/cancel")
-    ctx.check(answer.get("id") == bid and answer.get("status") in ("cancelling", "cancelled", "completed"),
-              "the cancel answers the batch, cancelling or cancelled (completed if it already finished)",
-              expected="status cancelling|cancelled|completed", actual=[answer.get("id"), answer.get("status")])
+    ctx.check(
+        answer.get("id") == bid and answer.get("status") in ("cancelling", "cancelled", "completed"),
+        "the cancel answers the batch, cancelling or cancelled (completed if it already finished)",
+        expected="status cancelling|cancelled|completed",
+        actual=[answer.get("id"), answer.get("status")],
+    )
     got = await _wait_batch(ctx, vid, bid)
     counts = got.get("file_counts") or {}
-    ctx.check(got.get("status") in ("cancelled", "completed"), "status after cancel", expected="cancelled",
-              actual=got.get("status"))
+    ctx.check(
+        got.get("status") in ("cancelled", "completed"),
+        "status after cancel",
+        expected="cancelled",
+        actual=got.get("status"),
+    )
     ctx.check(_counts_ok(counts), "file_counts add up after cancel", expected="sum == total", actual=counts)
     if got.get("status") == "cancelled":
-        ctx.check(counts.get("cancelled", 0) >= 1 and counts.get("in_progress") == 0,
-                  "a cancelled batch counts cancelled files and none in progress", expected="cancelled >= 1",
-                  actual=counts)
+        ctx.check(
+            counts.get("cancelled", 0) >= 1 and counts.get("in_progress") == 0,
+            "a cancelled batch counts cancelled files and none in progress",
+            expected="cancelled >= 1",
+            actual=counts,
+        )
     else:
         ctx.note("the batch completed before the cancel arrived")
 
@@ -589,8 +703,8 @@ async def batch_unknown(ctx: CaseContext) -> None:
     "vector_stores.search.page-shape",
     level=Level.MUST,
     title="Search answers a vector_store.search_results.page echoing the query",
-    spec="VectorStoreSearchResultsPage required: object, search_query, data, has_more, next_page. object: The "
-    "object type, which is always `vector_store.search_results.page`",
+    spec="VectorStoreSearchResultsPage required: object, search_query, data, has_more, next_page. object: "
+    "The object type, which is always `vector_store.search_results.page`",
     source=PAGE,
 )
 async def page_shape(ctx: CaseContext) -> None:
@@ -600,8 +714,12 @@ async def page_shape(ctx: CaseContext) -> None:
     ctx.check(not missing, "required fields present", expected=[], actual=missing)
     ctx.check_eq(pg.get("object"), "vector_store.search_results.page", "object")
     sq = pg.get("search_query")
-    ctx.check(sq == ["violin bow"] or sq == "violin bow", "search_query echoes the query",
-              expected=["violin bow"], actual=sq)
+    ctx.check(
+        sq == ["violin bow"] or sq == "violin bow",
+        "search_query echoes the query",
+        expected=["violin bow"],
+        actual=sq,
+    )
 
 
 @case(
@@ -617,28 +735,36 @@ async def result_shape(ctx: CaseContext) -> None:
     hits = await search_ok(ctx, c.vs_id, QUERIES["violin.txt"])
     ctx.check(bool(hits), "at least one result", expected=">= 1", actual=0)
     bad = [
-        h for h in hits
+        h
+        for h in hits
         if not (
-            isinstance(h.get("file_id"), str) and isinstance(h.get("filename"), str)
-            and isinstance(h.get("score"), int | float) and 0 <= h["score"] <= 1
+            isinstance(h.get("file_id"), str)
+            and isinstance(h.get("filename"), str)
+            and isinstance(h.get("score"), int | float)
+            and 0 <= h["score"] <= 1
             and isinstance(h.get("attributes"), dict | type(None))
             and isinstance(h.get("content"), list)
-            and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
-                    for p in h["content"])
+            and all(
+                isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                for p in h["content"]
+            )
         )
     ]
     ctx.check(not bad, "every result is well formed", expected=[], actual=bad[:2])
     top = hits[0]
-    ctx.check_eq([top.get("filename"), top.get("attributes")], ["violin.txt", ATTRS["violin.txt"]],
-                 "[filename, attributes] of the top result")
+    ctx.check_eq(
+        [top.get("filename"), top.get("attributes")],
+        ["violin.txt", ATTRS["violin.txt"]],
+        "[filename, attributes] of the top result",
+    )
 
 
 @case(
     "vector_stores.search.retrieval-first",
     level=Level.MUST,
     title="On a corpus of distinct documents, the document that answers the query ranks first",
-    spec="POST /vector_stores/{vector_store_id}/search: Search a vector store for relevant chunks based on a "
-    "query and file attributes filter.",
+    spec="POST /vector_stores/{vector_store_id}/search: Search a vector store for relevant chunks based on "
+    "a query and file attributes filter.",
     source=SEARCH,
 )
 async def retrieval_first(ctx: CaseContext) -> None:
@@ -660,10 +786,11 @@ async def retrieval_first(ctx: CaseContext) -> None:
 async def scores_descending(ctx: CaseContext) -> None:
     c = await corpus(ctx, attributes=False)
     hits = await search_ok(ctx, c.vs_id, "yellow fruits and molten lava")
-    scores = [h.get("score") for h in hits]
+    scores = [float(h.get("score") or 0) for h in hits]
     ctx.check(len(scores) >= 2, "at least two results", expected=">= 2", actual=scores)
-    ctx.check(scores == sorted(scores, reverse=True), "scores do not increase", expected="descending",
-              actual=scores)
+    ctx.check(
+        scores == sorted(scores, reverse=True), "scores do not increase", expected="descending", actual=scores
+    )
 
 
 @case(
@@ -677,8 +804,12 @@ async def scores_descending(ctx: CaseContext) -> None:
 async def max_results(ctx: CaseContext) -> None:
     c = await corpus(ctx, attributes=False)
     got = [len(await search_ok(ctx, c.vs_id, "the a of in", max_num_results=n)) for n in (1, 2)]
-    ctx.check(got[0] == 1 and 1 <= got[1] <= 2, "result counts with max_num_results 1 and 2",
-              expected=[1, "1..2"], actual=got)
+    ctx.check(
+        got[0] == 1 and 1 <= got[1] <= 2,
+        "result counts with max_num_results 1 and 2",
+        expected=[1, "1..2"],
+        actual=got,
+    )
 
 
 @case(
@@ -707,12 +838,19 @@ async def score_threshold(ctx: CaseContext) -> None:
     query = QUERIES["glacier.txt"]
     hits = await search_ok(ctx, c.vs_id, query)
     scores = [float(h.get("score") or 0) for h in hits]
-    ctx.check(len(scores) >= 2 and scores[0] > scores[1], "an unfiltered search ranks one document above the rest",
-              expected="top score > second", actual=scores)
+    ctx.check(
+        len(scores) >= 2 and scores[0] > scores[1],
+        "an unfiltered search ranks one document above the rest",
+        expected="top score > second",
+        actual=scores,
+    )
     cut = (scores[0] + scores[1]) / 2
     kept = await search_ok(ctx, c.vs_id, query, ranking_options={"score_threshold": cut})
-    ctx.check_eq([c.name_of(h.get("file_id")) for h in kept], ["glacier.txt"],
-                 f"documents kept with score_threshold={cut:.4f}")
+    ctx.check_eq(
+        [c.name_of(h.get("file_id")) for h in kept],
+        ["glacier.txt"],
+        f"documents kept with score_threshold={cut:.4f}",
+    )
 
 
 @case(
@@ -738,46 +876,85 @@ async def query_required(ctx: CaseContext) -> None:
 async def bad_filter(ctx: CaseContext) -> None:
     c = await corpus(ctx, ("bananas.txt",))
     resp = await search(ctx, c.vs_id, "bananas", filters={"type": "like", "key": "color", "value": "y"})
-    ctx.check(is_4xx(resp.status_code) and resp.status_code == 400, "status", expected=400, actual=resp.status_code)
+    ctx.check(
+        is_4xx(resp.status_code) and resp.status_code == 400, "status", expected=400, actual=resp.status_code
+    )
 
 
 # filter case: id suffix -> (filter, documents it keeps, document targeted by the query)
 FILTERS: dict[str, tuple[dict[str, Any], set[str], str]] = {
     "eq": ({"type": "eq", "key": "color", "value": "red"}, {"volcano.txt"}, "volcano.txt"),
-    "ne": ({"type": "ne", "key": "color", "value": "red"},
-           set(CORPUS) - {"volcano.txt"}, "bananas.txt"),
+    "ne": ({"type": "ne", "key": "color", "value": "red"}, set(CORPUS) - {"volcano.txt"}, "bananas.txt"),
     "gt": ({"type": "gt", "key": "n", "value": 3}, {"glacier.txt", "compiler.txt"}, "glacier.txt"),
     "gte": ({"type": "gte", "key": "n", "value": 4}, {"glacier.txt", "compiler.txt"}, "compiler.txt"),
     "lt": ({"type": "lt", "key": "n", "value": 2}, {"bananas.txt"}, "bananas.txt"),
     "lte": ({"type": "lte", "key": "n", "value": 2}, {"bananas.txt", "volcano.txt"}, "volcano.txt"),
-    "in": ({"type": "in", "key": "color", "value": ["brown", "grey"]}, {"violin.txt", "compiler.txt"},
-           "violin.txt"),
-    "nin": ({"type": "nin", "key": "color", "value": ["yellow", "red"]},
-            {"violin.txt", "glacier.txt", "compiler.txt"}, "glacier.txt"),
-    "bool-eq": ({"type": "eq", "key": "ok", "value": True}, {"bananas.txt", "violin.txt", "compiler.txt"},
-                "compiler.txt"),
-    "and": ({"type": "and", "filters": [{"type": "gte", "key": "n", "value": 2},
-                                        {"type": "eq", "key": "ok", "value": True}]},
-            {"violin.txt", "compiler.txt"}, "violin.txt"),
-    "or": ({"type": "or", "filters": [{"type": "eq", "key": "color", "value": "yellow"},
-                                       {"type": "gt", "key": "n", "value": 4}]},
-           {"bananas.txt", "compiler.txt"}, "compiler.txt"),
-    "nested": ({"type": "or", "filters": [
-        {"type": "and", "filters": [{"type": "eq", "key": "ok", "value": False},
-                                    {"type": "lt", "key": "n", "value": 3}]},
-        {"type": "eq", "key": "color", "value": "brown"}]},
-        {"volcano.txt", "violin.txt"}, "volcano.txt"),
+    "in": (
+        {"type": "in", "key": "color", "value": ["brown", "grey"]},
+        {"violin.txt", "compiler.txt"},
+        "violin.txt",
+    ),
+    "nin": (
+        {"type": "nin", "key": "color", "value": ["yellow", "red"]},
+        {"violin.txt", "glacier.txt", "compiler.txt"},
+        "glacier.txt",
+    ),
+    "bool-eq": (
+        {"type": "eq", "key": "ok", "value": True},
+        {"bananas.txt", "violin.txt", "compiler.txt"},
+        "compiler.txt",
+    ),
+    "and": (
+        {
+            "type": "and",
+            "filters": [{"type": "gte", "key": "n", "value": 2}, {"type": "eq", "key": "ok", "value": True}],
+        },
+        {"violin.txt", "compiler.txt"},
+        "violin.txt",
+    ),
+    "or": (
+        {
+            "type": "or",
+            "filters": [
+                {"type": "eq", "key": "color", "value": "yellow"},
+                {"type": "gt", "key": "n", "value": 4},
+            ],
+        },
+        {"bananas.txt", "compiler.txt"},
+        "compiler.txt",
+    ),
+    "nested": (
+        {
+            "type": "or",
+            "filters": [
+                {
+                    "type": "and",
+                    "filters": [
+                        {"type": "eq", "key": "ok", "value": False},
+                        {"type": "lt", "key": "n", "value": 3},
+                    ],
+                },
+                {"type": "eq", "key": "color", "value": "brown"},
+            ],
+        },
+        {"volcano.txt", "violin.txt"},
+        "volcano.txt",
+    ),
 }
 
 
 def _filter_case(suffix: str, flt: dict[str, Any], keeps: set[str], target: str) -> None:
     compound = flt["type"] in ("and", "or")
     if compound:
-        spec = "CompoundFilter: Combine multiple filters using `and` or `or`. filters: Array of filters to " \
-               "combine. Items can be `ComparisonFilter` or `CompoundFilter`."
+        spec = (
+            "CompoundFilter: Combine multiple filters using `and` or `or`. filters: Array of filters to "
+            "combine. Items can be `ComparisonFilter` or `CompoundFilter`."
+        )
     else:
-        spec = _CMP_TYPES + " value: The value to compare against the attribute key; supports string, number, " \
-               "or boolean types."
+        spec = (
+            _CMP_TYPES + " value: The value to compare against the attribute key; supports string, number, "
+            "or boolean types."
+        )
 
     async def run(ctx: CaseContext) -> None:
         c = await corpus(ctx)
@@ -787,10 +964,15 @@ def _filter_case(suffix: str, flt: dict[str, Any], keeps: set[str], target: str)
         query = QUERIES[target] + (" " + QUERIES[dropped[0]] if dropped else "")
         hits = await search_ok(ctx, c.vs_id, query, filters=flt, max_num_results=50)
         names = [c.name_of(h.get("file_id")) for h in hits]
-        ctx.check(set(names) <= keeps, "every result matches the filter", expected=sorted(keeps),
-                  actual=names)
-        ctx.check(target in names, f"{target} (matches the filter and the query) is found", expected=target,
-                  actual=names)
+        ctx.check(
+            set(names) <= keeps, "every result matches the filter", expected=sorted(keeps), actual=names
+        )
+        ctx.check(
+            target in names,
+            f"{target} (matches the filter and the query) is found",
+            expected=target,
+            actual=names,
+        )
 
     run.__name__ = run.__qualname__ = f"filter_{suffix.replace('-', '_')}"
     case(
@@ -815,8 +997,6 @@ async def _stores(ctx: CaseContext, n: int) -> Listing:
     return Listing("/vector_stores", ids, exclusive=False)
 
 
-
-
 async def _store_files(ctx: CaseContext, n: int) -> Listing:
     vs = await create_store(ctx)
     vid = str(vs.get("id"))
@@ -828,6 +1008,6 @@ async def _store_files(ctx: CaseContext, n: int) -> Listing:
 
 
 list_cases(__name__, "vector_stores", "/vector_stores", _stores, level=Level.MUST, source=SRC)
-list_cases(__name__, "vector_stores.files", "/vector_stores/{id}/files", _store_files, level=Level.MUST,
-           source=FILES)
-
+list_cases(
+    __name__, "vector_stores.files", "/vector_stores/{id}/files", _store_files, level=Level.MUST, source=FILES
+)

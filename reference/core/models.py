@@ -460,7 +460,22 @@ class CreateResponseRequest(BaseModel):
                 "conversation",
                 "mutually_exclusive_parameters",
             )
+        req._check_tool_choice()
         return req
+
+    def _check_tool_choice(self) -> None:
+        """A tool_choice must name something `tools` offers (OpenAI answers these with 400)."""
+        choice = self.tool_choice
+        if choice == "required" and not self.tools:
+            raise errors.invalid_request(
+                "Tool choice 'required' must be specified with 'tools' parameter.", "tool_choice",
+                "invalid_value")
+        if isinstance(choice, ToolChoiceFunction):
+            declared = {t.name for t in self.tools or [] if isinstance(t, FunctionTool)}
+            if choice.name not in declared:
+                raise errors.invalid_request(
+                    f"Tool choice 'function' not found in 'tools' parameter: no function named "
+                    f"'{choice.name}'.", "tool_choice", "invalid_value")
 
     @property
     def conversation_id(self) -> str | None:
