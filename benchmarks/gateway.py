@@ -125,61 +125,99 @@ def _check(resp: httpx.Response, path: Path_, body: bytes) -> None:
         raise RuntimeError(f"{path.label}: the response is not completed: {body[:300]!r}")
 
 
-def sequential(path: Path_, count: int, warmup: int) -> list[float]:
-    """Latency in ms of `count` requests one after another on one keep-alive connection."""
-    samples: list[float] = []
-    with httpx.Client(timeout=30.0) as client:
-        for i in range(warmup + count):
-            payload = path.body(PROMPT)
-            start = time.perf_counter()
-            if path.stream:
-                with client.stream("POST", path.url, json=payload) as resp:
-                    data = resp.read()
-            else:
-                resp = client.post(path.url, json=payload)
-                data = resp.content
-            elapsed = (time.perf_counter() - start) * 1000.0
-            _check(resp, path, data)
-            if i >= warmup:
-                samples.append(elapsed)
-    return samples
+class _Sequential:
+    """One path's keep-alive client for sequential requests."""
 
+    def __init__(self, path: Path_) -> None:
+        self.path = path
+        self.client = httpx.Client(timeout=30.0)
+        self.samples: list[float] = []
 
-async def _concurrent(path: Path_, connections: int, total: int, duration: float) -> tuple[float, int]:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    payload = path.body(PROMPT)
-    done = 0
-    errors = 0
-    issued = 0
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
-        # Open the connections before the clock starts.
-        await asyncio.gather(*(client.post(path.url, json=path.body(PROMPT)) for _ in range(connections)))
-        deadline = time.perf_counter() + duration
-
-        async def worker() -> None:
-            nonlocal done, errors, issued
-            while issued < total and time.perf_counter() < deadline:
-                issued += 1
-                try:
-                    resp = await client.post(path.url, json=payload)
-                    if resp.status_code == 200:
-                        done += 1
-                    else:
-                        errors += 1
-                except httpx.HTTPError:
-                    errors += 1
-
+    def once(self, *, record: bool = True) -> None:
+        path, payload = self.path, self.path.body(PROMPT)
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - start
-    return (done / elapsed if elapsed > 0 else float("nan")), errors
+        if path.stream:
+            with self.client.stream("POST", path.url, json=payload) as resp:
+                data = resp.read()
+        else:
+            resp = self.client.post(path.url, json=payload)
+            data = resp.content
+        elapsed = (time.perf_counter() - start) * 1000.0
+        _check(resp, path, data)
+        if record:
+            self.samples.append(elapsed)
 
 
-def throughput(path: Path_, connections: int, total: int, duration: float) -> tuple[float, int]:
-    """Completed requests per second with `connections` clients, at most `total` requests or
-    `duration` seconds. A streaming answer is read whole (httpx reads the body before `post`
-    returns)."""
-    return asyncio.run(_concurrent(path, connections, total, duration))
+def sequential(paths: list[Path_], count: int, warmup: int) -> list[list[float]]:
+    """Latency in ms of `count` requests per path, one at a time on one keep-alive connection
+    per path. The paths take turns request by request, so a noisy neighbour on the machine
+    slows them all alike instead of whichever happened to run at that moment."""
+    runners = [_Sequential(p) for p in paths]
+    try:
+        for i in range(warmup + count):
+            for runner in runners:
+                runner.once(record=i >= warmup)
+    finally:
+        for runner in runners:
+            runner.client.close()
+    return [r.samples for r in runners]
+
+
+async def _burst(path: Path_, client: httpx.AsyncClient, connections: int, total: int,
+                 duration: float) -> tuple[int, int, float]:
+    payload = path.body(PROMPT)
+    done = errors = issued = 0
+    deadline = time.perf_counter() + duration
+
+    async def worker() -> None:
+        nonlocal done, errors, issued
+        while issued < total and time.perf_counter() < deadline:
+            issued += 1
+            try:
+                resp = await client.post(path.url, json=payload)
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            if resp.status_code == 200:
+                done += 1
+            else:
+                errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return done, errors, time.perf_counter() - start
+
+
+async def _throughput(paths: list[Path_], connections: int, total: int, duration: float,
+                      rounds: int) -> list[tuple[float, int]]:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    clients = [httpx.AsyncClient(timeout=30.0, limits=limits) for _ in paths]
+    done = [0] * len(paths)
+    errors = [0] * len(paths)
+    elapsed = [0.0] * len(paths)
+    try:
+        # Open every connection before the clock starts.
+        for path, client in zip(paths, clients, strict=True):
+            await asyncio.gather(*(client.post(path.url, json=path.body(PROMPT)) for _ in range(connections)))
+        # Several short bursts per path, taking turns (same reason as `sequential`).
+        for _ in range(rounds):
+            for i, (path, client) in enumerate(zip(paths, clients, strict=True)):
+                d, e, s = await _burst(path, client, connections, max(1, total // rounds), duration / rounds)
+                done[i] += d
+                errors[i] += e
+                elapsed[i] += s
+    finally:
+        for client in clients:
+            await client.aclose()
+    return [(d / s if s > 0 else float("nan"), e) for d, e, s in zip(done, errors, elapsed, strict=True)]
+
+
+def throughput(paths: list[Path_], connections: int, total: int, duration: float,
+               rounds: int = 4) -> list[tuple[float, int]]:
+    """(completed requests per second, errors) per path with `connections` concurrent
+    connections, for at most `total` requests or `duration` seconds per path. A streaming
+    answer is read whole (httpx reads the body before `post` returns)."""
+    return asyncio.run(_throughput(paths, connections, total, duration, rounds))
 
 
 def _delta_text(path: Path_, line: str) -> bool:
@@ -196,35 +234,48 @@ def _delta_text(path: Path_, line: str) -> bool:
     return bool(choices and (choices[0].get("delta") or {}).get("content"))
 
 
-def stream_timing(path: Path_, count: int, slow_ms: int, words: int) -> tuple[float, list[float]]:
-    """Mean time to the first body byte (ms) and every gap between text deltas (ms), for streams
-    whose backend pauses `slow_ms` between chunks."""
+def _slow_stream(client: httpx.Client, path: Path_, prompt: str, words: int) -> tuple[float, list[float]]:
+    """(ms to the first body byte, arrival times of the text deltas) of one stream."""
+    start = time.perf_counter()
+    first: float | None = None
+    stamps: list[float] = []
+    raw = bytearray()
+    with client.stream("POST", path.url, json=path.body(prompt)) as resp:
+        buffer = ""
+        for chunk in resp.iter_raw():
+            now = time.perf_counter()
+            if first is None and chunk:
+                first = now
+            raw += chunk
+            buffer += chunk.decode("utf-8", "replace")
+            *lines, buffer = buffer.split("\n")
+            stamps.extend(now for line in lines if _delta_text(path, line))
+    _check(resp, path, bytes(raw))
+    if first is None or len(stamps) != words:
+        raise RuntimeError(f"{path.label}: expected {words} text deltas, saw {len(stamps)}")
+    return (first - start) * 1000.0, stamps
+
+
+def stream_timing(paths: list[Path_], count: int, slow_ms: int, words: int) -> list[tuple[float, list[float]]]:
+    """Per path: the median time to the first body byte (ms) and every gap between text deltas
+    (ms), for streams whose backend pauses `slow_ms` between chunks (paths take turns)."""
     text = " ".join(f"w{i}" for i in range(words))
     prompt = f"[[slow:{slow_ms}]] [[text:{text}]]"
-    ttfbs: list[float] = []
-    gaps: list[float] = []
-    with httpx.Client(timeout=30.0) as client:
-        for _ in range(count):
-            start = time.perf_counter()
-            first: float | None = None
-            stamps: list[float] = []
-            raw = bytearray()
-            with client.stream("POST", path.url, json=path.body(prompt)) as resp:
-                buffer = ""
-                for chunk in resp.iter_raw():
-                    now = time.perf_counter()
-                    if first is None and chunk:
-                        first = now
-                    raw += chunk
-                    buffer += chunk.decode("utf-8", "replace")
-                    *lines, buffer = buffer.split("\n")
-                    stamps.extend(now for line in lines if _delta_text(path, line))
-            _check(resp, path, bytes(raw))
-            if first is None or len(stamps) != words:
-                raise RuntimeError(f"{path.label}: expected {words} text deltas, saw {len(stamps)}")
-            ttfbs.append((first - start) * 1000.0)
-            gaps.extend((b - a) * 1000.0 for a, b in zip(stamps, stamps[1:], strict=False))
-    return statistics.fmean(ttfbs), gaps
+    clients = [httpx.Client(timeout=30.0) for _ in paths]
+    ttfbs: list[list[float]] = [[] for _ in paths]
+    gaps: list[list[float]] = [[] for _ in paths]
+    try:
+        for i in range(count + 1):
+            for j, (path, client) in enumerate(zip(paths, clients, strict=True)):
+                ttfb, stamps = _slow_stream(client, path, prompt, words)
+                if i == 0:
+                    continue  # warm-up: connection set-up is not what TTFB is about
+                ttfbs[j].append(ttfb)
+                gaps[j].extend((b - a) * 1000.0 for a, b in zip(stamps, stamps[1:], strict=False))
+    finally:
+        for client in clients:
+            client.close()
+    return [(statistics.median(t), g) for t, g in zip(ttfbs, gaps, strict=True)]
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -235,17 +286,24 @@ def _percentile(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1]
 
 
-def measure(path: Path_, args: argparse.Namespace) -> Row:
-    row = Row(path.label, path.stream)
-    samples = sequential(path, args.requests, args.warmup)
-    row.p50_ms = statistics.median(samples)
-    row.p99_ms = _percentile(samples, 99)
-    row.rps, row.errors = throughput(path, args.concurrency, args.total, args.duration)
-    if path.stream:
-        row.ttfb_ms, gaps = stream_timing(path, args.stream_requests, args.slow_ms, args.words)
-        row.spacing_ms = statistics.fmean(gaps) if gaps else float("nan")
-        row.min_gap_ms = min(gaps) if gaps else float("nan")
-    return row
+def measure(paths: list[Path_], args: argparse.Namespace) -> list[Row]:
+    """Every measurement for paths of one mode (all streaming or all not)."""
+    rows = [Row(p.label, p.stream) for p in paths]
+    for row, samples in zip(rows, sequential(paths, args.requests, args.warmup), strict=True):
+        row.p50_ms = statistics.median(samples)
+        row.p99_ms = _percentile(samples, 99)
+    for row, (rps, errors) in zip(
+        rows, throughput(paths, args.concurrency, args.total, args.duration), strict=True
+    ):
+        row.rps, row.errors = rps, errors
+    if paths[0].stream:
+        for row, (ttfb, gaps) in zip(
+            rows, stream_timing(paths, args.stream_requests, args.slow_ms, args.words), strict=True
+        ):
+            row.ttfb_ms = ttfb
+            row.spacing_ms = statistics.fmean(gaps) if gaps else float("nan")
+            row.min_gap_ms = min(gaps) if gaps else float("nan")
+    return rows
 
 
 # --------------------------------------------------------------------------- report
@@ -344,10 +402,9 @@ def run(args: argparse.Namespace) -> list[Row]:
             ("reference Envoy+ext_proc", f"{stack.envoy_url}/v1/responses", "responses"),
         ]
         for stream in (False, True):
-            for label, url, kind in paths:
-                path = Path_(label, url, kind, stream)  # type: ignore[arg-type]
-                rows.append(measure(path, args))
-                print(f"  measured {label} ({'stream' if stream else 'json'})", file=sys.stderr, flush=True)
+            mode = [Path_(label, url, kind, stream) for label, url, kind in paths]  # type: ignore[arg-type]
+            rows.extend(measure(mode, args))
+            print(f"  measured {'streaming' if stream else 'non-streaming'} paths", file=sys.stderr, flush=True)
     return rows
 
 

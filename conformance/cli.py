@@ -23,7 +23,7 @@ from conformance import reports
 from conformance.context import RunConfig
 from conformance.model import REGISTRY, Case, select
 from conformance.profiles import PROFILES
-from conformance.runner import RunResult, run_cases
+from conformance.runner import RunResult, load_waivers, run_cases
 from conformance.targets import BUILTIN_TARGETS, TargetError, builtin_target
 
 
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="an MCP server the gateway can reach, for the mcp tool cases (e.g. "
         "`python -m fixtures.mcp_server --port 0`); built-in targets start one themselves",
     )
+    rp.add_argument(
+        "--waivers",
+        metavar="FILE",
+        help="TOML [waivers] table of case id = reason: known limitations of the target; a waived "
+        "case's FAIL/ERROR is reported as SKIPPED with the reason",
+    )
     rp.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     rp.add_argument("--quiet", action="store_true", help="no per-case progress lines")
     return parser
@@ -111,6 +117,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             console.print(f"[red]environment variable {escape(args.api_key_env)} is not set[/]")
+            return 2
+    waivers: dict[str, str] = {}
+    if args.waivers:
+        try:
+            waivers = load_waivers(args.waivers)
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]cannot load --waivers {escape(args.waivers)}: {escape(str(exc))}[/]")
             return 2
     validator = None
     if args.openapi:
@@ -153,6 +166,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             target_name=name,
             validator=validator,
             mcp_server_url=mcp_url,
+            waivers=waivers,
         )
 
         def progress(result, index, total):  # type: ignore[no-untyped-def]

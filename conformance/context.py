@@ -188,6 +188,9 @@ class RunConfig:
     extra_headers: dict[str, str] = field(default_factory=dict)
     # an MCP server the *gateway* can reach (--mcp-server-url); MCP cases are UNIMPLEMENTED without
     mcp_server_url: str | None = None
+    # case id -> reason: a known, documented limitation of the target (--waivers FILE). A waived
+    # case still runs; a FAIL or ERROR is reported as SKIPPED with the reason and what was seen.
+    waivers: dict[str, str] = field(default_factory=dict)
 
 
 class RunState:

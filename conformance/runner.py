@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tomllib
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -160,6 +162,32 @@ async def run_case(case: Case, config: RunConfig, state: RunState, client: httpx
     return result
 
 
+def apply_waiver(result: CaseResult, waivers: dict[str, str]) -> CaseResult:
+    """A FAIL or ERROR of a waived case becomes SKIPPED, naming the waiver and the observation.
+
+    Waivers record limitations the target documents (for example what Envoy cannot do); they
+    never turn anything into PASS, and a waived case that passes is reported as PASS.
+    """
+    reason = waivers.get(result.case_id)
+    if reason is None or result.verdict not in (Verdict.FAIL, Verdict.ERROR):
+        return result
+    result.message = f"waived: {reason} (observed {result.verdict.value}: {result.message})"
+    result.verdict = Verdict.SKIPPED
+    return result
+
+
+def load_waivers(path: str | Path) -> dict[str, str]:
+    """Read a waiver file: TOML with a `[waivers]` table of `"case.id" = "reason"`."""
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    table = data.get("waivers")
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in table.items()
+    ):
+        raise ValueError(f"{path}: expected a [waivers] table of \"case.id\" = \"reason\" strings")
+    return dict(table)
+
+
 ProgressCallback = Callable[[CaseResult, int, int], None]
 
 
@@ -176,7 +204,7 @@ async def run_cases(
     results: list[CaseResult] = []
     async with new_client(config) as client:
         for i, case in enumerate(cases, 1):
-            res = await run_case(case, config, state, client)
+            res = apply_waiver(await run_case(case, config, state, client), config.waivers)
             results.append(res)
             if progress:
                 progress(res, i, len(cases))

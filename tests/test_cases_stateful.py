@@ -915,3 +915,60 @@ async def test_without_mcp_server_the_mcp_cases_are_unimplemented(sp: Proxied) -
     results = (await run_cases(cases, config)).results
     assert [r.verdict for r in results] == [Verdict.UNIMPLEMENTED] * 2
     assert all("--mcp-server-url" in r.message for r in results)
+
+
+# --------------------------------------------------------------------------- gateways without these APIs
+
+_STATEFUL_ROUTES = rx(r"/(files|vector_stores|conversations|prompts|connectors)(/.*)?")
+
+
+async def _no_stateful_apis(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
+    """A gateway that serves only /responses: every other route is an unknown route."""
+    if _STATEFUL_ROUTES.match(ex.path):
+        return 404, {
+            "error": {
+                "message": f"Unknown route {ex.path}",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
+    return status, body
+
+
+# not a case's break: kept out of SMUT's one-to-one check above
+NO_APIS = "no-stateful-apis"
+
+
+async def test_a_gateway_without_these_apis_is_unimplemented_never_fail(sp: Proxied) -> None:
+    SMUT[NO_APIS] = SMutation(response=_no_stateful_apis)
+    try:
+        sp.proxy.active = {NO_APIS}
+        cases = [c for c in REGISTRY.all() if c.func.__module__ in MODULES]
+        results = (await run_cases(cases, sp.config())).results
+    finally:
+        del SMUT[NO_APIS]
+    verdicts = {r.case_id: r.verdict for r in results}
+    bad = {
+        k: (v, r.message)
+        for r in results
+        for k, v in [(r.case_id, r.verdict)]
+        if v not in (Verdict.UNIMPLEMENTED, Verdict.PASS)
+    }
+    assert not bad
+    resource_cases = [k for k in verdicts if not k.startswith("tool_flows.")]
+    assert all(verdicts[k] is Verdict.UNIMPLEMENTED for k in resource_cases), [
+        k for k in resource_cases if verdicts[k] is not Verdict.UNIMPLEMENTED
+    ]
+    # the hosted-tool cases that need a vector store cannot run either
+    assert verdicts["tool_flows.file_search.output-items"] is Verdict.UNIMPLEMENTED
+
+
+def test_cli_takes_an_mcp_server_url() -> None:
+    from conformance.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["run", "--base-url", "http://127.0.0.1:1/v1", "--mcp-server-url", "http://127.0.0.1:2/mcp"]
+    )
+    assert args.mcp_server_url == "http://127.0.0.1:2/mcp"
+    assert build_parser().parse_args(["run", "--target", "reference"]).mcp_server_url is None

@@ -266,3 +266,27 @@ async def test_grpc_channel_is_skipped_without_extproc_and_opened_with_it() -> N
     import grpc
 
     assert isinstance(seen[0], grpc.aio.Channel)
+
+
+async def test_waivers_turn_only_fail_and_error_into_skipped_with_the_reason() -> None:
+    waivers = {"t.fail-must": "Envoy resets the stream", "t.pass": "never needed", "t.bug": "known"}
+    run = await run_cases(_registry().all(), _config(waivers=waivers))
+    v = {r.case_id: r for r in run.results}
+    assert v["t.fail-must"].verdict is Verdict.SKIPPED
+    assert v["t.fail-must"].message.startswith("waived: Envoy resets the stream (observed FAIL")
+    assert v["t.bug"].verdict is Verdict.SKIPPED and "observed ERROR" in v["t.bug"].message
+    assert v["t.pass"].verdict is Verdict.PASS  # a waiver never makes anything pass or fail
+    assert v["t.fail-should"].verdict is Verdict.NON_STRICT  # not waived: unchanged
+    assert exit_code(run.results) == 0
+
+
+def test_waiver_file_must_give_a_reason_per_case(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conformance.runner import load_waivers
+
+    good = tmp_path / "w.toml"
+    good.write_text('[waivers]\n"a.b" = "because"\n')
+    assert load_waivers(good) == {"a.b": "because"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[waivers]\n"a.b" = ""\n')
+    with pytest.raises(ValueError, match="reason"):
+        load_waivers(bad)
