@@ -191,6 +191,8 @@ def render(
     chat_path: str = "/v1/chat/completions",
     backend_tls: bool = False,
     extproc: bool = True,
+    egress_port: int | None = None,
+    egress_address: str = "127.0.0.1",
 ) -> str:
     """Return the Envoy YAML for one gateway stack.
 
@@ -203,6 +205,14 @@ def render(
     catch-all route sent to the backend instead of the gateway's HTTP server: a plain proxy in
     front of the model server (`POST /v1/chat/completions` reaches it untouched). It is the
     baseline `benchmarks/gateway.py` measures the gateway's overhead against, never a gateway.
+
+    `egress_port` adds the listener `backend_egress` on `egress_address:egress_port`: no ext_proc
+    filter, one route (`POST /v1/chat/completions`, rewritten to `chat_path`) to the backend
+    cluster. Its URL reaches the servicer as gRPC metadata `x-gateway-backend-egress`, and the
+    hosted tool loop (several model calls per request, run by the servicer) sends its model
+    calls there instead of straight to the backend, so they pass through Envoy too. It cannot
+    loop: that listener has no ext_proc filter and no route to `/v1/responses`. The port must be
+    a real one (the servicer is told it before Envoy binds it).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -226,6 +236,8 @@ def render(
         raise ValueError("request_buffer_limit must be positive")
     if not chat_path.startswith("/"):
         raise ValueError("chat_path must start with /")
+    if egress_port is not None and not 0 < egress_port <= 65535:
+        raise ValueError(f"egress_port must be a real port, not {egress_port}")
 
     host_rewrite = ""
     if not _is_ip(backend_host):
@@ -242,6 +254,18 @@ def render(
             f"        sni: {backend_host}\n"
         )
     full_duplex = mode == "full_duplex"
+    # Per model call of a hosted tool loop the servicer may hold Envoy's wait for its reply
+    # this long (override_message_timeout); like the route's idle timeout it bounds one
+    # backend answer. Envoy wants it no shorter than message_timeout.
+    max_message_timeout_s = max(backend_timeout_s, message_timeout_s)
+    egress_listener = egress_metadata = ""
+    if egress_port is not None:
+        egress_listener = _egress_listener(egress_address, egress_port, chat_path, backend_timeout_s,
+                                           host_rewrite)
+        host = f"[{egress_address}]" if ":" in egress_address else egress_address
+        egress_metadata = (
+            f"                - {{key: x-gateway-backend-egress, value: \"http://{host}:{egress_port}/v1\"}}"
+        )
     values = {
         "mode": mode,
         "listen_address": listen_address,
@@ -260,6 +284,9 @@ def render(
         "host_rewrite": host_rewrite.rstrip("\n"),
         "buffer_limit": request_buffer_limit,
         "message_timeout": _seconds(message_timeout_s),
+        "max_message_timeout": _seconds(max_message_timeout_s),
+        "egress_listener": egress_listener.rstrip("\n"),
+        "egress_metadata": egress_metadata,
         "backend_timeout": _seconds(backend_timeout_s),
         "connect_timeout": _seconds(connect_timeout_s),
         "status_on_error": EXTPROC_DOWN_STATUS,
@@ -274,6 +301,52 @@ def render(
     if not extproc:
         config = _without_extproc_filter(config)
     return config
+
+
+def _egress_listener(address: str, port: int, chat_path: str, backend_timeout_s: float, host_rewrite: str
+                     ) -> str:
+    """The `backend_egress` listener (see `render`): loopback, chat completions only, no ext_proc."""
+    timeout = _seconds(backend_timeout_s)
+    return (
+        "  # Egress for the servicer's own model calls (hosted tool loops): no ext_proc filter and\n"
+        "  # one route to the backend cluster, so these calls pass through Envoy but never loop.\n"
+        "  - name: backend_egress\n"
+        "    address:\n"
+        f"      socket_address: {{address: {address}, port_value: {port}}}\n"
+        "    filter_chains:\n"
+        "    - filters:\n"
+        "      - name: envoy.filters.network.http_connection_manager\n"
+        "        typed_config:\n"
+        '          "@type": type.googleapis.com/'
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n"
+        "          stat_prefix: backend_egress\n"
+        "          codec_type: AUTO\n"
+        f"          stream_idle_timeout: {timeout}\n"
+        "          route_config:\n"
+        "            name: backend_egress\n"
+        "            virtual_hosts:\n"
+        "            - name: backend_egress\n"
+        '              domains: ["*"]\n'
+        "              routes:\n"
+        "              - name: chat_completions\n"
+        "                match:\n"
+        "                  path: /v1/chat/completions\n"
+        "                  headers:\n"
+        '                  - name: ":method"\n'
+        "                    string_match: {exact: POST}\n"
+        "                route:\n"
+        "                  cluster: backend\n"
+        "                  timeout: 0s\n"
+        f"                  idle_timeout: {timeout}\n"
+        "                  regex_rewrite:\n"
+        '                    pattern: {regex: "^/v1/chat/completions$"}\n'
+        f'                    substitution: "{chat_path}"\n'
+        f"{host_rewrite}"
+        "          http_filters:\n"
+        "          - name: envoy.filters.http.router\n"
+        "            typed_config:\n"
+        '              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n'
+    )
 
 
 _EXTPROC_FILTER_START = "          - name: envoy.filters.http.ext_proc\n"
@@ -468,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-port", type=int, default=11434)
     parser.add_argument("--mode", choices=MODES, default="streamed")
     parser.add_argument("--request-buffer-limit", type=int, default=DEFAULT_REQUEST_BUFFER_LIMIT)
+    parser.add_argument("--egress-port", type=int, default=None,
+                        help="add the backend_egress listener the hosted tool loop calls the model through")
     parser.add_argument("--print-config", action="store_true", help="print the rendered config and exit")
     parser.add_argument("--validate", action="store_true", help="validate the rendered config and exit")
     args = parser.parse_args(argv)
@@ -483,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         backend_port=args.backend_port,
         mode=args.mode,
         request_buffer_limit=args.request_buffer_limit,
+        egress_port=args.egress_port,
     )
     if args.print_config:
         sys.stdout.write(config)

@@ -15,6 +15,8 @@ import fnmatch
 from dataclasses import dataclass
 
 PROFILES = ("reference", "openai")
+# How `fuzz.run` tells the hooks module, inside `st run`, which profile it is checking.
+PROFILE_ENV = "FUZZ_PROFILE"
 
 # https://platform.openai.com/docs/guides/error-codes#api-errors lists, for the REST API:
 # "400 - Bad Request", "401 - Invalid Authentication", "403", "404 - Not Found",

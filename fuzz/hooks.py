@@ -14,9 +14,7 @@ import schemathesis
 from schemathesis.core.failures import Failure
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from fuzz.allowlist import reason_for
-
-PROFILE_ENV = "FUZZ_PROFILE"
+from fuzz.allowlist import PROFILE_ENV, reason_for
 
 
 @schemathesis.check

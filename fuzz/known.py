@@ -59,20 +59,6 @@ KNOWN_FINDINGS: tuple[Match, ...] = (
         message=r"Documented:\s*$",
         test=_T + "test_openapi_every_operation_declares_its_success_response",
     ),
-    Match(
-        "openai", "ST108", "* /v1/files*",
-        "OpenAIFile.expires_at (integer) and status_details (string) are not nullable: the "
-        "reference sends null instead of omitting them",
-        message=r"null is not of type \"(integer|string)\"[\s\S]*(expires_at|status_details)",
-        test=_T + "test_file_object_omits_null_fields",
-    ),
-    Match(
-        "openai", "ST108", "* /v1/vector_stores*",
-        "VectorStoreObject.expires_after is a VectorStoreExpirationAfter object, not nullable: the "
-        "reference sends null instead of omitting it",
-        message=r"null is not of type \"object\"",
-        test=_T + "test_vector_store_object_omits_null_expires_after",
-    ),
 )
 
 ACCEPTED: tuple[Match, ...] = (

@@ -118,12 +118,9 @@ def test_openapi_every_operation_declares_its_success_response(openapi: dict[str
     assert undocumented == []
 
 
-# --- finding 4: files carry `expires_at: null` and `status_details: null` -------------------
+# --- finding 4 (fixed): files carried `expires_at: null` and `status_details: null` ----------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="fuzz finding: the file object has expires_at: null and status_details: null; "
-                   "the OpenAI document types them integer and string (not nullable): omit them instead")
 def test_file_object_omits_null_fields(client: httpx.Client) -> None:
     resp = client.post("/v1/files", data={"purpose": "assistants"},
                        files={"file": ("notes.txt", b"fuzz regression", "text/plain")})
@@ -136,12 +133,9 @@ def test_file_object_omits_null_fields(client: httpx.Client) -> None:
         assert "status_details" not in body or isinstance(body["status_details"], str), body
 
 
-# --- finding 5: vector stores carry `expires_after: null` ------------------------------------
+# --- finding 5 (fixed): vector stores carried `expires_after: null` ----------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="fuzz finding: the vector store object has expires_after: null; the OpenAI "
-                   "document types it as VectorStoreExpirationAfter (not nullable)")
 def test_vector_store_object_omits_null_expires_after(client: httpx.Client) -> None:
     resp = client.post("/v1/vector_stores", json={"name": "fuzz"})
     assert resp.status_code == 200, resp.text

@@ -237,7 +237,9 @@ class Listing:
 
     ``exclusive``: the list holds only this case's items (conversation items, vector-store files);
     otherwise (files, vector stores, connectors) other items may be present and only ours are
-    checked."""
+    checked. Items a case creates one after another often share a ``created_at`` second; the
+    cases expect such ties in creation order, the only order under which ``after=<id>`` cursors
+    are well defined."""
 
     path: str
     ids: list[str]

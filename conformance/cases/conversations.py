@@ -503,6 +503,27 @@ async def unknown_conversation(ctx: CaseContext) -> None:
 
 
 @case(
+    "conversations.responses.with-previous-response-400",
+    level=Level.MUST,
+    title="conversation with a real previous_response_id is a 400 and appends nothing",
+    spec="previous_response_id: The unique ID of the previous response to the model. Use this to create "
+    "multi-turn conversations. Cannot be used in conjunction with `conversation`.",
+    source=f"{OAI} components.schemas.ResponseProperties.previous_response_id",
+)
+async def with_previous(ctx: CaseContext) -> None:
+    # both ids exist, so only the exclusivity rule can make this a 400 (unlike fake ids, which a
+    # gateway could reject for being unknown)
+    conv = await _create(ctx, items=[_msg("only item")])
+    cid = str(conv.get("id"))
+    prev = await ctx.create_ok("an unrelated stored response")
+    resp = await ctx.create("both", conversation=cid, previous_response_id=prev.get("id"))
+    ctx.check_eq(resp.status_code, 400, "status with conversation and previous_response_id")
+    ctx.check_eq(
+        [t for _, _, t in await _all_texts(ctx, cid)], ["only item"], "conversation items afterwards"
+    )
+
+
+@case(
     "conversations.responses.failed-not-appended",
     level=Level.SHOULD,
     title="A failed Response (backend error) appends nothing to the conversation",

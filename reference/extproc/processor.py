@@ -29,13 +29,15 @@ conversation is put in headers sent upstream.
 
 from __future__ import annotations
 
-import copy
+import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+from google.protobuf.duration_pb2 import Duration
 
 import protos
 from reference.core import errors, sse
@@ -43,6 +45,7 @@ from reference.core.errors import APIError
 from reference.core.streaming import StreamTranslator
 
 if TYPE_CHECKING:
+    from reference.backend import Backend
     from reference.engine import Engine, Prepared
 
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -138,8 +141,19 @@ class RequestProcessor:
         chat_path: str | None = None,
         sse_mode: SseMode = "streamed",
         done_marker: bool = False,
+        backend: Backend | None = None,
+        message_timeout: float | None = None,
     ) -> None:
         self.engine = engine
+        # The hosted tool loop's model calls: through Envoy's egress listener when the config
+        # announces one (the server passes that client), else the engine's own backend client.
+        self.backend = backend
+        # A hosted-tool request keeps Envoy waiting for the reply to its request body while this
+        # server runs several model calls. Before each call the servicer restarts Envoy's message
+        # timer with `override_message_timeout` set to this (the backend timeout), so only one
+        # stalled model call times out. Envoy honours it up to the filter's max_message_timeout
+        # (the template sets it to the same backend timeout) and ignores a larger one.
+        self.message_timeout = message_timeout
         # Open Responses ends streams with `data: [DONE]`; OpenAI does not (GatewayConfig.profile).
         self.done_marker = done_marker
         self.chat_path = chat_path or chat_path_for(engine)
@@ -149,7 +163,7 @@ class RequestProcessor:
         # sent with the first message) until a mode_override switches it.
         self.response_body_mode: int = PM.BUFFERED
         self.response: _Response | None = None
-        self.kind: Literal["none", "json", "sse", "error", "passthrough"] = "none"
+        self.kind: Literal["none", "json", "sse", "error", "passthrough", "tools"] = "none"
         self.translator: StreamTranslator | None = None
         self.decoder: sse.ChatStreamDecoder | None = None
         self.stored = False
@@ -170,7 +184,9 @@ class RequestProcessor:
             if phase == "request_headers":
                 return [self._request_headers()]
             if phase == "request_body":
-                return [await self._request_body(request.request_body)]
+                reply = await self._request_body(request.request_body)
+                # None: a hosted-tool request; `process` runs its loop and sends the answer.
+                return [] if reply is None else [reply]
             if phase == "request_trailers":
                 return [protos.ProcessingResponse(request_trailers=protos.TrailersResponse())]
             if phase == "response_headers":
@@ -196,6 +212,15 @@ class RequestProcessor:
             ]
         log.warning("ignoring ext_proc message without a known phase: %s", phase)
         return []
+
+    async def process(self, request: Any) -> AsyncIterator[Any]:
+        """Replies to one ProcessingRequest as they become ready: `handle`'s, then, when the
+        request body turned out to be a hosted-tool request, the replies of its tool loop."""
+        for reply in await self.handle(request):
+            yield reply
+        if self.kind == "tools" and not self.done:
+            async for reply in self._tool_loop_replies():
+                yield reply
 
     def _encode(self, events: list[dict[str, Any]]) -> bytes:
         """SSE bytes for `events`, closed by `data: [DONE]` after the terminal event when the
@@ -231,7 +256,7 @@ class RequestProcessor:
             )
         )
 
-    async def _request_body(self, body: Any) -> Any:
+    async def _request_body(self, body: Any) -> Any | None:
         if self._held or not body.end_of_stream:
             # Only BUFFERED request bodies are meaningful; tolerate a processor config that
             # streams the request by holding the pieces (Envoy then needs end_of_stream).
@@ -253,6 +278,11 @@ class RequestProcessor:
             self.done = True
             text = await self.engine.create(prepared)
             return immediate(200, text.encode(), details="gateway_background")
+        if prepared.tool_loop:
+            # Several model calls, which Envoy's one upstream request cannot carry: the loop
+            # runs here (`process` -> `_tool_loop_replies`) and answers with an immediate response.
+            self.kind = "tools"
+            return None
         chat = json.dumps(prepared.chat_request, ensure_ascii=False, separators=(",", ":")).encode()
         return protos.ProcessingResponse(
             request_body=protos.BodyResponse(
@@ -306,7 +336,8 @@ class RequestProcessor:
             # Like the direct path's backend client, a 2xx answer to a streaming request is read
             # as an event stream whatever its content-type (garbage then fails it with 502).
             self.kind = "sse"
-            self.translator = StreamTranslator(copy.deepcopy(self.prepared.response))
+            # StreamTranslator deep-copies its skeleton itself: no second copy on the hot path.
+            self.translator = StreamTranslator(self.prepared.response)
             self.decoder = sse.ChatStreamDecoder()
             reply.response_headers.response.header_mutation.CopyFrom(
                 _header_mutation(
@@ -386,7 +417,7 @@ class RequestProcessor:
 
     async def _stream_failure_events(self, err: APIError) -> bytes:
         assert self.prepared is not None
-        translator = StreamTranslator(copy.deepcopy(self.prepared.response))
+        translator = StreamTranslator(self.prepared.response)
         self.translator = translator
         events = translator.fail(err)
         await self.engine.finalize(self.prepared, translator.response)
@@ -439,6 +470,86 @@ class RequestProcessor:
         return protos.ProcessingResponse(
             response_body=protos.BodyResponse(response=protos.CommonResponse(body_mutation=mutation))
         )
+
+    # --- hosted tool loop ----------------------------------------------------------------------
+
+    def _model_backend(self) -> Backend:
+        backend = self.backend if self.backend is not None else self.engine.backend
+        if backend is None:
+            raise APIError(500, "This gateway has no model backend configured.", errors.SERVER_ERROR)
+        return backend
+
+    def _timer_reply(self) -> Any | None:
+        """A message restarting Envoy's wait for our reply (None without a timeout to ask for)."""
+        if not self.message_timeout:
+            return None
+        timeout = Duration()
+        timeout.FromNanoseconds(int(self.message_timeout * 1e9))
+        return protos.ProcessingResponse(override_message_timeout=timeout)
+
+    async def _tool_loop_replies(self) -> AsyncIterator[Any]:
+        """Run the hosted tool loop of the request (Envoy waits for the reply to its request body
+        meanwhile) and yield the replies: timer extensions before each model call, then the
+        answer as one ImmediateResponse.
+
+        The loop runs as a task feeding a queue so the timer extensions go out while it runs. If
+        Envoy gives up on the stream (client gone, timeout) this generator is closed and the task
+        cancelled.
+        """
+        self.done = True
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        task = asyncio.create_task(self._run_tool_loop(queue.put_nowait))
+        task.add_done_callback(lambda _t: queue.put_nowait(None))
+        try:
+            while (reply := await queue.get()) is not None:
+                yield reply
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait([task])
+
+    async def _run_tool_loop(self, send: Callable[[Any], None]) -> None:
+        prepared = self.prepared
+        assert prepared is not None
+        backend = self._model_backend()
+
+        def before_call() -> None:
+            reply = self._timer_reply()
+            if reply is not None:
+                send(reply)
+
+        try:
+            if not prepared.stream:
+                async def call_model(request: dict[str, Any]) -> dict[str, Any]:
+                    before_call()
+                    return await backend.chat(request)
+
+                # A model failure raises its APIError and nothing is stored (Engine.create's rule).
+                response = await self.engine.run_tool_loop(prepared, call_model)
+                text = await self.engine.finalize(prepared, response)
+                self.stored = prepared.store
+                send(immediate(200, text.encode(), details="gateway_tool_loop"))
+                return
+
+            def stream_model(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+                before_call()
+                return backend.stream_chat(request)
+
+            # Envoy 1.40 streams an immediate response (StreamedImmediateResponse) only when the
+            # request body is FULL_DUPLEX_STREAMED, and this config BUFFERs it: the whole event
+            # stream goes out as one ImmediateResponse once the loop ended (envoy/README.md,
+            # "Hosted tools"). Same events in the same order as the direct path; a model failure
+            # ends it with response.failed (stream_tool_loop stores the response first).
+            events = [event async for event in self.engine.stream_tool_loop(prepared, stream_model)]
+            self.stored = prepared.store
+            send(immediate(200, self._encode(events), "text/event-stream", details="gateway_tool_loop"))
+        except APIError as err:
+            send(error_reply(err))
+        except Exception:
+            log.exception("hosted tool loop of %s failed", prepared.id)
+            send(error_reply(APIError(500, "The gateway failed to process the request.",
+                                      errors.SERVER_ERROR, None, "internal_error")))
 
     # --- end of stream -------------------------------------------------------------------------
 

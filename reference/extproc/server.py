@@ -22,12 +22,19 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 import protos
+from reference.backend import Backend
 from reference.extproc.processor import SSE_MODE_METADATA, RequestProcessor, SseMode
 
 if TYPE_CHECKING:
     from reference.engine import Engine
 
 log = logging.getLogger("reference.extproc")
+
+# gRPC metadata key the Envoy config sets (grpc_service.initial_metadata) to the URL of its
+# egress listener: a listener without the ext_proc filter that proxies to the model backend
+# cluster. The hosted tool loop sends its model calls there, so they stay observable in Envoy
+# (stats, access log, the same cluster and timeouts) and cannot loop back into this server.
+BACKEND_EGRESS_METADATA = "x-gateway-backend-egress"
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -45,6 +52,35 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
         self.engine = engine
         self.chat_path = chat_path
         self.sse_mode: SseMode = sse_mode
+        # Model clients for Envoy egress listeners, by URL (one per Envoy config seen).
+        self._egress: dict[str, Backend] = {}
+
+    async def aclose(self) -> None:
+        for backend in self._egress.values():
+            await backend.aclose()
+        self._egress.clear()
+
+    def _egress_backend(self, url: str) -> Backend:
+        backend = self._egress.get(url)
+        if backend is None:
+            own = self.engine.backend
+            # Same API key and timeout as the engine's own client: only the address changes.
+            # (Backend keeps its key only in its client's headers; it has no public accessor.)
+            auth = own._client.headers.get("authorization", "") if own is not None else ""
+            backend = Backend(url, api_key=auth.removeprefix("Bearer ") or None,
+                              timeout=own.timeout if own is not None else 60.0)
+            self._egress[url] = backend
+        return backend
+
+    def _tool_loop_options(self, context: Any) -> tuple[Backend | None, float | None]:
+        """The model client of hosted tool loops (the egress listener the Envoy config
+        announces, else None: the engine's own) and the per-call timeout it uses."""
+        backend: Backend | None = None
+        for key, value in context.invocation_metadata() or ():
+            if key == BACKEND_EGRESS_METADATA and isinstance(value, str) and value.startswith("http"):
+                backend = self._egress_backend(value)
+        used = backend if backend is not None else self.engine.backend
+        return backend, (used.timeout if used is not None else None)
 
     def _sse_mode(self, context: Any) -> SseMode:
         # The Envoy config may name the streaming mode it allows (grpc_service initial_metadata);
@@ -55,15 +91,18 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
         return self.sse_mode
 
     async def Process(self, request_iterator: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        backend, message_timeout = self._tool_loop_options(context)
         processor = RequestProcessor(
             self.engine,
             chat_path=self.chat_path,
             sse_mode=self._sse_mode(context),
             done_marker=self.done_marker,
+            backend=backend,
+            message_timeout=message_timeout,
         )
         try:
             async for request in request_iterator:
-                for reply in await processor.handle(request):
+                async for reply in processor.process(request):
                     yield reply
         finally:
             # Shielded: when Envoy resets the stream the handler is cancelled, and the cut-off
@@ -77,11 +116,14 @@ class ExtProcHandle:
     health: Any
     host: str
     port: int
+    servicer: ExternalProcessor | None = None
 
     async def stop(self, grace: float | None = 2.0) -> None:
         """Health NOT_SERVING first, then stop accepting and let running streams end."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.servicer is not None:
+            await self.servicer.aclose()
 
 
 async def serve_extproc(
@@ -102,9 +144,8 @@ async def serve_extproc(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
     )
-    protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(
-        ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode, done_marker=done_marker), server
-    )
+    servicer = ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode, done_marker=done_marker)
+    protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(servicer, server)
     health = protos.HealthServicer()
     protos.health_pb2_grpc.add_HealthServicer_to_server(health, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -115,4 +156,4 @@ async def serve_extproc(
     for service in ("", protos.EXT_PROC_SERVICE):
         await health.set(service, protos.health_pb2.HealthCheckResponse.SERVING)
     log.info("ext_proc gRPC listening on %s:%d", host, bound)
-    return ExtProcHandle(server=server, health=health, host=host, port=bound)
+    return ExtProcHandle(server=server, health=health, host=host, port=bound, servicer=servicer)
