@@ -91,3 +91,13 @@ def mutants(session: nox.Session) -> None:
     session.run(
         "python", "-m", "fixtures.mutants", "--json", str(REPORTS / "mutants.json"), *session.posargs
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark of the reference gateway through Envoy (a measurement, not a test: it never
+    fails on a missed target). One table, side by side: backend direct, Envoy pass-through,
+    reference direct HTTP, reference via Envoy + ext_proc; see benchmarks/gateway.py.
+    Extra arguments go to the script, e.g. `nox -s bench -- --json bench.json`."""
+    _install(session)
+    session.run("python", "benchmarks/gateway.py", *session.posargs)

@@ -41,6 +41,13 @@ GATEWAY_TEMPLATE = TEMPLATES / "gateway.yaml"
 
 Mode = Literal["streamed", "full_duplex"]
 MODES: tuple[Mode, ...] = ("streamed", "full_duplex")
+# How the create route's request reaches the servicer. "buffered": headers SKIP, body BUFFERED
+# (one message per request). "full_duplex": headers SEND, body FULL_DUPLEX_STREAMED, trailers
+# SEND; the servicer holds the headers' reply until the body is in, which lets it answer a
+# hosted-tool request with a *streamed* immediate response (Envoy 1.40 accepts one only in this
+# mode), at the cost of more gRPC messages for every request.
+RequestMode = Literal["buffered", "full_duplex"]
+REQUEST_MODES: tuple[RequestMode, ...] = ("buffered", "full_duplex")
 
 # Envoy's per-stream buffer limit: a request body over this many bytes is answered 413 by Envoy
 # (ext_proc BUFFERED mode cannot hold more) with an OpenAI error body. Give the gateway's direct
@@ -54,6 +61,12 @@ LOCAL_REPLY_HEADER = "x-gateway-local-reply"
 # Statuses chosen for Envoy-generated errors; the direct HTTP path uses the same ones
 # (backend unreachable 502, backend timeout 504, body too large 413).
 EXTPROC_DOWN_STATUS = 503
+
+# A hosted-tool request (file_search, mcp) makes up to this many model calls, run by the ext_proc
+# servicer while Envoy waits for its reply to the request body (reference.tools.MAX_MODEL_CALLS;
+# a test keeps the two equal). The filter's max_message_timeout is backend timeout x this: the
+# longest override_message_timeout the servicer asks for.
+TOOL_LOOP_MODEL_CALLS = 8
 
 
 class EnvoyError(RuntimeError):
@@ -193,6 +206,7 @@ def render(
     extproc: bool = True,
     egress_port: int | None = None,
     egress_address: str = "127.0.0.1",
+    request_mode: RequestMode = "buffered",
 ) -> str:
     """Return the Envoy YAML for one gateway stack.
 
@@ -216,6 +230,8 @@ def render(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if request_mode not in REQUEST_MODES:
+        raise ValueError(f"request_mode must be one of {REQUEST_MODES}, not {request_mode!r}")
     for name, port in (
         ("listen_port", listen_port),
         ("admin_port", admin_port),
@@ -254,10 +270,10 @@ def render(
             f"        sni: {backend_host}\n"
         )
     full_duplex = mode == "full_duplex"
-    # Per model call of a hosted tool loop the servicer may hold Envoy's wait for its reply
-    # this long (override_message_timeout); like the route's idle timeout it bounds one
-    # backend answer. Envoy wants it no shorter than message_timeout.
-    max_message_timeout_s = max(backend_timeout_s, message_timeout_s)
+    # How long the servicer may hold Envoy's wait for its reply while it runs a hosted tool loop
+    # (override_message_timeout): each model call may take the backend timeout. Envoy wants it
+    # no shorter than message_timeout.
+    max_message_timeout_s = max(backend_timeout_s * TOOL_LOOP_MODEL_CALLS, message_timeout_s)
     egress_listener = egress_metadata = ""
     if egress_port is not None:
         egress_listener = _egress_listener(egress_address, egress_port, chat_path, backend_timeout_s,
@@ -287,6 +303,10 @@ def render(
         "max_message_timeout": _seconds(max_message_timeout_s),
         "egress_listener": egress_listener.rstrip("\n"),
         "egress_metadata": egress_metadata,
+        "request_header_mode": "SEND" if request_mode == "full_duplex" else "SKIP",
+        "request_body_mode": "FULL_DUPLEX_STREAMED" if request_mode == "full_duplex" else "BUFFERED",
+        # Envoy accepts FULL_DUPLEX_STREAMED only together with trailers SEND.
+        "request_trailer_mode": "SEND" if request_mode == "full_duplex" else "SKIP",
         "backend_timeout": _seconds(backend_timeout_s),
         "connect_timeout": _seconds(connect_timeout_s),
         "status_on_error": EXTPROC_DOWN_STATUS,
@@ -541,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-port", type=int, default=11434)
     parser.add_argument("--mode", choices=MODES, default="streamed")
     parser.add_argument("--request-buffer-limit", type=int, default=DEFAULT_REQUEST_BUFFER_LIMIT)
+    parser.add_argument("--request-mode", choices=REQUEST_MODES, default="buffered",
+                        help="full_duplex: stream hosted-tool answers (more gRPC messages per request)")
     parser.add_argument("--egress-port", type=int, default=None,
                         help="add the backend_egress listener the hosted tool loop calls the model through")
     parser.add_argument("--print-config", action="store_true", help="print the rendered config and exit")
@@ -559,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         mode=args.mode,
         request_buffer_limit=args.request_buffer_limit,
         egress_port=args.egress_port,
+        request_mode=args.request_mode,
     )
     if args.print_config:
         sys.stdout.write(config)

@@ -223,8 +223,10 @@ def parse_events(path: Path, profile: str, target: str) -> tuple[list[Failure], 
                         profile=profile, target=target, code=code,
                         title=info.get("title", check.get("name", "")), operation=operation,
                         message=message, request=request, response=response,
-                        known=findings.known(profile, code, operation, message),
-                        accepted=findings.accepted(profile, code, operation, message),
+                        known=findings.known(profile, code, operation, message,
+                                             response=response, target=target),
+                        accepted=findings.accepted(profile, code, operation, message,
+                                                   response=response, target=target),
                     )
     return list(failures.values()), statuses
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from gateway_envoy.launcher import EnvoyProcess, render
+from gateway_envoy.launcher import EnvoyProcess, RequestMode, render
 
 from fixtures import mcp_server
 from fixtures.backend.testing import sse_data
@@ -50,14 +50,17 @@ class EgressStack(Stack):
     """A Stack whose Envoy also has the `backend_egress` listener (render(egress_port=...)),
     optionally with a short message_timeout to prove the servicer extends it."""
 
-    def __init__(self, config: StackConfig, *, message_timeout_s: float = 10.0) -> None:
+    def __init__(self, config: StackConfig, *, message_timeout_s: float = 10.0, egress: bool = True,
+                 request_mode: RequestMode = "buffered") -> None:
         super().__init__(config)
         self.message_timeout_s = message_timeout_s
-        self.egress_port = 0
+        self.egress = egress
+        self.request_mode: RequestMode = request_mode
+        self.egress_port: int | None = None
 
     def _start_envoy(self) -> None:
         backend, http = urlsplit(self.backend_url), urlsplit(self.http_url)
-        self.egress_port = _free_port()
+        self.egress_port = _free_port() if self.egress else None
         config = render(
             listen_port=0, admin_port=0,
             http_host=http.hostname or "127.0.0.1", http_port=http.port or 80,
@@ -65,7 +68,7 @@ class EgressStack(Stack):
             backend_host=backend.hostname or "127.0.0.1", backend_port=backend.port or 80,
             mode=self.config.mode, request_buffer_limit=self.config.max_body_bytes,
             backend_timeout_s=self.config.backend_timeout, message_timeout_s=self.message_timeout_s,
-            egress_port=self.egress_port,
+            egress_port=self.egress_port, request_mode=self.request_mode,
         )
         self.envoy = EnvoyProcess(config, ready_timeout=self.config.startup_timeout)
         self.envoy.start()
@@ -80,11 +83,21 @@ def mcp() -> Iterator[MCPServerHandle]:
         handle.stop()
 
 
-@pytest.fixture(scope="module", params=["own-client", "egress"])
+@pytest.fixture(scope="module", params=["own-client", "egress", "full-duplex"])
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    s: Stack = Stack(StackConfig()) if request.param == "own-client" else EgressStack(StackConfig())
+    s: Stack
+    if request.param == "own-client":
+        s = Stack(StackConfig())
+    elif request.param == "egress":
+        s = EgressStack(StackConfig())
+    else:
+        s = EgressStack(StackConfig(), egress=False, request_mode="full_duplex")
     with s:
         yield s
+
+
+def full_duplex(stack: Stack) -> bool:
+    return isinstance(stack, EgressStack) and stack.request_mode == "full_duplex"
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +167,8 @@ def backend_chat_requests(stack: Stack) -> list[dict[str, Any]]:
 
 def egress_requests(stack: Stack) -> int:
     """Requests Envoy's backend_egress listener has served (0 when it has none)."""
-    stats = httpx.get(f"{stack.admin_url}/stats?format=json&filter=^http\\.backend_egress\\.downstream_rq_total$",
+    pattern = "^http\\.backend_egress\\.downstream_rq_total$"
+    stats = httpx.get(f"{stack.admin_url}/stats", params={"format": "json", "filter": pattern},
                       timeout=5).json()["stats"]
     return sum(int(s["value"]) for s in stats if "value" in s)
 
@@ -189,7 +203,7 @@ def test_file_search_non_streaming(via: httpx.Client, direct: httpx.Client, stac
     chats = backend_chat_requests(stack)
     assert len(chats) == 2
     assert chats[1]["body"]["messages"][-1]["role"] == "tool"
-    if isinstance(stack, EgressStack):
+    if isinstance(stack, EgressStack) and stack.egress:
         # ... and both went through Envoy's egress listener.
         assert egress_requests(stack) - egress_before == 2
     else:
@@ -236,6 +250,46 @@ def test_unknown_vector_store_same_error_as_direct(via: httpx.Client, direct: ht
     body = {"input": SEARCH, "tools": [fs_tool("vs_does_not_exist")]}
     r, d = create(via, **body), create(direct, **body)
     assert r.status_code == d.status_code == 404
+    assert r.json() == d.json()
+
+
+def test_streaming_delivery(via: httpx.Client, stack: Stack, mcp: MCPServerHandle) -> None:
+    """Each model call takes 0.8 s. With a full-duplex request body the events stream as the
+    loop makes them (a streamed immediate response): the mcp_list_tools events long before the
+    end. With the default BUFFERED request body they all arrive together at the end (the
+    documented trade-off)."""
+    body = {"model": "scripted-delay:800", "input": ADD, "tools": [mcp_tool(mcp)], "stream": True}
+    arrivals: list[tuple[float, str]] = []
+    t0 = time.monotonic()
+    with via.stream("POST", "/v1/responses", json=body) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                arrivals.append((time.monotonic() - t0, json.loads(line[6:])["type"]))
+    end = arrivals[-1][0]
+    assert arrivals[-1][1] == "response.completed" and end >= 1.6
+    first_call = next(t for t, kind in arrivals if kind == "response.mcp_call.completed")
+    if full_duplex(stack):
+        assert arrivals[0][0] < end - 1.2, arrivals
+        assert first_call < end - 0.6, arrivals
+    else:
+        assert arrivals[0][0] > end - 0.2, arrivals
+
+
+def test_plain_requests_unchanged(via: httpx.Client, direct: httpx.Client) -> None:
+    """Requests without hosted tools still take Envoy's upstream path in every request mode:
+    JSON, streaming and validation errors as on the direct path."""
+    r, d = create(via, input="hello there"), create(direct, input="hello there")
+    assert r.status_code == d.status_code == 200
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert normalise(r.json()) == normalise(d.json())
+    body = {"input": "[[text:a b c]]", "stream": True}
+    r, d = create(via, **body), create(direct, **body)
+    assert r.status_code == d.status_code == 200
+    assert normalise(events(r.content)) == normalise(events(d.content))
+    r, d = create(via, input=5), create(direct, input=5)
+    assert r.status_code == d.status_code == 400
     assert r.json() == d.json()
 
 
@@ -297,17 +351,31 @@ def test_model_failure_same_as_direct(via: httpx.Client, direct: httpx.Client, m
 
 
 def test_loop_longer_than_message_timeout(mcp: MCPServerHandle) -> None:
-    """Envoy waits at most message_timeout (here 1 s) for the reply to the request body, and
-    every model call of this loop takes 1.2 s: the servicer restarts the timer before each call
-    (override_message_timeout), so the request still completes, streaming or not."""
-    with EgressStack(StackConfig(), message_timeout_s=1.0) as s, \
+    """Envoy waits at most message_timeout (here 2 s) for the reply to the request body, and
+    this loop's two model calls take 1.5 s each: the servicer extends the timer once it knows the
+    request runs a tool loop (override_message_timeout), so it still completes, streaming or not."""
+    with EgressStack(StackConfig(), message_timeout_s=2.0) as s, \
             httpx.Client(base_url=s.envoy_url, timeout=60) as via:
+        # Warm up (first MCP listing and imports) so only the model calls take time below.
+        assert create(via, input=ADD, tools=[mcp_tool(mcp)]).status_code == 200
         for stream in (False, True):
-            body = {"model": "scripted-delay:1200", "input": ADD, "tools": [mcp_tool(mcp)], "stream": stream}
+            body = {"model": "scripted-delay:1500", "input": ADD, "tools": [mcp_tool(mcp)], "stream": stream}
             t0 = time.monotonic()
             r = via.post("/v1/responses", json=body)
             assert r.status_code == 200, r.text
-            assert time.monotonic() - t0 > 2.4  # two model calls of 1.2 s each
+            assert time.monotonic() - t0 > 3.0  # two model calls of 1.5 s each
             final = events(r.content)[-1]["response"] if stream else r.json()
             assert final["status"] == "completed"
             assert [item["type"] for item in final["output"]] == ["mcp_list_tools", "mcp_call", "message"]
+
+
+def test_max_message_timeout_covers_the_loop() -> None:
+    """The launcher's loop budget and the tool loop's model-call limit are the same number."""
+    from gateway_envoy.launcher import TOOL_LOOP_MODEL_CALLS
+
+    from reference.tools import MAX_MODEL_CALLS
+
+    assert TOOL_LOOP_MODEL_CALLS == MAX_MODEL_CALLS
+    config = render(listen_port=0, admin_port=0, http_port=1, extproc_port=2, backend_port=3,
+                    backend_timeout_s=30)
+    assert f"max_message_timeout: {30 * MAX_MODEL_CALLS}s" in config

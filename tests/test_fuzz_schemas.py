@@ -212,6 +212,12 @@ def test_known_and_accepted_matching() -> None:
 
     assert known.accepted("openai", "ST108", "GET /v1/files", msg)
     assert known.accepted("reference", "ST108", "GET /v1/files", msg) is None
+    reset = ('502 {"error":{"code":"backend_unreachable","message":"The model backend could not be '
+             'reached: upstream_reset_before_response_started{connection_termination}"}}')
+    assert known.known("openai", "ST101", "GET /v1/files", "", response=reset, target="envoy")
+    # The same answer from the direct target, or any other 5xx, is new.
+    assert known.known("openai", "ST101", "GET /v1/files", "", response=reset, target="direct") is None
+    assert known.known("openai", "ST101", "GET /v1/files", "", response="500 {}", target="envoy") is None
     missing = "Invalid data should have been rejected\nInvalid component: Missing request body"
     assert known.accepted("openai", "ST201", "POST /v1/vector_stores", missing)
     assert known.accepted("openai", "ST201", "POST /v1/responses", missing) is None

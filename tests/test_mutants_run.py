@@ -109,6 +109,8 @@ def test_runner_smoke(tmp_path: Path) -> None:
     assert abs(data["kill_rate"] - 2 / 3) < 0.01
     assert "responses.stream.content-type" in data["mutants"]["sse.content-type-json"]["killers"]
     assert "state.delete-then-get-404" in data["mutants"]["state.delete-not-deleting"]["killers"]
+    # the kills reproduced on the confirmation re-run
+    assert data["mutants"]["state.delete-not-deleting"]["unconfirmed_killers"] == []
     # every selected case killed something (sequence-monotonic reads the stream through the same
     # content-type check), so only the survivor makes the run fail
     assert data["weak_cases"] == []

@@ -83,8 +83,8 @@ class Model:
             yield chunk
 
 
-SKELETON: dict[str, Any] = {"id": "resp_1", "object": "response", "status": "in_progress", "output": [], "usage": None,
-            "error": None, "incomplete_details": None, "completed_at": None}
+SKELETON: dict[str, Any] = {"id": "resp_1", "object": "response", "status": "in_progress", "output": [],
+                            "usage": None, "error": None, "incomplete_details": None, "completed_at": None}
 
 
 async def _loop(fakes: Fakes, text: str, tools: list[dict[str, Any]], **kw: Any) -> ToolLoop:
@@ -174,7 +174,7 @@ async def test_stream_failure_ends_with_response_failed() -> None:
     assert events[-1]["type"] == "response.failed"
     failed = events[-1]["response"]
     assert failed["status"] == "failed"
-    assert failed["error"] == {"code": "backend_error", "message": "The model backend failed: boom"}
+    assert failed["error"] == {"code": "server_error", "message": "The model backend failed: boom"}
     assert [i["type"] for i in failed["output"]] == ["file_search_call"]
     # `run` raises instead, so a plain request fails with the backend's status.
     calls = 0

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.duration_pb2 import Duration
 
 import protos
@@ -124,6 +125,70 @@ def error_reply(err: APIError) -> Any:
     return immediate(err.status, err.body_bytes(), details=f"gateway_{err.code or err.type}")
 
 
+# `ProcessingResponse.streamed_immediate_response` (field 11, a `StreamedImmediateResponse` with
+# the oneof `headers_response` = 1 (HttpHeaders), `body_response` = 2 (StreamedBodyResponse),
+# `trailers_response` = 3 (HeaderMap)) is in Envoy 1.40's external_processor.proto but not in
+# the xds-protos 1.85 stubs. The two messages are declared here with exactly those numbers and
+# types, in a private package of the default descriptor pool, and serialised; parsed as a
+# ProcessingResponse the bytes keep field 11 as an unknown field, which protobuf writes back
+# unchanged when gRPC serialises the reply. (Field numbers read from the descriptor compiled
+# into the envoy 1.40 binary; tests/test_extproc_tools_unit.py checks the wire bytes.)
+_COMPAT_PACKAGE = "reference.extproc.compat"
+_compat_classes: tuple[Any, Any] | None = None
+
+
+def _compat() -> tuple[Any, Any]:
+    global _compat_classes
+    if _compat_classes is None:
+        pool = descriptor_pool.Default()
+        try:
+            pool.FindMessageTypeByName(f"{_COMPAT_PACKAGE}.StreamedImmediateResponse")
+        except KeyError:
+            file = descriptor_pb2.FileDescriptorProto(
+                name="reference/extproc/compat.proto", package=_COMPAT_PACKAGE, syntax="proto3",
+                dependency=[protos.ext_proc_pb2.DESCRIPTOR.name, protos.core_base_pb2.DESCRIPTOR.name])
+            sir = file.message_type.add(name="StreamedImmediateResponse")
+            sir.oneof_decl.add(name="response")
+            for name, number, type_name in (
+                ("headers_response", 1, ".envoy.service.ext_proc.v3.HttpHeaders"),
+                ("body_response", 2, ".envoy.service.ext_proc.v3.StreamedBodyResponse"),
+                ("trailers_response", 3, ".envoy.config.core.v3.HeaderMap"),
+            ):
+                sir.field.add(name=name, number=number, oneof_index=0, type_name=type_name,
+                              type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                              label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+            outer = file.message_type.add(name="ProcessingResponse")
+            outer.field.add(name="streamed_immediate_response", number=11,
+                            type_name=f".{_COMPAT_PACKAGE}.StreamedImmediateResponse",
+                            type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+            pool.Add(file)
+        _compat_classes = (
+            message_factory.GetMessageClass(
+                pool.FindMessageTypeByName(f"{_COMPAT_PACKAGE}.StreamedImmediateResponse")),
+            message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_COMPAT_PACKAGE}.ProcessingResponse")),
+        )
+    return _compat_classes
+
+
+def streamed_immediate(**response: Any) -> Any:
+    """A ProcessingResponse carrying `streamed_immediate_response` with one of `headers_response`
+    (an HttpHeaders), `body_response` (a StreamedBodyResponse) or `trailers_response`."""
+    sir_class, outer_class = _compat()
+    wire = outer_class(streamed_immediate_response=sir_class(**response)).SerializeToString()
+    return protos.ProcessingResponse.FromString(wire)
+
+
+def streamed_immediate_headers(status: int, content_type: str) -> Any:
+    headers = [(":status", str(status)), ("content-type", content_type), ("cache-control", "no-cache")]
+    return streamed_immediate(headers_response=protos.HttpHeaders(headers=protos.HeaderMap(
+        headers=[protos.HeaderValue(key=k, raw_value=v.encode()) for k, v in headers])))
+
+
+def streamed_immediate_body(data: bytes, *, end: bool) -> Any:
+    return streamed_immediate(body_response=protos.StreamedBodyResponse(body=data, end_of_stream=end))
+
+
 @dataclass
 class _Response:
     status: int
@@ -149,10 +214,12 @@ class RequestProcessor:
         # announces one (the server passes that client), else the engine's own backend client.
         self.backend = backend
         # A hosted-tool request keeps Envoy waiting for the reply to its request body while this
-        # server runs several model calls. Before each call the servicer restarts Envoy's message
-        # timer with `override_message_timeout` set to this (the backend timeout), so only one
-        # stalled model call times out. Envoy honours it up to the filter's max_message_timeout
-        # (the template sets it to the same backend timeout) and ignores a larger one.
+        # server runs several model calls: once it knows the request is one, the servicer
+        # restarts Envoy's message timer with `override_message_timeout` set to this (seconds).
+        # Measured on Envoy 1.40: only the first override per message counts ("not the 1st such
+        # message" is ignored) and one above the filter's max_message_timeout is ignored, so
+        # this is the whole loop's budget (the server passes backend timeout x MAX_MODEL_CALLS,
+        # the template's max_message_timeout).
         self.message_timeout = message_timeout
         # Open Responses ends streams with `data: [DONE]`; OpenAI does not (GatewayConfig.profile).
         self.done_marker = done_marker
@@ -162,6 +229,12 @@ class RequestProcessor:
         # The response body mode Envoy is in: what the filter config says (protocol_config,
         # sent with the first message) until a mode_override switches it.
         self.response_body_mode: int = PM.BUFFERED
+        # The request body mode (protocol_config). FULL_DUPLEX_STREAMED (render(request_mode=
+        # "full_duplex")): the reply to the request headers is held until the body is in, because
+        # Envoy 1.40 takes a streamed immediate response (a hosted-tool request's live event
+        # stream) only in that mode and only while it still waits for that reply.
+        self.request_body_mode: int = PM.BUFFERED
+        self._headers_held = False
         self.response: _Response | None = None
         self.kind: Literal["none", "json", "sse", "error", "passthrough", "tools"] = "none"
         self.translator: StreamTranslator | None = None
@@ -179,14 +252,19 @@ class RequestProcessor:
             mode = request.protocol_config.response_body_mode
             if mode != PM.NONE:
                 self.response_body_mode = mode
+            self.request_body_mode = request.protocol_config.request_body_mode
         phase = request.WhichOneof("request")
         try:
             if phase == "request_headers":
+                full_duplex = self.request_body_mode == PM.FULL_DUPLEX_STREAMED
+                if full_duplex and not request.request_headers.end_of_stream:
+                    self._headers_held = True
+                    return []
                 return [self._request_headers()]
             if phase == "request_body":
-                reply = await self._request_body(request.request_body)
-                # None: a hosted-tool request; `process` runs its loop and sends the answer.
-                return [] if reply is None else [reply]
+                # Empty for a held full-duplex chunk or a hosted-tool request (`process` runs its
+                # loop and sends the answer).
+                return await self._request_body(request.request_body)
             if phase == "request_trailers":
                 return [protos.ProcessingResponse(request_trailers=protos.TrailersResponse())]
             if phase == "response_headers":
@@ -256,17 +334,19 @@ class RequestProcessor:
             )
         )
 
-    async def _request_body(self, body: Any) -> Any | None:
+    async def _request_body(self, body: Any) -> list[Any]:
         if self._held or not body.end_of_stream:
             # Only BUFFERED request bodies are meaningful; tolerate a processor config that
             # streams the request by holding the pieces (Envoy then needs end_of_stream).
             self._held += body.body
             if not body.end_of_stream:
-                return protos.ProcessingResponse(
+                if self.request_body_mode == PM.FULL_DUPLEX_STREAMED:
+                    return []  # full duplex: replies need not match chunks
+                return [protos.ProcessingResponse(
                     request_body=protos.BodyResponse(
                         response=protos.CommonResponse(body_mutation=protos.BodyMutation(body=b""))
                     )
-                )
+                )]
             data, self._held = self._held, b""
         else:
             data = body.body
@@ -277,14 +357,27 @@ class RequestProcessor:
             # backend): answer with the queued response right away.
             self.done = True
             text = await self.engine.create(prepared)
-            return immediate(200, text.encode(), details="gateway_background")
+            return [immediate(200, text.encode(), details="gateway_background")]
         if prepared.tool_loop:
             # Several model calls, which Envoy's one upstream request cannot carry: the loop
             # runs here (`process` -> `_tool_loop_replies`) and answers with an immediate response.
             self.kind = "tools"
-            return None
+            return []
         chat = json.dumps(prepared.chat_request, ensure_ascii=False, separators=(",", ":")).encode()
-        return protos.ProcessingResponse(
+        if self._headers_held:
+            # Full duplex: the held headers' reply sets :path (the content-length is Envoy's to
+            # drop in this mode), then the new body goes out whole as the streamed body.
+            self._headers_held = False
+            headers = _header_mutation(
+                [(":path", self.chat_path), ("content-type", "application/json")], _DROP_REQUEST_HEADERS)
+            return [
+                protos.ProcessingResponse(request_headers=protos.HeadersResponse(
+                    response=protos.CommonResponse(header_mutation=headers))),
+                protos.ProcessingResponse(request_body=protos.BodyResponse(response=protos.CommonResponse(
+                    body_mutation=protos.BodyMutation(
+                        streamed_response=protos.StreamedBodyResponse(body=chat, end_of_stream=True))))),
+            ]
+        return [protos.ProcessingResponse(
             request_body=protos.BodyResponse(
                 response=protos.CommonResponse(
                     header_mutation=_header_mutation(
@@ -298,7 +391,7 @@ class RequestProcessor:
                     body_mutation=protos.BodyMutation(body=chat),
                 )
             )
-        )
+        )]
 
     # --- response phases -----------------------------------------------------------------------
 
@@ -489,14 +582,18 @@ class RequestProcessor:
 
     async def _tool_loop_replies(self) -> AsyncIterator[Any]:
         """Run the hosted tool loop of the request (Envoy waits for the reply to its request body
-        meanwhile) and yield the replies: timer extensions before each model call, then the
-        answer as one ImmediateResponse.
+        meanwhile) and yield the replies: the timer extension first, then the answer as one
+        ImmediateResponse, or (full-duplex request body, `stream: true`) as a streamed immediate
+        response: its headers, then one body chunk per event.
 
-        The loop runs as a task feeding a queue so the timer extensions go out while it runs. If
+        The loop runs as a task feeding a queue, so replies go out as soon as they are ready. If
         Envoy gives up on the stream (client gone, timeout) this generator is closed and the task
         cancelled.
         """
         self.done = True
+        timer = self._timer_reply()
+        if timer is not None:
+            yield timer
         queue: asyncio.Queue[Any] = asyncio.Queue()
         task = asyncio.create_task(self._run_tool_loop(queue.put_nowait))
         task.add_done_callback(lambda _t: queue.put_nowait(None))
@@ -512,44 +609,49 @@ class RequestProcessor:
     async def _run_tool_loop(self, send: Callable[[Any], None]) -> None:
         prepared = self.prepared
         assert prepared is not None
-        backend = self._model_backend()
-
-        def before_call() -> None:
-            reply = self._timer_reply()
-            if reply is not None:
-                send(reply)
-
+        headers_sent = False
         try:
+            backend = self._model_backend()
             if not prepared.stream:
-                async def call_model(request: dict[str, Any]) -> dict[str, Any]:
-                    before_call()
-                    return await backend.chat(request)
-
                 # A model failure raises its APIError and nothing is stored (Engine.create's rule).
-                response = await self.engine.run_tool_loop(prepared, call_model)
+                response = await self.engine.run_tool_loop(prepared, backend.chat)
                 text = await self.engine.finalize(prepared, response)
                 self.stored = prepared.store
                 send(immediate(200, text.encode(), details="gateway_tool_loop"))
                 return
 
-            def stream_model(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-                before_call()
-                return backend.stream_chat(request)
-
-            # Envoy 1.40 streams an immediate response (StreamedImmediateResponse) only when the
-            # request body is FULL_DUPLEX_STREAMED, and this config BUFFERs it: the whole event
-            # stream goes out as one ImmediateResponse once the loop ended (envoy/README.md,
-            # "Hosted tools"). Same events in the same order as the direct path; a model failure
-            # ends it with response.failed (stream_tool_loop stores the response first).
-            events = [event async for event in self.engine.stream_tool_loop(prepared, stream_model)]
+            # Same events in the same order as the direct path; a model failure ends the stream
+            # with response.failed (stream_tool_loop stores the response before that event).
+            events = self.engine.stream_tool_loop(prepared, backend.stream_chat)
+            if self._headers_held:
+                # Full-duplex request body: Envoy takes a streamed immediate response, so each
+                # event goes out as the loop produces it (the direct path's incremental delivery).
+                send(streamed_immediate_headers(200, "text/event-stream"))
+                headers_sent = True
+                async for event in events:
+                    terminal = event["type"] in TERMINAL_EVENTS
+                    send(streamed_immediate_body(self._encode([event]), end=terminal))
+                self.stored = prepared.store
+                return
+            # BUFFERED request body (the default config): Envoy 1.40 rejects a streamed immediate
+            # response there, so the whole event stream goes out as one ImmediateResponse once
+            # the loop ended (envoy/README.md, "Hosted tools").
+            collected = [event async for event in events]
             self.stored = prepared.store
-            send(immediate(200, self._encode(events), "text/event-stream", details="gateway_tool_loop"))
+            send(immediate(200, self._encode(collected), "text/event-stream", details="gateway_tool_loop"))
         except APIError as err:
-            send(error_reply(err))
+            if headers_sent:
+                # Cannot happen (the loop's stream ends failed instead of raising); end the body.
+                send(streamed_immediate_body(b"", end=True))
+            else:
+                send(error_reply(err))
         except Exception:
             log.exception("hosted tool loop of %s failed", prepared.id)
-            send(error_reply(APIError(500, "The gateway failed to process the request.",
-                                      errors.SERVER_ERROR, None, "internal_error")))
+            if headers_sent:
+                send(streamed_immediate_body(b"", end=True))
+            else:
+                send(error_reply(APIError(500, "The gateway failed to process the request.",
+                                          errors.SERVER_ERROR, None, "internal_error")))
 
     # --- end of stream -------------------------------------------------------------------------
 

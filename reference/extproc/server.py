@@ -24,6 +24,7 @@ import grpc
 import protos
 from reference.backend import Backend
 from reference.extproc.processor import SSE_MODE_METADATA, RequestProcessor, SseMode
+from reference.tools import MAX_MODEL_CALLS
 
 if TYPE_CHECKING:
     from reference.engine import Engine
@@ -80,7 +81,9 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
             if key == BACKEND_EGRESS_METADATA and isinstance(value, str) and value.startswith("http"):
                 backend = self._egress_backend(value)
         used = backend if backend is not None else self.engine.backend
-        return backend, (used.timeout if used is not None else None)
+        # The loop's budget while Envoy waits: each model call may take the backend timeout (the
+        # template's max_message_timeout is backend_timeout x the same MAX_MODEL_CALLS).
+        return backend, (used.timeout * MAX_MODEL_CALLS if used is not None else None)
 
     def _sse_mode(self, context: Any) -> SseMode:
         # The Envoy config may name the streaming mode it allows (grpc_service initial_metadata);

@@ -195,7 +195,8 @@ class ToolLoop:
     def fail(self, error: APIError, *, started: bool = True) -> list[dict[str, Any]]:
         out = [] if started else self._start_events()
         self.response["status"] = "failed"
-        self.response["error"] = {"code": error.code or errors.SERVER_ERROR, "message": error.message}
+        # Same `error` as a one-hop failure (`core.errors.response_error`: OpenAI's closed code list).
+        self.response["error"] = errors.response_error(error)
         self.response["completed_at"] = None
         self.response["incomplete_details"] = None
         self.response["usage"] = self._usage
