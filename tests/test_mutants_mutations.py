@@ -649,7 +649,10 @@ def test_catalog_shape() -> None:
     assert len(CATALOG) >= 30
     assert len(MUTANTS) == len(CATALOG)  # unique ids
     for mt in CATALOG:
-        assert (mt.http is None) != (mt.extproc is None), mt.id  # one mutation each
+        assert mt.http is not None or mt.extproc is not None, mt.id
+        if mt.http is not None and mt.extproc is not None:
+            # both adapters carry the same fault (object faults): the rule broken is still one
+            assert mt.category == "object", mt.id
         assert mt.description and mt.rule and mt.category in {"sse", "object", "state", "errors", "extproc"}
         assert mt.level in ("MUST", "SHOULD", "INFO") and mt.profile in ("openai", "openresponses")
     cats = {mt.category for mt in CATALOG}
@@ -711,3 +714,45 @@ def test_every_mutant_changes_something() -> None:
         if mt.id == "state.instructions-inherited":
             changed = True  # needs a two-request conversation: covered by test_instructions_inherited
         assert changed, mt.id
+
+
+def test_object_fault_on_the_extproc_path_too() -> None:
+    """Object mutants break the ext_proc adapter's bodies the same way as the HTTP answers."""
+    healthy = sample_response()
+    text = json.dumps(healthy).encode()
+    buffered = response_body_reply(text)
+    buffered.response_body.response.header_mutation.set_headers.append(
+        protos.HeaderValueOption(
+            header=protos.HeaderValue(key="content-length", raw_value=str(len(text)).encode())
+        )
+    )
+    ext = get_mutant("object.usage-total").new_extproc()
+    (out,) = ext.on_response(buffered)
+    body = out.response_body.response.body_mutation.body
+    usage = json.loads(body)["usage"]
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] + 1
+    assert _hdrs(out.response_body.response)["content-length"] == str(len(body)).encode()
+    # streamed chunks: the events' responses are rewritten, the other frames keep their bytes
+    chunk = HEALTHY_SSE
+    (out,) = get_mutant("object.object-wrong").new_extproc().on_response(response_body_reply(chunk))
+    rewritten = out.response_body.response.body_mutation.body
+    assert [p["response"]["object"] for p in payloads(rewritten) if "response" in p] == [
+        "chat.completion"
+    ] * 3
+    assert frames(rewritten)[3].raw == frames(chunk)[3].raw
+    # bodies that are no Response (errors, [DONE]) pass
+    other = response_body_reply(b'{"error": {"message": "x"}}')
+    assert get_mutant("object.object-wrong").new_extproc().on_response(other) == [other]
+
+
+def test_id_prefix_on_the_extproc_path() -> None:
+    ext = get_mutant("object.id-prefix").new_extproc()
+    (out,) = ext.on_response(response_body_reply(json.dumps(sample_response()).encode()))
+    assert json.loads(out.response_body.response.body_mutation.body)["id"] == "gw-sample1"
+    req = protos.ProcessingRequest(
+        request_body=protos.HttpBody(body=b'{"model":"m","input":"x","previous_response_id":"gw-sample1"}')
+    )
+    mapped = ext.on_request(req)
+    assert json.loads(mapped.request_body.body)["previous_response_id"] == "resp_sample1"
+    plain = protos.ProcessingRequest(request_body=protos.HttpBody(body=b'{"model":"m","input":"x"}'))
+    assert ext.on_request(plain) is plain

@@ -579,5 +579,6 @@ class ResponseItemList(_Open):
 
 class DeletedResponse(_Open):
     id: str
-    object: Literal["response"] = "response"
+    # What DELETE /v1/responses/{id} answers (found by fuzzing: the schema said "response").
+    object: Literal["response.deleted"] = "response.deleted"
     deleted: bool

@@ -12,6 +12,7 @@ from reference.http import conversations as conversations_http
 from reference.http import files, health, responses, vector_stores
 from reference.http import prompts as prompts_http
 from reference.http.errors import register_error_handlers
+from reference.http.openapi import GatewayOpenAPIProvider
 
 
 def create_app(
@@ -37,6 +38,7 @@ def create_app(
         scalar_ui_path=None,
         swagger_ui_path=None,
         info=Info(title="responses-gateway (reference)", version="0.1.0"),
+        openapi_provider_class=GatewayOpenAPIProvider,
     )
     app.register_blueprint(responses.bp)
     app.register_blueprint(health.bp)

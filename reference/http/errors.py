@@ -39,6 +39,23 @@ def _from_http_exception(exc: HTTPException) -> APIError:
     return APIError(status, exc.description or exc.name, errors.INVALID_REQUEST)
 
 
+async def _drain_body(status: int | None) -> bool:
+    """Read an unread request body (routing errors answer before any handler reads it).
+
+    Returns False when the body cannot be drained: it is over the size limit (413) or broken.
+    """
+    has_body = request.content_length not in (None, 0) or "transfer-encoding" in request.headers
+    if not has_body:
+        return True
+    if status == 413:
+        return False
+    try:
+        await request.get_data(cache=False)
+    except Exception:  # an aborted or oversized body: the connection is spent either way
+        return False
+    return True
+
+
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(APIError)
     async def _api_error(err: APIError) -> Response:
@@ -46,12 +63,16 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Response:
-        headers = None
+        headers: dict[str, str] = {}
         if exc.code == 405:
             # RFC 9110: a 405 response MUST carry Allow.
-            allow = [h for h in (exc.get_headers() or []) if h[0].lower() == "allow"]
-            headers = dict(allow) or None
-        return error_response(_from_http_exception(exc), headers)
+            headers.update(h for h in (exc.get_headers() or []) if h[0].lower() == "allow")
+        if not await _drain_body(exc.code):
+            # The body is still on the wire: this connection cannot carry another request. Say
+            # so, or a proxy that pools connections (Envoy) reuses it and gets a reset (found
+            # by fuzzing through Envoy: a 405 on a request with a body, then a 502).
+            headers["connection"] = "close"
+        return error_response(_from_http_exception(exc), headers or None)
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
