@@ -22,8 +22,18 @@ target for the ext_proc path (measured against Envoy pass-through); a MISS never
     python benchmarks/gateway.py --json out.json      # also write the raw numbers
     python benchmarks/gateway.py --profile-extproc    # cProfile the ext_proc servicer instead
 
+`--profile-extproc` runs the ext_proc servicer alone in a child process under cProfile (json
+and streaming load through Envoy) and prints the top functions by own and cumulative time.
+grpc.aio's Cython core shows up only as `{method 'run' of '_contextvars.Context' objects}`.
+
 The numbers are for comparing paths on one machine in one run, not absolute figures: the client,
-Envoy, the backend and the gateway all share the machine's cores.
+Envoy, the backend and the gateway all share the machine's cores. So the paths take turns
+(request by request for latency, in short bursts for throughput) and a busy neighbour slows
+them alike; and the table also gives each server process's CPU milliseconds per request (Linux
+/proc), the steadier figure. The req/s column is bounded by this one-process httpx load
+generator whenever "backend direct" is not clearly the fastest row; the "capacity by server CPU"
+line is the throughput target judged on CPU instead (what the ratio becomes once the servers
+are the bottleneck).
 """
 
 from __future__ import annotations
@@ -506,8 +516,6 @@ def _serve_profiled_extproc(backend_url: str, out: str) -> int:
             await stop.wait()
             profiler.disable()
             profiler.dump_stats(out)
-            if os.environ.get("BENCH_KEEP_PROFILE"):
-                profiler.dump_stats(os.environ["BENCH_KEEP_PROFILE"])
             await handle.stop(1.0)
             await engine.aclose()
 
@@ -521,7 +529,7 @@ def profile_extproc(args: argparse.Namespace) -> str:
     from fixtures.backend.server import start_subprocess
 
     with tempfile.TemporaryDirectory() as tmp, start_subprocess(port=0) as backend:
-        stats_path = os.path.join(tmp, "extproc.pstats")
+        stats_path = args.profile_out or os.path.join(tmp, "extproc.pstats")
         child = subprocess.Popen(
             [sys.executable, __file__, "--_profiled-extproc", backend.url, stats_path],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -570,6 +578,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--profile-extproc", action="store_true",
                         help="profile the ext_proc servicer (cProfile) instead of benchmarking")
+    parser.add_argument("--profile-out", metavar="PATH",
+                        help="with --profile-extproc: keep the pstats file (e.g. for snakeviz)")
     parser.add_argument("--_profiled-extproc", nargs=2, metavar=("BACKEND_URL", "OUT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

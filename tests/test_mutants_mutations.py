@@ -618,9 +618,29 @@ def test_extproc_wrong_mutation_kinds() -> None:
     assert out.WhichOneof("response") == "response_headers"
     (out,) = get_mutant("extproc.immediate-mid-stream").new_extproc().on_response(body)
     assert out.WhichOneof("response") == "immediate_response"
-    (out,) = get_mutant("extproc.streamed-response-in-streamed-mode").new_extproc().on_response(body)
+    wrong_kind = get_mutant("extproc.streamed-response-in-streamed-mode").new_extproc()
+    # BUFFERED (the default): a plain body mutation is right, nothing changes
+    assert wrong_kind.on_response(body) == [body]
+    # the server switches the response body to STREAMED in its response_headers reply ...
+    switch = protos.ProcessingResponse(
+        response_headers=protos.HeadersResponse(),
+        mode_override=protos.ProcessingMode(response_body_mode=protos.ProcessingMode.STREAMED),
+    )
+    assert wrong_kind.on_response(switch) == [switch]
+    # ... and from then on chunks come back as the FULL_DUPLEX_STREAMED kind
+    (out,) = wrong_kind.on_response(body)
     assert out.response_body.response.body_mutation.WhichOneof("mutation") == "streamed_response"
     assert out.response_body.response.body_mutation.streamed_response.body == b"event: x\ndata: {}\n\n"
+    # a filter configured STREAMED from the start (protocol_config on the first message)
+    configured = get_mutant("extproc.streamed-response-in-streamed-mode").new_extproc()
+    configured.on_request(
+        protos.ProcessingRequest(
+            request_headers=protos.HttpHeaders(),
+            protocol_config=protos.ProtocolConfiguration(response_body_mode=protos.ProcessingMode.STREAMED),
+        )
+    )
+    (out,) = configured.on_response(body)
+    assert out.response_body.response.body_mutation.WhichOneof("mutation") == "streamed_response"
     # other phases are left alone
     headers = protos.ProcessingResponse(response_headers=protos.HeadersResponse())
     for mid in (
@@ -681,7 +701,11 @@ def test_every_mutant_changes_something() -> None:
     for mt in CATALOG:
         if mt.http is None:
             ext = mt.new_extproc()
-            replies = [request_body_reply(CHAT), response_body_reply(b"x")]
+            switch = protos.ProcessingResponse(
+                response_headers=protos.HeadersResponse(),
+                mode_override=protos.ProcessingMode(response_body_mode=protos.ProcessingMode.STREAMED),
+            )
+            replies = [request_body_reply(CHAT), switch, response_body_reply(b"x")]
             ext.on_request(
                 protos.ProcessingRequest(request_body=protos.HttpBody(body=CLIENT_BODY, end_of_stream=True))
             )
