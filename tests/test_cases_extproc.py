@@ -60,6 +60,7 @@ KILLS: dict[str, str] = {
     "extproc.stream.reply-kind": "wrong-kind",
     "extproc.stream.event-stream": "stream-passthrough",
     "extproc.stream.split-lines": "split-naive",
+    "extproc.stream.mutation-kind-matches-mode": "streamed-kind",
     "extproc.stream.incremental": "hold-until-end",
     "extproc.stream.terminal-by-end": "truncate-end",
     "extproc.stream.buffered-fallback": "stream-passthrough",
@@ -223,6 +224,12 @@ class Relay:
                 _set_body(reply, self.held if end else b"")
             elif f == "truncate-end" and end:
                 _set_body(reply, b"")
+            elif f == "streamed-kind":
+                # FULL_DUPLEX_STREAMED's mutation kind while Envoy is in STREAMED mode.
+                bm = _common(reply).body_mutation
+                data = bytes(bm.body)
+                bm.streamed_response.body = data
+                bm.streamed_response.end_of_stream = end
         if f == "failed-as-completed" and k in ("response_body", "immediate_response"):
             body = xp.body_of(reply) if k == "response_body" else bytes(reply.immediate_response.body)
             if body and b"response.failed" in body:

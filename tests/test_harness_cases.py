@@ -37,6 +37,7 @@ BREAKS: dict[str, tuple[str, str]] = {
     "responses.stream.json-frames": ("stream-garbage", "openai"),
     "responses.stream.created-first": ("stream-created-late", "openai"),
     "responses.stream.sequence-monotonic": ("stream-seq", "openai"),
+    "responses.stream.sequence-contiguous": ("stream-seq-gap", "openai"),
     "responses.stream.event-field-matches-type": ("stream-event-field", "openai"),
     "responses.stream.single-terminal": ("stream-two-terminals", "openai"),
     "responses.stream.completed-status": ("stream-completed-status", "openai"),

@@ -245,7 +245,10 @@ class FakeGateway:
         if "stream-created-late" in b:
             events[0], events[1] = events[1], events[0]
         for i, ev in enumerate(events):
-            ev["sequence_number"] = 0 if "stream-seq" in b else i
+            if "stream-seq-gap" in b:
+                ev["sequence_number"] = 2 * i  # still increasing, with gaps
+            else:
+                ev["sequence_number"] = 0 if "stream-seq" in b else i
         if "stream-not-stored" not in b and body.get("store", True):
             self.store[final["id"]] = final
         return events

@@ -925,6 +925,34 @@ async def stream_reply_kind(ctx: CaseContext) -> None:
 
 
 @case(
+    "extproc.stream.mutation-kind-matches-mode",
+    level=Level.MUST,
+    title="in STREAMED mode body replies use body_mutation.body, not streamed_response",
+    spec='Measured on Envoy 1.40: "STREAMED works: one message per upstream chunk, reply '
+    'BodyMutation(body=...)"; "FULL_DUPLEX_STREAMED works with streamed_response replies"; '
+    '"Replying with the wrong mutation kind for the active mode truncates streams or, worse, '
+    'passes the raw upstream JSON through untransformed with 200."',
+    source="shared/ENVOY-NOTES.md, Response body modes",
+)
+async def stream_mutation_kind_matches_mode(ctx: CaseContext) -> None:
+    run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
+    _check_stream_replies(ctx, run)
+    expected = "streamed_response" if run.mode == PM.FULL_DUPLEX_STREAMED else "body"
+    kinds = []
+    for reply in run.chunk_replies:
+        common = xp.common(reply)
+        if common is not None and common.HasField("body_mutation"):
+            kinds.append(common.body_mutation.WhichOneof("mutation"))
+    wrong = [k for k in kinds if k != expected]
+    ctx.check(
+        kinds and not wrong,
+        f"every body mutation is `{expected}` in the active mode",
+        expected=expected,
+        actual=kinds,
+    )
+
+
+@case(
     "extproc.stream.event-stream",
     level=Level.MUST,
     title="the rewritten pieces form a valid Responses event stream",

@@ -101,6 +101,23 @@ async def sequence_monotonic(ctx: CaseContext) -> None:
 
 
 @case(
+    "responses.stream.sequence-contiguous",
+    level=Level.SHOULD,
+    title="sequence_number increases by exactly one per event (no gaps)",
+    spec="sequence_number: The sequence number of this event, used to order streaming events. "
+    "(Resuming a stream names the sequence number to start after: a gap reads as a lost event.)",
+    source=OAI_EV,
+)
+async def sequence_contiguous(ctx: CaseContext) -> None:
+    res = await _stream(ctx)
+    seqs = [p.get("sequence_number") for p in res.payloads]
+    gaps = [(a, b) for a, b in itertools.pairwise(seqs)
+            if not (isinstance(a, int) and isinstance(b, int) and b == a + 1)]
+    ctx.check(not gaps, "each event's sequence_number is the previous one plus one",
+              expected="consecutive integers", actual=seqs)
+
+
+@case(
     "responses.stream.event-field-matches-type",
     level=Level.SHOULD,
     title="Each frame's SSE event field equals the payload type",
