@@ -31,8 +31,8 @@ def _install(session: nox.Session, extras: str = "test") -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit, property, integration and harness self-tests."""
-    _install(session)
+    """Unit, property, integration and harness self-tests (the fuzz plumbing's tests need schemathesis)."""
+    _install(session, "test,fuzz")
     profile = "ci" if os.environ.get("CI") else "dev"
     session.run("python", "-m", "pytest", f"--hypothesis-profile={profile}", *session.posargs)
 
