@@ -85,6 +85,8 @@ class Profile:
     # frame.
     done_marker_required: bool
     error_event_required: tuple[str, ...]
+    # the Response object's schema name in the profile's own document (for --openapi)
+    response_schema: str = "Response"
 
 
 OPENAI = Profile(
@@ -103,6 +105,7 @@ OPENRESPONSES = Profile(
     error_event_nested=True,
     done_marker_required=True,
     error_event_required=("type", "sequence_number", "error"),
+    response_schema="ResponseResource",
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (OPENAI, OPENRESPONSES)}

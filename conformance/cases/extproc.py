@@ -829,7 +829,7 @@ async def response_object(ctx: CaseContext) -> None:
     )
     ctx.check_eq(obj.get("status"), "completed", "status")
     ctx.check_eq(ctx.output_text(obj), text, "output text equals the chat content")
-    ctx.validate(obj, "Response")
+    ctx.validate(obj, ctx.profile.response_schema)
 
 
 @case(

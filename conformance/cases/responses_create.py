@@ -322,7 +322,7 @@ async def openapi_valid(ctx: CaseContext) -> None:
     if ctx.config.validator is None:
         ctx.skip("no --openapi document given")
     resp = await ctx.create_ok()
-    ctx.validate(resp, "ResponseResource" if ctx.profile.name == "openresponses" else "Response")
+    ctx.validate(resp, ctx.profile.response_schema)
 
 
 @case(
