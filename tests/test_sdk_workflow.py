@@ -111,9 +111,9 @@ def test_full_workflow(client: OpenAI, mcp: MCPServerHandle) -> None:
     assert json.loads(response.output_text)[0] == {"role": "system", "content": "Answer as a baker."}
 
     # 7. An MCP tool call.
+    tool = {"type": "mcp", "server_label": "fixture", "server_url": mcp.url, "require_approval": "never"}
     response = client.responses.create(
-        model="scripted", input='[[tool:mcp7_fixture_add:{"a":2,"b":3}]]',
-        tools=[{"type": "mcp", "server_label": "fixture", "server_url": mcp.url, "require_approval": "never"}])
+        model="scripted", input='[[tool:mcp7_fixture_add:{"a":2,"b":3}]]', tools=[tool])  # type: ignore[list-item]
     kinds = [item.type for item in response.output]
     assert kinds == ["mcp_list_tools", "mcp_call", "message"]
     call: Any = response.output[1]
