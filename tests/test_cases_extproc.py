@@ -7,6 +7,8 @@ backend, as subprocesses) and breaks one protocol rule on the way, imitating a p
 processor bug: the wrong reply kind, a stale content-length, a header carrying the request,
 a 200 for bad input, a masked upstream error, a missing mode_override, a stream left open...
 With no fault it is transparent, so the cases must PASS through it as they do directly.
+It lives in fixtures/mutants/faulty_extproc.py with ``KILLS``, where the mutation runner promotes
+each fault into the catalog.
 """
 
 from __future__ import annotations

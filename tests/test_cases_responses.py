@@ -1,8 +1,9 @@
 """Every issue-4 Responses case PASSes on the reference and is caught on a broken gateway.
 
-The broken gateways are the reference behind ``MutatingProxy`` (tests/test_cases_mutproxy.py)
-with one mutation switched on; each case names the mutation that must make it FAIL (MUST) or
-NON_STRICT (SHOULD/INFO)."""
+The broken gateways are the reference behind ``MutatingProxy`` (fixtures/mutants/mutproxy.py, the
+fixtures in tests/test_cases_mutproxy.py) with one mutation switched on; each case names the
+mutation that must make it FAIL (MUST) or NON_STRICT (SHOULD/INFO), in
+fixtures/mutants/responses_breaks.py (where the mutation runner promotes each into the catalog)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ flows) PASSes on the reference and is caught on a broken gateway.
 
 The broken gateways are the reference (with the scripted backend and ``fixtures.mcp_server``,
 started like ``--target reference``) behind ``StatefulProxy``, a ``MutatingProxy``
-(tests/test_cases_mutproxy.py) with its own mutation table: each mutation imitates one plausible
+with its own mutation table (both in fixtures/mutants: stateful.py, mutproxy.py, where the mutation
+runner promotes each mutation into the catalog): each mutation imitates one plausible
 gateway bug (an ignored parameter, a no-op delete, a dropped field, a wrong status). Each case
 names the mutation that must make it FAIL (MUST) or NON_STRICT (SHOULD/INFO)."""
 

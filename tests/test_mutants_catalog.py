@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import conformance.cases  # noqa: F401  (registers the cases)
 from conformance.model import REGISTRY, Level, select
-from fixtures.mutants.catalog import CATALOG, MUTANTS, ORIGINAL, PROMOTED, select_mutants
+from fixtures.mutants.catalog import ALL, CATALOG, GAPS, MUTANTS, ORIGINAL, PROMOTED, select_mutants
 from fixtures.mutants.faulty_extproc import EXTRA_KILLS, FAULTS
 from fixtures.mutants.faulty_extproc import KILLS as EXTPROC_KILLS
 from fixtures.mutants.mutproxy import MUTATIONS
@@ -19,9 +19,12 @@ TABLES = {"mutproxy": set(MUTATIONS), "stateful": set(SMUT), "relay": set(FAULTS
 
 
 def test_ids_are_unique_and_the_catalog_is_both_parts() -> None:
-    assert len(MUTANTS) == len(CATALOG) == len(ORIGINAL) + len(PROMOTED)
+    assert len(MUTANTS) == len(CATALOG) == len(ORIGINAL) + len(GAPS)
+    assert len({mt.id for mt in ALL}) == len(ALL) == len(CATALOG) + len(PROMOTED)
     assert len(ORIGINAL) >= 45
-    assert len(CATALOG) >= 280
+    assert len(ALL) >= 280
+    # the runner selects from all of them
+    assert select_mutants([]) == list(ALL)
 
 
 def test_every_promoted_mutant_expects_cases_that_exist() -> None:
@@ -81,3 +84,11 @@ def test_every_must_case_of_the_proofs_is_expected_by_some_mutant() -> None:
 def test_select_by_rig_prefix() -> None:
     assert {mt.rig for mt in select_mutants(["proof.stateful.*"])} == {"stateful"}
     assert select_mutants(["proof.extproc"]) == [mt for mt in PROMOTED if mt.rig == "relay"]
+
+
+def test_gap_mutants_are_targeted_proxy_mutants_with_real_cases() -> None:
+    ids = {c.id for c in REGISTRY.all()}
+    for mt in GAPS:
+        assert mt.rig == "proxy" and mt.http is not None, mt.id
+        assert mt.expect and set(mt.expect) <= ids, mt.id
+        assert mt.targeted == targeted_globs(mt.expect), mt.id
