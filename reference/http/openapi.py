@@ -33,10 +33,17 @@ class GatewayOpenAPIProvider(OpenAPIProvider):
             ok.setdefault("content", {})["text/event-stream"] = _EVENT_STREAM
         content = paths.get("/v1/files/{file_id}/content", {}).get("get")
         if content is not None:
-            content.setdefault("responses", {})[200] = {
+            responses = content.setdefault("responses", {})
+            responses[200] = {
                 "description": "The file's original bytes, with its media type.",
                 "content": {"application/octet-stream": _BYTES, "*/*": _BYTES},
             }
+            # Its errors are the file's own (unknown id -> 404): the same as retrieving it
+            # (found by fuzzing: the 404 was undocumented once the 200 was).
+            retrieve = paths.get("/v1/files/{file_id}", {}).get("get", {})
+            for status, answer in retrieve.get("responses", {}).items():
+                if not str(status).startswith("2"):
+                    responses.setdefault(status, answer)
         health = paths.get("/health", {}).get("get")
         if health is not None:
             health.setdefault("responses", {})[200] = {
