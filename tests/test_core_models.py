@@ -572,3 +572,12 @@ def test_tool_choice_naming_a_declared_function_is_accepted() -> None:
         {"model": "m", "input": "x", "tool_choice": {"type": "function", "name": "f"},
          "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]})
     assert req.tool_choice is not None
+
+
+@pytest.mark.parametrize("kind", ["image_generation", "web_search", "code_interpreter"])
+def test_hosted_tools_the_gateway_does_not_run_are_rejected(kind: str) -> None:
+    # Fuzz finding: an image_generation tool with a wrongly typed field was accepted (and
+    # silently ignored) with 200. Tools the gateway cannot run are now a 400 naming the type.
+    with pytest.raises(APIError) as info:
+        CreateResponseRequest.parse({"model": "m", "input": "x", "tools": [{"type": kind}]})
+    assert (info.value.status, info.value.param) == (400, "tools[0].type")

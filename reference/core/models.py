@@ -232,11 +232,13 @@ class FunctionTool(BaseModel):
 
 
 class OtherTool(BaseModel):
-    """Hosted tools (file_search, web_search, mcp, ...): kept on the response, never sent to
-    the chat backend as functions."""
+    """The hosted tools this gateway runs itself (file_search, mcp): kept on the response and run
+    by the tool loop, never sent to the chat backend as functions. Other hosted tools
+    (web_search, image_generation, ...) are rejected with a 400 naming `tools[i].type` rather
+    than accepted and silently ignored (found by fuzzing with the official document)."""
 
     model_config = _STRICT_ALLOW
-    type: str
+    type: Literal["file_search", "mcp"]
 
 
 def _tool_tag(value: Any) -> str | None:
