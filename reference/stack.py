@@ -173,6 +173,10 @@ class Stack:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Stack:
+        if self.gateway is not None and self.gateway.poll() is None:
+            # Already running (`with stack.start():` enters after start): a second start would
+            # orphan the first set of processes.
+            return self
         try:
             self._start_backend()
             self._start_gateway()

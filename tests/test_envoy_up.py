@@ -65,3 +65,14 @@ def test_up_prints_banner_serves_and_stops_everything(sig: signal.Signals) -> No
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_starting_a_running_stack_again_starts_nothing_new() -> None:
+    # `with Stack(...).start() as s:` once orphaned a whole stack: __enter__ started a second.
+    from reference.stack import Stack, StackConfig
+
+    with Stack(StackConfig()).start() as stack:
+        first = (stack.gateway, stack.envoy, stack.backend)
+        assert stack.start() is stack
+        assert (stack.gateway, stack.envoy, stack.backend) == first
+    assert stack.gateway is None or stack.gateway.poll() is not None

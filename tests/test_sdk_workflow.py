@@ -41,7 +41,7 @@ def mcp() -> Iterator[MCPServerHandle]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     db = tmp_path_factory.mktemp("sdk-workflow") / "gateway.sqlite3"
-    with Stack(StackConfig(db=str(db))).start() as running:
+    with Stack(StackConfig(db=str(db))) as running:
         yield running
 
 
