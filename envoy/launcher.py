@@ -303,7 +303,10 @@ def render(
         "max_message_timeout": _seconds(max_message_timeout_s),
         "egress_listener": egress_listener.rstrip("\n"),
         "egress_metadata": egress_metadata,
-        "request_header_mode": "SEND" if request_mode == "full_duplex" else "SKIP",
+        # Always SEND: the servicer removes the client's credentials and every header off the
+        # allow-list, and (BUFFERED body) Envoy holds the headers until the body reply, so the
+        # router connects upstream only once the processor has judged the request.
+        "request_header_mode": "SEND",
         "request_body_mode": "FULL_DUPLEX_STREAMED" if request_mode == "full_duplex" else "BUFFERED",
         # Envoy accepts FULL_DUPLEX_STREAMED only together with trailers SEND.
         "request_trailer_mode": "SEND" if request_mode == "full_duplex" else "SKIP",

@@ -43,8 +43,11 @@ class Backend:
         self.url = chat_completions_url(base_url)
         self.timeout = timeout
         headers = {"content-type": "application/json", "accept": "application/json"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
+        # The gateway's own credentials for the model server (None without a key): the Envoy
+        # path sets this header on the requests Envoy sends upstream.
+        self.authorization: str | None = f"Bearer {api_key}" if api_key else None
+        if self.authorization:
+            headers["authorization"] = self.authorization
         # One timeout for connect, each read and write: for a stream it bounds the gap between
         # two chunks, not the whole answer, so long generations are not cut off.
         self._client = httpx.AsyncClient(

@@ -87,7 +87,9 @@ def test_route_split_and_processing_mode(mode: str) -> None:
     assert ext["failure_mode_allow"] is False
     assert ext["allow_mode_override"] is True
     assert ext["processing_mode"] == {
-        "request_header_mode": "SKIP",
+        # SEND: the servicer filters the client's headers, and Envoy holds them (BUFFERED body)
+        # until the processor's verdict, so nothing goes upstream before it.
+        "request_header_mode": "SEND",
         "request_body_mode": "BUFFERED",
         "request_trailer_mode": "SKIP",
         "response_header_mode": "SEND",

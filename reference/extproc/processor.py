@@ -70,6 +70,37 @@ SseMode = Literal["streamed", "full_duplex"]
 # content-length is stale) and compressed answers could not be rewritten.
 _DROP_REQUEST_HEADERS = ("content-length", "accept-encoding")
 
+# The client headers the model server may see: content negotiation, tracing (W3C Trace Context
+# and baggage, Zipkin B3) and request ids. Everything else a client sends (its Authorization,
+# Cookie, X-Api-Key, organisation or any private header) is removed: the backend gets the
+# gateway's own credentials, as on the direct path. Pseudo-headers and host stay (Envoy routes
+# with them and refuses their removal).
+FORWARDED_CLIENT_HEADERS = frozenset({
+    "accept", "accept-language",
+    "traceparent", "tracestate", "baggage",
+    "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
+    "x-request-id", "x-client-request-id",
+})
+_KEPT_REQUEST_HEADERS = frozenset({"host", "content-type"})
+
+
+def upstream_header_mutation(client_headers: dict[str, str], authorization: str | None,
+                             set_headers: Iterable[tuple[str, str | bytes]] = ()) -> Any:
+    """The mutation making a client's request headers fit for the model server: only the
+    allow-listed client headers stay, the gateway's own `authorization` (when it has a key) is
+    set, and `set_headers` are applied on top."""
+    remove = [name for name in client_headers
+              if not name.startswith(":") and name not in FORWARDED_CLIENT_HEADERS
+              and name not in _KEPT_REQUEST_HEADERS]
+    to_set = list(set_headers)
+    if authorization:
+        to_set.append(("authorization", authorization))
+        remove = [name for name in remove if name != "authorization"]
+    for name in _DROP_REQUEST_HEADERS:
+        if name not in remove and not any(key == name for key, _ in to_set):
+            remove.append(name)
+    return _header_mutation(to_set, remove)
+
 
 def chat_path_for(engine: Engine) -> str:
     """The backend's chat completions path (`/v1/chat/completions` unless the backend URL says
@@ -208,8 +239,14 @@ class RequestProcessor:
         done_marker: bool = False,
         backend: Backend | None = None,
         message_timeout: float | None = None,
+        authorization: str | None = None,
     ) -> None:
         self.engine = engine
+        # The gateway's credentials for the model server (the engine backend's, unless given):
+        # set on the request Envoy sends upstream in place of whatever the client sent.
+        own = getattr(engine, "backend", None)
+        self.authorization = authorization or getattr(own, "authorization", None)
+        self.client_headers: dict[str, str] = {}
         # The hosted tool loop's model calls: through Envoy's egress listener when the config
         # announces one (the server passes that client), else the engine's own backend client.
         self.backend = backend
@@ -256,6 +293,7 @@ class RequestProcessor:
         phase = request.WhichOneof("request")
         try:
             if phase == "request_headers":
+                self.client_headers = headers_of(request.request_headers)
                 full_duplex = self.request_body_mode == PM.FULL_DUPLEX_STREAMED
                 if full_duplex and not request.request_headers.end_of_stream:
                     self._headers_held = True
@@ -323,13 +361,16 @@ class RequestProcessor:
     # --- request phases ------------------------------------------------------------------------
 
     def _request_headers(self) -> Any:
-        # Only sent when the filter config asks for request headers (ours SKIPs them and sets
-        # everything with the body reply). Dropping content-length here lets Envoy switch to
-        # chunked encoding for the rewritten body.
+        # Request headers SEND (the template's default): the client's headers are cut down to
+        # the allow-list and carry the gateway's credentials. With a BUFFERED body Envoy holds
+        # the headers until the body reply, so the router connects upstream only after the
+        # verdict on the request. Dropping content-length here lets Envoy switch to chunked
+        # encoding for the rewritten body (the body reply sets the right length).
         return protos.ProcessingResponse(
             request_headers=protos.HeadersResponse(
                 response=protos.CommonResponse(
-                    header_mutation=_header_mutation([(":path", self.chat_path)], _DROP_REQUEST_HEADERS)
+                    header_mutation=upstream_header_mutation(
+                        self.client_headers, self.authorization, [(":path", self.chat_path)])
                 )
             )
         )
@@ -368,8 +409,9 @@ class RequestProcessor:
             # Full duplex: the held headers' reply sets :path (the content-length is Envoy's to
             # drop in this mode), then the new body goes out whole as the streamed body.
             self._headers_held = False
-            headers = _header_mutation(
-                [(":path", self.chat_path), ("content-type", "application/json")], _DROP_REQUEST_HEADERS)
+            headers = upstream_header_mutation(
+                self.client_headers, self.authorization,
+                [(":path", self.chat_path), ("content-type", "application/json")])
             return [
                 protos.ProcessingResponse(request_headers=protos.HeadersResponse(
                     response=protos.CommonResponse(header_mutation=headers))),
@@ -380,13 +422,13 @@ class RequestProcessor:
         return [protos.ProcessingResponse(
             request_body=protos.BodyResponse(
                 response=protos.CommonResponse(
-                    header_mutation=_header_mutation(
+                    header_mutation=upstream_header_mutation(
+                        self.client_headers, self.authorization,
                         [
                             (":path", self.chat_path),
                             ("content-length", str(len(chat))),
                             ("content-type", "application/json"),
                         ],
-                        ["accept-encoding"],
                     ),
                     body_mutation=protos.BodyMutation(body=chat),
                 )

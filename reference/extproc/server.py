@@ -66,8 +66,7 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
         if backend is None:
             own = self.engine.backend
             # Same API key and timeout as the engine's own client: only the address changes.
-            # (Backend keeps its key only in its client's headers; it has no public accessor.)
-            auth = own._client.headers.get("authorization", "") if own is not None else ""
+            auth = (own.authorization or "") if own is not None else ""
             backend = Backend(url, api_key=auth.removeprefix("Bearer ") or None,
                               timeout=own.timeout if own is not None else 60.0)
             self._egress[url] = backend

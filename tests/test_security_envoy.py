@@ -1,0 +1,166 @@
+"""Security of the Envoy path: what reaches the model backend, and in which order the processor's
+verdict and Envoy's upstream connection happen.
+
+Real processes (scripted backend, gateway, Envoy); the backend's request recording
+(`GET /_fixture/requests`) shows exactly which headers the model server received.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from fixtures.backend.testing import sse_data
+from reference.stack import Stack, StackConfig
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+KEY_ENV = "SECURITY_TEST_BACKEND_KEY"
+GATEWAY_KEY = "sk-gateway-own-key-0123456789"
+
+# What a client may send that must never reach the model server: its own credentials and
+# anything else the gateway does not know to be harmless.
+CLIENT_SECRETS = {
+    "authorization": "Bearer sk-client-secret",
+    "cookie": "session=client-cookie",
+    "x-api-key": "client-x-api-key",
+    "proxy-authorization": "Basic Y2xpZW50OnNlY3JldA==",
+    "x-custom-internal": "client-private",
+    "openai-organization": "org-client",
+}
+# The allow-list: content negotiation, tracing and request ids pass through.
+CLIENT_ALLOWED = {
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "tracestate": "vendor=client",
+    "x-request-id": "req-client-0001",
+    "accept-language": "en",
+}
+
+
+@pytest.fixture(scope="module", params=["buffered", "full_duplex"])
+def keyed_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    os.environ[KEY_ENV] = GATEWAY_KEY
+    stack: Stack
+    if request.param == "full_duplex":
+        from tests.test_extproc_tools_envoy import EgressStack
+
+        stack = EgressStack(StackConfig(backend_api_key_env=KEY_ENV), egress=False,
+                            request_mode="full_duplex")
+    else:
+        stack = Stack(StackConfig(backend_api_key_env=KEY_ENV))
+    try:
+        with stack:
+            yield stack
+    finally:
+        os.environ.pop(KEY_ENV, None)
+
+
+def _recorded_chat_requests(stack: Stack) -> list[dict[str, Any]]:
+    recorded = httpx.get(f"{stack.backend_url}/_fixture/requests", timeout=5).json()["requests"]
+    return [r for r in recorded if r["path"].endswith("/chat/completions")]
+
+
+def _assert_only_gateway_credentials(headers: dict[str, str]) -> None:
+    assert headers.get("authorization") == f"Bearer {GATEWAY_KEY}", headers
+    for name in CLIENT_SECRETS:
+        if name != "authorization":
+            assert name not in headers, (name, headers)
+    for name, value in CLIENT_ALLOWED.items():
+        assert headers.get(name) == value, (name, headers)
+    leaked = [name for name, value in headers.items() if "client" in value and name not in CLIENT_ALLOWED]
+    assert not leaked, headers
+
+
+def _post(stack: Stack, body: dict[str, Any]) -> httpx.Response:
+    httpx.delete(f"{stack.backend_url}/_fixture/requests", timeout=5)
+    headers = {**CLIENT_SECRETS, **CLIENT_ALLOWED}
+    return httpx.post(f"{stack.envoy_url}/v1/responses", json=body, headers=headers, timeout=30)
+
+
+def test_backend_gets_gateway_key_not_client_credentials_json(keyed_stack: Stack) -> None:
+    r = _post(keyed_stack, {"model": "m", "input": "[[text:json]]"})
+    assert r.status_code == 200, r.text
+    assert r.json()["output"][0]["content"][0]["text"] == "json"
+    chats = _recorded_chat_requests(keyed_stack)
+    assert len(chats) == 1
+    _assert_only_gateway_credentials(chats[0]["headers"])
+
+
+def test_backend_gets_gateway_key_not_client_credentials_streaming(keyed_stack: Stack) -> None:
+    r = _post(keyed_stack, {"model": "m", "input": "[[text:a b]]", "stream": True})
+    assert r.status_code == 200, r.text
+    events = [json.loads(d) for d in sse_data(r.content) if d != "[DONE]"]
+    assert events[-1]["type"] == "response.completed"
+    chats = _recorded_chat_requests(keyed_stack)
+    assert len(chats) == 1
+    _assert_only_gateway_credentials(chats[0]["headers"])
+
+
+def test_backend_gets_gateway_key_not_client_credentials_hosted_tools(keyed_stack: Stack) -> None:
+    vs = httpx.post(f"{keyed_stack.envoy_url}/v1/vector_stores", json={"name": "empty"}, timeout=10)
+    assert vs.status_code == 200, vs.text
+    tools = [{"type": "file_search", "vector_store_ids": [vs.json()["id"]]}]
+    for stream in (False, True):
+        r = _post(keyed_stack, {"model": "m", "input": "[[text:tools]]", "tools": tools, "stream": stream})
+        assert r.status_code == 200, r.text
+        chats = _recorded_chat_requests(keyed_stack)
+        assert chats, "the hosted tool loop called no model"
+        for chat in chats:
+            # The loop's own model client: the gateway's key, no client header at all.
+            assert chat["headers"].get("authorization") == f"Bearer {GATEWAY_KEY}", chat["headers"]
+            assert not any(name in chat["headers"] for name in CLIENT_SECRETS if name != "authorization")
+
+
+# --- the processor's verdict before the upstream connection ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def backend_down() -> Iterator[Stack]:
+    with Stack(StackConfig()) as stack:
+        stack.backend.stop()
+        yield stack
+
+
+@pytest.mark.parametrize(("body", "status", "param"), [
+    (b"{not json", 400, None),
+    (json.dumps({"model": "m", "input": "hi", "temperature": 7}).encode(), 400, "temperature"),
+    (json.dumps({"model": "m", "input": "hi", "previous_response_id": "resp_nope"}).encode(), 400,
+     "previous_response_id"),
+    (json.dumps({"model": "m", "input": "hi", "stream": True, "temperature": -1}).encode(), 400,
+     "temperature"),
+])
+def test_client_mistake_is_4xx_even_when_backend_is_down(
+        backend_down: Stack, body: bytes, status: int, param: str | None) -> None:
+    r = httpx.post(f"{backend_down.envoy_url}/v1/responses", content=body,
+                   headers={"content-type": "application/json"}, timeout=10)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["param"] == param
+
+
+def test_background_create_is_queued_even_when_backend_is_down(backend_down: Stack) -> None:
+    r = httpx.post(f"{backend_down.envoy_url}/v1/responses", timeout=10,
+                   json={"model": "m", "input": "hi", "background": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "queued"
+    # The job exists exactly once and fails on its own (the backend is unreachable).
+    rid = r.json()["id"]
+    deadline = time.monotonic() + 10
+    got: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        got = httpx.get(f"{backend_down.envoy_url}/v1/responses/{rid}", timeout=5).json()
+        if got["status"] not in ("queued", "in_progress"):
+            break
+        time.sleep(0.05)
+    assert got["status"] == "failed"
+
+
+def test_valid_request_with_backend_down_is_still_502(backend_down: Stack) -> None:
+    r = httpx.post(f"{backend_down.envoy_url}/v1/responses", json={"model": "m", "input": "hi"}, timeout=10)
+    assert r.status_code == 502
+    assert r.json()["error"]["code"] == "backend_unreachable"
