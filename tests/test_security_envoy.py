@@ -117,6 +117,27 @@ def test_backend_gets_gateway_key_not_client_credentials_hosted_tools(keyed_stac
             assert not any(name in chat["headers"] for name in CLIENT_SECRETS if name != "authorization")
 
 
+def test_background_stream_through_envoy_streams_and_stores_completed() -> None:
+    with Stack(StackConfig()) as stack, httpx.Client(base_url=stack.envoy_url, timeout=30) as via:
+        r = via.post("/v1/responses", json={"model": "m", "input": "[[text:later on]]",
+                                            "background": True, "stream": True})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(d) for d in sse_data(r.content) if d != "[DONE]"]
+        assert events[0]["type"] == "response.created"
+        assert events[-1]["type"] == "response.completed"
+        rid = events[-1]["response"]["id"]
+        deadline = time.monotonic() + 10
+        got: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            got = via.get(f"/v1/responses/{rid}").json()
+            if got["status"] == "completed":
+                break
+            time.sleep(0.05)
+        assert got["status"] == "completed"
+        assert got["output"][0]["content"][0]["text"] == "later on"
+
+
 # --- the processor's verdict before the upstream connection ---------------------------------------
 
 

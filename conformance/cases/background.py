@@ -207,3 +207,58 @@ async def store_false_400(ctx: CaseContext) -> None:
     resp = await ctx.create(background=True, store=False)
     ctx.check_eq(resp.status_code, 400, "status of background with store false")
     check_error_object(ctx, resp)
+
+
+async def _start_stream(ctx: CaseContext, input: str) -> list[dict[str, Any]]:
+    """POST background + stream; the event payloads (UNIMPLEMENTED when background is refused)."""
+    await _start(ctx)  # detect support first
+    got = await ctx.create_stream(input, background=True)
+    ctx.check_eq(got.status, 200, "status of a background streaming create")
+    ctx.check(
+        got.content_type.startswith("text/event-stream"),
+        "a background streaming create answers an event stream",
+        expected="text/event-stream",
+        actual=got.content_type or got.raw[:200].decode("utf-8", "replace"),
+    )
+    return got.payloads
+
+
+@case(
+    "responses.background.stream-completes",
+    level=Level.MUST,
+    title="background with stream answers an event stream ending completed; the stored response is completed",
+    spec=BG + " stream: If set to true, the model response data will be streamed to the client as it is "
+    "generated using server-sent events.",
+    tier=Tier.SCRIPTED,
+    source=CREATE,
+)
+async def stream_completes(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    events = await _start_stream(ctx, "[[text:streamed in the background]]")
+    types = [e.get("type") for e in events]
+    ctx.check_eq(types[-1:], ["response.completed"], "last event of the background stream")
+    final = events[-1].get("response") or {}
+    ctx.check_eq(ctx.output_text(final), "streamed in the background", "output text in response.completed")
+    got = await _poll(ctx, str(final.get("id")), ("completed", "failed", "incomplete", "cancelled"))
+    ctx.check_eq(
+        (got.get("status"), ctx.output_text(got)),
+        ("completed", "streamed in the background"),
+        "(status, output text) of the stored background response",
+    )
+
+
+@case(
+    "responses.background.stream-created-echo",
+    level=Level.SHOULD,
+    title="The response.created event of a background stream carries background true",
+    spec=BG,
+    source=f"{OAI} components.schemas.ResponseCreatedEvent",
+)
+async def stream_created_echo(ctx: CaseContext) -> None:
+    events = await _start_stream(ctx, "Say hello.")
+    created = next((e for e in events if e.get("type") == "response.created"), None)
+    ctx.check(created is not None, "the background stream has a response.created event",
+              expected="response.created", actual=[e.get("type") for e in events][:3])
+    assert created is not None
+    ctx.check_eq((created.get("response") or {}).get("background"), True,
+                 "response.background in response.created")

@@ -393,13 +393,15 @@ class RequestProcessor:
             data = body.body
         prepared = await self.engine.prepare(data)
         self.prepared = prepared
-        if prepared.background:
+        if prepared.background and not prepared.stream:
             # A background response runs in the gateway (the client does not wait for the
             # backend): answer with the queued response right away.
             self.done = True
             text = await self.engine.create(prepared)
             return [immediate(200, text.encode(), details="gateway_background")]
-        if prepared.tool_loop:
+        if prepared.tool_loop or prepared.background:
+            # A background stream runs in the gateway as well (it must outlive the client's
+            # connection and be cancellable), so the servicer answers it like a tool loop.
             # Several model calls, which Envoy's one upstream request cannot carry: the loop
             # runs here (`process` -> `_tool_loop_replies`) and answers with an immediate response.
             self.kind = "tools"
@@ -663,8 +665,12 @@ class RequestProcessor:
                 return
 
             # Same events in the same order as the direct path; a model failure ends the stream
-            # with response.failed (stream_tool_loop stores the response before that event).
-            events = self.engine.stream_tool_loop(prepared, backend.stream_chat)
+            # with response.failed (stored before that event). A background stream is the
+            # engine's own task: it completes and is stored even if Envoy gives up on us.
+            if prepared.background:
+                events = self.engine.stream(prepared)
+            else:
+                events = self.engine.stream_tool_loop(prepared, backend.stream_chat)
             if self._headers_held:
                 # Full-duplex request body: Envoy takes a streamed immediate response, so each
                 # event goes out as the loop produces it (the direct path's incremental delivery).
