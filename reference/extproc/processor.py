@@ -667,6 +667,7 @@ class RequestProcessor:
             # Same events in the same order as the direct path; a model failure ends the stream
             # with response.failed (stored before that event). A background stream is the
             # engine's own task: it completes and is stored even if Envoy gives up on us.
+            events: AsyncIterator[dict[str, Any]]
             if prepared.background:
                 events = self.engine.stream(prepared)
             else:
