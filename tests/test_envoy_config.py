@@ -75,7 +75,13 @@ def _routes(config: dict[str, object]) -> list[dict[str, object]]:
 @pytest.mark.parametrize("mode", ["streamed", "full_duplex"])
 def test_route_split_and_processing_mode(mode: str) -> None:
     config = yaml.safe_load(render(**PORTS, mode=mode))  # type: ignore[arg-type]
-    create, rest = _routes(config)
+    websocket, create, rest = _routes(config)
+    # WebSocket mode goes to the gateway's HTTP server: ext_proc never sees WebSocket frames.
+    assert websocket["match"]["path"] == "/v1/responses"  # type: ignore[index]
+    assert websocket["match"]["headers"][0]["name"] == "upgrade"  # type: ignore[index]
+    assert websocket["route"]["cluster"] == "gateway_http"  # type: ignore[index]
+    assert websocket["route"]["upgrade_configs"] == [{"upgrade_type": "websocket", "enabled": True}]  # type: ignore[index]
+    assert websocket["typed_per_filter_config"]["envoy.filters.http.ext_proc"]["disabled"] is True  # type: ignore[index]
     assert create["match"]["path"] == "/v1/responses"  # type: ignore[index]
     assert create["match"]["headers"] == [{"name": ":method", "string_match": {"exact": "POST"}}]  # type: ignore[index]
     assert create["route"]["cluster"] == "backend"  # type: ignore[index]

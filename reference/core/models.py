@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
-from . import errors
+from . import compaction, errors
 
 _STRICT_IGNORE = ConfigDict(strict=True, extra="ignore")
 _STRICT_ALLOW = ConfigDict(strict=True, extra="allow")
@@ -463,6 +463,8 @@ class CreateResponseRequest(BaseModel):
                 "mutually_exclusive_parameters",
             )
         req._check_tool_choice()
+        if isinstance(data.get("input"), list):
+            compaction.check_compaction_items(data["input"])
         return req
 
     def _check_tool_choice(self) -> None:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from . import errors, ids
+from . import compaction, errors, ids
 from .models import (
     CreateResponseRequest,
     FormatJsonObject,
@@ -228,6 +228,13 @@ def items_to_messages(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             output = item.get("output", "")
             text = output if isinstance(output, str) else _chat_content(output)
             messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
+        elif kind == "compaction":
+            # The summary a compaction item carries stands in for the items it replaced
+            # (core/compaction.py); unreadable content was rejected when the request was parsed.
+            try:
+                messages.append(compaction.summary_message(item))
+            except ValueError:
+                continue
         # Other item types have no chat equivalent and are not sent.
     return messages
 

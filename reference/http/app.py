@@ -8,6 +8,7 @@ from quart_schema import Info, QuartSchema
 from reference.config import DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
 from reference.http import connectors as connectors_http
+from reference.http import context_window as context_window_http
 from reference.http import conversations as conversations_http
 from reference.http import files, health, responses, vector_stores
 from reference.http import prompts as prompts_http
@@ -41,6 +42,7 @@ def create_app(
         openapi_provider_class=GatewayOpenAPIProvider,
     )
     app.register_blueprint(responses.bp)
+    app.register_blueprint(context_window_http.bp)
     app.register_blueprint(health.bp)
     for resource in (conversations_http, prompts_http, connectors_http):
         app.register_blueprint(resource.bp)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, request
+from quart import Quart, Response, has_request_context, request, websocket
 from werkzeug.exceptions import HTTPException
 
 from reference.core import errors
@@ -23,15 +23,22 @@ def error_response(err: APIError, headers: dict[str, str] | None = None) -> Resp
                     headers=headers)
 
 
+def _method_and_path() -> tuple[str, str]:
+    """The failing request's method and path; a WebSocket upgrade (GET) has no `request`."""
+    if has_request_context():
+        return request.method, request.path
+    return "GET", websocket.path
+
+
 def _from_http_exception(exc: HTTPException) -> APIError:
     status = exc.code or 500
+    method, path = _method_and_path()
     if status == 404:
-        return APIError(404, f"Invalid URL ({request.method} {request.path})", errors.INVALID_REQUEST,
-                        None, "not_found")
+        return APIError(404, f"Invalid URL ({method} {path})", errors.INVALID_REQUEST, None, "not_found")
     if status == 405:
-        return APIError(405, f"Method {request.method} is not allowed for {request.path}.",
+        return APIError(405, f"Method {method} is not allowed for {path}.",
                         errors.INVALID_REQUEST, None, "method_not_allowed")
-    if status == 413:
+    if status == 413 and has_request_context():
         limit = request.max_content_length or 0
         return errors.payload_too_large(limit)
     if status >= 500:
@@ -43,7 +50,10 @@ async def _drain_body(status: int | None) -> bool:
     """Read an unread request body (routing errors answer before any handler reads it).
 
     Returns False when the body cannot be drained: it is over the size limit (413) or broken.
+    A WebSocket upgrade request has no body to drain: its error is the HTTP answer to the upgrade.
     """
+    if not has_request_context():
+        return True
     has_body = request.content_length not in (None, 0) or "transfer-encoding" in request.headers
     if not has_body:
         return True
@@ -76,6 +86,6 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", *_method_and_path())
         return error_response(APIError(500, "The server had an error while processing your request.",
                                        errors.SERVER_ERROR, None, "internal_error"))

@@ -1,0 +1,303 @@
+"""The context-window endpoints: `POST /responses/compact` (both documents) and
+`POST /responses/input_tokens` (the OpenAI document).
+
+A gateway that does not offer one of them (404, 405 or 501 on the path) gets UNIMPLEMENTED from
+the first request of each case, never a FAIL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from conformance.cases._support import OAI, ORS, is_int, parse_json_text
+from conformance.context import CaseContext
+from conformance.model import Level, Tier, case
+
+COMPACT = "/responses/compact"
+INPUT_TOKENS = "/responses/input_tokens"
+COMPACT_SRC = f"{OAI} paths./responses/compact; {ORS} paths./responses/compact"
+COUNT_SRC = f"{OAI} paths./responses/input_tokens"
+NOT_OFFERED = (404, 405, 501)
+UNKNOWN_RESPONSE = "resp_conformance_does_not_exist_0000"
+
+
+def _offered(ctx: CaseContext, resp: httpx.Response, path: str) -> None:
+    """UNIMPLEMENTED when the gateway has no such endpoint (an optional surface)."""
+    if resp.status_code in NOT_OFFERED:
+        ctx.unimplemented(f"the gateway does not offer POST {path} (HTTP {resp.status_code})")
+
+
+async def _post_offered(ctx: CaseContext, path: str, body: dict[str, Any]) -> httpx.Response:
+    resp = await ctx.post(path, json=body)
+    _offered(ctx, resp, path)
+    return resp
+
+
+def _window() -> list[dict[str, Any]]:
+    return [
+        {"type": "message", "role": "user", "content": "My name is Alice and I live in Paris."},
+        {"type": "message", "role": "assistant", "content": "Nice to meet you, Alice."},
+        {"type": "message", "role": "user", "content": "Remember the code word papaya."},
+    ]
+
+
+def _user_texts(items: list[Any]) -> list[str]:
+    texts: list[str] = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("role") != "user":
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.append("".join(str(p.get("text", "")) for p in content if isinstance(p, dict)))
+    return texts
+
+
+async def _compact_ok(ctx: CaseContext, **body: Any) -> dict[str, Any]:
+    resp = await _post_offered(ctx, COMPACT, {"model": ctx.model, **body})
+    return ctx.json_ok(resp, f"POST {COMPACT}")
+
+
+# --------------------------------------------------------------------------- compact
+
+
+@case(
+    "responses.compact.shape",
+    level=Level.MUST,
+    title="POST /responses/compact answers a response.compaction object with a compaction item",
+    spec="CompactResource: required id, object (always `response.compaction`), output, created_at, "
+    "usage; output: The compacted list of output items (a `compaction` item: type, id, encrypted_content).",
+    source=COMPACT_SRC,
+)
+async def compact_shape(ctx: CaseContext) -> None:
+    got = await _compact_ok(ctx, input=_window())
+    ctx.check_eq(got.get("object"), "response.compaction", "object")
+    rid = got.get("id")
+    ctx.check(isinstance(rid, str) and rid, "id is a non-empty string", actual=rid)
+    ctx.check(is_int(got.get("created_at")), "created_at is an integer", actual=got.get("created_at"))
+    ctx.check(isinstance(got.get("usage"), dict), "usage is an object", actual=got.get("usage"))
+    output = got.get("output")
+    ctx.check(isinstance(output, list), "output is a list", actual=output)
+    assert isinstance(output, list)
+    items = [i for i in output if isinstance(i, dict) and i.get("type") == "compaction"]
+    ctx.check(len(items) == 1, "output holds one compaction item", expected=1,
+              actual=[i.get("type") if isinstance(i, dict) else i for i in output])
+    item = items[0]
+    ctx.check(isinstance(item.get("id"), str) and isinstance(item.get("encrypted_content"), str)
+              and item["encrypted_content"], "the compaction item has an id and encrypted_content",
+              actual=item)
+    ctx.validate(got, "CompactResource")
+
+
+@case(
+    "responses.compact.keeps-user-messages",
+    level=Level.SHOULD,
+    title="A compaction keeps the window's user messages, the last one included, in order",
+    spec="Compacted output (OpenAI example): the user message of the window, unchanged, followed by "
+    "the compaction item; Open Responses: a compacted window is the base input of the next response, "
+    "which must preserve the semantic order of the conversation.",
+    source=COMPACT_SRC,
+)
+async def compact_keeps_user_messages(ctx: CaseContext) -> None:
+    window = _window()
+    got = await _compact_ok(ctx, input=window)
+    ctx.check_eq(_user_texts(got.get("output") or []), _user_texts(window),
+                 "the user messages of the compacted output, in order")
+
+
+@case(
+    "responses.compact.keeps-history-user-messages",
+    level=Level.SHOULD,
+    title="Compacting from previous_response_id keeps the chain's user messages and the new input's",
+    spec="previous_response_id: The unique ID of the previous response to the model. Use this to "
+    "create multi-turn conversations (CompactResponseMethodPublicBody).",
+    source=COMPACT_SRC,
+)
+async def compact_keeps_history(ctx: CaseContext) -> None:
+    first = await ctx.create_ok("The code word is papaya.")
+    got = await _compact_ok(ctx, previous_response_id=first.get("id"), input="What is the code word?")
+    ctx.check_eq(_user_texts(got.get("output") or []), ["The code word is papaya.", "What is the code word?"],
+                 "user messages of the compacted output (the chain's, then the request's)")
+
+
+@case(
+    "responses.compact.output-is-input",
+    level=Level.MUST,
+    title="The compacted output is accepted as the base input of a new response",
+    spec="After standalone compaction, clients MUST start a new response ... passing the compacted "
+    "output as the base `input`, and appending the latest user or tool items.",
+    source=f"{ORS} / openresponses-spec WebSocket Compaction",
+)
+async def compact_output_is_input(ctx: CaseContext) -> None:
+    got = await _compact_ok(ctx, input=_window())
+    output = got.get("output")
+    ctx.check(isinstance(output, list) and output, "the compaction has output", actual=output)
+    assert isinstance(output, list)
+    resp = await ctx.create_ok([*output, {"type": "message", "role": "user", "content": "Say hello."}])
+    ctx.check_eq(resp.get("status"), "completed", "status of the response continuing the compacted window")
+
+
+@case(
+    "responses.compact.scripted-summary-reaches-model",
+    level=Level.MUST,
+    title="A compaction item given as input reaches the model (scripted)",
+    spec="A compaction item generated by the v1/responses/compact API ... the compacted output "
+    "[is] the base input for that new response.",
+    source=COMPACT_SRC,
+    tier=Tier.SCRIPTED,
+)
+async def compact_summary_reaches_model(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    got = await _compact_ok(ctx, input=_window())
+    output = [i for i in got.get("output") or [] if isinstance(i, dict)]
+    kept_users = len(_user_texts(output))
+    resp = await ctx.create_ok([*output, {"type": "message", "role": "user", "content": "[[messages]]"}])
+    messages = parse_json_text(ctx, ctx.output_text(resp), "the scripted [[messages]] reply")
+    ctx.check(isinstance(messages, list), "the backend reports its messages", actual=messages)
+    others = [m for m in messages if isinstance(m, dict) and m.get("role") != "user"]
+    ctx.check(len(others) >= 1 and len(messages) == kept_users + 1 + len(others),
+              "besides the user messages, the model receives what the compaction item carries",
+              expected=f"{kept_users} kept user messages + the new one + at least one summary message",
+              actual=messages)
+
+
+@case(
+    "responses.compact.missing-model-400",
+    level=Level.MUST,
+    title="POST /responses/compact without model is a 400 error",
+    spec="CompactResponseMethodPublicBody: required: [model].",
+    source=COMPACT_SRC,
+)
+async def compact_missing_model(ctx: CaseContext) -> None:
+    resp = await _post_offered(ctx, COMPACT, {"input": _window()})
+    ctx.check_eq(resp.status_code, 400, "status of a compact request without model")
+    body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
+    ctx.check(isinstance(body, dict) and isinstance(body.get("error"), dict), "an error object",
+              actual=resp.text[:300])
+
+
+@case(
+    "responses.compact.unknown-previous-response",
+    level=Level.MUST,
+    title="Compacting from an unknown previous_response_id is a 4xx error, not a compaction",
+    spec="previous_response_id: The unique ID of the previous response to the model.",
+    source=COMPACT_SRC,
+)
+async def compact_unknown_previous(ctx: CaseContext) -> None:
+    resp = await _post_offered(ctx, COMPACT, {"model": ctx.model, "input": "hello",
+                                              "previous_response_id": UNKNOWN_RESPONSE})
+    ctx.check(400 <= resp.status_code < 500, "a 4xx status", expected="4xx", actual=resp.status_code)
+
+
+# --------------------------------------------------------------------------- input_tokens
+
+
+async def _count(ctx: CaseContext, **body: Any) -> int:
+    resp = await _post_offered(ctx, INPUT_TOKENS, {"model": ctx.model, **body})
+    got = ctx.json_ok(resp, f"POST {INPUT_TOKENS}")
+    ctx.check_eq(got.get("object"), "response.input_tokens", "object")
+    count = got.get("input_tokens")
+    ctx.check(is_int(count) and count >= 0, "input_tokens is a non-negative integer", actual=count)
+    assert isinstance(count, int)
+    return count
+
+
+@case(
+    "responses.input_tokens.shape",
+    level=Level.MUST,
+    title="POST /responses/input_tokens answers {object: response.input_tokens, input_tokens}",
+    spec="Returns an object with `object` set to `response.input_tokens` and an `input_tokens` count.",
+    source=COUNT_SRC,
+    profiles=("openai",),
+)
+async def input_tokens_shape(ctx: CaseContext) -> None:
+    count = await _count(ctx, input="Tell me a joke about the sea.")
+    ctx.check(count > 0, "a non-empty input counts more than 0 tokens", expected="> 0", actual=count)
+
+
+@case(
+    "responses.input_tokens.grows-with-input",
+    level=Level.MUST,
+    title="A longer input counts more tokens",
+    spec="Returns input token counts of the request.",
+    source=COUNT_SRC,
+    profiles=("openai",),
+)
+async def input_tokens_grows(ctx: CaseContext) -> None:
+    short = await _count(ctx, input="Hello there.")
+    long = await _count(ctx, input="Hello there. " + " ".join(["Tell me about the weather in Paris."] * 8))
+    ctx.check(long > short, "the longer input counts more", expected=f"> {short}", actual=long)
+
+
+@case(
+    "responses.input_tokens.counts-previous-response",
+    level=Level.MUST,
+    title="input_tokens with previous_response_id counts the earlier turns too",
+    spec="previous_response_id: The unique ID of the previous response to the model. Use this to "
+    "create multi-turn conversations (TokenCountsBody).",
+    source=COUNT_SRC,
+    profiles=("openai",),
+)
+async def input_tokens_history(ctx: CaseContext) -> None:
+    first = await ctx.create_ok("Remember: " + " ".join(["the code word is papaya."] * 6))
+    alone = await _count(ctx, input="What is the code word?")
+    chained = await _count(ctx, input="What is the code word?", previous_response_id=first.get("id"))
+    ctx.check(chained > alone, "counting with previous_response_id includes the history",
+              expected=f"> {alone} (the count without it)", actual=chained)
+
+
+@case(
+    "responses.input_tokens.counts-conversation",
+    level=Level.MUST,
+    title="input_tokens with a conversation counts the conversation's items",
+    spec="conversation: The conversation that this response belongs to. Items from this conversation "
+    "are prepended to input_items for this response request (TokenCountsBody).",
+    source=COUNT_SRC,
+    profiles=("openai",),
+)
+async def input_tokens_conversation(ctx: CaseContext) -> None:
+    created = await ctx.post("/conversations", json={"items": [
+        {"type": "message", "role": "user", "content": " ".join(["The sky over Paris is blue today."] * 6)}]})
+    if created.status_code in NOT_OFFERED:
+        ctx.unimplemented(f"the gateway does not offer POST /conversations (HTTP {created.status_code})")
+    conversation = ctx.json_ok(created, "POST /conversations")
+    alone = await _count(ctx, input="What colour is the sky?")
+    with_conversation = await _count(ctx, input="What colour is the sky?",
+                                     conversation=conversation.get("id"))
+    ctx.check(with_conversation > alone, "counting with a conversation includes its items",
+              expected=f"> {alone}", actual=with_conversation)
+
+
+@case(
+    "responses.input_tokens.unknown-previous-response",
+    level=Level.MUST,
+    title="input_tokens with an unknown previous_response_id is a 4xx error, not a count",
+    spec="previous_response_id: The unique ID of the previous response to the model.",
+    source=COUNT_SRC,
+    profiles=("openai",),
+)
+async def input_tokens_unknown_previous(ctx: CaseContext) -> None:
+    resp = await _post_offered(ctx, INPUT_TOKENS, {"model": ctx.model, "input": "hello",
+                                                   "previous_response_id": UNKNOWN_RESPONSE})
+    ctx.check(400 <= resp.status_code < 500, "a 4xx status", expected="4xx", actual=resp.status_code)
+
+
+@case(
+    "responses.input_tokens.scripted-matches-usage",
+    level=Level.INFO,
+    title="The count equals usage.input_tokens of the same request (scripted)",
+    spec="Returns input token counts of the request.",
+    source=COUNT_SRC,
+    tier=Tier.SCRIPTED,
+    profiles=("openai",),
+)
+async def input_tokens_matches_usage(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    first = await ctx.create_ok("[[text:Paris is sunny today]]", instructions="Answer briefly.")
+    follow = "And what about tomorrow?"
+    count = await _count(ctx, input=follow, previous_response_id=first.get("id"))
+    created = await ctx.create_ok(follow, previous_response_id=first.get("id"))
+    usage = created.get("usage") or {}
+    ctx.check_eq(count, usage.get("input_tokens"), "the count vs usage.input_tokens of the same request")

@@ -1,0 +1,53 @@
+"""The official `openai` SDK's `responses.compact`, `responses.input_tokens.count` (and, where
+offered, `responses.connect`) unchanged through `responses-gateway up` (scripted backend, gateway
+subprocess, real Envoy) and directly against the gateway it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from openai import OpenAI
+
+from reference.stack import Stack, StackConfig
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    db = tmp_path_factory.mktemp("surface-up") / "gateway.sqlite3"
+    with Stack(StackConfig(db=str(db))) as running:
+        yield running
+
+
+@pytest.fixture(params=["direct", "envoy"])
+def client(request: pytest.FixtureRequest, stack: Stack) -> Iterator[OpenAI]:
+    root = stack.http_url if request.param == "direct" else stack.envoy_url
+    with OpenAI(base_url=root.rstrip("/") + "/v1", api_key="unused", max_retries=0, timeout=60) as c:
+        yield c
+
+
+def test_input_tokens_count_includes_history(client: OpenAI) -> None:
+    first = client.responses.create(model="scripted", input="[[text:alpha beta gamma]]")
+    alone = client.responses.input_tokens.count(model="scripted", input="delta epsilon")
+    chained = client.responses.input_tokens.count(model="scripted", input="delta epsilon",
+                                                  previous_response_id=first.id)
+    assert alone.input_tokens == 2
+    # the first input ("[[text:alpha beta gamma]]", 3 words) and its output (3 words) count too
+    assert chained.input_tokens == 2 + 3 + 3
+    follow = client.responses.create(model="scripted", input="delta epsilon", previous_response_id=first.id)
+    assert follow.usage is not None and follow.usage.input_tokens == chained.input_tokens
+
+
+def test_compact_then_continue(client: OpenAI) -> None:
+    first = client.responses.create(model="scripted", input="The code word is papaya.")
+    compacted = client.responses.compact(model="scripted", previous_response_id=first.id,
+                                         input="What is the code word?")
+    assert compacted.object == "response.compaction"
+    assert [item.type for item in compacted.output] == ["message", "message", "compaction"]
+    follow = client.responses.create(
+        model="scripted",
+        input=[*[item.model_dump(exclude_none=True) for item in compacted.output],
+               {"role": "user", "content": "[[text:still here]]"}])
+    assert follow.status == "completed" and follow.output_text == "still here"
