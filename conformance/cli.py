@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ from conformance import reports
 from conformance.context import RunConfig
 from conformance.model import REGISTRY, Case, select
 from conformance.profiles import PROFILES
-from conformance.runner import RunResult, load_waivers, run_cases
+from conformance.runner import load_waivers, run_cases
 from conformance.targets import BUILTIN_TARGETS, TargetError, builtin_target
 
 
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     lp = sub.add_parser("list", help="print every case id with its level, tier and title")
     lp.add_argument("--cases", action="append", default=[], metavar="GLOB")
     lp.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    lp.add_argument(
+        "--areas",
+        action="store_true",
+        help="print the index of areas instead (one module of conformance/cases each): area, "
+        "number of selected cases, what it covers",
+    )
 
     rp = sub.add_parser("run", help="run the cases against a gateway")
     tg = rp.add_mutually_exclusive_group(required=True)
@@ -62,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--junit", metavar="FILE", help="JUnit XML path (default <report-dir>/junit.xml)")
     rp.add_argument("--json", metavar="FILE", help="JSON index path (default <report-dir>/report.json)")
     rp.add_argument("--html", metavar="FILE", help="HTML report path (default <report-dir>/report.html)")
+    rp.add_argument(
+        "--markdown", metavar="FILE", help="also write a Markdown summary (e.g. for a CI job page)"
+    )
     rp.add_argument("--model", default="scripted", help="model name sent in requests (default scripted)")
     rp.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the bearer token")
     rp.add_argument("--openapi", metavar="PATH", help="also validate objects against this OpenAPI document")
@@ -89,6 +99,8 @@ def target_slug(base_url: str) -> str:
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
     cases = select(load_cases(), args.cases, args.exclude)
+    if args.areas:
+        return list_areas(cases, console)
     for c in cases:
         profiles = "" if len(c.profiles) > 1 else f" [{c.profiles[0]} only]"
         console.print(
@@ -99,12 +111,31 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def write_reports(run: RunResult, args: argparse.Namespace, report_dir: Path) -> dict[str, Path]:
-    return {
-        "json": reports.write_json(run, args.json or report_dir / "report.json"),
-        "junit": reports.write_junit(run, args.junit or report_dir / "junit.xml"),
-        "html": reports.write_html(run, args.html or report_dir / "report.html"),
-    }
+def list_areas(cases: list[Case], console: Console) -> int:
+    from conformance.cases import AREAS, area_of
+
+    counts = Counter(area_of(c) for c in cases)
+    # cases registered outside conformance.cases (plug-ins) are listed under their module
+    areas = {**AREAS, **{a: "" for a in counts if a not in AREAS}}
+    shown = [a for a in areas if counts[a]]
+    width = max((len(a) for a in shown), default=0)
+    for area in shown:
+        console.print(
+            f"{area:<{width}} {counts[area]:>4}  {escape(areas[area])}", highlight=False, soft_wrap=True
+        )
+    console.print(f"{len(shown)} areas, {len(cases)} cases", style="dim")
+    return 0
+
+
+def file_reporters(args: argparse.Namespace, report_dir: Path) -> list[reports.FileReporter]:
+    out = [
+        reports.json_reporter(args.json or report_dir / "report.json"),
+        reports.junit_reporter(args.junit or report_dir / "junit.xml"),
+        reports.html_reporter(args.html or report_dir / "report.html"),
+    ]
+    if args.markdown:
+        out.append(reports.markdown_reporter(args.markdown))
+    return out
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -169,17 +200,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             waivers=waivers,
         )
 
-        def progress(result, index, total):  # type: ignore[no-untyped-def]
-            if not args.quiet:
-                reports.progress_line(console, result, index, total)
+        files = file_reporters(args, Path(args.report_dir or Path("conformance-reports") / name))
+        console_reporter = reports.ConsoleReporter(console, progress=not args.quiet)
+        run = asyncio.run(run_cases(cases, config, strict=args.strict, reporters=[*files, console_reporter]))
 
-        run = asyncio.run(run_cases(cases, config, strict=args.strict, progress=progress))
-
-    report_dir = Path(args.report_dir or Path("conformance-reports") / name)
-    paths = write_reports(run, args, report_dir)
-    reports.print_summary(console, run)
-    for kind, path in paths.items():
-        console.print(f"{kind:>5}: {path}", highlight=False)
+    for reporter in files:
+        console.print(f"{reporter.kind:>5}: {reporter.written}", highlight=False)
     return run.exit_code
 
 

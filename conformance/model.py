@@ -1,4 +1,8 @@
-"""The case model: levels, tiers, verdicts, and the decorator-based registry."""
+"""The case model: levels, tiers, verdicts, and the registry.
+
+Cases are registered one at a time (``@case(...)`` on an ``async def case(ctx)``) or as a family
+(``@family(rows)`` on an ``async def check(ctx, params)``: one case per :class:`Row`, for the
+requirements that differ only in their data, e.g. a table of rejected requests)."""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import enum
 import fnmatch
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from conformance.context import CaseContext
@@ -47,6 +51,8 @@ VERDICT_LEGEND: dict[Verdict, str] = {
 PROFILES = ("openai", "openresponses")
 
 CaseFunc = Callable[["CaseContext"], Awaitable[None]]
+P = TypeVar("P")
+FamilyFunc = Callable[["CaseContext", P], Awaitable[None]]
 
 _ID_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
 
@@ -61,15 +67,44 @@ class Case:
     tier: Tier = Tier.STRUCTURAL
     profiles: tuple[str, ...] = PROFILES
     source: str = ""  # which specification the sentence comes from
+    # where the case is written, ``module:qualname`` (``module:qualname[case id]`` for a family
+    # row); the registry fills it in and tells a re-import from a reused id by it
+    origin: str = field(default="", compare=False, repr=False)
 
     @property
     def area(self) -> str:
         """``responses.stream.sequence-monotonic`` -> ``responses.stream``."""
         return self.id.rsplit(".", 1)[0]
 
+    @property
+    def module(self) -> str:
+        """The module the case is written in (``conformance.cases.errors``)."""
+        return self.origin.split(":", 1)[0]
 
-def _origin(case: Case) -> tuple[str, str]:
-    return (getattr(case.func, "__module__", ""), getattr(case.func, "__qualname__", ""))
+
+@dataclass(frozen=True)
+class Row(Generic[P]):
+    """One case of a family: what the registry lists, plus the data the family's check gets."""
+
+    id: str
+    level: Level
+    title: str
+    spec: str
+    params: P
+    source: str = ""
+    tier: Tier = Tier.STRUCTURAL
+    profiles: tuple[str, ...] = PROFILES
+
+
+def _bind(func: FamilyFunc[P], params: P) -> CaseFunc:
+    async def run(ctx: CaseContext) -> None:
+        await func(ctx, params)
+
+    return run
+
+
+def _origin_of(func: Callable[..., object]) -> str:
+    return f"{getattr(func, '__module__', '')}:{getattr(func, '__qualname__', '')}"
 
 
 class Registry:
@@ -79,10 +114,13 @@ class Registry:
         self._cases: dict[str, Case] = {}
 
     def add(self, case: Case) -> Case:
+        """Register a case; ``case.origin`` defaults to where its function is defined."""
+        if not case.origin:
+            case = replace(case, origin=_origin_of(case.func))
         if not _ID_RE.match(case.id):
             raise ValueError(f"bad case id {case.id!r}: use dotted lower-case words, e.g. area.sub.name")
         old = self._cases.get(case.id)
-        if old is not None and _origin(old) != _origin(case):
+        if old is not None and old.origin != case.origin:
             # a re-import of the same module (pytest's pytester does that) re-registers the same
             # function; any other reuse of an id is an error
             raise ValueError(f"duplicate case id {case.id!r}")
@@ -118,6 +156,39 @@ class Registry:
                     source=source,
                 )
             )
+            return func
+
+        return decorate
+
+    def family(
+        self, rows: Iterable[Row[P]], *, module: str | None = None
+    ) -> Callable[[FamilyFunc[P]], FamilyFunc[P]]:
+        """Decorator registering one case per row of ``rows`` around ``async def check(ctx, params)``.
+
+        ``module`` is the module the cases belong to (their area, see ``conformance.cases``);
+        it defaults to the check's own module, and a shared family passes its caller's."""
+
+        def decorate(func: FamilyFunc[P]) -> FamilyFunc[P]:
+            where = module or getattr(func, "__module__", "")
+            qualname = getattr(func, "__qualname__", "")
+            seen: set[str] = set()
+            for row in rows:
+                if row.id in seen:
+                    raise ValueError(f"duplicate case id {row.id!r} in family {qualname}")
+                seen.add(row.id)
+                self.add(
+                    Case(
+                        id=row.id,
+                        level=Level(row.level),
+                        title=row.title,
+                        spec=row.spec,
+                        func=_bind(func, row.params),
+                        tier=Tier(row.tier),
+                        profiles=tuple(row.profiles),
+                        source=row.source,
+                        origin=f"{where}:{qualname}[{row.id}]",
+                    )
+                )
             return func
 
         return decorate
@@ -166,3 +237,4 @@ def select(cases: Iterable[Case], include: Iterable[str] = (), exclude: Iterable
 #: The registry the built-in cases (``conformance.cases``) register into.
 REGISTRY = Registry()
 case = REGISTRY.case
+family = REGISTRY.family

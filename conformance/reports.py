@@ -1,4 +1,7 @@
-"""Report writers: terminal (rich), JUnit XML, JSON index, self-contained HTML."""
+"""Reporters: terminal (rich), JSON index, JUnit XML, self-contained HTML, Markdown.
+
+Each is a ``conformance.events.Reporter`` fed by the runner's events (``*Reporter`` classes at
+the end); the ``write_*`` functions render a finished ``RunResult`` and serve them."""
 
 from __future__ import annotations
 
@@ -8,14 +11,15 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from conformance.events import CaseFinished, Event, RunFinished
 from conformance.model import VERDICT_LEGEND, Verdict
-from conformance.runner import CaseResult, RunResult
+from conformance.results import CaseResult, RunResult
 
 VERDICT_STYLE = {
     Verdict.PASS: "green",
@@ -295,3 +299,98 @@ def write_html(run: RunResult, path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(html_report(run), encoding="utf-8")
     return p
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_report(run: RunResult) -> str:
+    """A CI summary: verdict counts per area, then every case that is not PASS/SKIPPED."""
+    status = "conformant" if run.exit_code == 0 else "**NOT conformant**"
+    lines = [
+        f"## Responses API conformance: {_md(run.target)}",
+        "",
+        f"Target `{run.base_url}`, profile `{run.profile}`{', strict' if run.strict else ''}: {status} "
+        f"(exit code {run.exit_code}), {len(run.results)} cases in {run.duration:.1f} s.",
+        "",
+        "| area | " + " | ".join(v.value for v in Verdict) + " |",
+        "|---|" + "---:|" * len(Verdict),
+    ]
+    by_area: dict[str, dict[Verdict, int]] = defaultdict(lambda: dict.fromkeys(Verdict, 0))
+    for r in run.results:
+        by_area[r.area][r.verdict] += 1
+    for area in sorted(by_area):
+        lines.append(f"| {_md(area)} | " + " | ".join(str(by_area[area][v] or "") for v in Verdict) + " |")
+    counts = run.counts()
+    lines.append("| **total** | " + " | ".join(f"**{counts[v.value]}**" for v in Verdict) + " |")
+    notable = [r for r in run.results if r.verdict not in (Verdict.PASS, Verdict.SKIPPED)]
+    if notable:
+        lines += ["", "| verdict | level | case | message |", "|---|---|---|---|"]
+        lines += [
+            f"| {r.verdict.value} | {r.level.value} | `{r.case_id}` | {_md(r.message[:300])} |"
+            for r in notable
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(run: RunResult, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(markdown_report(run), encoding="utf-8")
+    return p
+
+
+# --------------------------------------------------------------------------- reporters
+
+
+class ConsoleReporter:
+    """A progress line per finished case (unless ``progress`` is off), the summary at the end."""
+
+    def __init__(self, console: Console, *, progress: bool = True) -> None:
+        self.console = console
+        self.progress = progress
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, CaseFinished) and self.progress:
+            progress_line(self.console, event.result, event.index, event.total)
+        elif isinstance(event, RunFinished):
+            print_summary(self.console, event.run)
+
+
+class _Writer(Protocol):
+    def __call__(self, run: RunResult, path: str | Path) -> Path: ...
+
+
+class FileReporter:
+    """Writes one report file when the run finishes; ``written`` is its path afterwards."""
+
+    def __init__(self, kind: str, write: _Writer, path: str | Path) -> None:
+        self.kind = kind
+        self.path = Path(path)
+        self._write = write
+        self.written: Path | None = None
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunFinished):
+            self.written = self._write(event.run, self.path)
+
+
+def json_reporter(path: str | Path) -> FileReporter:
+    """``path`` and the run summary beside it (``<stem>.summary.json``)."""
+    return FileReporter("json", write_json, path)
+
+
+def junit_reporter(path: str | Path) -> FileReporter:
+    return FileReporter("junit", write_junit, path)
+
+
+def html_reporter(path: str | Path) -> FileReporter:
+    return FileReporter("html", write_html, path)
+
+
+def markdown_reporter(path: str | Path) -> FileReporter:
+    return FileReporter("markdown", write_markdown, path)

@@ -6,11 +6,8 @@ import asyncio
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -21,84 +18,21 @@ from conformance.context import (
     RunState,
     Skipped,
     Unimplemented,
-    _jsonable,
 )
+from conformance.events import CaseFinished, CaseStarted, Event, Reporter, RunFinished, RunStarted
 from conformance.model import Case, Level, Verdict
+from conformance.results import CaseResult, RunResult, exit_code
 
-
-@dataclass
-class CaseResult:
-    case_id: str
-    level: Level
-    tier: str
-    area: str
-    title: str
-    spec: str
-    verdict: Verdict
-    message: str = ""
-    duration: float = 0.0
-    expected: Any = None
-    actual: Any = None
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    traceback: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict.value,
-            "level": self.level.value,
-            "tier": self.tier,
-            "area": self.area,
-            "title": self.title,
-            "spec": self.spec,
-            "message": self.message,
-            "duration": round(self.duration, 4),
-            "expected": _jsonable(self.expected),
-            "actual": _jsonable(self.actual),
-            "checks": self.checks,
-            "notes": self.notes,
-            "transcript": self.transcript,
-            "traceback": self.traceback,
-        }
-
-
-@dataclass
-class RunResult:
-    results: list[CaseResult]
-    target: str
-    base_url: str
-    profile: str
-    strict: bool = False
-    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    duration: float = 0.0
-
-    def counts(self) -> dict[str, int]:
-        out = {v.value: 0 for v in Verdict}
-        for r in self.results:
-            out[r.verdict.value] += 1
-        return out
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.results, strict=self.strict)
-
-
-def exit_code(results: Iterable[CaseResult], *, strict: bool = False) -> int:
-    """0 only when no MUST case failed or errored; with ``strict`` the same for SHOULD cases.
-
-    A SHOULD case that is not met is NON_STRICT (never FAIL), so strict mode also counts
-    NON_STRICT verdicts of SHOULD cases. INFO cases never change the exit code."""
-    for r in results:
-        if r.level is Level.MUST and r.verdict in (Verdict.FAIL, Verdict.ERROR):
-            return 1
-        if (
-            strict
-            and r.level is Level.SHOULD
-            and r.verdict in (Verdict.NON_STRICT, Verdict.FAIL, Verdict.ERROR)
-        ):
-            return 1
-    return 0
+__all__ = [
+    "CaseResult",
+    "RunResult",
+    "apply_waiver",
+    "exit_code",
+    "load_waivers",
+    "new_client",
+    "run_case",
+    "run_cases",
+]
 
 
 def _failed_verdict(level: Level) -> Verdict:
@@ -184,11 +118,8 @@ def load_waivers(path: str | Path) -> dict[str, str]:
     if not isinstance(table, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in table.items()
     ):
-        raise ValueError(f"{path}: expected a [waivers] table of \"case.id\" = \"reason\" strings")
+        raise ValueError(f'{path}: expected a [waivers] table of "case.id" = "reason" strings')
     return dict(table)
-
-
-ProgressCallback = Callable[[CaseResult, int, int], None]
 
 
 async def run_cases(
@@ -196,19 +127,37 @@ async def run_cases(
     config: RunConfig,
     *,
     strict: bool = False,
-    progress: ProgressCallback | None = None,
+    reporters: Sequence[Reporter] = (),
 ) -> RunResult:
-    """Run cases one after another (deterministic transcripts, gentle on small gateways)."""
+    """Run cases one after another (deterministic transcripts, gentle on small gateways).
+
+    Every reporter gets the run's events in order: ``RunStarted``, then ``CaseStarted`` and
+    ``CaseFinished`` (with the verdict, after waivers) per case, then ``RunFinished``."""
+
+    def emit(event: Event) -> None:
+        for reporter in reporters:
+            reporter.handle(event)
+
     state = RunState()
+    total = len(cases)
+    emit(
+        RunStarted(
+            target=config.target_name,
+            base_url=config.base_url,
+            profile=config.profile.name,
+            cases=tuple(cases),
+            strict=strict,
+        )
+    )
     start = time.perf_counter()
     results: list[CaseResult] = []
     async with new_client(config) as client:
         for i, case in enumerate(cases, 1):
+            emit(CaseStarted(case=case, index=i, total=total))
             res = apply_waiver(await run_case(case, config, state, client), config.waivers)
             results.append(res)
-            if progress:
-                progress(res, i, len(cases))
-    return RunResult(
+            emit(CaseFinished(result=res, index=i, total=total))
+    run = RunResult(
         results=results,
         target=config.target_name,
         base_url=config.base_url,
@@ -216,3 +165,5 @@ async def run_cases(
         strict=strict,
         duration=time.perf_counter() - start,
     )
+    emit(RunFinished(run=run))
+    return run

@@ -62,10 +62,10 @@ def _run(running: RunningFake, tmp_path: Path, *extra: str) -> tuple[int, dict]:
 
 def _own_case_ids() -> list[str]:
     """The cases this harness's fake gateway is written for (other modules test other features)."""
-    import conformance.cases as cases
+    import conformance.cases  # noqa: F401  (registers them)
 
-    own = {m.__name__ for m in (cases.errors, cases.responses_create, cases.responses_stream, cases.state)}
-    return [c.id for c in REGISTRY.all() if c.func.__module__ in own]
+    own = {"errors", "responses.create", "responses.stream", "state"}
+    return [c.id for c in REGISTRY.all() if c.area in own]
 
 
 def test_run_against_a_correct_gateway_exits_0_and_writes_reports(gw: RunningFake, tmp_path: Path) -> None:  # noqa: F811
@@ -292,3 +292,31 @@ def test_builtin_reference_target_runs_and_stops(tmp_path: Path) -> None:
         "state.delete-twice-404": "PASS",
     }
     assert code == 0
+
+
+def test_list_areas_prints_the_index_of_areas(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cases import AREAS, area_of
+
+    assert main(["list", "--areas"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {ln.split()[0]: ln.split()[1] for ln in lines[:-1]}
+    assert list(rows) == list(AREAS)
+    assert all(AREAS[a] and AREAS[a] in ln for a, ln in zip(AREAS, lines, strict=False))
+    counts = {a: sum(1 for c in REGISTRY.all() if area_of(c) == a) for a in AREAS}
+    assert rows == {a: str(n) for a, n in counts.items()}
+    assert lines[-1] == f"{len(AREAS)} areas, {len(REGISTRY)} cases"
+
+    assert main(["list", "--areas", "--cases", "errors"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines[:-1]] == ["errors"]
+    assert lines[-1] == f"1 areas, {counts['errors']} cases"
+
+
+def test_the_module_path_is_the_area() -> None:
+    """Each case is written in the module of its area: its id starts with the module's area."""
+    from conformance.cases import AREAS, area_of
+
+    for case in REGISTRY.all():
+        area = area_of(case)
+        assert area in AREAS, (case.id, case.module)
+        assert case.id.startswith(area + "."), (case.id, case.module)

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from conformance import reports
+from conformance.events import CaseFinished, Event, RunFinished, RunStarted
 from conformance.model import Level, Verdict
 from conformance.runner import CaseResult, RunResult
 
@@ -148,3 +149,44 @@ def test_terminal_summary_by_area() -> None:
     assert "area0" in text and "area1" in text and "total" in text
     assert "NOT CONFORMANT" in text
     assert "why FAIL" in text
+
+
+def test_markdown_summary_counts_areas_and_lists_what_did_not_pass(tmp_path: Path) -> None:
+    path = reports.write_markdown(_run(), tmp_path / "summary.md")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("## Responses API conformance: fake")
+    assert "**NOT conformant**" in text
+    header = next(ln for ln in text.splitlines() if ln.startswith("| area |"))
+    assert header.split("|")[2:-1] == [f" {v.value} " for v in Verdict]
+    assert any(ln.startswith("| area0 |") for ln in text.splitlines())
+    assert "| FAIL | MUST | `area1.case-fail` | why FAIL |" in text or "`area0.case-fail`" in text
+    assert "case-pass" not in text  # only what did not pass is listed
+
+
+def test_reporters_consume_run_events(tmp_path: Path) -> None:
+    run = _run()
+    out = io.StringIO()
+    console = reports.ConsoleReporter(Console(file=out, width=160, color_system=None))
+    quiet_out = io.StringIO()
+    quiet = reports.ConsoleReporter(Console(file=quiet_out, width=160, color_system=None), progress=False)
+    files = [
+        reports.json_reporter(tmp_path / "r.json"),
+        reports.junit_reporter(tmp_path / "j.xml"),
+        reports.html_reporter(tmp_path / "r.html"),
+        reports.markdown_reporter(tmp_path / "r.md"),
+    ]
+    events: list[Event] = [RunStarted(run.target, run.base_url, run.profile, cases=())]
+    events += [CaseFinished(r, i, len(run.results)) for i, r in enumerate(run.results, 1)]
+    for event in events:
+        for reporter in (console, quiet, *files):
+            reporter.handle(event)
+    assert all(f.written is None for f in files), "files are written when the run finishes"
+    assert "[  1/6]" in out.getvalue() and "total" not in out.getvalue()
+    for reporter in (console, quiet, *files):
+        reporter.handle(RunFinished(run))
+    assert [f.written for f in files] == [f.path for f in files]
+    assert json.loads((tmp_path / "r.json").read_text())  # the same writers as before
+    assert (tmp_path / "r.summary.json").exists()
+    ET.parse(tmp_path / "j.xml")
+    assert "total" in out.getvalue() and "NOT CONFORMANT" in out.getvalue()
+    assert "[  1/6]" not in quiet_out.getvalue() and "total" in quiet_out.getvalue()

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from conformance.context import CaseContext, RunConfig, RunState, probe_expected
-from conformance.model import Case, Level, Registry, Tier, Verdict, select
+from conformance.events import CaseFinished, Event, RunFinished, RunStarted
+from conformance.model import Case, Level, Registry, Row, Tier, Verdict, select
 from conformance.runner import CaseResult, exit_code, run_cases
 
 
@@ -290,3 +291,96 @@ def test_waiver_file_must_give_a_reason_per_case(tmp_path) -> None:  # type: ign
     bad.write_text('[waivers]\n"a.b" = ""\n')
     with pytest.raises(ValueError, match="reason"):
         load_waivers(bad)
+
+
+def test_a_family_registers_one_case_per_row_with_its_params() -> None:
+    reg = Registry()
+    rows = [
+        Row("fam.one", Level.MUST, "first", "spec one", params=1, source="src"),
+        Row("fam.two", Level.SHOULD, "second", "spec two", params=2, tier=Tier.SCRIPTED),
+    ]
+    seen: list[int] = []
+
+    @reg.family(rows)
+    async def check(ctx: CaseContext, n: int) -> None:
+        seen.append(n)
+
+    reg.family(rows)(check)  # a module re-import registers the same rows again
+    assert [c.id for c in reg.all()] == ["fam.one", "fam.two"]
+    one, two = reg.all()
+    assert (one.level, one.title, one.spec, one.source, two.tier) == (
+        Level.MUST,
+        "first",
+        "spec one",
+        "src",
+        Tier.SCRIPTED,
+    )
+    assert one.module == __name__ and one.origin.endswith("check[fam.one]")
+    asyncio.run(two.func(None))  # type: ignore[arg-type]  # the check gets the row's params
+    assert seen == [2]
+
+
+def test_a_family_cannot_reuse_an_id_and_a_shared_family_names_its_module() -> None:
+    reg = Registry()
+
+    async def check(ctx: CaseContext, n: int) -> None:
+        return None
+
+    with pytest.raises(ValueError, match=r"duplicate case id 'fam\.one' in family"):
+        reg.family([Row("fam.one", Level.MUST, "t", "s", 1), Row("fam.one", Level.MUST, "t", "s", 2)])(check)
+
+    async def other(ctx: CaseContext, n: int) -> None:
+        return None
+
+    reg2 = Registry()
+    reg2.family([Row("fam.x", Level.MUST, "t", "s", 1)], module="pkg.area")(check)
+    assert reg2.get("fam.x").module == "pkg.area"
+    with pytest.raises(ValueError, match=r"duplicate case id 'fam\.x'"):
+        reg2.family([Row("fam.x", Level.MUST, "t", "s", 1)], module="pkg.area")(other)
+
+
+async def test_the_runner_emits_events_in_order_to_every_reporter() -> None:
+    reg = _registry()
+    cases = reg.select(["t.pass", "t.fail-must"])
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+
+        def handle(self, event: Event) -> None:
+            self.events.append(event)
+
+    first, second = Recorder(), Recorder()
+    run = await run_cases(cases, _config(), reporters=[first, second])
+    assert first.events == second.events
+    kinds = [type(e).__name__ for e in first.events]
+    assert kinds == [
+        "RunStarted",
+        "CaseStarted",
+        "CaseFinished",
+        "CaseStarted",
+        "CaseFinished",
+        "RunFinished",
+    ]
+    started = first.events[0]
+    assert isinstance(started, RunStarted) and started.total == 2 and started.profile == "openai"
+    finished = [e for e in first.events if isinstance(e, CaseFinished)]
+    assert [(e.result.case_id, e.result.verdict, e.index, e.total) for e in finished] == [
+        ("t.fail-must", Verdict.FAIL, 1, 2),
+        ("t.pass", Verdict.PASS, 2, 2),
+    ]
+    last = first.events[-1]
+    assert isinstance(last, RunFinished) and last.run is run
+
+
+async def test_case_finished_carries_the_verdict_after_waivers() -> None:
+    seen: list[CaseFinished] = []
+
+    class Recorder:
+        def handle(self, event: Event) -> None:
+            if isinstance(event, CaseFinished):
+                seen.append(event)
+
+    cases = _registry().select(["t.fail-must"])
+    await run_cases(cases, _config(waivers={"t.fail-must": "known gap"}), reporters=[Recorder()])
+    assert [e.result.verdict for e in seen] == [Verdict.SKIPPED]

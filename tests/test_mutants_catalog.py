@@ -11,7 +11,6 @@ from fixtures.mutants.faulty_extproc import KILLS as EXTPROC_KILLS
 from fixtures.mutants.mutproxy import MUTATIONS
 from fixtures.mutants.promoted import targeted_globs
 from fixtures.mutants.responses_breaks import BREAKS as RESPONSES_BREAKS
-from fixtures.mutants.responses_breaks import REFERENCE_BUGS
 from fixtures.mutants.stateful import BREAKS as STATEFUL_BREAKS
 from fixtures.mutants.stateful import SMUT
 
@@ -57,15 +56,13 @@ def test_every_proof_fault_is_promoted_with_the_cases_it_proves() -> None:
     by_id = {mt.id: mt for mt in PROMOTED}
     proofs = (
         [("mutproxy", c, m) for c, m in RESPONSES_BREAKS.items()]
-        + [("mutproxy", c, broken) for c, (_fix, broken) in REFERENCE_BUGS.items()]
         + [("stateful", c, m) for c, m in STATEFUL_BREAKS.items()]
         + [("extproc", c, f) for c, f in [*EXTPROC_KILLS.items(), *EXTRA_KILLS]]
     )
     for rig, case_id, name in proofs:
         assert case_id in by_id[f"proof.{rig}.{name}"].expect, (rig, case_id, name)
-    # every mutation of the tables is a mutant, except the one that repairs a reference bug
-    fixes = {fix for fix, _ in REFERENCE_BUGS.values()}
-    assert {mt.mutation for mt in PROMOTED if mt.rig == "mutproxy"} == set(MUTATIONS) - fixes
+    # every mutation of the tables is a mutant
+    assert {mt.mutation for mt in PROMOTED if mt.rig == "mutproxy"} == set(MUTATIONS)
     assert {mt.mutation for mt in PROMOTED if mt.rig == "stateful"} == set(SMUT)
     assert {mt.mutation for mt in PROMOTED if mt.rig == "relay"} == set(FAULTS)
 
@@ -77,7 +74,7 @@ def test_original_mutants_keep_full_runs() -> None:
 
 def test_every_must_case_of_the_proofs_is_expected_by_some_mutant() -> None:
     expected = {c for mt in PROMOTED for c in mt.expect}
-    proven = set(RESPONSES_BREAKS) | set(REFERENCE_BUGS) | set(STATEFUL_BREAKS) | set(EXTPROC_KILLS)
+    proven = set(RESPONSES_BREAKS) | set(STATEFUL_BREAKS) | set(EXTPROC_KILLS)
     assert proven <= expected
 
 

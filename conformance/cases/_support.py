@@ -8,10 +8,15 @@ from __future__ import annotations
 import json
 from typing import Any, TypeGuard
 
+import httpx
+
 from conformance.context import CaseContext
 
 OAI = "openai-openapi.yaml"
 ORS = "openresponses-openapi.json"
+UNKNOWN_RESPONSE = "resp_conformance_does_not_exist_0000"
+# what a gateway answers on an optional endpoint it does not offer
+NOT_OFFERED = (404, 405, 501)
 
 # Two function tools, declared in this order: the scripted backend's `[[tool]]` picks the first
 # and `[[tools:N]]` cycles through them.
@@ -89,3 +94,11 @@ async def one_function_call(
         actual=[i.get("type") for i in resp.get("output") or [] if isinstance(i, dict)],
     )
     return resp, calls[0]
+
+
+async def post_offered(ctx: CaseContext, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST to an optional endpoint: UNIMPLEMENTED when the gateway does not offer it."""
+    resp = await ctx.post(path, json=body)
+    if resp.status_code in NOT_OFFERED:
+        ctx.unimplemented(f"the gateway does not offer POST {path} (HTTP {resp.status_code})")
+    return resp

@@ -1,4 +1,6 @@
-"""Connectors: a registry of MCP servers that `{"type": "mcp"}` tools name by `connector_id`.
+"""Connectors: MCP servers that mcp tools name by connector_id.
+
+Connectors: a registry of MCP servers that `{"type": "mcp"}` tools name by `connector_id`.
 
 OpenAI's ``MCPTool`` takes "`server_url` or `connector_id`" but publishes no API to register
 connectors. These cases use the API documented by this project's reference gateway

@@ -1,4 +1,6 @@
-"""`/conversations` and their items, and Responses that name a `conversation`.
+"""/conversations and their items, and Responses that name a conversation.
+
+`/conversations` and their items, and Responses that name a `conversation`.
 
 Lifecycle (create, retrieve, update, delete, use after delete), items (create with items, add,
 get, delete, list order and pagination), and the Responses contract: "Items from this

@@ -1,4 +1,6 @@
-"""Cases that drive an Envoy External Processor server directly, the harness playing Envoy
+"""Envoy's External Processor protocol, the harness playing Envoy (--extproc HOST:PORT).
+
+Cases that drive an Envoy External Processor server directly, the harness playing Envoy
 (``responses-conformance run --extproc HOST:PORT``).
 
 Each ``Process`` stream is one HTTP request ``POST /v1/responses``. The harness sends what the
@@ -10,8 +12,7 @@ cases need no model backend.
 
 Sentences quoted come from Envoy's ``envoy/service/ext_proc/v3/external_processor.proto``, the
 gRPC health checking protocol, and, for what the translation must produce, the OpenAI Responses
-API and this project's gateway design (DESIGN.md, ARCHITECTURE.md).
-"""
+API and this project's gateway design (DESIGN.md, ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

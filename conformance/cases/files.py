@@ -1,4 +1,6 @@
-"""`/files`: upload (multipart), retrieve, content round trip, delete, list and pagination.
+"""/files: upload, retrieve, content, delete, list.
+
+`/files`: upload (multipart), retrieve, content round trip, delete, list and pagination.
 
 The upload size limit (413) is not tested: a gateway does not publish its limit, and guessing it
 would mean uploading unbounded amounts of data."""

@@ -1,4 +1,6 @@
-"""Reusable prompts: a Responses request names one with ``prompt: {id, version?, variables?}``.
+"""Reusable prompts named by a Responses request (prompt: {id, version, variables}).
+
+Reusable prompts: a Responses request names one with ``prompt: {id, version?, variables?}``.
 
 OpenAI's spec defines the ``prompt`` parameter ("Reference to a prompt template and its
 variables") but publishes no REST API to create prompts. These cases use the management API

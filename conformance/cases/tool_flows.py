@@ -1,4 +1,6 @@
-"""Hosted tools in Responses: the `file_search` and `mcp` tool loops, streamed and not.
+"""Hosted tools in Responses: the file_search and mcp tool loops.
+
+Hosted tools in Responses: the `file_search` and `mcp` tool loops, streamed and not.
 
 Scripted tier: the model is the scripted backend, made to call the hosted tool with
 ``[[tool::{...}]]`` (the first tool the gateway offers it, with these arguments). The gateway

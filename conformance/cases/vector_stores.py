@@ -1,4 +1,6 @@
-"""`/vector_stores`: stores, their files (ingestion, attributes, counts), file batches, search
+"""/vector_stores: stores, files, file batches, search, list.
+
+`/vector_stores`: stores, their files (ingestion, attributes, counts), file batches, search
 (filters, score_threshold, max_num_results, ranking), use after delete, and list pagination.
 
 Ingestion is polled for at most ``_stateful.INGEST_TIMEOUT`` seconds. The small corpus
@@ -660,8 +662,11 @@ async def batch_cancel(ctx: CaseContext) -> None:
         # A batch that finished before the cancel arrived may refuse it (nothing left to
         # cancel); that is only acceptable when the batch really had completed.
         got = await _wait_batch(ctx, vid, bid)
-        ctx.check_eq(got.get("status"), "completed",
-                     f"status of a batch whose cancel was refused with {resp.status_code}")
+        ctx.check_eq(
+            got.get("status"),
+            "completed",
+            f"status of a batch whose cancel was refused with {resp.status_code}",
+        )
         ctx.note("the batch completed before the cancel arrived; the cancel was refused")
         return
     answer = ctx.json_ok(resp, "POST file_batches/{id}/cancel")

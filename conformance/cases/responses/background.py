@@ -1,4 +1,6 @@
-"""``background: true`` responses: polling and ``POST /responses/{id}/cancel``.
+"""background: true responses: polling and POST /responses/{id}/cancel.
+
+``background: true`` responses: polling and ``POST /responses/{id}/cancel``.
 
 Background mode is optional: a target that rejects ``background: true`` is UNIMPLEMENTED."""
 

@@ -1,4 +1,6 @@
-"""``POST /responses``: usage details, timestamps, output items, and the finish states the model
+"""Usage, timestamps, output items, and the finish states a model can end in.
+
+``POST /responses``: usage details, timestamps, output items, and the finish states the model
 can end in (scripted tier: ``[[length]]``, ``[[refusal]]``, ``[[content_filter]]``)."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""``POST /responses``: request parameters echoed in the Response object, and forwarded to the
+"""Request parameters: echoed in the Response, and forwarded to the model.
+
+``POST /responses``: request parameters echoed in the Response object, and forwarded to the
 model (scripted tier, seen from the backend's side with ``[[request]]``)."""
 
 from __future__ import annotations

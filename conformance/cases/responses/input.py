@@ -1,4 +1,6 @@
-"""``POST /responses``: every input form reaches the model as the right chat messages (scripted
+"""Every input form reaches the model as the right chat messages.
+
+``POST /responses``: every input form reaches the model as the right chat messages (scripted
 tier: ``[[messages]]`` makes the scripted model reply with the messages it received)."""
 
 from __future__ import annotations

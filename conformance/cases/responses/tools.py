@@ -1,4 +1,6 @@
-"""Function calling: function_call output items, parallel calls, and the round trip with
+"""Function calling: function_call items, parallel calls, function_call_output round trips.
+
+Function calling: function_call output items, parallel calls, and the round trip with
 ``function_call_output`` (scripted tier: the scripted model calls tools on ``[[tool...]]``)."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""``POST /responses`` without streaming: the shape of the Response object."""
+"""POST /responses without streaming: the shape of the Response object.
+
+``POST /responses`` without streaming: the shape of the Response object."""
 
 from __future__ import annotations
 

@@ -1,37 +1,18 @@
-"""The context-window endpoints: `POST /responses/compact` (both documents) and
-`POST /responses/input_tokens` (the OpenAI document).
+"""POST /responses/compact: the compacted window keeps what the conversation needs.
 
-A gateway that does not offer one of them (404, 405 or 501 on the path) gets UNIMPLEMENTED from
-the first request of each case, never a FAIL."""
+Both documents define the endpoint. A gateway that does not offer it (404, 405 or 501 on the
+path) gets UNIMPLEMENTED from the first request of each case, never a FAIL."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from conformance.cases._support import OAI, ORS, is_int, parse_json_text
+from conformance.cases._support import OAI, ORS, UNKNOWN_RESPONSE, is_int, parse_json_text, post_offered
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
 COMPACT = "/responses/compact"
-INPUT_TOKENS = "/responses/input_tokens"
 COMPACT_SRC = f"{OAI} paths./responses/compact; {ORS} paths./responses/compact"
-COUNT_SRC = f"{OAI} paths./responses/input_tokens"
-NOT_OFFERED = (404, 405, 501)
-UNKNOWN_RESPONSE = "resp_conformance_does_not_exist_0000"
-
-
-def _offered(ctx: CaseContext, resp: httpx.Response, path: str) -> None:
-    """UNIMPLEMENTED when the gateway has no such endpoint (an optional surface)."""
-    if resp.status_code in NOT_OFFERED:
-        ctx.unimplemented(f"the gateway does not offer POST {path} (HTTP {resp.status_code})")
-
-
-async def _post_offered(ctx: CaseContext, path: str, body: dict[str, Any]) -> httpx.Response:
-    resp = await ctx.post(path, json=body)
-    _offered(ctx, resp, path)
-    return resp
 
 
 def _window() -> list[dict[str, Any]]:
@@ -56,11 +37,10 @@ def _user_texts(items: list[Any]) -> list[str]:
 
 
 async def _compact_ok(ctx: CaseContext, **body: Any) -> dict[str, Any]:
-    resp = await _post_offered(ctx, COMPACT, {"model": ctx.model, **body})
+    resp = await post_offered(ctx, COMPACT, {"model": ctx.model, **body})
     return ctx.json_ok(resp, f"POST {COMPACT}")
 
 
-# --------------------------------------------------------------------------- compact
 
 
 @case(
@@ -171,7 +151,7 @@ async def compact_summary_reaches_model(ctx: CaseContext) -> None:
     source=COMPACT_SRC,
 )
 async def compact_missing_model(ctx: CaseContext) -> None:
-    resp = await _post_offered(ctx, COMPACT, {"input": _window()})
+    resp = await post_offered(ctx, COMPACT, {"input": _window()})
     ctx.check_eq(resp.status_code, 400, "status of a compact request without model")
     body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
     ctx.check(isinstance(body, dict) and isinstance(body.get("error"), dict), "an error object",
@@ -186,118 +166,8 @@ async def compact_missing_model(ctx: CaseContext) -> None:
     source=COMPACT_SRC,
 )
 async def compact_unknown_previous(ctx: CaseContext) -> None:
-    resp = await _post_offered(ctx, COMPACT, {"model": ctx.model, "input": "hello",
+    resp = await post_offered(ctx, COMPACT, {"model": ctx.model, "input": "hello",
                                               "previous_response_id": UNKNOWN_RESPONSE})
     ctx.check(400 <= resp.status_code < 500, "a 4xx status", expected="4xx", actual=resp.status_code)
 
 
-# --------------------------------------------------------------------------- input_tokens
-
-
-async def _count(ctx: CaseContext, **body: Any) -> int:
-    resp = await _post_offered(ctx, INPUT_TOKENS, {"model": ctx.model, **body})
-    got = ctx.json_ok(resp, f"POST {INPUT_TOKENS}")
-    ctx.check_eq(got.get("object"), "response.input_tokens", "object")
-    count = got.get("input_tokens")
-    ctx.check(is_int(count) and count >= 0, "input_tokens is a non-negative integer", actual=count)
-    assert isinstance(count, int)
-    return count
-
-
-@case(
-    "responses.input_tokens.shape",
-    level=Level.MUST,
-    title="POST /responses/input_tokens answers {object: response.input_tokens, input_tokens}",
-    spec="Returns an object with `object` set to `response.input_tokens` and an `input_tokens` count.",
-    source=COUNT_SRC,
-    profiles=("openai",),
-)
-async def input_tokens_shape(ctx: CaseContext) -> None:
-    count = await _count(ctx, input="Tell me a joke about the sea.")
-    ctx.check(count > 0, "a non-empty input counts more than 0 tokens", expected="> 0", actual=count)
-
-
-@case(
-    "responses.input_tokens.grows-with-input",
-    level=Level.MUST,
-    title="A longer input counts more tokens",
-    spec="Returns input token counts of the request.",
-    source=COUNT_SRC,
-    profiles=("openai",),
-)
-async def input_tokens_grows(ctx: CaseContext) -> None:
-    short = await _count(ctx, input="Hello there.")
-    long = await _count(ctx, input="Hello there. " + " ".join(["Tell me about the weather in Paris."] * 8))
-    ctx.check(long > short, "the longer input counts more", expected=f"> {short}", actual=long)
-
-
-@case(
-    "responses.input_tokens.counts-previous-response",
-    level=Level.MUST,
-    title="input_tokens with previous_response_id counts the earlier turns too",
-    spec="previous_response_id: The unique ID of the previous response to the model. Use this to "
-    "create multi-turn conversations (TokenCountsBody).",
-    source=COUNT_SRC,
-    profiles=("openai",),
-)
-async def input_tokens_history(ctx: CaseContext) -> None:
-    first = await ctx.create_ok("Remember: " + " ".join(["the code word is papaya."] * 6))
-    alone = await _count(ctx, input="What is the code word?")
-    chained = await _count(ctx, input="What is the code word?", previous_response_id=first.get("id"))
-    ctx.check(chained > alone, "counting with previous_response_id includes the history",
-              expected=f"> {alone} (the count without it)", actual=chained)
-
-
-@case(
-    "responses.input_tokens.counts-conversation",
-    level=Level.MUST,
-    title="input_tokens with a conversation counts the conversation's items",
-    spec="conversation: The conversation that this response belongs to. Items from this conversation "
-    "are prepended to input_items for this response request (TokenCountsBody).",
-    source=COUNT_SRC,
-    profiles=("openai",),
-)
-async def input_tokens_conversation(ctx: CaseContext) -> None:
-    created = await ctx.post("/conversations", json={"items": [
-        {"type": "message", "role": "user", "content": " ".join(["The sky over Paris is blue today."] * 6)}]})
-    if created.status_code in NOT_OFFERED:
-        ctx.unimplemented(f"the gateway does not offer POST /conversations (HTTP {created.status_code})")
-    conversation = ctx.json_ok(created, "POST /conversations")
-    alone = await _count(ctx, input="What colour is the sky?")
-    with_conversation = await _count(ctx, input="What colour is the sky?",
-                                     conversation=conversation.get("id"))
-    ctx.check(with_conversation > alone, "counting with a conversation includes its items",
-              expected=f"> {alone}", actual=with_conversation)
-
-
-@case(
-    "responses.input_tokens.unknown-previous-response",
-    level=Level.MUST,
-    title="input_tokens with an unknown previous_response_id is a 4xx error, not a count",
-    spec="previous_response_id: The unique ID of the previous response to the model.",
-    source=COUNT_SRC,
-    profiles=("openai",),
-)
-async def input_tokens_unknown_previous(ctx: CaseContext) -> None:
-    resp = await _post_offered(ctx, INPUT_TOKENS, {"model": ctx.model, "input": "hello",
-                                                   "previous_response_id": UNKNOWN_RESPONSE})
-    ctx.check(400 <= resp.status_code < 500, "a 4xx status", expected="4xx", actual=resp.status_code)
-
-
-@case(
-    "responses.input_tokens.scripted-matches-usage",
-    level=Level.INFO,
-    title="The count equals usage.input_tokens of the same request (scripted)",
-    spec="Returns input token counts of the request.",
-    source=COUNT_SRC,
-    tier=Tier.SCRIPTED,
-    profiles=("openai",),
-)
-async def input_tokens_matches_usage(ctx: CaseContext) -> None:
-    await ctx.require_scripted()
-    first = await ctx.create_ok("[[text:Paris is sunny today]]", instructions="Answer briefly.")
-    follow = "And what about tomorrow?"
-    count = await _count(ctx, input=follow, previous_response_id=first.get("id"))
-    created = await ctx.create_ok(follow, previous_response_id=first.get("id"))
-    usage = created.get("usage") or {}
-    ctx.check_eq(count, usage.get("input_tokens"), "the count vs usage.input_tokens of the same request")

@@ -1,0 +1,1 @@
+"""``/responses``: one module per area (create, stream, params, input, output, tools, background)."""
