@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from reference.core import errors
+from reference.core import errors, jsonbody
 from reference.core.errors import APIError
 
 if TYPE_CHECKING:
@@ -43,12 +43,7 @@ def load_json_object(body: bytes | str | dict[str, Any] | None, *,
         if allow_empty:
             return {}
         raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.invalid_request(
-            f"We could not parse the JSON body of your request. The body must be valid JSON ({exc}).",
-            None, "invalid_json") from None
+    data = jsonbody.loads(body)
     if not isinstance(data, dict):
         raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
     return data

@@ -185,3 +185,40 @@ def test_valid_request_with_backend_down_is_still_502(backend_down: Stack) -> No
     r = httpx.post(f"{backend_down.envoy_url}/v1/responses", json={"model": "m", "input": "hi"}, timeout=10)
     assert r.status_code == 502
     assert r.json()["error"]["code"] == "backend_unreachable"
+
+
+# --- unusable JSON through Envoy: 400 from the processor, never a 500 ------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_stack() -> Iterator[Stack]:
+    with Stack(StackConfig()) as stack:
+        yield stack
+
+
+def _deep_schema(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("body", "code"), [
+    ('{"model": "m", "input": ' + "[" * 100_000 + "]" * 100_000 + "}", "json_too_deep"),
+    ('{"model": "m", "input": "a\\ud800b"}', "invalid_unicode"),
+    (json.dumps({"model": "m", "input": "hi", "text": {"format": {
+        "type": "json_schema", "name": "deep", "schema": _deep_schema(900)}}}), "json_too_deep"),
+], ids=["deep-100000", "lone-surrogate", "json-schema-900"])
+def test_unusable_json_is_400_through_envoy(plain_stack: Stack, body: str, code: str, stream: bool) -> None:
+    if stream:
+        body = body.replace('{"model": "m",', '{"model": "m", "stream": true,', 1)
+    for url in (plain_stack.envoy_url, plain_stack.http_url):
+        r = httpx.post(f"{url}/v1/responses", content=body.encode(), timeout=30,
+                       headers={"content-type": "application/json"})
+        assert r.status_code == 400, (url, r.text[:300])
+        assert r.json()["error"]["code"] == code
+    # A catch-all route (HTTP server behind Envoy) answers the same.
+    r = httpx.post(f"{plain_stack.envoy_url}/v1/conversations", timeout=30,
+                   content=b'{"metadata": {"k": "a\\ud800b"}}', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_unicode"

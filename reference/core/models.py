@@ -16,12 +16,11 @@ what the gateway returns, for `/openapi.json`; the gateway builds those objects 
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
-from . import compaction, errors
+from . import compaction, errors, jsonbody
 
 _STRICT_IGNORE = ConfigDict(strict=True, extra="ignore")
 _STRICT_ALLOW = ConfigDict(strict=True, extra="allow")
@@ -441,14 +440,7 @@ class CreateResponseRequest(BaseModel):
         """Validate a request body; every failure is an `APIError` 400."""
         data: Any = body
         if isinstance(body, bytes | str):
-            try:
-                data = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise errors.invalid_request(
-                    f"We could not parse the JSON body of your request. The body must be valid JSON ({exc}).",
-                    None,
-                    "invalid_json",
-                ) from None
+            data = jsonbody.loads(body)
         if not isinstance(data, dict):
             raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
         try:

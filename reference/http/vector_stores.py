@@ -8,14 +8,13 @@ Chunking strategies, attributes, filters and search options are validated by
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response, current_app, request
 from quart_schema import document_querystring, document_request, document_response
 
-from reference.core import errors
+from reference.core import errors, jsonbody
 from reference.core.models import ErrorResponse
 from reference.engine import Engine, dump
 from reference.retrieval import RetrievalError
@@ -223,11 +222,7 @@ async def _body(allowed: tuple[str, ...]) -> dict[str, Any]:
     if not raw.strip():
         body: Any = {}
     else:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise errors.invalid_request("The request body is not valid JSON.", None,
-                                         "invalid_json") from None
+        body = jsonbody.loads(raw)
     if not isinstance(body, dict):
         raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
     for key in body:
@@ -342,10 +337,7 @@ async def delete_vector_store(vs_id: str) -> Response:
 @documented(SearchResultsPage, 413, 502, 504)
 async def search(vs_id: str) -> Response:
     raw = await request.get_data()
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise errors.invalid_request("The request body is not valid JSON.", None, "invalid_json") from None
+    body = jsonbody.loads(raw or b"{}")
     return _json(await _service().search(vs_id, body))
 
 
