@@ -9,11 +9,10 @@ tokenizer) are in `reference/core/compaction.py`.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from reference.core import compaction, errors, ids, translate
+from reference.core import compaction, errors, ids, jsonbody, translate
 from reference.core.errors import APIError
 from reference.engine import Engine
 
@@ -31,12 +30,7 @@ COUNT_MODEL = "input-tokens"
 def _body_object(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
     data: Any = body
     if isinstance(body, bytes | str):
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise errors.invalid_request(
-                f"We could not parse the JSON body of your request. The body must be valid JSON ({exc}).",
-                None, "invalid_json") from None
+        data = jsonbody.loads(body)
     if not isinstance(data, dict):
         raise errors.invalid_request("The request body must be a JSON object.", None, "invalid_type")
     return data

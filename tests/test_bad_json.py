@@ -45,6 +45,8 @@ LONE = '"a\\ud800b"'
 ROUTES = [
     ("/v1/responses", '{"model": "m", "input": $BAD}'),
     ("/v1/responses", '{"model": "m", "stream": true, "input": $BAD}'),
+    ("/v1/responses/compact", '{"model": "m", "input": $BAD}'),
+    ("/v1/responses/input_tokens", '{"model": "m", "input": $BAD}'),
     ("/v1/conversations", '{"metadata": {"k": $BAD}}'),
     ("/v1/conversations/{conv}", '{"metadata": {"k": $BAD}}'),
     ("/v1/conversations/{conv}/items", '{"items": [{"type": "message", "role": "user", "content": $BAD}]}'),
