@@ -502,8 +502,8 @@ def report(rows: list[Row], args: argparse.Namespace, elapsed: float) -> str:
 def _serve_profiled_extproc(backend_url: str, out: str) -> int:
     """Child process: the ext_proc servicer alone, under cProfile until SIGTERM."""
     from reference.backend import Backend
-    from reference.engine import Engine
     from reference.extproc.server import serve_extproc
+    from reference.gateway import build_gateway
     from reference.store import open_store
 
     async def main() -> None:
@@ -511,7 +511,8 @@ def _serve_profiled_extproc(backend_url: str, out: str) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         with tempfile.TemporaryDirectory() as tmp:
-            engine = Engine(open_store(os.path.join(tmp, "bench.sqlite3")), Backend(backend_url))
+            gateway = build_gateway(open_store(os.path.join(tmp, "bench.sqlite3")), Backend(backend_url))
+            engine = gateway.engine
             handle = await serve_extproc(engine, "127.0.0.1", 0)
             print(f"ext_proc gRPC on 127.0.0.1:{handle.port}", flush=True)
             profiler = cProfile.Profile()
@@ -520,7 +521,7 @@ def _serve_profiled_extproc(backend_url: str, out: str) -> int:
             profiler.disable()
             profiler.dump_stats(out)
             await handle.stop(1.0)
-            await engine.aclose()
+            await gateway.aclose()
 
     asyncio.run(main())
     return 0

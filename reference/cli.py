@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
-import importlib.util
-import inspect
 import logging
 import os
 import re
@@ -28,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from reference.config import (
     DEFAULT_BACKEND_TIMEOUT,
@@ -42,7 +39,6 @@ from reference.config import (
 log = logging.getLogger("reference.cli")
 
 READY_PREFIX = "responses-gateway: HTTP on "
-EXTPROC_MODULE = "reference.extproc.server"
 
 
 def _say(line: str) -> None:
@@ -69,37 +65,13 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _start_extproc(engine: Any, host: str, port: int, *, done_marker: bool = False) -> Any:
-    """The ext_proc hook: `reference.extproc.server.serve_extproc(engine, host, port) -> handle`."""
-    if importlib.util.find_spec(EXTPROC_MODULE) is None:
-        _say(f"ext_proc server not available ({EXTPROC_MODULE} is not installed); serving HTTP only")
-        return None
-    module = importlib.import_module(EXTPROC_MODULE)
-    handle = await module.serve_extproc(engine, host, port, done_marker=done_marker)
-    real_port = getattr(handle, "port", port)
-    _say(f"ext_proc gRPC on {_url_host(host)}:{real_port}")
-    return handle
-
-
-async def _stop_handle(handle: Any) -> None:
-    stop = getattr(handle, "stop", None)
-    if stop is None:
-        return
-    # grpc.aio.Server.stop takes a grace period; a custom handle may take nothing.
-    params = inspect.signature(stop).parameters
-    result = stop(2.0) if params else stop()
-    if inspect.isawaitable(result):
-        await result
-
-
 async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None) -> None:
     """Serve until `shutdown` is set (or SIGINT/SIGTERM), then stop gracefully."""
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config as HypercornConfig
 
     from reference.backend import Backend
-    from reference.engine import Engine
-    from reference.http import create_app
+    from reference.gateway import build_gateway
     from reference.store import open_store
 
     shutdown = shutdown or asyncio.Event()
@@ -108,13 +80,12 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, shutdown.set)
 
-    store = open_store(config.db)
     backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout)
-    engine = Engine(store, backend)
-    for response_id in await engine.recover():
+    gateway = build_gateway(open_store(config.db), backend)
+    for response_id in await gateway.start():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
-    app = create_app(engine, max_body_bytes=config.max_body_bytes,
-                     stream_done_marker=config.stream_done_marker)
+    app = gateway.http_app(max_body_bytes=config.max_body_bytes,
+                           stream_done_marker=config.stream_done_marker)
 
     sock = bind_socket(config.host, config.http_port)
     port = sock.getsockname()[1]
@@ -129,8 +100,9 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
     extproc = None
     try:
         if config.extproc_port is not None:
-            extproc = await _start_extproc(engine, config.host, config.extproc_port,
-                                           done_marker=config.stream_done_marker)
+            extproc = await gateway.serve_extproc(config.host, config.extproc_port,
+                                                  done_marker=config.stream_done_marker)
+            _say(f"ext_proc gRPC on {_url_host(config.host)}:{extproc.port}")
         base = f"http://{_url_host(config.host)}:{port}/v1"
         print(f"{READY_PREFIX}{base}", flush=True)
         _say(f"backend {backend.url}; store {config.db}")
@@ -139,8 +111,8 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
         await hypercorn_serve(app, hc, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
     finally:
         if extproc is not None:
-            await _stop_handle(extproc)
-        await engine.aclose()
+            await extproc.stop(2.0)
+        await gateway.aclose()
         _say("stopped")
 
 

@@ -17,7 +17,7 @@ Stateful features are resolved in `prepare` too, so every adapter gets them:
 - `conversation`: the conversation's items are placed before the input (like
   `previous_response_id` history), and `finalize` appends the request's input and the output to
   the conversation once the response completed (or ended incomplete).
-- `prompt`: the stored template is rendered (`reference.prompts.render_prompt`): its
+- `prompt`: the stored template is rendered (`PromptRenderer.render`): its
   instructions come before the request's own `instructions`, its input messages before the
   request's input; the response echoes `prompt` and the combined `instructions`.
 - hosted tools (`file_search`, `mcp`): validated and listed up front (`reference.tools`). Such a
@@ -25,31 +25,33 @@ Stateful features are resolved in `prepare` too, so every adapter gets them:
   backend hop: `run_tool_loop(prepared, call_model)` / `stream_tool_loop(prepared, stream_model)`
   take the "call the model once" step as a callable (`Prepared.tool_loop` tells an adapter so).
 
-Store calls are blocking (sqlite3); they run on one dedicated thread so they never stall the
-event loop and never race each other.
+Store calls are blocking (sqlite3); they run on the gateway's one store thread
+(`reference.store.StoreThread`) so they never stall the event loop and never race each other.
+
+The engine looks nothing up: the composition root (`reference.gateway.build_gateway`) passes the
+store, its thread, the backend client and the services, each through the narrow interface the
+engine uses (`ConversationLog`, `PromptRenderer`, `reference.tools.ToolServices`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 from reference.backend import Backend
 from reference.core import errors, ids, pagination, responses, translate
 from reference.core.errors import APIError
 from reference.core.models import CreateResponseRequest
 from reference.core.streaming import StreamTranslator
-from reference.mcp_client import MCPServerRef, MCPToolCache, mangle_tool_name
-from reference.retrieval import Hit, SearchOptions
-from reference.store import ResponseStore, StoredResponse
+from reference.mcp_client import mangle_tool_name
+from reference.services.prompts import RenderedPrompt
+from reference.store import ResponseStore, StoredResponse, StoreThread
 from reference.tools import (
     CallModel,
     HostedTools,
@@ -67,8 +69,6 @@ from reference.tools import (
 
 log = logging.getLogger("reference.engine")
 
-T = TypeVar("T")
-
 # Statuses from which a background response can still be cancelled.
 _CANCELLABLE = ("queued", "in_progress")
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
@@ -80,6 +80,24 @@ _APPEND_TO_CONVERSATION = ("completed", "incomplete")
 def dump(obj: Any) -> str:
     """The one serialisation of objects sent to clients and stored (compact, UTF-8 kept)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class ConversationLog(Protocol):
+    """What the engine needs of conversations (`reference.services.Conversations`)."""
+
+    async def load_items(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's items, oldest first (404 `APIError`, param `conversation`)."""
+
+    async def append_items(self, conversation_id: str,
+                           items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append a finished response's input and output items (404 when it is gone)."""
+
+
+class PromptRenderer(Protocol):
+    """What the engine needs of prompts (`reference.services.Prompts`)."""
+
+    async def render(self, prompt_ref: Mapping[str, Any] | Any) -> RenderedPrompt:
+        """The `prompt` parameter rendered (400 for a bad variable, 404 for an unknown prompt)."""
 
 
 @dataclass
@@ -135,23 +153,26 @@ class Engine:
         store: ResponseStore,
         backend: Backend | None,
         *,
+        thread: StoreThread,
+        conversations: ConversationLog,
+        prompts: PromptRenderer,
+        tools: ToolServices,
         clock: Callable[[], float] = time.time,
-        mcp_cache: MCPToolCache | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
+        self._run = thread.run
+        self._conversations = conversations
+        self._prompts = prompts
+        self._tools = tools
         self._clock = clock
-        # One tool-list cache per engine: MCP tool lists are not fetched per request.
-        self.mcp = mcp_cache if mcp_cache is not None else MCPToolCache()
-        self._tool_services: ToolServices | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="response-store")
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Stop background jobs (recorded as failed: nobody cancelled them), close the backend
-        client and the store."""
+        """Stop background jobs (recorded as failed: nobody cancelled them). The backend client,
+        the store and its thread belong to the composition root, which closes them after."""
         for response_id, task in list(self._tasks.items()):
             task.cancel()
             # asyncio.wait does not re-raise the job's exception, and a cancellation of
@@ -159,10 +180,6 @@ class Engine:
             await asyncio.wait([task])
             await self._finish_unfinished(response_id, APIError(
                 500, "The gateway shut down before this response finished.", errors.SERVER_ERROR))
-        if self.backend is not None:
-            await self.backend.aclose()
-        await self._run(self.store.close)
-        self._executor.shutdown(wait=True)
 
     async def recover(self) -> list[str]:
         """Mark background responses left queued/in_progress by a previous process as failed.
@@ -178,10 +195,6 @@ class Engine:
                 500, "The gateway restarted before this response finished.", errors.SERVER_ERROR))
             marked.append(response_id)
         return marked
-
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def _backend(self) -> Backend:
         if self.backend is None:
@@ -204,16 +217,12 @@ class Engine:
         elif req.conversation_id is not None:
             # (`conversation` with `previous_response_id` is a 400 in the core.) "Conversation
             # items are prepended to input_items for this response request."
-            from reference import conversations
-
-            history = await conversations.load_items(self, req.conversation_id)
+            history = await self._conversations.load_items(req.conversation_id)
         instructions = req.instructions
         prompt_items: list[dict[str, Any]] = []
         prompt_echo: dict[str, Any] | None = None
         if req.prompt is not None:
-            from reference.prompts import render_prompt
-
-            rendered = await render_prompt(self, req.prompt)
+            rendered = await self._prompts.render(req.prompt)
             # The template's instructions first, then the request's own (both reach the model).
             parts = [text for text in (rendered.instructions, req.instructions) if text]
             instructions = "\n\n".join(parts) if parts else None
@@ -228,7 +237,7 @@ class Engine:
         wants_approval = any(item.get("type") == "mcp_approval_response" for item in own_items)
         if wants_approval or any(is_hosted_tool(tool) for tool in tool_dicts):
             hosted = await resolve_hosted_tools(
-                tool_dicts, self.tool_services(), history,
+                tool_dicts, self._tools, history,
                 client_function_names=[tool.name for tool in req.function_tools()])
             approvals = pending_approvals(own_items, history, hosted)
         context = expand_history([*history, *prompt_items])
@@ -261,40 +270,10 @@ class Engine:
 
     # --- hosted tools --------------------------------------------------------------------------
 
-    def tool_services(self) -> ToolServices:
-        """The gateway services the hosted tools use (vector search, MCP, connectors)."""
-        if self._tool_services is None:
-            self._tool_services = ToolServices(
-                mcp=self.mcp, search=self._search_vector_stores,
-                check_vector_store=self._check_vector_store, connectors=self._connector_refs)
-        return self._tool_services
-
-    async def _search_vector_stores(self, vector_store_ids: Sequence[str],
-                                    options: SearchOptions) -> list[Hit]:
-        # Imported here: reference.vector_stores imports this module.
-        from reference.vector_stores import search_vector_stores
-
-        return await search_vector_stores(
-            self, vector_store_ids, options.queries, max_num_results=options.max_num_results,
-            filters=options.filters, score_threshold=options.score_threshold)
-
-    async def _check_vector_store(self, vector_store_id: str) -> None:
-        from reference.vector_stores import retrieval_for
-
-        await retrieval_for(self).get_vector_store(vector_store_id)
-
-    async def _connector_refs(self, tools: Sequence[Mapping[str, Any]]) -> dict[str, MCPServerRef]:
-        if not any(tool.get("type") == "mcp" and tool.get("connector_id") and not tool.get("server_url")
-                   for tool in tools):
-            return {}
-        from reference.connectors import connector_refs
-
-        return await connector_refs(self, tools)
-
     def new_tool_loop(self, prepared: Prepared) -> ToolLoop:
         if prepared.hosted is None:
             raise ValueError("this request has no hosted tools")
-        return ToolLoop(prepared.hosted, self.tool_services(), prepared.response, prepared.chat_request,
+        return ToolLoop(prepared.hosted, self._tools, prepared.response, prepared.chat_request,
                         include=prepared.request.include, max_tool_calls=prepared.request.max_tool_calls,
                         approvals=prepared.approvals, clock=self._clock)
 
@@ -377,10 +356,8 @@ class Engine:
         conversation_id = prepared.conversation_id
         if conversation_id is None or response.get("status") not in _APPEND_TO_CONVERSATION:
             return
-        from reference import conversations
-
-        await conversations.append_items(
-            self, conversation_id, [*prepared.input_items, *(response.get("output") or [])])
+        await self._conversations.append_items(
+            conversation_id, [*prepared.input_items, *(response.get("output") or [])])
 
     async def _save(
         self, prepared: Prepared, response: dict[str, Any], text: str, *, with_items: bool

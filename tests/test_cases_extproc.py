@@ -112,18 +112,18 @@ async def test_a_dead_processor_is_an_error_not_a_pass(reference: RunningTarget)
 async def test_cases_pass_on_a_full_duplex_streaming_processor(reference: RunningTarget) -> None:
     """The reference servicer switched to FULL_DUPLEX_STREAMED (replies not one per message,
     ``streamed_response`` bodies): the streaming cases follow the mode the server picks."""
-    from reference.engine import Engine
     from reference.extproc.server import serve_extproc
+    from reference.gateway import build_gateway
     from reference.store import open_store
 
-    engine = Engine(open_store(":memory:"), None)
-    handle = await serve_extproc(engine, "127.0.0.1", 0, sse_mode="full_duplex")
+    gateway = build_gateway(open_store(":memory:"), None)
+    handle = await serve_extproc(gateway.engine, "127.0.0.1", 0, sse_mode="full_duplex")
     try:
         ids = [c.id for c in EXTPROC_CASES if c.id != "extproc.store.get-equals-body"]
         results = await _run(reference, f"127.0.0.1:{handle.port}", ids)
     finally:
         await handle.stop(0)
-        await engine.aclose()
+        await gateway.aclose()
     assert all(r.verdict is Verdict.PASS for r in results.values()), _explain(results)
     # the streaming cases really ran in FULL_DUPLEX_STREAMED
     stream_case = results["extproc.stream.buffered-fallback"]  # announced BUFFERED: overridden

@@ -15,11 +15,9 @@ from hypothesis import strategies as st
 from quart.typing import TestClientProtocol as QuartTestClient
 
 from fixtures.backend.respx_routes import mount
-from reference import connectors
 from reference.backend import Backend
 from reference.core.errors import APIError
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import Gateway, build_gateway
 from reference.mcp_client import server_ref_from_tool
 from reference.store import SQLiteStore
 
@@ -29,9 +27,10 @@ SECRET = "Bearer sk-live-0123456789abcdef"
 
 
 class Env:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.http: QuartTestClient = create_app(engine, max_body_bytes=MAX_BODY).test_client()
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.engine = gateway.engine
+        self.http: QuartTestClient = gateway.http_app(max_body_bytes=MAX_BODY).test_client()
 
     async def raw(self, method: str, path: str, body: Any = None,
                   data: bytes | None = None) -> tuple[int, str]:
@@ -61,17 +60,17 @@ class Env:
         return err
 
 
-def _engine(db: Path) -> Engine:
-    return Engine(SQLiteStore(db), Backend(BACKEND, timeout=5))
+def _gateway(db: Path) -> Gateway:
+    return build_gateway(SQLiteStore(db), Backend(BACKEND, timeout=5))
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
-        engine = _engine(tmp_path / "db.sqlite")
-        yield Env(engine)
-        await engine.aclose()
+        gateway = _gateway(tmp_path / "db.sqlite")
+        yield Env(gateway)
+        await gateway.aclose()
 
 
 DOCS: dict[str, Any] = {"label": "docs", "server_url": "https://mcp.example.test/mcp",
@@ -99,20 +98,20 @@ async def test_create_get_list_delete(env: Env) -> None:
         err = await env.err(method, f"/v1/connectors/{conn['id']}", 404)
         assert conn["id"] in err["message"]
     with pytest.raises(APIError) as exc:
-        await connectors.resolve_connector(env.engine, conn["id"])
+        await env.gateway.connectors.resolve_connector(conn["id"])
     assert exc.value.status == 404
     assert [c["id"] for c in (await env.ok("GET", "/v1/connectors"))["data"]] == [other["id"]]
 
 
 async def test_headers_stored_in_full_for_the_mcp_loop(env: Env) -> None:
     conn = await env.ok("POST", "/v1/connectors", DOCS)
-    resolved = await connectors.resolve_connector(env.engine, conn["id"])
+    resolved = await env.gateway.connectors.resolve_connector(conn["id"])
     assert resolved == {"label": "docs", "url": DOCS["server_url"], "headers": DOCS["headers"]}
 
     tools = [{"type": "mcp", "server_label": "kb", "connector_id": conn["id"], "headers": {"X-Extra": "1"}},
              {"type": "mcp", "server_label": "ghost", "connector_id": "conn_unknown"},
              {"type": "function", "name": "f"}]
-    refs = await connectors.connector_refs(env.engine, tools)
+    refs = await env.gateway.connectors.connector_refs(tools)
     assert set(refs) == {conn["id"]}
     ref = server_ref_from_tool(tools[0], refs)
     assert ref.url == DOCS["server_url"] and ref.label == "kb"
@@ -159,8 +158,8 @@ async def test_bad_bodies_ids_and_pagination(env: Env) -> None:
 @given(n=st.integers(1, 7), limit=st.integers(1, 3))
 async def test_pagination_backwards_walk(tmp_path: Path, n: int, limit: int) -> None:
     # tmp_path is shared by the examples: a fresh database file each time.
-    engine = _engine(tmp_path / f"walk-{uuid.uuid4().hex}.sqlite")
-    env = Env(engine)
+    gateway = _gateway(tmp_path / f"walk-{uuid.uuid4().hex}.sqlite")
+    env = Env(gateway)
     try:
         made = [(await env.ok("POST", "/v1/connectors", {"label": f"c{i}", "server_url": "https://x.test"}))["id"]
                 for i in range(n)]
@@ -179,17 +178,17 @@ async def test_pagination_backwards_walk(tmp_path: Path, n: int, limit: int) -> 
             assert before is not None
         assert seen == made
     finally:
-        await engine.aclose()
+        await gateway.aclose()
 
 
 async def test_survives_restart(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
-    engine = _engine(db)
-    conn = await Env(engine).ok("POST", "/v1/connectors", DOCS)
-    await engine.aclose()
-    engine2 = _engine(db)
+    gateway = _gateway(db)
+    conn = await Env(gateway).ok("POST", "/v1/connectors", DOCS)
+    await gateway.aclose()
+    gateway2 = _gateway(db)
     try:
-        assert await Env(engine2).ok("GET", f"/v1/connectors/{conn['id']}") == conn
-        assert (await connectors.resolve_connector(engine2, conn["id"]))["headers"] == DOCS["headers"]
+        assert await Env(gateway2).ok("GET", f"/v1/connectors/{conn['id']}") == conn
+        assert (await gateway2.connectors.resolve_connector(conn["id"]))["headers"] == DOCS["headers"]
     finally:
-        await engine2.aclose()
+        await gateway2.aclose()

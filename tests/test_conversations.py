@@ -17,11 +17,10 @@ from quart import Quart
 from quart.typing import TestClientProtocol as QuartTestClient
 
 from fixtures.backend.respx_routes import mount
-from reference import conversations
 from reference.backend import Backend
 from reference.core.errors import APIError
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import Gateway, build_gateway
+from reference.services import conversations
 from reference.store import SQLiteStore
 
 BACKEND = "http://backend.test"
@@ -29,9 +28,10 @@ MAX_BODY = 8192
 
 
 class Env:
-    def __init__(self, app: Quart, engine: Engine, db: Path) -> None:
+    def __init__(self, app: Quart, gateway: Gateway, db: Path) -> None:
         self.app = app
-        self.engine = engine
+        self.gateway = gateway
+        self.engine = gateway.engine
         self.db = db
         self.http: QuartTestClient = app.test_client()
 
@@ -65,18 +65,18 @@ class Env:
         return conv
 
 
-async def _env(db: Path) -> tuple[Env, Engine]:
-    engine = Engine(SQLiteStore(db), Backend(BACKEND, timeout=5))
-    return Env(create_app(engine, max_body_bytes=MAX_BODY), engine, db), engine
+async def _env(db: Path) -> tuple[Env, Gateway]:
+    gateway = build_gateway(SQLiteStore(db), Backend(BACKEND, timeout=5))
+    return Env(gateway.http_app(max_body_bytes=MAX_BODY), gateway, db), gateway
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
-        e, engine = await _env(tmp_path / "db.sqlite")
+        e, gateway = await _env(tmp_path / "db.sqlite")
         yield e
-        await engine.aclose()
+        await gateway.aclose()
 
 
 def _msg(text: str, role: str = "user", **extra: Any) -> dict[str, Any]:
@@ -143,7 +143,7 @@ async def test_use_after_delete_is_404_everywhere(env: Env) -> None:
         assert cid in err["message"], (method, path)
         assert err["code"] == "not_found"
     # The items went with the conversation.
-    assert env.engine.store.objects.list(conversations.ITEM, parent=cid) == []  # type: ignore[attr-defined]
+    assert env.gateway.store.objects.list(conversations.ITEM, parent=cid) == []
 
 
 async def test_unknown_ids_are_404(env: Env) -> None:
@@ -297,7 +297,7 @@ async def test_bad_pagination_is_400(env: Env, query: str, param: str) -> None:
 async def test_pagination_walk_covers_every_item_once(tmp_path: Path, n: int, limit: int, order: str) -> None:
     # tmp_path is shared by the examples: a fresh database file each time.
     db = tmp_path / f"walk-{uuid.uuid4().hex}.sqlite"
-    e, engine = await _env(db)
+    e, gateway = await _env(db)
     try:
         conv = await e.conversation()
         added: list[str] = []
@@ -322,7 +322,7 @@ async def test_pagination_walk_covers_every_item_once(tmp_path: Path, n: int, li
             after = page["last_id"]
         assert seen == expected
     finally:
-        await engine.aclose()
+        await gateway.aclose()
 
 
 # --- persistence -------------------------------------------------------------------------------
@@ -330,23 +330,23 @@ async def test_pagination_walk_covers_every_item_once(tmp_path: Path, n: int, li
 
 async def test_survives_restart(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
-    e1, engine1 = await _env(db)
+    e1, gateway1 = await _env(db)
     conv = await e1.conversation(metadata={"a": "b"}, items=[_msg("persist me")])
     items = await e1.ok("GET", f"/v1/conversations/{conv['id']}/items")
-    await engine1.aclose()
+    await gateway1.aclose()
 
-    e2, engine2 = await _env(db)
+    e2, gateway2 = await _env(db)
     try:
         assert await e2.ok("GET", f"/v1/conversations/{conv['id']}") == conv
         assert await e2.ok("GET", f"/v1/conversations/{conv['id']}/items") == items
         await e2.ok("DELETE", f"/v1/conversations/{conv['id']}")
     finally:
-        await engine2.aclose()
-    e3, engine3 = await _env(db)
+        await gateway2.aclose()
+    e3, gateway3 = await _env(db)
     try:
         await e3.err("GET", f"/v1/conversations/{conv['id']}", 404)
     finally:
-        await engine3.aclose()
+        await gateway3.aclose()
 
 
 # --- service functions for the engine -----------------------------------------------------------
@@ -355,17 +355,17 @@ async def test_survives_restart(tmp_path: Path) -> None:
 async def test_load_and_append_items_for_a_response(env: Env) -> None:
     conv = await env.conversation(items=[_msg("earlier")])
     cid = conv["id"]
-    history = await conversations.load_items(env.engine, cid)
+    history = await env.gateway.conversations.load_items(cid)
     assert [i["content"][0]["text"] for i in history] == ["earlier"]
 
     new_input = [{"id": "msg_in", "type": "message", "role": "user",
                   "content": [{"type": "input_text", "text": "question"}], "status": "completed"}]
     output = [{"id": "msg_out", "type": "message", "role": "assistant", "status": "completed",
                "content": [{"type": "output_text", "text": "answer", "annotations": [], "logprobs": []}]}]
-    added = await conversations.append_items(env.engine, cid, new_input + output)
+    added = await env.gateway.conversations.append_items(cid, new_input + output)
     assert [i["id"] for i in added] == ["msg_in", "msg_out"]
 
-    after = await conversations.load_items(env.engine, cid)
+    after = await env.gateway.conversations.load_items(cid)
     assert [i["id"] for i in after] == [history[0]["id"], "msg_in", "msg_out"]
     assert after[1:] == new_input + output
     # Visible through the API too, in the same order.
@@ -373,19 +373,18 @@ async def test_load_and_append_items_for_a_response(env: Env) -> None:
     assert listed["data"] == after
 
     # Replays and references do not duplicate history; id-less items get ids.
-    again = await conversations.append_items(
-        env.engine, cid, [*output, {"type": "item_reference", "id": "msg_in"},
-                          {"type": "reasoning", "summary": []}])
+    again = await env.gateway.conversations.append_items(
+        cid, [*output, {"type": "item_reference", "id": "msg_in"}, {"type": "reasoning", "summary": []}])
     assert len(again) == 1 and again[0]["type"] == "reasoning" and again[0]["id"].startswith("rs_")
-    assert len(await conversations.load_items(env.engine, cid)) == 4
+    assert len(await env.gateway.conversations.load_items(cid)) == 4
 
 
 async def test_service_functions_404_for_unknown_conversation(env: Env) -> None:
     with pytest.raises(APIError) as exc:
-        await conversations.load_items(env.engine, "conv_missing")
+        await env.gateway.conversations.load_items("conv_missing")
     assert exc.value.status == 404 and exc.value.param == "conversation"
     with pytest.raises(APIError) as exc:
-        await conversations.append_items(env.engine, "conv_missing", [_msg("x")])
+        await env.gateway.conversations.append_items("conv_missing", [_msg("x")])
     assert exc.value.status == 404
 
 

@@ -1,5 +1,5 @@
 """Conversations and prompts used by `POST /v1/responses` (the engine calls
-`reference.conversations.load_items` / `append_items` and `reference.prompts.render_prompt`)."""
+`Conversations.load_items` / `append_items` and `Prompts.render` of `reference.services`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from quart.typing import TestClientProtocol as QuartTestClient
 
 from fixtures.backend.respx_routes import mount
 from reference.backend import Backend
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
 
 BACKEND = "http://backend.test"
@@ -25,9 +24,9 @@ BACKEND = "http://backend.test"
 async def http(tmp_path: Path) -> AsyncIterator[QuartTestClient]:
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
-        engine = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-        yield create_app(engine).test_client()
-        await engine.aclose()
+        gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        yield gateway.http_app().test_client()
+        await gateway.aclose()
 
 
 async def _post(http: QuartTestClient, path: str, body: dict[str, Any], status: int = 200) -> Any:

@@ -16,6 +16,7 @@ from fixtures.backend.respx_routes import MountedBackend, mount
 from reference.backend import Backend
 from reference.core.errors import APIError
 from reference.engine import Engine
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
 
 BACKEND = "http://backend.test"
@@ -49,9 +50,10 @@ class Harness:
 async def h(tmp_path: Path) -> AsyncIterator[Harness]:
     with respx.mock(assert_all_called=False) as router:
         mounted = mount(router, BACKEND)
-        engine = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        engine = gateway.engine
         yield Harness(engine, mounted, router)
-        await engine.aclose()
+        await gateway.aclose()
 
 
 def _text(response: dict[str, Any]) -> str:
@@ -358,7 +360,8 @@ async def test_recover_marks_orphaned_background_responses_failed(tmp_path: Path
     store.save_response("resp_orphan", json.dumps(orphan), created_at=1, status="in_progress")
     store.save_response("resp_done", '{"id":"resp_done","status":"completed"}', created_at=2,
                         status="completed")
-    engine = Engine(store, None)
+    gateway = build_gateway(store, None)
+    engine = gateway.engine
     try:
         assert await engine.recover() == ["resp_orphan"]
         recovered = await engine.get("resp_orphan")
@@ -366,17 +369,18 @@ async def test_recover_marks_orphaned_background_responses_failed(tmp_path: Path
         assert await engine.get_text("resp_done") == '{"id":"resp_done","status":"completed"}'
         assert await engine.recover() == []
     finally:
-        await engine.aclose()
+        await gateway.aclose()
 
 
 async def test_shutdown_records_unfinished_background_responses_as_failed(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
-        engine = Engine(SQLiteStore(path), Backend(BACKEND, timeout=5))
+        gateway = build_gateway(SQLiteStore(path), Backend(BACKEND, timeout=5))
+        engine = gateway.engine
         prepared = await engine.prepare({"model": "m", "input": "[[slow:5000]] x", "background": True})
         rid = json.loads(await engine.create(prepared))["id"]
-        await engine.aclose()
+        await gateway.aclose()
     stored = SQLiteStore(path).get_response(rid)
     assert stored is not None
     body = json.loads(stored.body)

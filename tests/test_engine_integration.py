@@ -15,6 +15,7 @@ from fixtures.backend.server import BackendHandle, run_in_thread
 from reference.backend import Backend, chat_completions_url
 from reference.core.errors import APIError
 from reference.engine import Engine
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
 
 
@@ -26,9 +27,10 @@ def server() -> Iterator[BackendHandle]:
 
 @pytest.fixture
 async def engine(server: BackendHandle, tmp_path: Path) -> AsyncIterator[Engine]:
-    eng = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(server.url, timeout=0.5))
+    eng_gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(server.url, timeout=0.5))
+    eng = eng_gateway.engine
     yield eng
-    await eng.aclose()
+    await eng_gateway.aclose()
 
 
 async def _stream(engine: Engine, text: str) -> list[tuple[float, dict[str, Any]]]:
@@ -89,13 +91,15 @@ async def test_unreachable_is_502(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    eng = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(f"http://127.0.0.1:{port}", timeout=2))
+    eng_gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"),
+                                Backend(f"http://127.0.0.1:{port}", timeout=2))
+    eng = eng_gateway.engine
     try:
         with pytest.raises(APIError) as info:
             await eng.create(await eng.prepare({"model": "m", "input": "x"}))
         assert info.value.status == 502 and info.value.code == "backend_unreachable"
     finally:
-        await eng.aclose()
+        await eng_gateway.aclose()
 
 
 async def test_malformed_stream_is_response_failed(engine: Engine) -> None:

@@ -1,5 +1,5 @@
 """`prompt: {id, version?, variables?}` on `POST /v1/responses`: the stored template is rendered
-(`reference.prompts.render_prompt`) into the instructions and input the model sees (Quart test
+(`reference.services.Prompts.render`) into the instructions and input the model sees (Quart test
 client, the scripted backend mounted with respx)."""
 
 from __future__ import annotations

@@ -12,14 +12,15 @@ import pytest
 import protos
 from reference.engine import Engine
 from reference.extproc.server import ExtProcHandle, serve_extproc
+from reference.gateway import build_gateway
 from reference.store import open_store
 
 
 @pytest.fixture
 async def engine() -> AsyncIterator[Engine]:
-    eng = Engine(open_store(":memory:"), None)
-    yield eng
-    await eng.aclose()
+    gateway = build_gateway(open_store(":memory:"), None)
+    yield gateway.engine
+    await gateway.aclose()
 
 
 @pytest.fixture

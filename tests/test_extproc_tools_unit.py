@@ -29,6 +29,7 @@ from reference.extproc.processor import (
     streamed_immediate_body,
     streamed_immediate_headers,
 )
+from reference.gateway import build_gateway
 from reference.store import open_store
 
 PM = protos.ProcessingMode
@@ -51,11 +52,12 @@ async def setup() -> AsyncIterator[tuple[Engine, MountedBackend]]:
     with respx.mock(assert_all_called=False) as router:
         router.route(host="127.0.0.1").pass_through()
         backend = mount(router, BACKEND)
-        engine = Engine(open_store(":memory:"), Backend(BACKEND, timeout=7))
+        gateway = build_gateway(open_store(":memory:"), Backend(BACKEND, timeout=7))
+        engine = gateway.engine
         try:
             yield engine, backend
         finally:
-            await engine.aclose()
+            await gateway.aclose()
 
 
 def tool_request(mcp: MCPServerHandle, *, stream: bool, model: str = "test-model") -> dict[str, Any]:

@@ -14,6 +14,7 @@ import protos
 from fixtures.backend.testing import sse_data
 from reference.engine import Engine
 from reference.extproc.processor import LOCAL_REPLY_HEADER, RequestProcessor, headers_of
+from reference.gateway import build_gateway
 from reference.store import open_store
 
 PM = protos.ProcessingMode
@@ -21,9 +22,10 @@ PM = protos.ProcessingMode
 
 @pytest.fixture
 async def engine() -> AsyncIterator[Engine]:
-    eng = Engine(open_store(":memory:"), None)
+    eng_gateway = build_gateway(open_store(":memory:"), None)
+    eng = eng_gateway.engine
     yield eng
-    await eng.aclose()
+    await eng_gateway.aclose()
 
 
 def req_body(body: bytes | dict[str, Any], *, eos: bool = True, protocol: int | None = PM.BUFFERED) -> Any:
@@ -119,12 +121,13 @@ async def test_request_body_becomes_chat_request_with_path_and_length(engine: En
 async def test_chat_path_follows_backend_url() -> None:
     from reference.backend import Backend
 
-    eng = Engine(open_store(":memory:"), Backend("http://127.0.0.1:9/openai/v1"))
+    eng_gateway = build_gateway(open_store(":memory:"), Backend("http://127.0.0.1:9/openai/v1"))
+    eng = eng_gateway.engine
     try:
         reply = await one(RequestProcessor(eng), req_body({"model": "m", "input": "x"}))
         assert set_headers(reply.request_body.response)[":path"] == b"/openai/v1/chat/completions"
     finally:
-        await eng.aclose()
+        await eng_gateway.aclose()
 
 
 @pytest.mark.parametrize(
@@ -430,20 +433,17 @@ def test_headers_of_prefers_raw_value() -> None:
     assert headers_of(msg) == {"a": "1", "b": "2"}
 
 
-async def test_unexpected_failure_is_500_openai_error_not_empty(engine: Engine) -> None:
-    class Broken(Engine):
-        async def prepare(self, body: Any) -> Any:
-            raise RuntimeError("bug")
+async def test_unexpected_failure_is_500_openai_error_not_empty(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken_prepare(body: Any) -> Any:
+        raise RuntimeError("bug")
 
-    broken = Broken(open_store(":memory:"), None)
-    try:
-        reply = await one(RequestProcessor(broken), req_body({"model": "m", "input": "x"}))
-        imm = reply.immediate_response
-        assert imm.status.code == 500
-        err = json.loads(imm.body)["error"]
-        assert err["type"] == "server_error" and err["code"] == "internal_error"
-    finally:
-        await broken.aclose()
+    monkeypatch.setattr(engine, "prepare", broken_prepare)
+    reply = await one(RequestProcessor(engine), req_body({"model": "m", "input": "x"}))
+    imm = reply.immediate_response
+    assert imm.status.code == 500
+    err = json.loads(imm.body)["error"]
+    assert err["type"] == "server_error" and err["code"] == "internal_error"
 
 
 @pytest.mark.parametrize("done_marker", [False, True])

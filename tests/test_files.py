@@ -16,12 +16,11 @@ from quart.typing import TestClientProtocol as QuartTestClient
 from werkzeug.datastructures import FileStorage
 
 from fixtures.backend.respx_routes import mount
+from reference import gateway as composition
 from reference.backend import Backend
 from reference.engine import Engine
-from reference.http import create_app
 from reference.http.files import content_disposition, safe_filename
 from reference.store import SQLiteStore
-from reference.vector_stores import retrieval_for
 
 BACKEND = "http://backend.test"
 MAX_BODY = 64 * 1024
@@ -31,12 +30,16 @@ MAX_BODY = 64 * 1024
 class Gateway:
     app: Quart
     http: QuartTestClient
-    engine: Engine
+    gateway: composition.Gateway
     db: Path
 
     @property
+    def engine(self) -> Engine:
+        return self.gateway.engine
+
+    @property
     def blob_dir(self) -> Path:
-        return retrieval_for(self.engine).blob_dir
+        return self.gateway.vector_stores.blob_dir
 
     async def upload(
         self,
@@ -60,18 +63,19 @@ class Gateway:
 
 
 async def start_gateway(db: Path, *, max_file_bytes: int | None = None) -> tuple[Gateway, Any]:
-    engine = Engine(SQLiteStore(db), Backend(BACKEND, timeout=5))
-    app = create_app(engine, max_body_bytes=MAX_BODY)
+    gateway = composition.build_gateway(SQLiteStore(db), Backend(BACKEND, timeout=5))
+    await gateway.start()
+    app = gateway.http_app(max_body_bytes=MAX_BODY)
     if max_file_bytes is not None:
         app.config["MAX_FILE_BYTES"] = max_file_bytes
     ctx = app.test_app()
     test_app = await ctx.__aenter__()
-    return Gateway(app, test_app.test_client(), engine, db), ctx
+    return Gateway(app, test_app.test_client(), gateway, db), ctx
 
 
 async def stop_gateway(gw: Gateway, ctx: Any) -> None:
     await ctx.__aexit__(None, None, None)
-    await gw.engine.aclose()
+    await gw.gateway.aclose()
 
 
 @pytest.fixture

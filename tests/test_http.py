@@ -17,7 +17,7 @@ from quart.typing import TestClientProtocol as QuartTestClient
 from fixtures.backend.respx_routes import MountedBackend, mount
 from reference.backend import Backend
 from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
 
 BACKEND = "http://backend.test"
@@ -42,10 +42,10 @@ class Client:
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     with respx.mock(assert_all_called=False) as router:
         mounted = mount(router, BACKEND)
-        engine = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-        app = create_app(engine, max_body_bytes=MAX_BODY)
+        gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        app = gateway.http_app(max_body_bytes=MAX_BODY)
         yield Client(app, mounted)
-        await engine.aclose()
+        await gateway.aclose()
 
 
 async def _error(resp: Any, status: int) -> dict[str, Any]:
@@ -246,7 +246,7 @@ async def test_backend_timeout_and_unreachable(client: Client) -> None:
 
 
 async def test_unexpected_exception_is_a_500_without_traceback(client: Client, monkeypatch: Any) -> None:
-    engine: Engine = client.app.extensions["responses_engine"]
+    engine: Engine = client.app.extensions["responses_engine"]  # put there by create_app
 
     async def boom(response_id: str) -> str:
         raise RuntimeError("secret internal detail")

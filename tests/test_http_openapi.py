@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from reference.backend import Backend
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
 
 
 async def _openapi() -> dict[str, Any]:
-    engine = Engine(SQLiteStore(), Backend("http://backend.test"))
+    gateway = build_gateway(SQLiteStore(), Backend("http://backend.test"))
     try:
-        resp = await create_app(engine).test_client().get("/openapi.json")
+        resp = await gateway.http_app().test_client().get("/openapi.json")
         doc: dict[str, Any] = await resp.get_json()
     finally:
-        await engine.aclose()
+        await gateway.aclose()
     return doc
 
 

@@ -14,8 +14,7 @@ import respx
 from fixtures.backend.respx_routes import mount
 from reference.backend import Backend
 from reference.config import GatewayConfig
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
 
 BACKEND = "http://backend.test"
@@ -26,12 +25,12 @@ async def test_done_marker_per_profile(tmp_path: Path, profile: str, expect_done
     config = GatewayConfig(backend_url=BACKEND, profile=profile)
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
-        engine = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-        app = create_app(engine, stream_done_marker=config.stream_done_marker)
+        gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        app = gateway.http_app(stream_done_marker=config.stream_done_marker)
         resp = await app.test_client().post(
             "/v1/responses", json={"model": "m", "input": "hello there", "stream": True})
         text = await resp.get_data(as_text=True)
-        await engine.aclose()
+        await gateway.aclose()
     frames = [f for f in text.split("\n\n") if f.strip()]
     terminal = frames[-2] if expect_done else frames[-1]
     assert terminal.startswith("event: response.completed"), terminal

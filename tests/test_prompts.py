@@ -15,11 +15,10 @@ from hypothesis import strategies as st
 from quart.typing import TestClientProtocol as QuartTestClient
 
 from fixtures.backend.respx_routes import mount
-from reference import prompts
 from reference.backend import Backend
 from reference.core.errors import APIError
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import Gateway, build_gateway
+from reference.services import prompts
 from reference.store import SQLiteStore
 
 BACKEND = "http://backend.test"
@@ -27,9 +26,10 @@ MAX_BODY = 8192
 
 
 class Env:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.http: QuartTestClient = create_app(engine, max_body_bytes=MAX_BODY).test_client()
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.engine = gateway.engine
+        self.http: QuartTestClient = gateway.http_app(max_body_bytes=MAX_BODY).test_client()
 
     async def call(self, method: str, path: str, body: Any = None,
                    data: bytes | None = None) -> tuple[int, Any]:
@@ -57,17 +57,17 @@ class Env:
         return err
 
 
-def _engine(db: Path) -> Engine:
-    return Engine(SQLiteStore(db), Backend(BACKEND, timeout=5))
+def _gateway(db: Path) -> Gateway:
+    return build_gateway(SQLiteStore(db), Backend(BACKEND, timeout=5))
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
-        engine = _engine(tmp_path / "db.sqlite")
-        yield Env(engine)
-        await engine.aclose()
+        gateway = _gateway(tmp_path / "db.sqlite")
+        yield Env(gateway)
+        await gateway.aclose()
 
 
 SUPPORT = {
@@ -163,9 +163,9 @@ async def test_list_and_delete(env: Env) -> None:
         err = await env.err(method, path, 404, body)
         assert a["id"] in err["message"], (method, path)
     with pytest.raises(APIError) as exc:
-        await prompts.render_prompt(env.engine, {"id": a["id"]})
+        await env.gateway.prompts.render({"id": a["id"]})
     assert exc.value.status == 404
-    assert env.engine.store.objects.list(prompts.VERSION, parent=a["id"]) == []  # type: ignore[attr-defined]
+    assert env.gateway.store.objects.list(prompts.VERSION, parent=a["id"]) == []
 
 
 async def test_unknown_version_is_404(env: Env) -> None:
@@ -255,8 +255,8 @@ async def test_concurrent_version_creation_has_one_winner(env: Env) -> None:
 
 async def test_render_default_version_with_defaults(env: Env) -> None:
     prompt = await _prompt(env)
-    rendered = await prompts.render_prompt(
-        env.engine, {"id": prompt["id"], "variables": {"customer": "Ada", "question": "Why?"}})
+    rendered = await env.gateway.prompts.render(
+        {"id": prompt["id"], "variables": {"customer": "Ada", "question": "Why?"}})
     assert rendered.version == "1"
     assert rendered.instructions == "You help Ada with the gadget."
     assert rendered.input == [{"type": "message", "role": "user",
@@ -269,8 +269,7 @@ async def test_render_specific_version_and_input_text_value(env: Env) -> None:
     prompt = await _prompt(env)
     await env.ok("POST", f"/v1/prompts/{prompt['id']}/versions",
                  {"base_version": "1", "instructions": "Hi {{x}}"})
-    rendered = await prompts.render_prompt(
-        env.engine, {"id": prompt["id"], "version": "2",
+    rendered = await env.gateway.prompts.render({"id": prompt["id"], "version": "2",
                      "variables": {"x": {"type": "input_text", "text": "there"}}})
     assert rendered.instructions == "Hi there" and rendered.input == []
 
@@ -280,8 +279,8 @@ async def test_render_image_and_file_variables_split_text(env: Env) -> None:
         {"role": "user", "content": "Look at {{img}} and {{doc}}, then answer."}])
     image = {"type": "input_image", "image_url": "https://example.test/cat.png", "detail": "low"}
     file = {"type": "input_file", "file_id": "file_123"}
-    rendered = await prompts.render_prompt(env.engine,
-                                           {"id": prompt["id"], "variables": {"img": image, "doc": file}})
+    rendered = await env.gateway.prompts.render(
+        {"id": prompt["id"], "variables": {"img": image, "doc": file}})
     assert rendered.instructions is None
     assert rendered.input[0]["content"] == [
         {"type": "input_text", "text": "Look at "}, image,
@@ -295,7 +294,7 @@ async def test_render_errors(env: Env) -> None:
 
     async def fails(ref: Any) -> APIError:
         with pytest.raises(APIError) as exc:
-            await prompts.render_prompt(env.engine, ref)
+            await env.gateway.prompts.render(ref)
         return exc.value
 
     err = await fails({"id": pid, "variables": {"customer": "Ada"}})
@@ -331,25 +330,25 @@ def test_substitution_is_single_pass(value: str) -> None:
 
 async def test_survives_restart(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
-    engine = _engine(db)
-    env = Env(engine)
+    gateway = _gateway(db)
+    env = Env(gateway)
     prompt = await _prompt(env)
     v2 = await env.ok("POST", f"/v1/prompts/{prompt['id']}/versions",
                       {"base_version": "1", "instructions": "two"})
-    await engine.aclose()
+    await gateway.aclose()
 
-    engine2 = _engine(db)
+    gateway2 = _gateway(db)
     try:
-        env2 = Env(engine2)
+        env2 = Env(gateway2)
         assert await env2.ok("GET", f"/v1/prompts/{prompt['id']}") == {**prompt, "latest_version": "2"}
         assert await env2.ok("GET", f"/v1/prompts/{prompt['id']}/versions/2") == v2
         # The concurrency state survives too: version 1 is stale.
         await env2.err("POST", f"/v1/prompts/{prompt['id']}/versions", 409,
                        {"base_version": "1", "instructions": "x"})
-        rendered = await prompts.render_prompt(engine2, {"id": prompt["id"], "version": "2"})
+        rendered = await gateway2.prompts.render({"id": prompt["id"], "version": "2"})
         assert rendered.instructions == "two"
     finally:
-        await engine2.aclose()
+        await gateway2.aclose()
 
 
 @pytest.mark.parametrize(("body", "param"), [

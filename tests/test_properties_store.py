@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference.store import SQLiteStore
+from reference.store import Kind, SQLiteStore
 
 _scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20) | st.floats(
     allow_nan=False, allow_infinity=False
@@ -43,7 +43,7 @@ def test_any_response_reads_back_byte_identical_after_restart(
             text = json.dumps({"id": rid, **body}, indent=2 if pretty else None, ensure_ascii=pretty)
             item_texts = [(f"msg_{n}_{i}", json.dumps(item)) for i, item in enumerate(items)]
             store.save_response(rid, text, created_at=n, status="completed", input_items=item_texts)
-            store.objects.put("conversation", text, object_id=rid, created_at=n)
+            store.objects.put(Kind.CONVERSATION, text, object_id=rid, created_at=n)
             texts[rid] = (text, [t for _, t in item_texts])
         store.close()
 
@@ -53,6 +53,6 @@ def test_any_response_reads_back_byte_identical_after_restart(
             assert stored is not None
             assert stored.body == text
             assert list(stored.input_items) == item_texts
-            assert reopened.objects.get_text("conversation", rid) == text
+            assert reopened.objects.get_text(Kind.CONVERSATION, rid) == text
         assert reopened.list_responses() == [t for t, _ in texts.values()]
         reopened.close()

@@ -69,7 +69,7 @@ async def open_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     with respx.mock(assert_all_called=False) as router:
         backend = mount(router, BACKEND)
         base, ctx = await start_gateway(tmp_path / "db.sqlite3")
-        gateway = Gateway(base.app, base.http, base.engine, base.db)
+        gateway = Gateway(base.app, base.http, base.gateway, base.db)
         gateway.backend = backend
         try:
             yield gateway

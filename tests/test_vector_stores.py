@@ -20,9 +20,8 @@ from test_retrieval_extract import minimal_pdf
 
 from fixtures.backend.respx_routes import MountedBackend, mount
 from reference.core.errors import APIError
-from reference.engine import Engine
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
-from reference.vector_stores import configure, retrieval_for, search_vector_stores
 
 DOCS = Path(__file__).resolve().parent.parent / "fixtures" / "documents"
 CORPUS = ["solar.txt", "sourdough.md", "tides.html", "volcanoes.csv", "glossary.json", "events.jsonl"]
@@ -75,7 +74,7 @@ class VS(Gateway):
 
 async def _start(db: Path, **kw: Any) -> tuple[VS, Any]:
     gw, ctx = await start_gateway(db, **kw)
-    return VS(gw.app, gw.http, gw.engine, gw.db), ctx
+    return VS(gw.app, gw.http, gw.gateway, gw.db), ctx
 
 
 @pytest.fixture
@@ -323,7 +322,7 @@ async def test_backend_failure_marks_file_failed_and_keeps_other_files(tmp_path:
         await gw.wait_store(store["id"])
         before = await gw.get(f"/v1/vector_stores/{store['id']}/files/{ok['id']}/content")
         # From now on the embeddings backend answers 503 (the scripted model-name directive).
-        retrieval_for(gw.engine).embedding_model = "scripted-error:503"
+        gw.gateway.vector_stores.embedding_model = "scripted-error:503"
         bad = await gw.upload_doc("tides.html")
         await gw.post(f"/v1/vector_stores/{store['id']}/files", {"file_id": bad["id"]})
         done = await gw.wait_file(store["id"], bad["id"])
@@ -333,7 +332,7 @@ async def test_backend_failure_marks_file_failed_and_keeps_other_files(tmp_path:
         assert (await gw.get(f"/v1/vector_stores/{store['id']}/files/{bad['id']}/content"))["data"] == []
         assert await gw.get(f"/v1/vector_stores/{store['id']}/files/{ok['id']}/content") == before
         # Re-adding a failed file retries it.
-        retrieval_for(gw.engine).embedding_model = "text-embedding-3-small"
+        gw.gateway.vector_stores.embedding_model = "text-embedding-3-small"
         retry = await gw.post(f"/v1/vector_stores/{store['id']}/files", {"file_id": bad["id"]})
         assert retry["status"] == "in_progress" and retry["last_error"] is None
         assert (await gw.wait_file(store["id"], bad["id"]))["status"] == "completed"
@@ -516,9 +515,7 @@ async def test_search_of_an_empty_store_is_empty(vs: VS) -> None:
 async def test_search_vector_stores_for_file_search(vs: VS) -> None:
     store, files = await vs.corpus_store()
     other, other_files = await vs.corpus_store()
-    hits = await search_vector_stores(
-        vs.engine,
-        [store["id"], other["id"]],
+    hits = await vs.gateway.vector_stores.search_stores([store["id"], other["id"]],
         "tides moon gravity",
         max_num_results=2,
         filters=None,
@@ -526,24 +523,21 @@ async def test_search_vector_stores_for_file_search(vs: VS) -> None:
     )
     assert {h.chunk.file_id for h in hits} == {files["tides.html"], other_files["tides.html"]}
     assert hits[0].chunk.filename == "tides.html" and hits[0].score > 0
-    filtered = await search_vector_stores(
-        vs.engine,
-        [store["id"]],
+    filtered = await vs.gateway.vector_stores.search_stores([store["id"]],
         ["tides"],
         max_num_results=5,
         filters={"type": "eq", "key": "nope", "value": 1},
     )
     assert filtered == []
     with pytest.raises(APIError) as info:
-        await search_vector_stores(vs.engine, ["vs_missing"], "x")
+        await vs.gateway.vector_stores.search_stores(["vs_missing"], "x")
     assert info.value.status == 404
     with pytest.raises(APIError) as info:
-        await search_vector_stores(
-            vs.engine, [store["id"]], "x", filters={"type": "near", "key": "a", "value": 1}
-        )
+        await vs.gateway.vector_stores.search_stores(
+            [store["id"]], "x", filters={"type": "near", "key": "a", "value": 1})
     assert info.value.status == 400 and info.value.param == "filters.type"
     with pytest.raises(APIError) as info:
-        await search_vector_stores(vs.engine, [store["id"]], "x", max_num_results=99)
+        await vs.gateway.vector_stores.search_stores([store["id"]], "x", max_num_results=99)
     assert info.value.status == 400 and info.value.param == "max_num_results"
 
 
@@ -616,7 +610,7 @@ async def test_cancel_batch(vs: VS) -> None:
     store = await vs.post("/v1/vector_stores", {})
     sid = store["id"]
     # Slow embeddings (the scripted backend's delay directive) keep the batch in progress.
-    retrieval_for(vs.engine).embedding_model = "scripted-delay:5000"
+    vs.gateway.vector_stores.embedding_model = "scripted-delay:5000"
     batch = await vs.post(f"/v1/vector_stores/{sid}/file_batches", {"file_ids": files})
     assert batch["status"] == "in_progress" and batch["file_counts"]["in_progress"] == 3
     cancelled = await vs.post(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/cancel")
@@ -631,7 +625,7 @@ async def test_cancel_batch(vs: VS) -> None:
     # Idempotent, and nothing was stored or left running.
     again = await vs.post(f"/v1/vector_stores/{sid}/file_batches/{batch['id']}/cancel")
     assert again == cancelled
-    assert retrieval_for(vs.engine)._tasks == {}
+    assert vs.gateway.vector_stores._tasks == {}
     for fid in files:
         assert (await vs.get(f"/v1/vector_stores/{sid}/files/{fid}"))["status"] == "cancelled"
         assert (await vs.get(f"/v1/vector_stores/{sid}/files/{fid}/content"))["data"] == []
@@ -643,12 +637,12 @@ async def test_cancel_batch(vs: VS) -> None:
 
 async def test_deleting_a_store_stops_its_ingestion(vs: VS) -> None:
     f = await vs.upload_doc("solar.txt")
-    retrieval_for(vs.engine).embedding_model = "scripted-delay:5000"
+    vs.gateway.vector_stores.embedding_model = "scripted-delay:5000"
     store = await vs.post("/v1/vector_stores", {"file_ids": [f["id"]]})
     assert store["status"] == "in_progress"
     assert (await vs.http.delete(f"/v1/vector_stores/{store['id']}")).status_code == 200
-    assert retrieval_for(vs.engine)._tasks == {}
-    assert await vs.engine._run(vs.engine.store.objects.chunks, store["id"]) == []  # type: ignore[attr-defined]
+    assert vs.gateway.vector_stores._tasks == {}
+    assert vs.gateway.store.objects.chunks(store["id"]) == []
 
 
 # -- restart ----------------------------------------------------------------------------------
@@ -687,7 +681,7 @@ async def test_in_progress_ingestion_resumes_after_a_restart(tmp_path: Path, rou
     db = tmp_path / "db.sqlite3"
     first, ctx = await _start(db)
     f = await first.upload_doc("tides.html")
-    retrieval_for(first.engine).embedding_model = "scripted-delay:10000"
+    first.gateway.vector_stores.embedding_model = "scripted-delay:10000"
     store = await first.post("/v1/vector_stores", {"file_ids": [f["id"]]})
     assert store["status"] == "in_progress"
     await stop_gateway(first, ctx)  # shutdown interrupts the job; the file stays in_progress
@@ -703,22 +697,21 @@ async def test_in_progress_ingestion_resumes_after_a_restart(tmp_path: Path, rou
 
 
 async def test_in_memory_database_uses_a_temporary_blob_dir(router: Any) -> None:
-    engine = Engine(SQLiteStore(":memory:"), None)
-    service = configure(engine)
+    gateway = build_gateway(SQLiteStore(":memory:"), None)
+    service = gateway.vector_stores
     try:
         assert service.blob_dir.is_dir() and "responses-gateway-files-" in service.blob_dir.name
     finally:
-        await service.aclose()
-        await engine.aclose()
+        await gateway.aclose()
     assert not service.blob_dir.exists()
 
 
 async def test_search_vector_stores_validates_even_when_empty(vs: VS, router: Any) -> None:
     _, backend = router
     store = await vs.post("/v1/vector_stores", {})
-    assert await search_vector_stores(vs.engine, [store["id"]], "anything") == []
+    assert await vs.gateway.vector_stores.search_stores([store["id"]], "anything") == []
     with pytest.raises(APIError) as info:
-        await search_vector_stores(vs.engine, [store["id"]], "x", max_num_results=0)
+        await vs.gateway.vector_stores.search_stores([store["id"]], "x", max_num_results=0)
     assert info.value.param == "max_num_results"
     # An empty store needs no query embedding.
     assert not [r for r in backend.recorder.requests if r["path"] == "/v1/embeddings"]
@@ -740,7 +733,7 @@ async def test_pdf_is_extracted_and_searchable(vs: VS) -> None:
 async def test_expiry_policy_marks_the_store_expired(vs: VS) -> None:
     store = await vs.post("/v1/vector_stores", {"expires_after": {"anchor": "last_active_at", "days": 7}})
     assert store["status"] == "completed"
-    service = retrieval_for(vs.engine)
+    service = vs.gateway.vector_stores
     start = store["last_active_at"]
     service.clock = lambda: start + 7 * 86400 - 1
     assert (await vs.get(f"/v1/vector_stores/{store['id']}"))["status"] == "completed"

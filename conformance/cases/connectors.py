@@ -4,7 +4,7 @@ Connectors: a registry of MCP servers that `{"type": "mcp"}` tools name by `conn
 
 OpenAI's ``MCPTool`` takes "`server_url` or `connector_id`" but publishes no API to register
 connectors. These cases use the API documented by this project's reference gateway
-(``reference/connectors.py``): ``POST /connectors`` ``{label, server_url, headers?,
+(``reference/services/connectors.py``): ``POST /connectors`` ``{label, server_url, headers?,
 description?, metadata?}`` -> ``{id: "conn_...", object: "connector", ...}`` with header values
 redacted; ``GET /connectors`` (paginated, default order desc); ``GET``/``DELETE
 /connectors/{id}`` (``connector.deleted``). A gateway without ``/connectors`` is UNIMPLEMENTED
@@ -19,7 +19,7 @@ from conformance.cases._stateful import Listing, list_cases, require_mcp, requir
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
-REF = "reference/connectors.py (the project's documented connectors API; OpenAI publishes none)"
+REF = "reference/services/connectors.py (the project's documented connectors API; OpenAI publishes none)"
 SECRET = "Bearer conformance-secret-0123456789abcdef"
 
 

@@ -4,7 +4,7 @@ Reusable prompts: a Responses request names one with ``prompt: {id, version?, va
 
 OpenAI's spec defines the ``prompt`` parameter ("Reference to a prompt template and its
 variables") but publishes no REST API to create prompts. These cases use the management API
-documented by this project's reference gateway (``reference/prompts.py``: ``POST /prompts``
+documented by this project's reference gateway (``reference/services/prompts.py``: ``POST /prompts``
 ``{instructions?, input?, variables?}`` -> ``{id, object: "prompt", default_version: "1",
 latest_version: "1", ...}``; ``POST /prompts/{id}/versions`` ``{base_version, ...}``, a stale
 ``base_version`` -> 409 ``version_conflict``). A gateway without ``/prompts`` is UNIMPLEMENTED
@@ -21,7 +21,7 @@ from conformance.cases._stateful import OAI, require_support
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
-REF = "reference/prompts.py (the project's documented prompts API; OpenAI publishes none)"
+REF = "reference/services/prompts.py (the project's documented prompts API; OpenAI publishes none)"
 PROMPT = f"{OAI} components.schemas.Prompt"
 _VARS = (
     "variables: Optional map of values to substitute in for variables in your prompt. The substitution "

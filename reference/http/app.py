@@ -8,19 +8,23 @@ from quart_schema import Info, QuartSchema
 from reference.config import DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
 from reference.http import connectors as connectors_http
+from reference.http import context, files, health, responses, vector_stores
 from reference.http import context_window as context_window_http
 from reference.http import conversations as conversations_http
-from reference.http import files, health, responses, vector_stores
 from reference.http import prompts as prompts_http
 from reference.http.errors import register_error_handlers
 from reference.http.openapi import GatewayOpenAPIProvider
+from reference.services import Services
 
 
 def create_app(
-    engine: Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, stream_done_marker: bool = False
+    engine: Engine, services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    stream_done_marker: bool = False,
 ) -> Quart:
+    """The HTTP adapter over `engine` and `services` (built by `reference.gateway`, which also
+    owns their lifecycle: the app starts and stops nothing)."""
     app = Quart("responses-gateway")
-    app.extensions["responses_engine"] = engine
+    context.attach(app, engine, services)
     # Open Responses ends streams with `data: [DONE]`; OpenAI does not (see GatewayConfig.profile).
     app.config["STREAM_DONE_MARKER"] = stream_done_marker
     # Quart answers 413 when a body exceeds this, before reading it all (Content-Length) or as

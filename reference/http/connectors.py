@@ -1,4 +1,4 @@
-"""`/v1/connectors` routes (registry of MCP servers); design and logic in `reference.connectors`.
+"""`/v1/connectors` routes (registry of MCP servers); design and logic in `reference.services.connectors`.
 
 Bodies are validated by the service layer (400s naming `param`); the quart-schema decorators
 only document the routes in /openapi.json.
@@ -9,14 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
-from reference import connectors
-from reference.connectors import ConnectorList, ConnectorObject, CreateConnectorBody, DeletedConnector
 from reference.core.models import ErrorResponse
-from reference.engine import Engine
-from reference.service_common import ListQuery, dump
+from reference.http import context
+from reference.services.common import ListQuery, dump
+from reference.services.connectors import (
+    ConnectorList,
+    ConnectorObject,
+    Connectors,
+    CreateConnectorBody,
+    DeletedConnector,
+)
 
 bp = Blueprint("connectors", __name__, url_prefix="/v1")
 
@@ -30,9 +35,8 @@ def _documented(model: type[BaseModel], *errors: int) -> Any:
     return decorate
 
 
-def _engine() -> Engine:
-    engine: Engine = current_app.extensions["responses_engine"]
-    return engine
+def _connectors() -> Connectors:
+    return context.services().connectors
 
 
 def _json(obj: Any) -> Response:
@@ -43,7 +47,7 @@ def _json(obj: Any) -> Response:
 @document_request(CreateConnectorBody)
 @_documented(ConnectorObject, 400, 413)
 async def create_connector() -> Response:
-    return _json(await connectors.create(_engine(), await request.get_data(cache=False)))
+    return _json(await _connectors().create(await request.get_data(cache=False)))
 
 
 @bp.get("/connectors")
@@ -51,16 +55,16 @@ async def create_connector() -> Response:
 @_documented(ConnectorList, 400)
 async def list_connectors() -> Response:
     args = {name: request.args.get(name) for name in ("limit", "after", "before", "order")}
-    return _json(await connectors.list_connectors(_engine(), **args))
+    return _json(await _connectors().list_connectors(**args))
 
 
 @bp.get("/connectors/<connector_id>")
 @_documented(ConnectorObject, 404)
 async def get_connector(connector_id: str) -> Response:
-    return _json(await connectors.get(_engine(), connector_id))
+    return _json(await _connectors().get(connector_id))
 
 
 @bp.delete("/connectors/<connector_id>")
 @_documented(DeletedConnector, 404)
 async def delete_connector(connector_id: str) -> Response:
-    return _json(await connectors.delete(_engine(), connector_id))
+    return _json(await _connectors().delete(connector_id))

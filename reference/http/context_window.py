@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_request, document_response
 
 from reference import context_window
 from reference.core.models import ErrorResponse
 from reference.engine import Engine, dump
+from reference.http import context
 
 bp = Blueprint("context_window", __name__, url_prefix="/v1")
 
@@ -50,8 +51,7 @@ class TokenCountsResource(_Open):
 
 
 def _engine() -> Engine:
-    engine: Engine = current_app.extensions["responses_engine"]
-    return engine
+    return context.engine()
 
 
 def _errors(func: Any) -> Any:

@@ -1,4 +1,4 @@
-"""`/v1/conversations` routes (OpenAI Conversations API); logic in `reference.conversations`.
+"""`/v1/conversations` routes (OpenAI Conversations API); logic in `reference.services.conversations`.
 
 Bodies are validated by the service layer (400s naming `param`, as OpenAI sends them); the
 quart-schema decorators only document the routes in /openapi.json.
@@ -9,23 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
-from reference import conversations
-from reference.conversations import (
+from reference.core.models import ErrorResponse
+from reference.http import context
+from reference.services import conversations
+from reference.services.common import dump
+from reference.services.conversations import (
     ConversationItem,
     ConversationItemList,
     ConversationResource,
+    Conversations,
     CreateConversationBody,
     CreateItemsBody,
     DeletedConversation,
     ItemsQuery,
     UpdateConversationBody,
 )
-from reference.core.models import ErrorResponse
-from reference.engine import Engine
-from reference.service_common import dump
 
 bp = Blueprint("conversations", __name__, url_prefix="/v1")
 
@@ -39,9 +40,8 @@ def _documented(model: type[BaseModel], *errors: int) -> Any:
     return decorate
 
 
-def _engine() -> Engine:
-    engine: Engine = current_app.extensions["responses_engine"]
-    return engine
+def _conversations() -> Conversations:
+    return context.services().conversations
 
 
 def _json(text: str) -> Response:
@@ -61,26 +61,26 @@ async def _body() -> bytes | str:
 @document_request(CreateConversationBody)
 @_documented(ConversationResource, 400, 413)
 async def create_conversation() -> Response:
-    return _json(await conversations.create(_engine(), await _body()))
+    return _json(await _conversations().create(await _body()))
 
 
 @bp.get("/conversations/<conversation_id>")
 @_documented(ConversationResource, 404)
 async def get_conversation(conversation_id: str) -> Response:
-    return _json(await conversations.get_text(_engine(), conversation_id))
+    return _json(await _conversations().get_text(conversation_id))
 
 
 @bp.post("/conversations/<conversation_id>")
 @document_request(UpdateConversationBody)
 @_documented(ConversationResource, 400, 404, 413)
 async def update_conversation(conversation_id: str) -> Response:
-    return _json(await conversations.update(_engine(), conversation_id, await _body()))
+    return _json(await _conversations().update(conversation_id, await _body()))
 
 
 @bp.delete("/conversations/<conversation_id>")
 @_documented(DeletedConversation, 404)
 async def delete_conversation(conversation_id: str) -> Response:
-    return _json(dump(await conversations.delete(_engine(), conversation_id)))
+    return _json(dump(await _conversations().delete(conversation_id)))
 
 
 @bp.post("/conversations/<conversation_id>/items")
@@ -88,7 +88,7 @@ async def delete_conversation(conversation_id: str) -> Response:
 @_documented(ConversationItemList, 400, 404, 413)
 async def create_items(conversation_id: str) -> Response:
     _include()
-    return _json(dump(await conversations.create_items(_engine(), conversation_id, await _body())))
+    return _json(dump(await _conversations().create_items(conversation_id, await _body())))
 
 
 @bp.get("/conversations/<conversation_id>/items")
@@ -97,17 +97,17 @@ async def create_items(conversation_id: str) -> Response:
 async def list_items(conversation_id: str) -> Response:
     _include()
     args: dict[str, Any] = {name: request.args.get(name) for name in ("limit", "after", "before", "order")}
-    return _json(dump(await conversations.list_items(_engine(), conversation_id, **args)))
+    return _json(dump(await _conversations().list_items(conversation_id, **args)))
 
 
 @bp.get("/conversations/<conversation_id>/items/<item_id>")
 @_documented(ConversationItem, 400, 404)
 async def get_item(conversation_id: str, item_id: str) -> Response:
     _include()
-    return _json(await conversations.get_item_text(_engine(), conversation_id, item_id))
+    return _json(await _conversations().get_item_text(conversation_id, item_id))
 
 
 @bp.delete("/conversations/<conversation_id>/items/<item_id>")
 @_documented(ConversationResource, 404)
 async def delete_item(conversation_id: str, item_id: str) -> Response:
-    return _json(await conversations.delete_item(_engine(), conversation_id, item_id))
+    return _json(await _conversations().delete_item(conversation_id, item_id))

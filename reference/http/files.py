@@ -34,10 +34,11 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from reference.core import errors, ids
-from reference.engine import Engine, dump
+from reference.engine import dump
+from reference.http import context
 from reference.http.vector_stores import documented
 from reference.retrieval import RetrievalError
-from reference.vector_stores import Retrieval, retrieval_for
+from reference.services import VectorStores
 
 bp = Blueprint("files", __name__, url_prefix="/v1")
 UPLOAD_PATH = "/v1/files"
@@ -100,9 +101,8 @@ async def _retrieval_error(exc: RetrievalError) -> Response:
     return Response(err.body_bytes(), status=err.status, content_type="application/json")
 
 
-def _service() -> Retrieval:
-    engine: Engine = current_app.extensions["responses_engine"]
-    return retrieval_for(engine)
+def _service() -> VectorStores:
+    return context.services().vector_stores
 
 
 def _json(obj: Any, status: int = 200) -> Response:

@@ -1,4 +1,4 @@
-"""`/v1/prompts` routes (versioned prompt templates); design and logic in `reference.prompts`.
+"""`/v1/prompts` routes (versioned prompt templates); design and logic in `reference.services.prompts`.
 
 Bodies are validated by the service layer (400s naming `param`); the quart-schema decorators
 only document the routes in /openapi.json.
@@ -9,23 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
-from reference import prompts
 from reference.core.models import ErrorResponse
-from reference.engine import Engine
-from reference.prompts import (
+from reference.http import context
+from reference.services.common import ListQuery, dump
+from reference.services.prompts import (
     CreatePromptBody,
     CreateVersionBody,
     DeletedPrompt,
     PromptList,
     PromptObject,
+    Prompts,
     PromptVersionList,
     PromptVersionObject,
     UpdatePromptBody,
 )
-from reference.service_common import ListQuery, dump
 
 bp = Blueprint("prompts", __name__, url_prefix="/v1")
 
@@ -39,9 +39,8 @@ def _documented(model: type[BaseModel], *errors: int) -> Any:
     return decorate
 
 
-def _engine() -> Engine:
-    engine: Engine = current_app.extensions["responses_engine"]
-    return engine
+def _prompts() -> Prompts:
+    return context.services().prompts
 
 
 def _json(text: str) -> Response:
@@ -61,50 +60,50 @@ async def _body() -> bytes | str:
 @document_request(CreatePromptBody)
 @_documented(PromptObject, 400, 413)
 async def create_prompt() -> Response:
-    return _json(await prompts.create(_engine(), await _body()))
+    return _json(await _prompts().create(await _body()))
 
 
 @bp.get("/prompts")
 @document_querystring(ListQuery)
 @_documented(PromptList, 400)
 async def list_prompts() -> Response:
-    return _json(dump(await prompts.list_prompts(_engine(), **_page_args())))
+    return _json(dump(await _prompts().list_prompts(**_page_args())))
 
 
 @bp.get("/prompts/<prompt_id>")
 @_documented(PromptObject, 404)
 async def get_prompt(prompt_id: str) -> Response:
-    return _json(await prompts.get_text(_engine(), prompt_id))
+    return _json(await _prompts().get_text(prompt_id))
 
 
 @bp.post("/prompts/<prompt_id>")
 @document_request(UpdatePromptBody)
 @_documented(PromptObject, 400, 404, 409, 413)
 async def update_prompt(prompt_id: str) -> Response:
-    return _json(await prompts.update(_engine(), prompt_id, await _body()))
+    return _json(await _prompts().update(prompt_id, await _body()))
 
 
 @bp.delete("/prompts/<prompt_id>")
 @_documented(DeletedPrompt, 404)
 async def delete_prompt(prompt_id: str) -> Response:
-    return _json(dump(await prompts.delete(_engine(), prompt_id)))
+    return _json(dump(await _prompts().delete(prompt_id)))
 
 
 @bp.post("/prompts/<prompt_id>/versions")
 @document_request(CreateVersionBody)
 @_documented(PromptVersionObject, 400, 404, 409, 413)
 async def create_version(prompt_id: str) -> Response:
-    return _json(await prompts.create_version(_engine(), prompt_id, await _body()))
+    return _json(await _prompts().create_version(prompt_id, await _body()))
 
 
 @bp.get("/prompts/<prompt_id>/versions")
 @document_querystring(ListQuery)
 @_documented(PromptVersionList, 400, 404)
 async def list_versions(prompt_id: str) -> Response:
-    return _json(dump(await prompts.list_versions(_engine(), prompt_id, **_page_args())))
+    return _json(dump(await _prompts().list_versions(prompt_id, **_page_args())))
 
 
 @bp.get("/prompts/<prompt_id>/versions/<version>")
 @_documented(PromptVersionObject, 404)
 async def get_version(prompt_id: str, version: str) -> Response:
-    return _json(await prompts.get_version_text(_engine(), prompt_id, version))
+    return _json(await _prompts().get_version_text(prompt_id, version))

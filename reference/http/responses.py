@@ -13,6 +13,7 @@ from reference.core import sse
 from reference.core.models import CreateResponseRequest, DeletedResponse, ErrorResponse, ResponseItemList
 from reference.core.models import Response as ResponseModel
 from reference.engine import Engine, dump
+from reference.http import context
 
 bp = Blueprint("responses", __name__, url_prefix="/v1")
 
@@ -29,8 +30,7 @@ class ListQuery(BaseModel):
 
 
 def _engine() -> Engine:
-    engine: Engine = current_app.extensions["responses_engine"]
-    return engine
+    return context.engine()
 
 
 def _json(text: str, status: int = 200) -> Response:

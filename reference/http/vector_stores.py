@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_request, document_response
 
 from reference.core import errors, jsonbody
 from reference.core.models import ErrorResponse
-from reference.engine import Engine, dump
+from reference.engine import dump
+from reference.http import context
 from reference.retrieval import RetrievalError
-from reference.vector_stores import Retrieval, retrieval_for
+from reference.services import VectorStores
 
 bp = Blueprint("vector_stores", __name__, url_prefix="/v1/vector_stores")
 
@@ -208,9 +209,8 @@ async def _retrieval_error(exc: RetrievalError) -> Response:
     return Response(err.body_bytes(), status=err.status, content_type="application/json")
 
 
-def _service() -> Retrieval:
-    engine: Engine = current_app.extensions["responses_engine"]
-    return retrieval_for(engine)
+def _service() -> VectorStores:
+    return context.services().vector_stores
 
 
 def _json(obj: Any) -> Response:
@@ -408,13 +408,3 @@ async def cancel_batch(vs_id: str, batch_id: str) -> Response:
 async def list_batch_files(vs_id: str, batch_id: str) -> Response:
     return _json(await _service().list_vs_files(vs_id, status=request.args.get("filter"),
                                                 batch_id=batch_id, **_page()))
-
-
-@bp.before_app_serving
-async def _start() -> None:
-    await _service().start()
-
-
-@bp.after_app_serving
-async def _stop() -> None:
-    await _service().aclose()

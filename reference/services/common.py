@@ -1,37 +1,32 @@
-"""Helpers shared by the conversation, prompt and connector service layers.
+"""Helpers shared by the conversation, prompt and connector services.
 
 Those resources are thin: a pydantic model validates the request body (every failure a 400
-naming `param`, like the Responses create route), and the object lives in the generic
-`ObjectStore` (`engine.store.objects`). Store calls are blocking; services run them on the
-engine's single store thread (`engine._run`), which also serialises read-check-write sequences
-such as optimistic-concurrency checks within one gateway process.
+naming `param`, like the Responses create route), and the object lives in the store's
+`ObjectStore`. Store calls are blocking; services run them on the gateway's one `StoreThread`,
+which also serialises read-check-write sequences such as optimistic-concurrency checks within
+one gateway process.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from reference.core import errors, jsonbody
-from reference.core.errors import APIError
-
-if TYPE_CHECKING:
-    from reference.engine import Engine
-    from reference.store.objects import ObjectStore
+from reference.store import ObjectStore, StoreThread
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def objects_of(engine: Engine) -> ObjectStore:
-    """The engine store's `ObjectStore`; a store without one cannot serve these resources."""
-    objects: ObjectStore | None = getattr(engine.store, "objects", None)
-    if objects is None:
-        raise APIError(501, "This gateway's store does not support this resource.", errors.SERVER_ERROR,
-                       None, "not_implemented")
-    return objects
+class StoredService:
+    """A service over the store's objects, its calls run on the store thread."""
+
+    def __init__(self, objects: ObjectStore, thread: StoreThread) -> None:
+        self.objects = objects
+        self._run = thread.run
 
 
 def load_json_object(body: bytes | str | dict[str, Any] | None, *,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -34,12 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from reference.core import errors, ids, pagination
 from reference.core.models import validate_metadata
 from reference.mcp_client import MCPServerRef
-from reference.service_common import dump, now, objects_of, parse_model
+from reference.services.common import StoredService, dump, now, parse_model
+from reference.store import Kind
 
-if TYPE_CHECKING:
-    from reference.engine import Engine
-
-CONNECTOR = "connector"
+CONNECTOR = Kind.CONNECTOR
 _LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # RFC 9110 field-name: a token.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -130,68 +128,59 @@ def public_view(connector: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-async def _load(engine: Engine, connector_id: str, param: str | None = None) -> dict[str, Any]:
-    objects = objects_of(engine)
-    found = await engine._run(objects.get, CONNECTOR, connector_id)
-    if found is None:
-        raise errors.not_found("connector", connector_id, param)
-    return found
+class Connectors(StoredService):
+    """Registered MCP servers (the connector routes), resolved for the hosted tool loop."""
 
+    async def _load(self, connector_id: str, param: str | None = None) -> dict[str, Any]:
+        found = await self._run(self.objects.get, CONNECTOR, connector_id)
+        if found is None:
+            raise errors.not_found("connector", connector_id, param)
+        return found
 
-async def create(engine: Engine, body: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
-    req = parse_model(CreateConnectorBody, body)
-    connector = {"id": ids.new_id(ids.CONNECTOR), "object": "connector", "created_at": now(),
-                 "label": req.label, "server_url": req.server_url, "description": req.description,
-                 "metadata": req.metadata or {}, "headers": req.headers or {}}
-    objects = objects_of(engine)
-    await engine._run(objects.put, CONNECTOR, dump(connector), object_id=connector["id"],
-                      created_at=connector["created_at"])
-    return public_view(connector)
+    async def create(self, body: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
+        req = parse_model(CreateConnectorBody, body)
+        connector = {"id": ids.new_id(ids.CONNECTOR), "object": "connector", "created_at": now(),
+                     "label": req.label, "server_url": req.server_url, "description": req.description,
+                     "metadata": req.metadata or {}, "headers": req.headers or {}}
+        await self._run(self.objects.put, CONNECTOR, dump(connector), object_id=connector["id"],
+                          created_at=connector["created_at"])
+        return public_view(connector)
 
+    async def get(self, connector_id: str) -> dict[str, Any]:
+        return public_view(await self._load(connector_id))
 
-async def get(engine: Engine, connector_id: str) -> dict[str, Any]:
-    return public_view(await _load(engine, connector_id))
+    async def list_connectors(self, *, limit: int | str | None = None, after: str | None = None,
+                              before: str | None = None, order: str | None = None) -> dict[str, Any]:
+        everything = await self._run(self.objects.list, CONNECTOR)
+        page = pagination.paginate(everything, limit=limit, after=after, before=before, order=order)
+        page["data"] = [public_view(c) for c in page["data"]]
+        return page
 
+    async def delete(self, connector_id: str) -> dict[str, Any]:
+        if not await self._run(self.objects.delete, CONNECTOR, connector_id):
+            raise errors.not_found("connector", connector_id)
+        return {"id": connector_id, "object": "connector.deleted", "deleted": True}
 
-async def list_connectors(engine: Engine, *, limit: int | str | None = None, after: str | None = None,
-                          before: str | None = None, order: str | None = None) -> dict[str, Any]:
-    objects = objects_of(engine)
-    everything = await engine._run(objects.list, CONNECTOR)
-    page = pagination.paginate(everything, limit=limit, after=after, before=before, order=order)
-    page["data"] = [public_view(c) for c in page["data"]]
-    return page
+    async def resolve_connector(self, connector_id: str) -> dict[str, Any]:
+        """`{"label", "url", "headers"}` (headers in full) for the MCP loop; 404 when unknown."""
+        connector = await self._load(connector_id, "tools.connector_id")
+        return {"label": connector["label"], "url": connector["server_url"],
+                "headers": dict(connector.get("headers") or {})}
 
+    async def connector_refs(self, tools: Iterable[Mapping[str, Any]] | None) -> dict[str, MCPServerRef]:
+        """The registered connectors a request's mcp tools name, keyed by id, ready for
+        `reference.mcp_client.server_ref_from_tool(tool, connectors)`.
 
-async def delete(engine: Engine, connector_id: str) -> dict[str, Any]:
-    objects = objects_of(engine)
-    if not await engine._run(objects.delete, CONNECTOR, connector_id):
-        raise errors.not_found("connector", connector_id)
-    return {"id": connector_id, "object": "connector.deleted", "deleted": True}
-
-
-async def resolve_connector(engine: Engine, connector_id: str) -> dict[str, Any]:
-    """`{"label", "url", "headers"}` (headers in full) for the MCP loop; 404 when unknown."""
-    connector = await _load(engine, connector_id, "tools.connector_id")
-    return {"label": connector["label"], "url": connector["server_url"],
-            "headers": dict(connector.get("headers") or {})}
-
-
-async def connector_refs(engine: Engine,
-                         tools: Iterable[Mapping[str, Any]] | None) -> dict[str, MCPServerRef]:
-    """The registered connectors a request's mcp tools name, keyed by id, ready for
-    `reference.mcp_client.server_ref_from_tool(tool, connectors)`.
-
-    Unknown ids are left out, so `server_ref_from_tool` answers them with its 400 naming
-    `tools.connector_id` (a bad request parameter, not a missing URL resource).
-    """
-    wanted = {str(tool["connector_id"]) for tool in tools or ()
-              if isinstance(tool, Mapping) and tool.get("type") == "mcp"
-              and isinstance(tool.get("connector_id"), str) and not tool.get("server_url")}
-    objects = objects_of(engine)
-    refs: dict[str, MCPServerRef] = {}
-    for connector_id in sorted(wanted):
-        found = await engine._run(objects.get, CONNECTOR, connector_id)
-        if found is not None:
-            refs[connector_id] = MCPServerRef(label=found["label"], url=found["server_url"],
-                                              headers=dict(found.get("headers") or {}))
-    return refs
+        Unknown ids are left out, so `server_ref_from_tool` answers them with its 400 naming
+        `tools.connector_id` (a bad request parameter, not a missing URL resource).
+        """
+        wanted = {str(tool["connector_id"]) for tool in tools or ()
+                  if isinstance(tool, Mapping) and tool.get("type") == "mcp"
+                  and isinstance(tool.get("connector_id"), str) and not tool.get("server_url")}
+        refs: dict[str, MCPServerRef] = {}
+        for connector_id in sorted(wanted):
+            found = await self._run(self.objects.get, CONNECTOR, connector_id)
+            if found is not None:
+                refs[connector_id] = MCPServerRef(label=found["label"], url=found["server_url"],
+                                                  headers=dict(found.get("headers") or {}))
+        return refs

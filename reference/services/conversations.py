@@ -35,20 +35,17 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reference.core import errors, ids, pagination, translate
 from reference.core.models import CreateResponseRequest, InputItem, validate_metadata
-from reference.service_common import dump, now, objects_of, parse_model
+from reference.services.common import StoredService, dump, now, parse_model
+from reference.store import Kind, ObjectStore
 
-if TYPE_CHECKING:
-    from reference.engine import Engine
-    from reference.store.objects import ObjectStore
-
-CONVERSATION = "conversation"
-ITEM = "conversation.item"
+CONVERSATION = Kind.CONVERSATION
+ITEM = Kind.CONVERSATION_ITEM
 MAX_ITEMS_PER_CALL = 20
 
 # `IncludeEnum` of the OpenAI OpenAPI document.
@@ -170,7 +167,7 @@ def _check_unique(existing: Iterable[str], items: Sequence[dict[str, Any]], para
         seen.add(item_id)
 
 
-# --- blocking operations (run on the engine's store thread) ------------------------------------
+# --- blocking operations (run on the store thread) ------------------------------------
 
 
 def _require(objects: ObjectStore, conversation_id: str, param: str | None = None) -> dict[str, Any]:
@@ -239,7 +236,7 @@ def append_items_sync(objects: ObjectStore, conversation_id: str,
     return added
 
 
-# --- async service API (HTTP routes and the engine) ---------------------------------------------
+# --- the service (HTTP routes and the engine) ---------------------------------------------
 
 
 def check_include(values: Sequence[str]) -> None:
@@ -250,88 +247,78 @@ def check_include(values: Sequence[str]) -> None:
                 + ", ".join(f"'{v}'" for v in sorted(INCLUDE_VALUES)) + ".", "include", "invalid_value")
 
 
-async def create(engine: Engine, body: bytes | str | dict[str, Any] | None) -> str:
-    """`POST /v1/conversations`; returns the conversation's JSON text."""
-    req = parse_model(CreateConversationBody, body, allow_empty=True)
-    items = normalise_items(req.items or [])
-    _check_unique((), items, "items")
-    conv = {"id": ids.new_id(ids.CONVERSATION), "object": "conversation", "created_at": now(),
-            "metadata": req.metadata or {}}
-    return await engine._run(_create, objects_of(engine), conv, items)
+class Conversations(StoredService):
+    """Conversations and their items (the conversation routes and the engine)."""
 
+    async def create(self, body: bytes | str | dict[str, Any] | None) -> str:
+        """`POST /v1/conversations`; returns the conversation's JSON text."""
+        req = parse_model(CreateConversationBody, body, allow_empty=True)
+        items = normalise_items(req.items or [])
+        _check_unique((), items, "items")
+        conv = {"id": ids.new_id(ids.CONVERSATION), "object": "conversation", "created_at": now(),
+                "metadata": req.metadata or {}}
+        return await self._run(_create, self.objects, conv, items)
 
-async def get_text(engine: Engine, conversation_id: str) -> str:
-    objects = objects_of(engine)
-    text = await engine._run(objects.get_text, CONVERSATION, conversation_id)
-    if text is None:
-        raise errors.not_found("conversation", conversation_id)
-    return text
+    async def get_text(self, conversation_id: str) -> str:
+        text = await self._run(self.objects.get_text, CONVERSATION, conversation_id)
+        if text is None:
+            raise errors.not_found("conversation", conversation_id)
+        return text
 
+    async def update(self, conversation_id: str, body: bytes | str | dict[str, Any] | None) -> str:
+        # Existence first: an unknown conversation is a 404 whatever the body says.
+        await self.get_text(conversation_id)
+        req = parse_model(UpdateConversationBody, body)
+        return await self._run(_update, self.objects, conversation_id, req.metadata)
 
-async def update(engine: Engine, conversation_id: str, body: bytes | str | dict[str, Any] | None) -> str:
-    # Existence first: an unknown conversation is a 404 whatever the body says.
-    await get_text(engine, conversation_id)
-    req = parse_model(UpdateConversationBody, body)
-    return await engine._run(_update, objects_of(engine), conversation_id, req.metadata)
+    async def delete(self, conversation_id: str) -> dict[str, Any]:
+        deleted = await self._run(self.objects.delete, CONVERSATION, conversation_id)
+        if not deleted:
+            raise errors.not_found("conversation", conversation_id)
+        return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
 
+    async def create_items(self, conversation_id: str,
+                           body: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
+        """`POST .../items` -> `ConversationItemList` of the added items, in the order given."""
+        await self.get_text(conversation_id)
+        req = parse_model(CreateItemsBody, body)
+        items = normalise_items(req.items)
+        await self._run(_add_items, self.objects, conversation_id, items)
+        return {"object": "list", "data": items,
+                "first_id": items[0]["id"] if items else None,
+                "last_id": items[-1]["id"] if items else None,
+                "has_more": False}
 
-async def delete(engine: Engine, conversation_id: str) -> dict[str, Any]:
-    objects = objects_of(engine)
-    deleted = await engine._run(objects.delete, CONVERSATION, conversation_id, children=[ITEM])
-    if not deleted:
-        raise errors.not_found("conversation", conversation_id)
-    return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
+    async def list_items(self, conversation_id: str, *, limit: int | str | None = None,
+                         after: str | None = None, before: str | None = None,
+                         order: str | None = None) -> dict[str, Any]:
+        """`GET .../items`; the spec's default order is `desc` (newest first)."""
+        items = await self._run(load_items_sync, self.objects, conversation_id, param=None)
+        return pagination.paginate(items, limit=limit, after=after, before=before, order=order or "desc")
 
+    async def get_item_text(self, conversation_id: str, item_id: str) -> str:
+        await self.get_text(conversation_id)
+        text = await self._run(self.objects.get_text, ITEM, item_id, parent=conversation_id)
+        if text is None:
+            raise errors.not_found("item", item_id)
+        return text
 
-async def create_items(engine: Engine, conversation_id: str,
-                       body: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
-    """`POST .../items` -> `ConversationItemList` of the added items, in the order given."""
-    await get_text(engine, conversation_id)
-    req = parse_model(CreateItemsBody, body)
-    items = normalise_items(req.items)
-    await engine._run(_add_items, objects_of(engine), conversation_id, items)
-    return {"object": "list", "data": items,
-            "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None,
-            "has_more": False}
+    async def delete_item(self, conversation_id: str, item_id: str) -> str:
+        """`DELETE .../items/{item_id}` -> the conversation (`ConversationResource`)."""
+        conv_text = await self.get_text(conversation_id)
+        if not await self._run(self.objects.delete, ITEM, item_id, parent=conversation_id):
+            raise errors.not_found("item", item_id)
+        return conv_text
 
+    async def load_items(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Items of `conversation_id`, oldest first, for a Response with `conversation`.
 
-async def list_items(engine: Engine, conversation_id: str, *, limit: int | str | None = None,
-                     after: str | None = None, before: str | None = None,
-                     order: str | None = None) -> dict[str, Any]:
-    """`GET .../items`; the spec's default order is `desc` (newest first)."""
-    items = await engine._run(load_items_sync, objects_of(engine), conversation_id, param=None)
-    return pagination.paginate(items, limit=limit, after=after, before=before, order=order or "desc")
+        Raises 404 (param `conversation`) when the conversation does not exist.
+        """
+        return await self._run(load_items_sync, self.objects, conversation_id)
 
-
-async def get_item_text(engine: Engine, conversation_id: str, item_id: str) -> str:
-    await get_text(engine, conversation_id)
-    objects = objects_of(engine)
-    text = await engine._run(objects.get_text, ITEM, item_id, parent=conversation_id)
-    if text is None:
-        raise errors.not_found("item", item_id)
-    return text
-
-
-async def delete_item(engine: Engine, conversation_id: str, item_id: str) -> str:
-    """`DELETE .../items/{item_id}` -> the conversation (`ConversationResource`)."""
-    conv_text = await get_text(engine, conversation_id)
-    objects = objects_of(engine)
-    if not await engine._run(objects.delete, ITEM, item_id, parent=conversation_id):
-        raise errors.not_found("item", item_id)
-    return conv_text
-
-
-async def load_items(engine: Engine, conversation_id: str) -> list[dict[str, Any]]:
-    """Items of `conversation_id`, oldest first, for a Response with `conversation`.
-
-    Raises 404 (param `conversation`) when the conversation does not exist.
-    """
-    return await engine._run(load_items_sync, objects_of(engine), conversation_id)
-
-
-async def append_items(engine: Engine, conversation_id: str,
-                       items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """After a Response with `conversation`: append its input then output items (see
-    `append_items_sync`)."""
-    return await engine._run(append_items_sync, objects_of(engine), conversation_id, list(items))
+    async def append_items(self, conversation_id: str,
+                           items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """After a Response with `conversation`: append its input then output items (see
+        `append_items_sync`)."""
+        return await self._run(append_items_sync, self.objects, conversation_id, list(items))

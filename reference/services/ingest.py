@@ -1,6 +1,6 @@
 """Vector store ingestion: a stored file's bytes -> text -> chunks -> embeddings -> SQLite.
 
-`ingest_file` is the body of one background job (`reference.vector_stores` schedules it, one
+`ingest_file` is the body of one background job (`reference.services.vector_stores` schedules it, one
 asyncio task per vector-store file, and records the outcome). Extraction and chunking are the
 sans-IO `reference.retrieval` functions, run on a worker thread because PDF parsing is CPU
 work; embeddings come from the model backend's OpenAI-compatible `POST /v1/embeddings`; the
@@ -33,7 +33,7 @@ from reference.backend import Backend
 from reference.core import errors
 from reference.core.errors import APIError
 from reference.retrieval import vectors
-from reference.store.objects import ObjectStore
+from reference.store import ObjectStore
 
 log = logging.getLogger("reference.ingest")
 

@@ -46,12 +46,12 @@ Optimistic concurrency (body fields, so every SDK can send them via `extra_body`
   `param: "base_version"`) and nothing is written.
 - changing `default_version` requires `previous_default_version`, the default the client saw;
   when it moved meanwhile: 409 (`param: "previous_default_version"`).
-The check and the write run as one step on the engine's single store thread, so two requests
+The check and the write run as one step on the gateway's single store thread, so two requests
 to one gateway process cannot both win.
 
 Rendering
 ---------
-`render_prompt(engine, {"id", "version"?, "variables"?})` substitutes `{{name}}` (whitespace
+`Prompts.render({"id", "version"?, "variables"?})` substitutes `{{name}}` (whitespace
 inside the braces allowed) in one pass: values are not themselves expanded, so a variable value
 containing `{{x}}` stays literal. String and `input_text` values substitute text anywhere;
 `input_image` / `input_file` values only inside `input` message text, where they split the text
@@ -66,7 +66,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -80,14 +80,11 @@ from reference.core.models import (
     Message,
     validate_metadata,
 )
-from reference.service_common import dump, now, objects_of, parse_model
+from reference.services.common import StoredService, dump, now, parse_model
+from reference.store import Kind, ObjectStore
 
-if TYPE_CHECKING:
-    from reference.engine import Engine
-    from reference.store.objects import ObjectStore
-
-PROMPT = "prompt"
-VERSION = "prompt.version"
+PROMPT = Kind.PROMPT
+VERSION = Kind.PROMPT_VERSION
 
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 _PLACEHOLDER = re.compile(r"\{\{\s*(" + NAME_PATTERN + r")\s*\}\}")
@@ -257,7 +254,7 @@ def _version_not_found(prompt_id: str, version: str, param: str | None = None) -
                     param, "not_found")
 
 
-# --- blocking operations (engine store thread) ---------------------------------------------------
+# --- blocking operations (store thread) ---------------------------------------------------
 
 
 def _require(objects: ObjectStore, prompt_id: str, param: str | None = None) -> dict[str, Any]:
@@ -337,72 +334,6 @@ def _get_version(objects: ObjectStore, prompt_id: str, version: str | None,
 def _list_versions(objects: ObjectStore, prompt_id: str) -> list[dict[str, Any]]:
     _require(objects, prompt_id)
     return objects.list(VERSION, parent=prompt_id)
-
-
-# --- async service API -----------------------------------------------------------------------------
-
-
-async def create(engine: Engine, body: bytes | str | dict[str, Any] | None) -> str:
-    req = parse_model(CreatePromptBody, body)
-    fields = _template_fields(req)
-    created = now()
-    prompt_id = ids.new_id(ids.PROMPT)
-    version = {"id": prompt_id, "object": "prompt.version", "version": "1", "created_at": created, **fields}
-    prompt = {"id": prompt_id, "object": "prompt", "created_at": created, "name": req.name,
-              "metadata": req.metadata or {}, "default_version": "1", "latest_version": "1", **fields}
-    return await engine._run(_create, objects_of(engine), prompt, version)
-
-
-async def get_text(engine: Engine, prompt_id: str) -> str:
-    objects = objects_of(engine)
-    text = await engine._run(objects.get_text, PROMPT, prompt_id)
-    if text is None:
-        raise errors.not_found("prompt", prompt_id)
-    return text
-
-
-async def list_prompts(engine: Engine, *, limit: int | str | None = None, after: str | None = None,
-                       before: str | None = None, order: str | None = None) -> dict[str, Any]:
-    objects = objects_of(engine)
-    prompts = await engine._run(objects.list, PROMPT)
-    return pagination.paginate(prompts, limit=limit, after=after, before=before, order=order)
-
-
-async def update(engine: Engine, prompt_id: str, body: bytes | str | dict[str, Any] | None) -> str:
-    await get_text(engine, prompt_id)
-    req = parse_model(UpdatePromptBody, body)
-    return await engine._run(_update, objects_of(engine), prompt_id, req, set(req.model_fields_set))
-
-
-async def delete(engine: Engine, prompt_id: str) -> dict[str, Any]:
-    objects = objects_of(engine)
-    if not await engine._run(objects.delete, PROMPT, prompt_id, children=[VERSION]):
-        raise errors.not_found("prompt", prompt_id)
-    return {"id": prompt_id, "object": "prompt.deleted", "deleted": True}
-
-
-async def create_version(engine: Engine, prompt_id: str, body: bytes | str | dict[str, Any] | None) -> str:
-    await get_text(engine, prompt_id)
-    req = parse_model(CreateVersionBody, body)
-    fields = _template_fields(req)
-    return await engine._run(_create_version, objects_of(engine), prompt_id, req.base_version, fields,
-                             req.make_default)
-
-
-async def get_version_text(engine: Engine, prompt_id: str, version: str) -> str:
-    found = await engine._run(_get_version, objects_of(engine), prompt_id, version)
-    return dump(found)
-
-
-async def list_versions(engine: Engine, prompt_id: str, *, limit: int | str | None = None,
-                        after: str | None = None, before: str | None = None,
-                        order: str | None = None) -> dict[str, Any]:
-    """Versions, paginated with the version strings as cursors (`after=3`)."""
-    versions = await engine._run(_list_versions, objects_of(engine), prompt_id)
-    keyed = [{"id": v["version"], "value": v} for v in versions]
-    page = pagination.paginate(keyed, limit=limit, after=after, before=before, order=order)
-    page["data"] = [entry["value"] for entry in page["data"]]
-    return page
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -528,13 +459,73 @@ def parse_prompt_ref(prompt_ref: Mapping[str, Any] | Any) -> PromptRef:
         raise errors.from_validation_error(exc) from None
 
 
-async def render_prompt(engine: Engine, prompt_ref: Mapping[str, Any] | Any) -> RenderedPrompt:
-    """Render the `prompt` parameter of a Response (see the module docstring for the rules)."""
-    ref = parse_prompt_ref(prompt_ref)
-    version = await engine._run(_get_version, objects_of(engine), ref.id, ref.version, "prompt")
-    supplied = {name: value if isinstance(value, str) else value.model_dump(mode="json", exclude_none=True)
-                for name, value in (ref.variables or {}).items()}
-    rendered = render_version(version, supplied)
-    reference = {"id": rendered.id, "version": rendered.version, "variables": supplied or None}
-    return RenderedPrompt(id=rendered.id, version=rendered.version, instructions=rendered.instructions,
-                          input=rendered.input, reference=reference)
+# --- the service (HTTP routes and the engine) ------------------------------------------------------
+
+
+class Prompts(StoredService):
+    """Prompts and their versions (the prompt routes), and rendering for the engine."""
+
+    async def create(self, body: bytes | str | dict[str, Any] | None) -> str:
+        req = parse_model(CreatePromptBody, body)
+        fields = _template_fields(req)
+        created = now()
+        prompt_id = ids.new_id(ids.PROMPT)
+        version = {"id": prompt_id, "object": "prompt.version", "version": "1", "created_at": created,
+                   **fields}
+        prompt = {"id": prompt_id, "object": "prompt", "created_at": created, "name": req.name,
+                  "metadata": req.metadata or {}, "default_version": "1", "latest_version": "1", **fields}
+        return await self._run(_create, self.objects, prompt, version)
+
+    async def get_text(self, prompt_id: str) -> str:
+        text = await self._run(self.objects.get_text, PROMPT, prompt_id)
+        if text is None:
+            raise errors.not_found("prompt", prompt_id)
+        return text
+
+    async def list_prompts(self, *, limit: int | str | None = None, after: str | None = None,
+                           before: str | None = None, order: str | None = None) -> dict[str, Any]:
+        prompts = await self._run(self.objects.list, PROMPT)
+        return pagination.paginate(prompts, limit=limit, after=after, before=before, order=order)
+
+    async def update(self, prompt_id: str, body: bytes | str | dict[str, Any] | None) -> str:
+        await self.get_text(prompt_id)
+        req = parse_model(UpdatePromptBody, body)
+        return await self._run(_update, self.objects, prompt_id, req, set(req.model_fields_set))
+
+    async def delete(self, prompt_id: str) -> dict[str, Any]:
+        if not await self._run(self.objects.delete, PROMPT, prompt_id):
+            raise errors.not_found("prompt", prompt_id)
+        return {"id": prompt_id, "object": "prompt.deleted", "deleted": True}
+
+    async def create_version(self, prompt_id: str, body: bytes | str | dict[str, Any] | None) -> str:
+        await self.get_text(prompt_id)
+        req = parse_model(CreateVersionBody, body)
+        fields = _template_fields(req)
+        return await self._run(_create_version, self.objects, prompt_id, req.base_version, fields,
+                                 req.make_default)
+
+    async def get_version_text(self, prompt_id: str, version: str) -> str:
+        found = await self._run(_get_version, self.objects, prompt_id, version)
+        return dump(found)
+
+    async def list_versions(self, prompt_id: str, *, limit: int | str | None = None,
+                            after: str | None = None, before: str | None = None,
+                            order: str | None = None) -> dict[str, Any]:
+        """Versions, paginated with the version strings as cursors (`after=3`)."""
+        versions = await self._run(_list_versions, self.objects, prompt_id)
+        keyed = [{"id": v["version"], "value": v} for v in versions]
+        page = pagination.paginate(keyed, limit=limit, after=after, before=before, order=order)
+        page["data"] = [entry["value"] for entry in page["data"]]
+        return page
+
+    async def render(self, prompt_ref: Mapping[str, Any] | Any) -> RenderedPrompt:
+        """Render the `prompt` parameter of a Response (see the module docstring for the rules)."""
+        ref = parse_prompt_ref(prompt_ref)
+        version = await self._run(_get_version, self.objects, ref.id, ref.version, "prompt")
+        supplied = {name: value if isinstance(value, str)
+                    else value.model_dump(mode="json", exclude_none=True)
+                    for name, value in (ref.variables or {}).items()}
+        rendered = render_version(version, supplied)
+        reference = {"id": rendered.id, "version": rendered.version, "variables": supplied or None}
+        return RenderedPrompt(id=rendered.id, version=rendered.version, instructions=rendered.instructions,
+                              input=rendered.input, reference=reference)

@@ -1,13 +1,14 @@
-"""Files and vector stores: the service behind `/v1/files` and `/v1/vector_stores` (issue 5).
+"""Files and vector stores: the service behind `/v1/files` and `/v1/vector_stores`.
 
-One `Retrieval` per engine (`retrieval_for(engine)`), holding what the HTTP blueprints and the
-Responses `file_search` tool share: the blob directory with uploaded bytes, the ingestion
-tasks, and a per-vector-store cache of the normalised chunk matrix for search.
+One `VectorStores` per gateway (built by `reference.gateway`), holding what the HTTP blueprints
+and the Responses `file_search` tool share: the blob directory with uploaded bytes, the
+ingestion tasks, and a per-vector-store cache of the normalised chunk matrix for search. The
+composition root starts it (`start`: resume interrupted ingestion) and stops it (`aclose`).
 
-Persistence (everything survives a restart): objects in `engine.store.objects` under the kinds
-"file", "vector_store", "vector_store.file" (parent = vector store id) and
-"vector_store.file_batch" (parent = vector store id); chunk vectors in its `chunks` table; file
-bytes in `<db path>.files/<file_id>` (a temporary directory for an in-memory database). Stored
+Persistence (everything survives a restart): objects in the store's `ObjectStore` under the
+kinds `Kind.FILE`, `VECTOR_STORE`, `VECTOR_STORE_FILE` and `FILE_BATCH` (parent = vector store
+id); chunk vectors in its `chunks` table; file bytes in `<db path>.files/<file_id>` (a
+temporary directory for an in-memory database). Stored
 bodies may carry internal fields starting with `_` (MIME type, batch membership); `render`
 strips them before anything reaches a client.
 
@@ -37,7 +38,7 @@ Decisions the spec leaves open (pinned by tests/test_vector_stores*.py):
   but stays readable and searchable, and files are never deleted when their `expires_at` passes.
 - `usage_bytes` counts what search keeps: chunk text (UTF-8) plus the float32 vectors.
 - At most `MAX_CONCURRENT_INGESTIONS` jobs extract and embed at once; the others wait
-  `in_progress`. The embedding model is `ingest.DEFAULT_EMBEDDING_MODEL` unless `configure`d.
+  `in_progress`. The embedding model is `ingest.DEFAULT_EMBEDDING_MODEL` unless one is given.
 """
 
 from __future__ import annotations
@@ -48,16 +49,17 @@ import logging
 import shutil
 import tempfile
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from reference import ingest, retrieval
+from reference import retrieval
+from reference.backend import Backend
 from reference.core import errors, ids, pagination
+from reference.core.errors import APIError
 from reference.retrieval import vectors
 from reference.retrieval.search import (
     DEFAULT_MAX_RESULTS,
@@ -68,18 +70,15 @@ from reference.retrieval.search import (
     search_results_page,
 )
 from reference.retrieval.search import rank as rank_hits
-from reference.store.objects import ObjectStore
-
-if TYPE_CHECKING:
-    # Not imported at run time: the engine imports this module for the file_search tool.
-    from reference.engine import Engine
+from reference.services import ingest
+from reference.store import Kind, ObjectStore, StoreThread
 
 log = logging.getLogger("reference.vector_stores")
 
-FILE = "file"
-VECTOR_STORE = "vector_store"
-VS_FILE = "vector_store.file"
-BATCH = "vector_store.file_batch"
+FILE = Kind.FILE
+VECTOR_STORE = Kind.VECTOR_STORE
+VS_FILE = Kind.VECTOR_STORE_FILE
+BATCH = Kind.FILE_BATCH
 BATCH_PREFIX = "vsfb"
 
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
@@ -110,8 +109,11 @@ class _Matrix:
 
 
 @dataclass
-class Retrieval:
-    engine: Engine
+class VectorStores:
+    objects: ObjectStore
+    thread: StoreThread
+    backend: Backend | None
+    """The model backend that computes embeddings (None: ingestion and search fail cleanly)."""
     blob_dir: Path
     embedding_model: str = ingest.DEFAULT_EMBEDDING_MODEL
     clock: Callable[[], float] = time.time
@@ -124,13 +126,22 @@ class Retrieval:
     _temp_dir: str | None = None
 
     # -- plumbing ------------------------------------------------------------------------
-    @property
-    def objects(self) -> ObjectStore:
-        objects: ObjectStore = self.engine.store.objects  # type: ignore[attr-defined]
-        return objects
+    @classmethod
+    def open(cls, objects: ObjectStore, thread: StoreThread, backend: Backend | None, *,
+             blob_dir: str | Path | None, embedding_model: str | None = None) -> VectorStores:
+        """The service with its blob directory created (`None`: a temporary one, removed by
+        `aclose`)."""
+        temp = None
+        if blob_dir is None:
+            temp = tempfile.mkdtemp(prefix="responses-gateway-files-")
+            blob_dir = temp
+        path = Path(blob_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(objects, thread, backend, path, embedding_model or ingest.DEFAULT_EMBEDDING_MODEL,
+                   _temp_dir=temp)
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await self.engine._run(fn, *args, **kwargs)
+        return await self.thread.run(fn, *args, **kwargs)
 
     def _invalidate(self, vs_id: str) -> None:
         """Drop the cached search matrix; the version stops an in-flight build from caching."""
@@ -270,8 +281,8 @@ class Retrieval:
         async with self._lock:
             for key in [k for k in self._tasks if k[0] == vs_id]:
                 await self._cancel_task(key)
-            await self._run(self.objects.delete, VECTOR_STORE, vs_id, children=(VS_FILE, BATCH))
-            await self._run(self.objects.delete_chunks, vs_id)
+            # The store cascades to the store's files, batches and chunks.
+            await self._run(self.objects.delete, VECTOR_STORE, vs_id)
             self._invalidate(vs_id)
         return {"id": vs_id, "object": "vector_store.deleted", "deleted": True}
 
@@ -330,7 +341,7 @@ class Retrieval:
             try:
                 async with self._slots:
                     outcome = await ingest.ingest_file(
-                        run=self._run, objects=self.objects, backend=self.engine.backend,
+                        run=self._run, objects=self.objects, backend=self.backend,
                         model=self.embedding_model, vector_store_id=vs_id, file_id=file_id,
                         path=self.blob_path(file_id), filename=file["filename"], mime=file.get("_mime"),
                         chunking_strategy=vs_file.get("chunking_strategy"),
@@ -362,8 +373,7 @@ class Retrieval:
 
     async def _remove_vs_file(self, vs_id: str, file_id: str) -> None:
         await self._cancel_task((vs_id, file_id))
-        await self._run(self.objects.delete, VS_FILE, file_id, parent=vs_id)
-        await self._run(self.objects.delete_chunks, vs_id, file_id)
+        await self._run(self.objects.delete, VS_FILE, file_id, parent=vs_id)  # chunks cascade
         self._invalidate(vs_id)
 
     async def create_vs_file(self, vs_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -548,7 +558,9 @@ class Retrieval:
         return entry
 
     async def _query_vectors(self, queries: Sequence[str]) -> Any:
-        backend = self.engine._backend()
+        backend = self.backend
+        if backend is None:
+            raise APIError(500, "This gateway has no model backend configured.", errors.SERVER_ERROR)
         return np.asarray(await ingest.embed(backend, list(queries), model=self.embedding_model),
                           dtype=np.float32)
 
@@ -585,6 +597,41 @@ class Retrieval:
         await self._run(self.objects.put, VECTOR_STORE, vs)
         return search_results_page(options.queries, hits)
 
+    async def search_stores(
+        self,
+        vector_store_ids: Sequence[str],
+        query: str | Sequence[str],
+        *,
+        max_num_results: int = DEFAULT_MAX_RESULTS,
+        filters: Any = None,
+        score_threshold: float = 0.0,
+    ) -> list[Hit]:
+        """For the Responses `file_search` tool: the best chunks over `vector_store_ids`.
+
+        Unknown vector store ids are a 404 `APIError`. `filters` is a parsed `retrieval.Filter` or
+        the raw JSON (validated here: a bad filter or `max_num_results` is a 400 `APIError`). Render hits with
+        `retrieval.file_search_call_item`, `results_as_context` and `file_citations`.
+        """
+        for vs_id in vector_store_ids:
+            await self._vs_raw(vs_id)
+        queries = (query,) if isinstance(query, str) else tuple(query)
+        try:
+            parsed = retrieval.parse_filter(filters) if isinstance(filters, dict) else filters
+            options = SearchOptions(queries, max_num_results, score_threshold, "auto", False, parsed)
+            return await self.rank(list(vector_store_ids), options)
+        except retrieval.RetrievalError as exc:
+            raise exc.as_api_error() from exc
+
+    async def file_search(self, vector_store_ids: Sequence[str], options: SearchOptions) -> list[Hit]:
+        """`reference.tools.ToolServices.search`: `search_stores` with the tool's options."""
+        return await self.search_stores(
+            vector_store_ids, options.queries, max_num_results=options.max_num_results,
+            filters=options.filters, score_threshold=options.score_threshold)
+
+    async def check_vector_store(self, vector_store_id: str) -> None:
+        """`reference.tools.ToolServices.check_vector_store`: 404 `APIError` when unknown."""
+        await self._vs_raw(vector_store_id)
+
 
 def page_files(items: Sequence[dict[str, Any]], *, limit: str | int | None, after: str | None,
                order: str | None) -> dict[str, Any]:
@@ -609,63 +656,3 @@ def page_files(items: Sequence[dict[str, Any]], *, limit: str | int | None, afte
     page = ordered[start:start + n]
     return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
             "last_id": page[-1]["id"] if page else None, "has_more": start + n < len(ordered)}
-
-
-# One service per engine, created on first use; `configure` chooses its settings first.
-_services: weakref.WeakKeyDictionary[Engine, Retrieval] = weakref.WeakKeyDictionary()
-
-
-def _default_blob_dir(engine: Engine) -> tuple[Path, str | None]:
-    path = str(getattr(engine.store, "path", ":memory:"))
-    if path == ":memory:" or path.startswith("file::memory:"):
-        tmp = tempfile.mkdtemp(prefix="responses-gateway-files-")
-        return Path(tmp), tmp
-    return Path(path + ".files"), None
-
-
-def configure(engine: Engine, *, blob_dir: str | Path | None = None,
-              embedding_model: str | None = None) -> Retrieval:
-    """Create the engine's service with explicit settings (before any request uses it)."""
-    if engine in _services:
-        raise RuntimeError("the retrieval service of this engine already exists")
-    temp = None
-    if blob_dir is None:
-        path, temp = _default_blob_dir(engine)
-    else:
-        path = Path(blob_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    service = Retrieval(engine, path, embedding_model or ingest.DEFAULT_EMBEDDING_MODEL, _temp_dir=temp)
-    _services[engine] = service
-    return service
-
-
-def retrieval_for(engine: Engine) -> Retrieval:
-    service = _services.get(engine)
-    return service if service is not None else configure(engine)
-
-
-async def search_vector_stores(
-    engine: Engine,
-    vector_store_ids: Sequence[str],
-    query: str | Sequence[str],
-    *,
-    max_num_results: int = DEFAULT_MAX_RESULTS,
-    filters: Any = None,
-    score_threshold: float = 0.0,
-) -> list[Hit]:
-    """For the Responses `file_search` tool: the best chunks over `vector_store_ids`.
-
-    Unknown vector store ids are a 404 `APIError`. `filters` is a parsed `retrieval.Filter` or
-    the raw JSON (validated here: a bad filter or `max_num_results` is a 400 `APIError`). Render hits with
-    `retrieval.file_search_call_item`, `results_as_context` and `file_citations`.
-    """
-    service = retrieval_for(engine)
-    for vs_id in vector_store_ids:
-        await service._vs_raw(vs_id)
-    queries = (query,) if isinstance(query, str) else tuple(query)
-    try:
-        parsed = retrieval.parse_filter(filters) if isinstance(filters, dict) else filters
-        options = SearchOptions(queries, max_num_results, score_threshold, "auto", False, parsed)
-        return await service.rank(list(vector_store_ids), options)
-    except retrieval.RetrievalError as exc:
-        raise exc.as_api_error() from exc

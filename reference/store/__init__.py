@@ -1,15 +1,17 @@
-"""Persistence for responses and their input items.
+"""Persistence for responses, their input items and the stateful resources.
 
-`ResponseStore` is the interface; `SQLiteStore` the default implementation. `open_store(url)`
-picks one from a path or URL so a PostgreSQL store can be added without touching callers.
+`ResponseStore` (with its `ObjectStore`) is the interface; `SQLiteStore` the default
+implementation. `open_store(url)` picks one from a path or URL so a PostgreSQL store can be added
+without touching callers. `StoreThread` is the thread store calls run on.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from reference.store.base import ResponseStore, StoredResponse
+from reference.store.base import CASCADES, Chunk, Kind, ObjectStore, ResponseStore, StoredResponse
 from reference.store.sqlite import SQLiteStore
+from reference.store.thread import StoreThread
 
 
 def open_store(location: str | Path) -> ResponseStore:
@@ -22,4 +24,5 @@ def open_store(location: str | Path) -> ResponseStore:
     return SQLiteStore(text)
 
 
-__all__ = ["ResponseStore", "SQLiteStore", "StoredResponse", "open_store"]
+__all__ = ["CASCADES", "Chunk", "Kind", "ObjectStore", "ResponseStore", "SQLiteStore", "StoreThread",
+           "StoredResponse", "open_store"]

@@ -1,8 +1,9 @@
 """The store interface.
 
-Engines and adapters depend on this Protocol, not on SQLite: a PostgreSQL store (several gateway
-replicas sharing state) implements the same methods. Methods are synchronous and blocking; the
-caller decides how to keep them off its event loop (the engine runs them on a dedicated thread).
+The engine and the services depend on these Protocols, not on SQLite: a PostgreSQL store
+(several gateway replicas sharing state) implements the same methods. Methods are synchronous
+and blocking; callers keep them off the event loop by running them on the gateway's one store
+thread (`reference.store.StoreThread`).
 
 Responses and items are handed over and returned as JSON *text*: the store never re-serialises,
 so what a client reads back is byte-identical to what it was first sent.
@@ -10,9 +11,80 @@ so what a client reads back is byte-identical to what it was first sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import builtins
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class Kind(StrEnum):
+    """The kinds of stateful object in `ObjectStore` (the value is what the table holds)."""
+
+    FILE = "file"
+    VECTOR_STORE = "vector_store"
+    VECTOR_STORE_FILE = "vector_store.file"
+    """Parent: the vector store id."""
+    FILE_BATCH = "vector_store.file_batch"
+    """Parent: the vector store id."""
+    CONVERSATION = "conversation"
+    CONVERSATION_ITEM = "conversation.item"
+    """Parent: the conversation id."""
+    PROMPT = "prompt"
+    PROMPT_VERSION = "prompt.version"
+    """Parent: the prompt id; id: the version number as a string."""
+    CONNECTOR = "connector"
+
+
+CASCADES: Mapping[Kind, tuple[Kind, ...]] = {
+    Kind.VECTOR_STORE: (Kind.VECTOR_STORE_FILE, Kind.FILE_BATCH),
+    Kind.CONVERSATION: (Kind.CONVERSATION_ITEM,),
+    Kind.PROMPT: (Kind.PROMPT_VERSION,),
+}
+"""Deleting an object of the key kind deletes its children of these kinds (parent = its id).
+Chunks go with their vector store and with their vector-store file."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    vector_store_id: str
+    file_id: str
+    position: int
+    text: str
+    vector: bytes
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Stateful objects by (kind, id, parent) as JSON text, in insertion order; chunk vectors.
+
+    Every kind is serialised the same way (compact JSON, non-ASCII kept) and every delete
+    cascades as `CASCADES` says.
+    """
+
+    def put(self, kind: Kind, obj: dict[str, Any] | str, *, parent: str | None = None,
+            object_id: str | None = None, created_at: int | None = None) -> str:
+        """Insert or replace (a replaced object keeps its place in the order); return the JSON
+        text. A dict is serialised by the store; a str is stored as given. `object_id` and
+        `created_at` default to the object's `id` and `created_at`."""
+
+    def get_text(self, kind: Kind, object_id: str, *, parent: str | None = None) -> str | None: ...
+
+    def get(self, kind: Kind, object_id: str, *, parent: str | None = None) -> dict[str, Any] | None: ...
+
+    def list(self, kind: Kind, *, parent: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Every object of `kind` (under `parent`), oldest first."""
+
+    def delete(self, kind: Kind, object_id: str, *, parent: str | None = None) -> bool:
+        """Delete an object and what `CASCADES` hangs off it; False when it did not exist."""
+
+    def replace_chunks(self, vector_store_id: str, file_id: str,
+                       chunks: Sequence[tuple[str, bytes]]) -> None:
+        """Atomically replace a file's chunks in a vector store: a failed ingestion loses nothing."""
+
+    def chunks(self, vector_store_id: str, file_id: str | None = None) -> builtins.list[Chunk]: ...
+
+    def delete_chunks(self, vector_store_id: str, file_id: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -27,6 +99,10 @@ class StoredResponse:
 
 @runtime_checkable
 class ResponseStore(Protocol):
+    @property
+    def objects(self) -> ObjectStore:
+        """The stateful resources (files, vector stores, conversations, prompts, connectors)."""
+
     def save_response(
         self,
         response_id: str,

@@ -12,8 +12,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from reference.store.objects import OBJECTS_MIGRATION
-
 # Each migration is a list of statements run in one transaction.
 MIGRATIONS: Sequence[Sequence[str]] = (
     # 1: responses and their input items, kept as the exact JSON text that was returned, so a GET
@@ -41,9 +39,32 @@ MIGRATIONS: Sequence[Sequence[str]] = (
     ),
     # 2: listing responses newest-first by creation time needs an index once the table grows.
     ("CREATE INDEX responses_created_at ON responses(created_at, seq)",),
-    # 3: the stateful resources of issue 5 (files, vector stores, conversations, prompts,
-    # connectors) and vector-store chunks; see reference.store.objects.
-    OBJECTS_MIGRATION,
+    # 3: the stateful resources (files, vector stores, conversations, prompts, connectors) share
+    # one table of JSON objects, plus the vector-store chunks; see reference.store.objects.
+    (
+        """
+        CREATE TABLE objects (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            parent TEXT,
+            created_at INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            UNIQUE (kind, id, parent)
+        )
+        """,
+        "CREATE INDEX objects_kind_parent ON objects(kind, parent, seq)",
+        """
+        CREATE TABLE chunks (
+            vector_store_id TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (vector_store_id, file_id, position)
+        )
+        """,
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,4 +1,4 @@
-"""Generic persistence for the stateful OpenAI resources (issue 5).
+"""SQLite persistence for the stateful OpenAI resources (`ObjectStore` of `reference.store.base`).
 
 Files, vector stores, vector-store files, file batches, conversations, conversation items,
 prompts (one row per version) and connectors all share one shape: an id, a kind, an optional
@@ -9,7 +9,8 @@ restart behaviour are the same everywhere and each resource adapter stays thin.
 Chunk vectors of vector stores live in `chunks` (float32 blobs, see reference.retrieval), file
 bytes on disk under `<blob_dir>/<file_id>`: the client's filename is metadata only, never a path.
 
-Like `SQLiteStore`, methods are blocking; adapters run them off the event loop.
+Like `SQLiteStore`, methods are blocking; callers run them on the store thread. The schema is
+migration 3 of `reference.store.migrations`.
 """
 
 from __future__ import annotations
@@ -18,49 +19,15 @@ import builtins
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
+
+from reference.store.base import CASCADES, Chunk, Kind
 
 JSONObject = dict[str, Any]
 
-# Appended to reference.store.migrations.MIGRATIONS as migration 3.
-OBJECTS_MIGRATION: tuple[str, ...] = (
-    """
-    CREATE TABLE objects (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL,
-        id TEXT NOT NULL,
-        parent TEXT,
-        created_at INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        UNIQUE (kind, id, parent)
-    )
-    """,
-    "CREATE INDEX objects_kind_parent ON objects(kind, parent, seq)",
-    """
-    CREATE TABLE chunks (
-        vector_store_id TEXT NOT NULL,
-        file_id TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        vector BLOB NOT NULL,
-        PRIMARY KEY (vector_store_id, file_id, position)
-    )
-    """,
-)
 
-
-@dataclass(frozen=True)
-class Chunk:
-    vector_store_id: str
-    file_id: str
-    position: int
-    text: str
-    vector: bytes
-
-
-class ObjectStore:
+class SQLiteObjectStore:
     """Objects by (kind, id, parent) as JSON text, in insertion order; chunks with vectors.
 
     Shares the connection and lock of a `SQLiteStore` so one database file holds everything and
@@ -72,10 +39,11 @@ class ObjectStore:
         self._lock = lock
 
     # -- objects -------------------------------------------------------------------------
-    def put(self, kind: str, obj: dict[str, Any] | str, *, parent: str | None = None,
+    def put(self, kind: Kind, obj: dict[str, Any] | str, *, parent: str | None = None,
             object_id: str | None = None, created_at: int | None = None) -> str:
         """Insert or replace; a replaced object keeps its place in the order. Returns the JSON text."""
-        text = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
+        # The one serialisation of stored objects (compact, non-ASCII kept), every kind alike.
+        text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
         data = json.loads(text) if object_id is None or created_at is None else {}
         oid = object_id if object_id is not None else str(data["id"])
         created = created_at if created_at is not None else int(data.get("created_at") or 0)
@@ -90,7 +58,7 @@ class ObjectStore:
             )
         return text
 
-    def get_text(self, kind: str, object_id: str, *, parent: str | None = None) -> str | None:
+    def get_text(self, kind: Kind, object_id: str, *, parent: str | None = None) -> str | None:
         with self._lock:
             row = self._conn.execute(
                 "SELECT body FROM objects WHERE kind = ? AND id = ? AND parent = ?",
@@ -98,11 +66,11 @@ class ObjectStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def get(self, kind: str, object_id: str, *, parent: str | None = None) -> dict[str, Any] | None:
+    def get(self, kind: Kind, object_id: str, *, parent: str | None = None) -> dict[str, Any] | None:
         text = self.get_text(kind, object_id, parent=parent)
         return None if text is None else json.loads(text)
 
-    def list(self, kind: str, *, parent: str | None = None) -> list[JSONObject]:
+    def list(self, kind: Kind, *, parent: str | None = None) -> list[JSONObject]:
         """Every object of `kind` (under `parent`), oldest first."""
         with self._lock:
             rows = self._conn.execute(
@@ -111,17 +79,21 @@ class ObjectStore:
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def delete(self, kind: str, object_id: str, *, parent: str | None = None,
-               children: Iterable[str] = ()) -> bool:
-        """Delete an object and every object of the `children` kinds whose parent it is."""
+    def delete(self, kind: Kind, object_id: str, *, parent: str | None = None) -> bool:
+        """Delete an object and what `CASCADES` hangs off it (children, chunks)."""
         with self._lock, self._conn:
             cur = self._conn.execute(
                 "DELETE FROM objects WHERE kind = ? AND id = ? AND parent = ?",
                 (kind, object_id, parent or ""),
             )
-            for child_kind in children:
+            for child_kind in CASCADES.get(kind, ()):
                 self._conn.execute("DELETE FROM objects WHERE kind = ? AND parent = ?",
                                    (child_kind, object_id))
+            if kind == Kind.VECTOR_STORE:
+                self._conn.execute("DELETE FROM chunks WHERE vector_store_id = ?", (object_id,))
+            elif kind == Kind.VECTOR_STORE_FILE:
+                self._conn.execute("DELETE FROM chunks WHERE vector_store_id = ? AND file_id = ?",
+                                   (parent or "", object_id))
             return cur.rowcount > 0
 
     # -- chunks --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reference.store.base import StoredResponse
 from reference.store.migrations import migrate
-from reference.store.objects import ObjectStore
+from reference.store.objects import SQLiteObjectStore
 
 MEMORY = ":memory:"
 
@@ -38,7 +38,7 @@ class SQLiteStore:
             self._conn.execute("PRAGMA busy_timeout = 5000")
             self.schema_version = migrate(self._conn)
         # The stateful resources (files, vector stores, conversations, ...) share this database.
-        self.objects = ObjectStore(self._conn, self._lock)
+        self.objects = SQLiteObjectStore(self._conn, self._lock)
 
     @property
     def journal_mode(self) -> str:

@@ -75,7 +75,7 @@ SearchFn = Callable[[Sequence[str], SearchOptions], Awaitable[list[Hit]]]
 CheckStoreFn = Callable[[str], Awaitable[None]]
 """Raises a 404 `APIError` when the vector store does not exist."""
 ConnectorsFn = Callable[[Sequence[Mapping[str, Any]]], Awaitable[dict[str, MCPServerRef]]]
-"""The registered connectors the request's mcp tools name (`reference.connectors.connector_refs`)."""
+"""The registered connectors the request's mcp tools name (`reference.services.Connectors.connector_refs`)."""
 
 
 @dataclass
@@ -159,7 +159,7 @@ def is_hosted_tool(tool: Mapping[str, Any]) -> bool:
 def redact_tool_echo(tool: Mapping[str, Any]) -> dict[str, Any]:
     """An mcp tool as the response echoes (and stores) it: `headers` values and `authorization`
     are credentials ("Use for authentication"), so they are shown redacted the way registered
-    connectors show theirs (`reference.connectors`: `****` plus the last four characters of a
+    connectors show theirs (`reference.services.connectors`: `****` plus the last four characters of a
     value of at least 16 characters); other tools are unchanged."""
     echo = dict(tool)
     if tool.get("type") != "mcp":

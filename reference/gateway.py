@@ -1,0 +1,141 @@
+"""The composition root: the one place that builds a gateway.
+
+    gateway = build_gateway(open_store(db), Backend(url), blob_dir=files_dir_for(db))
+    await gateway.start()                       # recover interrupted work
+    app = gateway.http_app(max_body_bytes=...)   # the HTTP adapter (Quart)
+    extproc = await gateway.serve_extproc(host, port)   # the ext_proc adapter (gRPC)
+    ...
+    await extproc.stop(2.0)
+    await gateway.aclose()
+
+Wiring (every arrow is a constructor argument; nothing is looked up):
+
+    store ──┬──────────────┬───────────────┬──────────────┬─────────────┐
+    thread ─┤              │               │              │             │
+            v              v               v              v             │
+      Conversations     Prompts        Connectors    VectorStores <── backend
+            │ ConversationLog  │ PromptRenderer  │ connector_refs  │ file_search, check_vector_store
+            │              │               └──────┬───────┘             │
+            │              │                 ToolServices (+ MCPToolCache)
+            v              v                      v                     v
+          Engine(store, backend, thread, conversations, prompts, tools) <┘
+            │                                 │
+            v                                 v
+     reference.http.create_app(engine, Services)   reference.extproc.server.serve_extproc(engine)
+
+The root owns every lifecycle: `start` recovers background responses and resumes ingestion,
+`aclose` stops the ingestion jobs and background responses, then closes the backend client,
+the store and its thread (in that order: nothing may touch the store after it closed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from quart import Quart
+
+from reference.backend import Backend
+from reference.config import DEFAULT_MAX_BODY_BYTES
+from reference.engine import Engine
+from reference.extproc.server import ExtProcHandle, serve_extproc
+from reference.http import create_app
+from reference.mcp_client import MCPToolCache
+from reference.services import Connectors, Conversations, Prompts, Services, VectorStores
+from reference.services.ingest import DEFAULT_EMBEDDING_MODEL
+from reference.store import ResponseStore, SQLiteStore, StoreThread
+from reference.store.sqlite import MEMORY
+from reference.tools import ToolServices
+
+
+def files_dir_for(store: ResponseStore) -> Path | None:
+    """Where uploaded file bytes live beside `store`: `<db path>.files`, or None (a temporary
+    directory) for an in-memory database or a store that is not a local file."""
+    if not isinstance(store, SQLiteStore):
+        return None
+    if store.path == MEMORY or store.path.startswith("file::memory:"):
+        return None
+    return Path(store.path + ".files")
+
+
+@dataclass
+class Gateway:
+    """One gateway's parts, built by `build_gateway`."""
+
+    store: ResponseStore
+    thread: StoreThread
+    backend: Backend | None
+    services: Services
+    engine: Engine
+
+    @property
+    def conversations(self) -> Conversations:
+        return self.services.conversations
+
+    @property
+    def prompts(self) -> Prompts:
+        return self.services.prompts
+
+    @property
+    def connectors(self) -> Connectors:
+        return self.services.connectors
+
+    @property
+    def vector_stores(self) -> VectorStores:
+        return self.services.vector_stores
+
+    async def start(self) -> list[str]:
+        """Before serving: mark background responses a previous process left unfinished as
+        failed (returns their ids) and resume its interrupted ingestion jobs."""
+        recovered = await self.engine.recover()
+        await self.vector_stores.start()
+        return recovered
+
+    async def aclose(self) -> None:
+        await self.vector_stores.aclose()
+        await self.engine.aclose()
+        if self.backend is not None:
+            await self.backend.aclose()
+        await self.thread.run(self.store.close)
+        self.thread.close()
+
+    def http_app(self, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 stream_done_marker: bool = False) -> Quart:
+        """The HTTP adapter over this gateway's engine and services."""
+        return create_app(self.engine, self.services, max_body_bytes=max_body_bytes,
+                          stream_done_marker=stream_done_marker)
+
+    async def serve_extproc(self, host: str, port: int, *, done_marker: bool = False) -> ExtProcHandle:
+        """The ext_proc adapter (gRPC, with health) on host:port; port 0 picks a free one."""
+        return await serve_extproc(self.engine, host, port, done_marker=done_marker)
+
+
+def build_gateway(
+    store: ResponseStore,
+    backend: Backend | None,
+    *,
+    blob_dir: str | Path | None = None,
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+    mcp_cache: MCPToolCache | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Gateway:
+    """Wire a gateway over `store` and `backend` (None: a gateway without a model backend,
+    whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`."""
+    thread = StoreThread()
+    conversations = Conversations(store.objects, thread)
+    prompts = Prompts(store.objects, thread)
+    connectors = Connectors(store.objects, thread)
+    vector_stores = VectorStores.open(
+        store.objects, thread, backend, blob_dir=blob_dir if blob_dir is not None else files_dir_for(store),
+        embedding_model=embedding_model)
+    # One MCP tool-list cache per gateway: tool lists are not fetched per request.
+    tools = ToolServices(mcp=mcp_cache if mcp_cache is not None else MCPToolCache(),
+                         search=vector_stores.file_search,
+                         check_vector_store=vector_stores.check_vector_store,
+                         connectors=connectors.connector_refs)
+    engine = Engine(store, backend, thread=thread, conversations=conversations, prompts=prompts,
+                    tools=tools, clock=clock)
+    return Gateway(store, thread, backend,
+                   Services(conversations, prompts, connectors, vector_stores), engine)

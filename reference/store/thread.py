@@ -1,0 +1,32 @@
+"""The one thread every store call runs on.
+
+Store methods block (sqlite3). Running them on a single dedicated thread keeps them off the
+event loop and serialises them: a read-check-write sequence passed as one function (an
+optimistic-concurrency check, say) cannot interleave with another within one gateway process.
+The composition root (`reference.gateway`) creates one and hands it to the engine and every
+service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class StoreThread:
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="response-store")
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` on the store thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Wait for the calls already queued, then stop the thread."""
+        self._executor.shutdown(wait=True)
