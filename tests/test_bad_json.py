@@ -19,8 +19,7 @@ from fixtures.backend.respx_routes import mount
 from reference.backend import Backend
 from reference.core import jsonbody
 from reference.core.errors import APIError
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import build_gateway
 from reference.store import SQLiteStore
 
 BACKEND = "http://backend.test"
@@ -66,8 +65,8 @@ ROUTES = [
 async def app(tmp_path: Path) -> AsyncIterator[tuple[Quart, dict[str, str]]]:
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
-        engine = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-        quart = create_app(engine, max_body_bytes=8 * 1024 * 1024)
+        gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        quart = gateway.http_app(max_body_bytes=8 * 1024 * 1024)
         client = quart.test_client()
         ids = {
             "conv": (await (await client.post("/v1/conversations", json={})).get_json())["id"],
@@ -76,7 +75,7 @@ async def app(tmp_path: Path) -> AsyncIterator[tuple[Quart, dict[str, str]]]:
                                                 json={"instructions": "hi"})).get_json())["id"],
         }
         yield quart, ids
-        await engine.aclose()
+        await gateway.aclose()
 
 
 async def _post(app: tuple[Quart, dict[str, str]], route: str, body: str) -> tuple[int, dict[str, Any]]:
@@ -194,8 +193,8 @@ def test_hostile_values_never_500(tmp_path: Path) -> None:
     async def main() -> None:
         with respx.mock(assert_all_called=False) as router:
             mount(router, BACKEND)
-            engine = Engine(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-            quart = create_app(engine, max_body_bytes=8 * 1024 * 1024)
+            gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+            quart = gateway.http_app(max_body_bytes=8 * 1024 * 1024)
             client = quart.test_client()
             ids = {
                 "conv": (await (await client.post("/v1/conversations", json={})).get_json())["id"],
@@ -221,6 +220,6 @@ def test_hostile_values_never_500(tmp_path: Path) -> None:
             loop = asyncio.get_running_loop()
             await asyncio.to_thread(check)
             assert seen
-            await engine.aclose()
+            await gateway.aclose()
 
     asyncio.run(main())
