@@ -1,20 +1,17 @@
 """Proving the ``extproc.*`` conformance cases: each PASSes on the reference ext_proc server and
-FAILs (NON_STRICT for a SHOULD) on an ext_proc server with one deliberate fault.
+through the mutant ext_proc proxy with no fault, and FAILs (NON_STRICT for a SHOULD) with each
+of its faults on (the `proof.extproc.*` faults of fixtures/mutants/proofs.py).
 
-``FaultyProcessor`` is a grpc.aio ext_proc servicer that relays every ``Process`` stream to the
-reference's ext_proc port (``--target reference``: the reference gateway with the scripted
-backend, as subprocesses) and breaks one protocol rule on the way, imitating a plausible
-processor bug: the wrong reply kind, a stale content-length, a header carrying the request,
-a 200 for bad input, a masked upstream error, a missing mode_override, a stream left open...
-With no fault it is transparent, so the cases must PASS through it as they do directly.
-It lives in fixtures/mutants/faulty_extproc.py with ``KILLS``, where the mutation runner promotes
-each fault into the catalog.
+The ext_proc proxy (fixtures/mutants/extproc_proxy.py) relays every ``Process`` stream to the
+reference's ext_proc port (``--target reference``) and breaks one protocol rule on the way,
+imitating a plausible processor bug: the wrong reply kind, a stale content-length, a header
+carrying the request, a 200 for bad input, a masked upstream error, a missing mode_override, a
+stream left open...
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +23,16 @@ from conformance import extproc_client as xp
 from conformance.context import RunConfig
 from conformance.model import REGISTRY, Level, Verdict
 from conformance.runner import run_cases
-from conformance.targets import RunningTarget, builtin_target
-from fixtures.mutants.faulty_extproc import EXTPROC_CASES, EXTRA_KILLS, FAULTS, KILLS, _hvo, start_faulty
+from conformance.targets import RunningTarget
+from fixtures.mutants.catalog import get_mutant
+from fixtures.mutants.extproc_proxy import serve_extproc_proxy
+from fixtures.mutants.faults.extproc import hvo
+from fixtures.mutants.proofs import PROOFS, proven_by
+
+EXTPROC_CASES = [c for c in REGISTRY.all() if c.id.startswith("extproc.")]
+FAULTS = sorted({f for faults in PROOFS.values() for f in faults if f.startswith("proof.extproc.")})
 
 # --------------------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def reference() -> Iterator[RunningTarget]:
-    with builtin_target("reference", timeout=60) as target:
-        assert target.extproc, "the reference target must print its ext_proc address"
-        yield target
 
 
 async def _run(
@@ -48,14 +44,13 @@ async def _run(
     return {r.case_id: r for r in result.results}
 
 
-async def _run_with_fault(target: RunningTarget, fault: str, case_ids: list[str]) -> dict[str, Any]:
+async def _run_with_fault(target: RunningTarget, fault: str | None, case_ids: list[str]) -> dict[str, Any]:
     assert target.extproc is not None
-    server, channel, port = await start_faulty(target.extproc, fault)
+    proxy = await serve_extproc_proxy(target.extproc, get_mutant(fault).new_extproc if fault else None)
     try:
-        return await _run(target, f"127.0.0.1:{port}", case_ids)
+        return await _run(target, f"127.0.0.1:{proxy.port}", case_ids)
     finally:
-        await server.stop(0)
-        await channel.close()
+        await proxy.stop(0)
 
 
 def _explain(results: dict[str, Any]) -> str:
@@ -68,48 +63,55 @@ def _explain(results: dict[str, Any]) -> str:
 def test_at_least_24_extproc_cases_each_with_a_fault() -> None:
     ids = {c.id for c in EXTPROC_CASES}
     assert len(ids) >= 24
-    assert ids == set(KILLS), f"missing kills: {ids - set(KILLS)}, unknown: {set(KILLS) - ids}"
+    proven = {c for c, faults in PROOFS.items() if any(f in FAULTS for f in faults)}
+    assert ids == proven, f"missing proofs: {ids - proven}, unknown: {proven - ids}"
     for c in EXTPROC_CASES:
         assert c.spec and c.source, c.id
 
 
-async def test_every_case_passes_on_the_reference(reference: RunningTarget) -> None:
-    results = await _run(reference, reference.extproc, [c.id for c in EXTPROC_CASES], timeout=10)
+async def test_every_case_passes_on_the_reference(reference_target: RunningTarget) -> None:
+    results = await _run(
+        reference_target, reference_target.extproc, [c.id for c in EXTPROC_CASES], timeout=10
+    )
     assert all(r.verdict is Verdict.PASS for r in results.values()), _explain(results)
 
 
-async def test_every_case_passes_through_the_transparent_relay(reference: RunningTarget) -> None:
-    results = await _run_with_fault(reference, "none", [c.id for c in EXTPROC_CASES])
+async def test_every_case_passes_through_the_transparent_relay(reference_target: RunningTarget) -> None:
+    results = await _run_with_fault(reference_target, None, [c.id for c in EXTPROC_CASES])
     assert all(r.verdict is Verdict.PASS for r in results.values()), _explain(results)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-async def test_each_fault_is_caught(reference: RunningTarget, fault: str) -> None:
+async def test_each_fault_is_caught(reference_target: RunningTarget, fault: str) -> None:
     """Every case killed by this fault ends FAIL (MUST) or NON_STRICT (SHOULD)."""
-    targets = [cid for cid, f in KILLS.items() if f == fault] + [cid for cid, f in EXTRA_KILLS if f == fault]
-    results = await _run_with_fault(reference, fault, targets)
+    targets = proven_by(fault)
+    results = await _run_with_fault(reference_target, fault, targets)
     for cid in targets:
         r = results[cid]
         want = Verdict.FAIL if REGISTRY.get(cid).level is Level.MUST else Verdict.NON_STRICT
         assert r.verdict is want, f"{cid} under fault {fault}: {r.verdict} {r.message} {r.actual!r}"
 
 
-async def test_without_extproc_the_cases_are_skipped(reference: RunningTarget) -> None:
-    results = await _run(reference, None, ["extproc.health.serving-overall", "extproc.stream.event-stream"])
+async def test_without_extproc_the_cases_are_skipped(reference_target: RunningTarget) -> None:
+    results = await _run(
+        reference_target, None, ["extproc.health.serving-overall", "extproc.stream.event-stream"]
+    )
     assert {r.verdict for r in results.values()} == {Verdict.SKIPPED}
 
 
-async def test_a_dead_processor_is_an_error_not_a_pass(reference: RunningTarget) -> None:
+async def test_a_dead_processor_is_an_error_not_a_pass(reference_target: RunningTarget) -> None:
     """Nothing listening: the transport fault must not read as PASS."""
     server = grpc.aio.server()
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     await server.stop(0)  # the port is now closed
-    results = await _run(reference, f"127.0.0.1:{port}", ["extproc.request-body.reply-kind"], timeout=2)
+    results = await _run(
+        reference_target, f"127.0.0.1:{port}", ["extproc.request-body.reply-kind"], timeout=2
+    )
     assert results["extproc.request-body.reply-kind"].verdict in (Verdict.FAIL, Verdict.ERROR)
 
 
-async def test_cases_pass_on_a_full_duplex_streaming_processor(reference: RunningTarget) -> None:
+async def test_cases_pass_on_a_full_duplex_streaming_processor(reference_target: RunningTarget) -> None:
     """The reference servicer switched to FULL_DUPLEX_STREAMED (replies not one per message,
     ``streamed_response`` bodies): the streaming cases follow the mode the server picks."""
     from reference.extproc.server import serve_extproc
@@ -120,7 +122,7 @@ async def test_cases_pass_on_a_full_duplex_streaming_processor(reference: Runnin
     handle = await serve_extproc(gateway.engine, "127.0.0.1", 0, sse_mode="full_duplex")
     try:
         ids = [c.id for c in EXTPROC_CASES if c.id != "extproc.store.get-equals-body"]
-        results = await _run(reference, f"127.0.0.1:{handle.port}", ids)
+        results = await _run(reference_target, f"127.0.0.1:{handle.port}", ids)
     finally:
         await handle.stop(0)
         await gateway.aclose()
@@ -138,7 +140,7 @@ def test_apply_mutations_removes_then_sets() -> None:
         request_body=protos.BodyResponse(
             response=protos.CommonResponse(
                 header_mutation=protos.HeaderMutation(
-                    set_headers=[_hvo(":path", "/v1/chat/completions"), _hvo("content-length", "5")],
+                    set_headers=[hvo(":path", "/v1/chat/completions"), hvo("content-length", "5")],
                     remove_headers=["content-length", "accept-encoding"],
                 )
             )

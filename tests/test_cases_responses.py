@@ -1,46 +1,67 @@
-"""Every issue-4 Responses case PASSes on the reference and is caught on a broken gateway.
-
-The broken gateways are the reference behind ``MutatingProxy`` (fixtures/mutants/mutproxy.py, the
-fixtures in tests/test_cases_mutproxy.py) with one mutation switched on; each case names the
-mutation that must make it FAIL (MUST) or NON_STRICT (SHOULD/INFO), in
-fixtures/mutants/responses_breaks.py (where the mutation runner promotes each into the catalog)."""
+"""Every Responses case of the proof table PASSes through the mutant HTTP proxy with no fault
+and is caught with its fault on (the `proof.mutproxy.*` faults of fixtures/mutants/proofs.py):
+each fault imitates a plausible gateway bug (an ignored parameter, a dropped field, a wrong
+status), and the case must FAIL (MUST) or be NON_STRICT (SHOULD/INFO)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import httpx
 import pytest
-from test_cases_mutproxy import MUTATIONS, ProxiedReference, mp, proxied_reference  # noqa: F401  (fixtures)
 
-import conformance.cases  # noqa: F401  (registers the built-in cases)
+import conformance.cases  # noqa: F401  (registers the cases)
 from conformance.context import RunConfig
-from conformance.model import REGISTRY, Level, Verdict
+from conformance.model import REGISTRY
 from conformance.profiles import PROFILES
-from conformance.runner import run_cases
-from fixtures.mutants.responses_breaks import AREAS, BREAKS
+from conformance.targets import RunningTarget
+from fixtures.mutants.catalog import get_mutant
+from fixtures.mutants.proofs import PROOFS
+from fixtures.mutants.proxy import ThreadedProxy
+
+# the case areas (``Case.area``) whose cases are proven here
+_STREAM = ["stream.errors", "stream.finish", "stream.items", "stream.store", "stream.tools"]
+_RESPONSES = ["background", "compact", "input", "input_tokens", "output", "params", "tools", *_STREAM]
+AREAS = {"errors.backend", "errors.params", "errors.routes", "state.chain", "state.input-items"}
+AREAS |= {f"responses.{a}" for a in _RESPONSES}
+PAIRS = [(c, f) for c, faults in PROOFS.items() for f in faults if f.startswith("proof.mutproxy.")]
 
 
-def _config(mp: ProxiedReference, profile: str = "openai") -> RunConfig:  # noqa: F811
-    return RunConfig(base_url=mp.base_url, profile=PROFILES[profile], model="scripted", timeout=30)
+def _config(proxy: ThreadedProxy) -> RunConfig:
+    return RunConfig(base_url=proxy.url, profile=PROFILES["openai"], model="scripted", timeout=30)
 
 
-def test_every_new_case_has_a_break() -> None:
+def test_every_case_of_these_modules_has_a_proof() -> None:
     own = {c.id for c in REGISTRY.all() if c.area in AREAS}
-    assert own == set(BREAKS), "add each new case of these areas to BREAKS"
+    assert own == {c for c, _ in PAIRS}, "add each new case of these areas to proofs.PROOFS"
     assert len(own) >= 90
 
 
-def test_every_mutation_is_used() -> None:
-    assert set(BREAKS.values()) == set(MUTATIONS)
+def test_the_proxy_is_transparent(proxy: ThreadedProxy, reference_target: RunningTarget) -> None:
+    body = {"model": "scripted", "input": "[[text:same]]"}
+    via = httpx.post(proxy.url + "/responses", json=body, timeout=30)
+    direct = httpx.post(reference_target.base_url + "/responses", json=body, timeout=30)
+    assert via.status_code == direct.status_code == 200
+    strip = ("id", "created_at", "completed_at", "output")
+    assert {k: v for k, v in via.json().items() if k not in strip} == {
+        k: v for k, v in direct.json().items() if k not in strip
+    }
+    with httpx.stream("POST", proxy.url + "/responses", json={**body, "stream": True}, timeout=30) as r:
+        text = r.read().decode()
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert "response.completed" in text
 
 
-@pytest.mark.parametrize("case_id", sorted(BREAKS))
-async def test_case_passes_on_reference_and_is_caught_when_broken(mp: ProxiedReference, case_id: str) -> None:  # noqa: F811
-    case = REGISTRY.get(case_id)
-    good = (await run_cases([case], _config(mp))).results[0]
-    assert good.verdict is Verdict.PASS, (good.message, good.expected, good.actual, good.traceback)
+def test_a_fault_changes_the_answer(proxy: ThreadedProxy) -> None:
+    proxy.set_mutant(get_mutant("proof.mutproxy.echo-temperature"))
+    got = httpx.post(
+        proxy.url + "/responses", json={"model": "scripted", "input": "x", "temperature": 0.2}, timeout=30
+    )
+    assert got.json()["temperature"] == 1.0
 
-    mp.proxy.active = {BREAKS[case_id]}
-    bad = (await run_cases([case], _config(mp))).results[0]
-    expected = Verdict.FAIL if case.level is Level.MUST else Verdict.NON_STRICT
-    assert bad.verdict is expected, (bad.message, bad.expected, bad.actual, bad.traceback)
-    assert bad.message
-    assert bad.transcript, "a caught fault comes with the transcript that shows it"
+
+@pytest.mark.parametrize(("case_id", "fault_id"), PAIRS)
+async def test_case_passes_on_reference_and_is_caught_when_broken(
+    proxy: ThreadedProxy, prove: Callable[..., Awaitable[None]], case_id: str, fault_id: str
+) -> None:
+    await prove(case_id, _config(proxy), lambda: proxy.set_mutant(get_mutant(fault_id)))

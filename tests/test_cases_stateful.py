@@ -1,87 +1,76 @@
 """Every stateful-API case (files, vector stores, conversations, prompts, connectors, hosted tool
-flows) PASSes on the reference and is caught on a broken gateway.
-
-The broken gateways are the reference (with the scripted backend and ``fixtures.mcp_server``,
-started like ``--target reference``) behind ``StatefulProxy``, a ``MutatingProxy``
-with its own mutation table (both in fixtures/mutants: stateful.py, mutproxy.py, where the mutation
-runner promotes each mutation into the catalog): each mutation imitates one plausible
-gateway bug (an ignored parameter, a no-op delete, a dropped field, a wrong status). Each case
-names the mutation that must make it FAIL (MUST) or NON_STRICT (SHOULD/INFO)."""
+flows) PASSes through the mutant HTTP proxy with no fault and is caught with its fault on (the
+`proof.stateful.*` faults of fixtures/mutants/proofs.py): each imitates one plausible gateway
+bug (an ignored parameter, a no-op delete, a dropped field, a wrong status), and the case must
+FAIL (MUST) or be NON_STRICT (SHOULD/INFO). The rig is configured as the mutant runner's
+`stateful` rig: the reference with the MCP fixture server, no ext_proc."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from conformance.model import REGISTRY, Level, Verdict
+import conformance.cases  # noqa: F401  (registers the cases)
+from conformance.context import RunConfig
+from conformance.model import REGISTRY, Verdict
+from conformance.profiles import PROFILES
 from conformance.runner import run_cases
 from conformance.sse import SSEParser
-from conformance.targets import builtin_target
-from fixtures.mutants.mutproxy import Exchange, RunningProxy
-from fixtures.mutants.stateful import (
-    BREAKS,
-    MODULES,
-    SMUT,
-    Proxied,
-    SMutation,
-    StatefulProxy,
-    rx,
-)
+from conformance.targets import RunningTarget
+from fixtures.mutants.catalog import get_mutant
+from fixtures.mutants.hooks import rx
+from fixtures.mutants.proofs import PROOFS
+from fixtures.mutants.proxy import ThreadedProxy
+from fixtures.mutants.vocabulary import Answer, Exchange, HttpFault, Mutant
+
+# the case modules whose cases are proven here
+_NAMES = ["files", "vector_stores", "conversations", "prompts", "connectors", "tool_flows"]
+MODULES = {f"conformance.cases.{m}" for m in _NAMES}
+PAIRS = [(c, f) for c, faults in PROOFS.items() for f in faults if f.startswith("proof.stateful.")]
 
 
-@pytest.fixture(scope="module")
-def stateful_reference() -> Iterator[Proxied]:
-    with builtin_target("reference") as target:
-        root = target.base_url.rstrip("/").removesuffix("/v1")
-        running = RunningProxy(StatefulProxy(root)).start()
-        try:
-            yield Proxied(running, target.mcp_server_url)
-        finally:
-            running.stop()
+def _config(proxy: ThreadedProxy, target: RunningTarget) -> RunConfig:
+    return RunConfig(
+        base_url=proxy.url,
+        profile=PROFILES["openai"],
+        model="scripted",
+        timeout=30,
+        mcp_server_url=target.mcp_server_url,
+    )
 
 
-@pytest.fixture
-def sp(stateful_reference: Proxied) -> Iterator[Proxied]:
-    stateful_reference.proxy.active = set()
-    yield stateful_reference
-    stateful_reference.proxy.active = set()
-
-
-def test_every_case_has_a_break() -> None:
+def test_every_case_has_a_proof() -> None:
     own = {c.id for c in REGISTRY.all() if c.func.__module__ in MODULES}
-    assert own == set(BREAKS), (sorted(own - set(BREAKS)), sorted(set(BREAKS) - own))
+    proven = {c for c, _ in PAIRS}
+    assert own == proven, (sorted(own - proven), sorted(proven - own))
     assert len(own) >= 120
-    assert set(BREAKS.values()) == set(SMUT), sorted(set(SMUT) ^ set(BREAKS.values()))
 
 
 def test_the_sse_parser_is_the_harness_one() -> None:
-    # the proxy re-frames streams with the harness's parser; a sanity check of that round trip
     frames = list(SSEParser().feed(b'event: x\ndata: {"a": 1}\n\n'))
     assert [f.data for f in frames] == ['{"a": 1}']
 
 
-def test_mcp_server_is_started_with_the_reference_target(stateful_reference: Proxied) -> None:
-    assert stateful_reference.mcp_server_url and stateful_reference.mcp_server_url.endswith("/mcp")
+def test_mcp_server_is_started_with_the_reference_target(reference_target: RunningTarget) -> None:
+    assert reference_target.mcp_server_url and reference_target.mcp_server_url.endswith("/mcp")
 
 
-@pytest.mark.parametrize("case_id", sorted(BREAKS))
-async def test_case_passes_on_reference_and_is_caught_when_broken(sp: Proxied, case_id: str) -> None:
-    case = REGISTRY.get(case_id)
-    good = (await run_cases([case], sp.config())).results[0]
-    assert good.verdict is Verdict.PASS, (good.message, good.expected, good.actual, good.traceback)
-
-    sp.proxy.active = {BREAKS[case_id]}
-    bad = (await run_cases([case], sp.config())).results[0]
-    expected = Verdict.FAIL if case.level is Level.MUST else Verdict.NON_STRICT
-    assert bad.verdict is expected, (bad.verdict, bad.message, bad.expected, bad.actual, bad.traceback)
-    assert bad.message
-    assert bad.transcript
+@pytest.mark.parametrize(("case_id", "fault_id"), PAIRS)
+async def test_case_passes_on_reference_and_is_caught_when_broken(
+    proxy: ThreadedProxy,
+    reference_target: RunningTarget,
+    prove: Callable[..., Awaitable[None]],
+    case_id: str,
+    fault_id: str,
+) -> None:
+    await prove(case_id, _config(proxy, reference_target), lambda: proxy.set_mutant(get_mutant(fault_id)))
 
 
-async def test_without_mcp_server_the_mcp_cases_are_unimplemented(sp: Proxied) -> None:
-    config = sp.config()
+async def test_without_mcp_server_the_mcp_cases_are_unimplemented(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    config = _config(proxy, reference_target)
     config.mcp_server_url = None
     cases = [REGISTRY.get("tool_flows.mcp.call-item"), REGISTRY.get("connectors.use.mcp-by-connector-id")]
     results = (await run_cases(cases, config)).results
@@ -94,32 +83,35 @@ async def test_without_mcp_server_the_mcp_cases_are_unimplemented(sp: Proxied) -
 _STATEFUL_ROUTES = rx(r"/(files|vector_stores|conversations|prompts|connectors)(/.*)?")
 
 
-async def _no_stateful_apis(ex: Exchange, status: int, body: Any) -> tuple[int, Any]:
+def _no_stateful_apis(ex: Exchange, a: Answer) -> Answer | None:
     """A gateway that serves only /responses: every other route is an unknown route."""
-    if _STATEFUL_ROUTES.match(ex.path):
-        return 404, {
-            "error": {
-                "message": f"Unknown route {ex.path}",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": None,
-            }
-        }
-    return status, body
+    if not _STATEFUL_ROUTES.match(ex.path):
+        return None
+    error = {
+        "message": f"Unknown route {ex.path}",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    return Answer.of_json(404, {"error": error})
 
 
-# not a case's break: kept out of SMUT's one-to-one check above
-NO_APIS = "no-stateful-apis"
+# not a case's proof fault: not registered in the catalog
+NO_APIS = Mutant(
+    "test.no-stateful-apis",
+    "only /responses",
+    "",
+    "state",
+    http=lambda: HttpFault(response=_no_stateful_apis),
+)
 
 
-async def test_a_gateway_without_these_apis_is_unimplemented_never_fail(sp: Proxied) -> None:
-    SMUT[NO_APIS] = SMutation(response=_no_stateful_apis)
-    try:
-        sp.proxy.active = {NO_APIS}
-        cases = [c for c in REGISTRY.all() if c.func.__module__ in MODULES]
-        results = (await run_cases(cases, sp.config())).results
-    finally:
-        del SMUT[NO_APIS]
+async def test_a_gateway_without_these_apis_is_unimplemented_never_fail(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    proxy.set_mutant(NO_APIS)
+    cases = [c for c in REGISTRY.all() if c.func.__module__ in MODULES]
+    results = (await run_cases(cases, _config(proxy, reference_target))).results
     verdicts = {r.case_id: r.verdict for r in results}
     ok = (Verdict.UNIMPLEMENTED, Verdict.PASS)
     bad = {r.case_id: (r.verdict, r.message) for r in results if r.verdict not in ok}
