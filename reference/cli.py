@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from reference import logredact
 from reference.config import (
     DEFAULT_BACKEND_TIMEOUT,
     DEFAULT_DB,
@@ -72,6 +73,7 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
 
     from reference.backend import Backend
     from reference.gateway import build_gateway
+    from reference.mcp_client import MCPToolCache
     from reference.store import open_store
 
     shutdown = shutdown or asyncio.Event()
@@ -81,7 +83,8 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
             loop.add_signal_handler(signum, shutdown.set)
 
     backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout)
-    gateway = build_gateway(open_store(config.db), backend)
+    gateway = build_gateway(open_store(config.db), backend,
+                            mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls))
     for response_id in await gateway.start():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
     app = gateway.http_app(max_body_bytes=config.max_body_bytes,
@@ -158,6 +161,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="streaming dialect where the specs disagree: openresponses ends streams with "
                    "data: [DONE] (default %(default)s)")
     p.add_argument("--log-level", default="INFO")
+    add_security_arguments(p)
 
     from reference.stack import add_up_arguments
 
@@ -170,12 +174,22 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options `serve` and `up` share."""
+    parser.add_argument(
+        "--mcp-allow-url", action="append", default=[], metavar="URL",
+        help="only MCP servers (mcp tools, connectors) under this URL prefix (scheme, host, port, "
+        "path prefix) may be used; repeatable. Default: any server a request names")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every backend request at INFO: noise next to Hypercorn's own log.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # URLs clients send (MCP servers) may carry credentials; HTTP clients log them at INFO.
+    logredact.install()
     if args.command == "serve":
         return _serve_command(args)
     if args.command == "up":
@@ -205,6 +219,7 @@ def _serve_command(args: argparse.Namespace) -> int:
             backend_timeout=args.backend_timeout,
             backend_api_key_env=args.backend_api_key_env,
             profile=args.profile,
+            mcp_allowed_urls=tuple(args.mcp_allow_url),
         )
         asyncio.run(serve(config))
     except (ValueError, OSError) as exc:

@@ -28,6 +28,8 @@ class GatewayConfig:
     profile: str = "openai"
     """Which specification's streaming dialect to speak where the two disagree: Open Responses
     ends every stream with `data: [DONE]`, OpenAI's Responses streams carry no such frame."""
+    mcp_allowed_urls: tuple[str, ...] = ()
+    """URL prefixes of the MCP servers (tools and connectors) requests may name; empty: any."""
 
     def __post_init__(self) -> None:
         if self.max_body_bytes <= 0:

@@ -124,14 +124,16 @@ def build_gateway(
     """Wire a gateway over `store` and `backend` (None: a gateway without a model backend,
     whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`."""
     thread = StoreThread()
+    # One MCP tool-list cache per gateway: tool lists are not fetched per request. Its URL
+    # allow-list also bounds the servers a connector may name.
+    mcp = mcp_cache if mcp_cache is not None else MCPToolCache()
     conversations = Conversations(store.objects, thread)
     prompts = Prompts(store.objects, thread)
-    connectors = Connectors(store.objects, thread)
+    connectors = Connectors(store.objects, thread, url_allowed=mcp.allows)
     vector_stores = VectorStores.open(
         store.objects, thread, backend, blob_dir=blob_dir if blob_dir is not None else files_dir_for(store),
         embedding_model=embedding_model)
-    # One MCP tool-list cache per gateway: tool lists are not fetched per request.
-    tools = ToolServices(mcp=mcp_cache if mcp_cache is not None else MCPToolCache(),
+    tools = ToolServices(mcp=mcp,
                          search=vector_stores.file_search,
                          check_vector_store=vector_stores.check_vector_store,
                          connectors=connectors.connector_refs)

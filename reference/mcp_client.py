@@ -57,6 +57,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -251,7 +252,10 @@ class MCPToolCache:
         max_entries: int = 256,
         clock: Callable[[], float] = time.monotonic,
         mode: str = "auto",
+        allowed_urls: Sequence[str] = (),
     ) -> None:
+        # The servers requests may name (`serve --mcp-allow-url`); empty: any server.
+        self.allowed_urls = tuple(allowed_urls)
         self.ttl = ttl
         self.mode = mode
         self.timeout = timeout
@@ -262,6 +266,10 @@ class MCPToolCache:
         self._locks: dict[_Key, asyncio.Lock] = {}
 
     # -- public API -----------------------------------------------------------------------
+
+    def allows(self, url: str) -> bool:
+        """Whether a request may have the gateway connect to this MCP server URL."""
+        return url_allowed(url, self.allowed_urls)
 
     async def list_tools(self, ref: MCPServerRef) -> list[ToolInfo]:
         """The server's tools (every page of `tools/list`), from the cache when fresh."""
@@ -438,6 +446,39 @@ def _map_error(
 
 # --------------------------------------------------------------------------------------------
 # Request helpers (pure)
+
+
+def _origin_and_path(url: str) -> tuple[str, str, int, str] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80), parts.path or "/"
+
+
+def url_allowed(url: str, allowed: Sequence[str]) -> bool:
+    """Whether `url` is under one of the `allowed` URL prefixes (no prefixes: every URL).
+
+    A prefix names a scheme, host and port exactly and a path prefix on whole segments:
+    `https://mcp.example.com/mcp` allows `.../mcp` and `.../mcp/x`, not `.../mcpx`, another port
+    or another scheme. Credentials in the URL play no part."""
+    if not allowed:
+        return True
+    target = _origin_and_path(url)
+    if target is None:
+        return False
+    for prefix in allowed:
+        rule = _origin_and_path(prefix)
+        if rule is None or rule[:3] != target[:3]:
+            continue
+        base = rule[3].rstrip("/")
+        if not base or target[3] == base or target[3].startswith(base + "/"):
+            return True
+    return False
 
 
 def server_ref_from_tool(

@@ -362,6 +362,9 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend-timeout", type=float, default=DEFAULT_BACKEND_TIMEOUT)
     parser.add_argument("--backend-api-key-env", metavar="VAR", default=None)
     parser.add_argument("--envoy-log-level", default="warning")
+    parser.add_argument(
+        "--mcp-allow-url", action="append", default=[], metavar="URL",
+        help="only MCP servers under this URL prefix may be used (passed to `serve`); repeatable")
 
 
 def up_command(args: argparse.Namespace) -> int:
@@ -380,6 +383,7 @@ def up_command(args: argparse.Namespace) -> int:
             backend_api_key_env=args.backend_api_key_env,
             envoy_log_level=args.envoy_log_level,
             profile=args.profile,
+            extra_gateway_args=[arg for url in args.mcp_allow_url for arg in ("--mcp-allow-url", url)],
         )
     )
 

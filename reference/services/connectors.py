@@ -25,7 +25,7 @@ and `-`, at most 64); `server_url` must be an absolute http(s) URL.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -33,9 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reference.core import errors, ids, pagination
 from reference.core.models import validate_metadata
+from reference.logredact import redact_url_credentials
 from reference.mcp_client import MCPServerRef
 from reference.services.common import StoredService, dump, now, parse_model
-from reference.store import Kind
+from reference.store import Kind, ObjectStore, StoreThread
 
 CONNECTOR = Kind.CONNECTOR
 _LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -137,8 +138,20 @@ class Connectors(StoredService):
             raise errors.not_found("connector", connector_id, param)
         return found
 
+    def __init__(self, objects: ObjectStore, thread: StoreThread, *,
+                 url_allowed: Callable[[str], bool] = lambda _url: True) -> None:
+        super().__init__(objects, thread)
+        # The gateway's MCP server URL allow-list (MCPToolCache.allows): a connector can only
+        # name a server a request's mcp tool could name.
+        self._url_allowed = url_allowed
+
     async def create(self, body: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
         req = parse_model(CreateConnectorBody, body)
+        if not self._url_allowed(req.server_url):
+            raise errors.invalid_request(
+                f"Connector '{req.label}' names an MCP server this gateway does not allow "
+                f"({redact_url_credentials(req.server_url)}): only the server URLs on its allow-list "
+                "can be used.", "server_url", "mcp_server_not_allowed")
         connector = {"id": ids.new_id(ids.CONNECTOR), "object": "connector", "created_at": now(),
                      "label": req.label, "server_url": req.server_url, "description": req.description,
                      "metadata": req.metadata or {}, "headers": req.headers or {}}

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from reference.core import errors
 from reference.core.errors import APIError
+from reference.logredact import redact_url_credentials
 from reference.mcp_client import (
     ApprovalDecision,
     MCPClientError,
@@ -229,6 +230,12 @@ async def resolve_hosted_tools(
             if connectors is None:
                 connectors = await services.connectors(tools)
             ref = server_ref_from_tool(tool, connectors)
+            if not services.mcp.allows(ref.url):
+                via = "connector_id" if not tool.get("server_url") else "server_url"
+                raise errors.invalid_request(
+                    f"Tool '{ref.label}' (tools[{index}]) names an MCP server this gateway does not "
+                    f"allow ({redact_url_credentials(ref.url)}): only the server URLs on its "
+                    "allow-list can be used.", f"tools[{index}].{via}", "mcp_server_not_allowed")
             if hosted.server(ref.label) is not None:
                 raise errors.invalid_request(
                     f"Duplicate server_label '{ref.label}': every mcp tool needs its own label.",
