@@ -199,8 +199,9 @@ class VectorStores:
         return page_files(items, limit=limit, after=after, order=order)
 
     async def delete_file(self, file_id: str) -> dict[str, Any]:
-        await self.get_file_raw(file_id)
         async with self._lock:
+            # Checked under the lock: of two concurrent deletes exactly one finds the file.
+            await self.get_file_raw(file_id)
             for vs in await self._run(self.objects.list, VECTOR_STORE):
                 if await self._run(self.objects.get, VS_FILE, file_id, parent=vs["id"]) is not None:
                     await self._remove_vs_file(vs["id"], file_id)
@@ -277,8 +278,9 @@ class VectorStores:
         return result
 
     async def delete_vector_store(self, vs_id: str) -> dict[str, Any]:
-        await self._vs_raw(vs_id)
         async with self._lock:
+            # Checked under the lock: of two concurrent deletes exactly one finds the store.
+            await self._vs_raw(vs_id)
             for key in [k for k in self._tasks if k[0] == vs_id]:
                 await self._cancel_task(key)
             # The store cascades to the store's files, batches and chunks.
@@ -299,6 +301,11 @@ class VectorStores:
                       attributes: dict[str, Any], batch_id: str | None = None) -> dict[str, Any]:
         """Create (or return / retry) the vector-store file and start its ingestion."""
         async with self._lock:
+            # The caller checked both before waiting for the lock; a delete may have run since,
+            # and an entry for a deleted file (or store) would dangle.
+            if await self._run(self.objects.get, FILE, file["id"]) is None:
+                raise errors.not_found("file", file["id"], "file_id" if batch_id is None else "file_ids")
+            await self._vs_raw(vs_id)
             existing: dict[str, Any] | None = await self._run(self.objects.get, VS_FILE, file["id"],
                                                               parent=vs_id)
             reusable = existing is not None and existing["status"] in ("in_progress", "completed")
