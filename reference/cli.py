@@ -30,6 +30,7 @@ from typing import Self
 from reference import logredact
 from reference.config import (
     DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_DB,
     DEFAULT_EXTPROC_PORT,
     DEFAULT_MAX_BODY_BYTES,
@@ -87,7 +88,7 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
                             mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls))
     for response_id in await gateway.start():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
-    app = gateway.http_app(max_body_bytes=config.max_body_bytes,
+    app = gateway.http_app(max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout,
                            stream_done_marker=config.stream_done_marker)
 
     sock = bind_socket(config.host, config.http_port)
@@ -149,6 +150,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                    help="larger request bodies get 413 (default %(default)s)")
+    p.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT,
+                   help="seconds a client may take to send its request body (each chunk of an "
+                   "upload); exceeded -> 408 and the connection closes (default %(default)s)")
     p.add_argument("--backend-timeout", type=float, default=DEFAULT_BACKEND_TIMEOUT,
                    help="seconds to wait for the backend (connect, and between stream chunks); "
                    "exceeded -> 504 (default %(default)s)")
@@ -216,6 +220,7 @@ def _serve_command(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             extproc_port=args.extproc_port,
             max_body_bytes=args.max_body_bytes,
+            body_timeout=args.body_timeout,
             backend_timeout=args.backend_timeout,
             backend_api_key_env=args.backend_api_key_env,
             profile=args.profile,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_BACKEND_TIMEOUT = 120.0
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds a client may take to send its request body (Quart's BODY_TIMEOUT)."""
 DEFAULT_DB = "responses-gateway.sqlite3"
 DEFAULT_EXTPROC_PORT = 10000
 PROFILES = ("openai", "openresponses")
@@ -21,6 +23,7 @@ class GatewayConfig:
     extproc_port: int | None = None
     """None: no ext_proc server (the HTTP server alone); 0: a free port."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
     backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
     backend_api_key_env: str | None = None
     """Name of the environment variable holding the backend's API key (never the key itself,
@@ -32,6 +35,8 @@ class GatewayConfig:
     """URL prefixes of the MCP servers (tools and connectors) requests may name; empty: any."""
 
     def __post_init__(self) -> None:
+        if self.body_timeout <= 0:
+            raise ValueError("body_timeout must be positive")
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be positive")
         if self.backend_timeout <= 0:

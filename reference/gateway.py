@@ -38,7 +38,7 @@ from pathlib import Path
 from quart import Quart
 
 from reference.backend import Backend
-from reference.config import DEFAULT_MAX_BODY_BYTES
+from reference.config import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
 from reference.extproc.server import ExtProcHandle, serve_extproc
 from reference.http import create_app
@@ -102,10 +102,10 @@ class Gateway:
         self.thread.close()
 
     def http_app(self, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 stream_done_marker: bool = False) -> Quart:
+                 stream_done_marker: bool = False, body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Quart:
         """The HTTP adapter over this gateway's engine and services."""
         return create_app(self.engine, self.services, max_body_bytes=max_body_bytes,
-                          stream_done_marker=stream_done_marker)
+                          stream_done_marker=stream_done_marker, body_timeout=body_timeout)
 
     async def serve_extproc(self, host: str, port: int, *, done_marker: bool = False) -> ExtProcHandle:
         """The ext_proc adapter (gRPC, with health) on host:port; port 0 picks a free one."""

@@ -223,3 +223,13 @@ def test_hostile_values_never_500(tmp_path: Path) -> None:
             await gateway.aclose()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("value", "status"), [(1_048_576, 200), (1_048_577, 400), (10**30, 400)])
+async def test_max_output_tokens_has_an_upper_bound(app: tuple[Quart, dict[str, str]], value: int,
+                                                    status: int) -> None:
+    got, body = await _post(app, "/v1/responses",
+                            json.dumps({"model": "m", "input": "hi", "max_output_tokens": value}))
+    assert got == status, body
+    if status == 400:
+        assert body["error"]["param"] == "max_output_tokens"

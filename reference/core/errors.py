@@ -62,6 +62,12 @@ def response_error(err: APIError) -> dict[str, Any]:
     return {"code": code, "message": err.message}
 
 
+def request_timeout(seconds: float | None) -> APIError:
+    """The client did not send its request body in time (RFC 9110 section 15.5.9, 408)."""
+    return APIError(408, f"The request body did not arrive within {seconds or 0:g} seconds.",
+                    INVALID_REQUEST, None, "request_timeout")
+
+
 def invalid_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
     return APIError(400, message, INVALID_REQUEST, param, code)
 

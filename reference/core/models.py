@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from . import compaction, errors, jsonbody
 
+MAX_OUTPUT_TOKENS = 1_048_576
+
 _STRICT_IGNORE = ConfigDict(strict=True, extra="ignore")
 _STRICT_ALLOW = ConfigDict(strict=True, extra="allow")
 
@@ -402,8 +404,10 @@ class CreateResponseRequest(BaseModel):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    # Both specs: `max_output_tokens` has `"minimum": 16`.
-    max_output_tokens: int | None = Field(default=None, ge=16)
+    # Both specs: `max_output_tokens` has `"minimum": 16`. Neither gives a maximum; this gateway
+    # refuses more than MAX_OUTPUT_TOKENS (far above any model's output window) so that an absurd
+    # value is a 400 here rather than an unbounded promise passed to the backend.
+    max_output_tokens: int | None = Field(default=None, ge=16, le=MAX_OUTPUT_TOKENS)
     max_tool_calls: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)

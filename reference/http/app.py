@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
-from reference.config import DEFAULT_MAX_BODY_BYTES
+from reference.config import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
 from reference.http import connectors as connectors_http
 from reference.http import context, files, health, responses, vector_stores
@@ -19,7 +19,7 @@ from reference.services import Services
 
 def create_app(
     engine: Engine, services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    stream_done_marker: bool = False,
+    stream_done_marker: bool = False, body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> Quart:
     """The HTTP adapter over `engine` and `services` (built by `reference.gateway`, which also
     owns their lifecycle: the app starts and stops nothing)."""
@@ -30,6 +30,9 @@ def create_app(
     # Quart answers 413 when a body exceeds this, before reading it all (Content-Length) or as
     # soon as the streamed body crosses it (chunked).
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    # A body must arrive within this many seconds (a whole JSON body; each chunk of an upload):
+    # a client that stalls mid-body gets a 408 and loses the connection instead of holding it.
+    app.config["BODY_TIMEOUT"] = body_timeout
     # Streams last as long as the model generates; Quart's default 60 s response timeout would
     # cut long answers off mid-stream. The backend timeout bounds each wait instead.
     app.config["RESPONSE_TIMEOUT"] = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, has_request_context, request, websocket
+from quart import Quart, Response, current_app, has_request_context, request, websocket
 from werkzeug.exceptions import HTTPException
 
 from reference.core import errors
@@ -41,6 +41,8 @@ def _from_http_exception(exc: HTTPException) -> APIError:
     if status == 413 and has_request_context():
         limit = request.max_content_length or 0
         return errors.payload_too_large(limit)
+    if status == 408:
+        return errors.request_timeout(current_app.config.get("BODY_TIMEOUT"))
     if status >= 500:
         return APIError(status, "The server had an error while processing your request.", errors.SERVER_ERROR)
     return APIError(status, exc.description or exc.name, errors.INVALID_REQUEST)
@@ -57,7 +59,9 @@ async def _drain_body(status: int | None) -> bool:
     has_body = request.content_length not in (None, 0) or "transfer-encoding" in request.headers
     if not has_body:
         return True
-    if status == 413:
+    if status in (408, 413):
+        # Over the size limit, or the client stopped sending: waiting for the rest is the
+        # very thing to avoid.
         return False
     try:
         await request.get_data(cache=False)
@@ -69,7 +73,8 @@ async def _drain_body(status: int | None) -> bool:
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(APIError)
     async def _api_error(err: APIError) -> Response:
-        return error_response(err)
+        # 408: the rest of the body is still owed, so this connection cannot carry another request.
+        return error_response(err, {"connection": "close"} if err.status == 408 else None)
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Response:

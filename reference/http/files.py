@@ -247,7 +247,18 @@ async def _receive(upload: _Upload, decoder: MultipartDecoder) -> None:
             await upload.handle(event)
 
     done = False
-    async for chunk in request.body:
+    body = request.body
+    # A client that stops sending must not hold the upload (and its connection) open: each
+    # chunk must arrive within the body timeout (Quart applies BODY_TIMEOUT only to bodies read
+    # whole, not to a streamed one).
+    gap = current_app.config.get("BODY_TIMEOUT")
+    while True:
+        try:
+            chunk = await asyncio.wait_for(body.__anext__(), gap)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise errors.request_timeout(gap) from None
         # The decoder refuses to buffer more than its limit at once, so feed it in slices and
         # let it emit Data events in between; its buffer then stays small whatever the body.
         for start in range(0, len(chunk), FEED_SLICE):
