@@ -203,7 +203,15 @@ class Engine:
 
     # --- create --------------------------------------------------------------------------------
 
-    async def prepare(self, body: bytes | str | dict[str, Any]) -> Prepared:
+    async def prepare(
+        self, body: bytes | str | dict[str, Any], *, history: list[dict[str, Any]] | None = None
+    ) -> Prepared:
+        """Validate a create request and build everything it needs.
+
+        `history`, when given, is the `previous_response_id` chain already known to the caller
+        (a WebSocket connection's local state, which holds `store: false` responses too); it
+        replaces the lookup in the store.
+        """
         req = CreateResponseRequest.parse(body)
         if req.background and req.store is False:
             # OpenAI: background mode needs the response stored, since the client fetches the
@@ -211,10 +219,13 @@ class Engine:
             raise errors.invalid_request(
                 "Background mode requires store=true: a background response can only be fetched "
                 "later if it is stored.", "background")
-        history: list[dict[str, Any]] = []
-        if req.previous_response_id is not None:
+        if history is not None and req.previous_response_id is not None:
+            history = list(history)
+        elif req.previous_response_id is not None:
             history = await self._run(self._load_history, req.previous_response_id)
-        elif req.conversation_id is not None:
+        else:
+            history = []
+        if req.conversation_id is not None:
             # (`conversation` with `previous_response_id` is a 400 in the core.) "Conversation
             # items are prepended to input_items for this response request."
             history = await self._conversations.load_items(req.conversation_id)

@@ -4,6 +4,7 @@ subprocess, real Envoy) and directly against the gateway it runs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -51,3 +52,21 @@ def test_compact_then_continue(client: OpenAI) -> None:
         input=[*[item.model_dump(exclude_none=True) for item in compacted.output],
                {"role": "user", "content": "[[text:still here]]"}])
     assert follow.status == "completed" and follow.output_text == "still here"
+
+
+def test_connect_store_false_continuation(client: OpenAI) -> None:
+    with client.responses.connect() as connection:
+        connection.response.create(model="scripted", input="[[text:over the socket]]", store=False)
+        for event in connection:
+            if event.type in ("response.completed", "error"):
+                break
+        assert event.type == "response.completed", event
+        assert event.response.output_text == "over the socket"
+        connection.response.create(model="scripted", input="[[messages]]", store=False,
+                                   previous_response_id=event.response.id)
+        for event in connection:
+            if event.type in ("response.completed", "error"):
+                break
+    assert event.type == "response.completed", event
+    seen = json.loads(event.response.output_text)
+    assert [m["content"] for m in seen] == ["[[text:over the socket]]", "over the socket", "[[messages]]"]

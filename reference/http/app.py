@@ -12,6 +12,7 @@ from reference.http import context, files, health, responses, vector_stores
 from reference.http import context_window as context_window_http
 from reference.http import conversations as conversations_http
 from reference.http import prompts as prompts_http
+from reference.http import websocket as websocket_http
 from reference.http.errors import register_error_handlers
 from reference.http.openapi import GatewayOpenAPIProvider
 from reference.services import Services
@@ -50,6 +51,7 @@ def create_app(
     )
     app.register_blueprint(responses.bp)
     app.register_blueprint(context_window_http.bp)
+    app.register_blueprint(websocket_http.bp)
     app.register_blueprint(health.bp)
     for resource in (conversations_http, prompts_http, connectors_http):
         app.register_blueprint(resource.bp)

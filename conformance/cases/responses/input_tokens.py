@@ -108,7 +108,7 @@ async def input_tokens_unknown_previous(ctx: CaseContext) -> None:
 
 @case(
     "responses.input_tokens.scripted-matches-usage",
-    level=Level.INFO,
+    level=Level.SHOULD,
     title="The count equals usage.input_tokens of the same request (scripted)",
     spec="Returns input token counts of the request.",
     source=COUNT_SRC,
