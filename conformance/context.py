@@ -70,6 +70,8 @@ class Exchange:
     response_body: str | None = None
     sse_frames: list[dict[str, Any]] | None = None
     sse_discarded_tail: str | None = None
+    # WebSocket mode (conformance/websocket.py): every frame with direction and arrival time
+    ws_frames: list[dict[str, Any]] | None = None
     elapsed_ms: float | None = None
     error: str | None = None
 

@@ -223,6 +223,19 @@ def _exchange_html(ex: dict[str, Any]) -> str:
                 f"<div class='label'>discarded unterminated tail</div><pre class='bad'>"
                 f"{_e(ex['sse_discarded_tail'])}</pre>"
             )
+    elif ex.get("ws_frames") is not None:
+        ws_frames = ex["ws_frames"]
+        rows = "".join(
+            f"<tr><td>{_e(str(f.get('t_ms', '')))}</td><td>{_e(str(f.get('direction', '')))}</td>"
+            f"<td><pre>{_e(str(f.get('data', '')))}</pre></td></tr>"
+            for f in ws_frames
+        )
+        parts.append(
+            f"<details open><summary>WebSocket frames ({len(ws_frames)})</summary><table class='frames'>"
+            f"<tr><th>ms</th><th>direction</th><th>data</th></tr>{rows}</table></details>"
+        )
+        if ex.get("response_body"):
+            parts.append(f"<div class='label'>response body</div><pre>{_e(ex['response_body'])}</pre>")
     elif ex.get("response_body") is not None:
         parts.append(f"<div class='label'>response body</div><pre>{_e(ex['response_body'])}</pre>")
     parts.append("</div>")

@@ -130,7 +130,8 @@ async def test_store_false_continues_on_the_same_socket_only(gateway: GatewayPro
         second = await turn(sock, input="[[messages]]", store=False, previous_response_id=first["id"])
         assert second[-1]["type"] == "response.completed"
         seen = json.loads(second[-1]["response"]["output"][0]["content"][0]["text"])
-        assert [m["content"] for m in seen] == ["[[text:the word is papaya]]", "the word is papaya", "[[messages]]"]
+        want = ["[[text:the word is papaya]]", "the word is papaya", "[[messages]]"]
+        assert [m["content"] for m in seen] == want
     async with connect(ws_url(gateway)) as other:
         error = (await turn(other, input="again", store=False, previous_response_id=first["id"]))[-1]
     assert error["type"] == "error" and error["status"] == 400
@@ -155,7 +156,8 @@ async def test_messages_are_processed_one_at_a_time(gateway: GatewayProcess) -> 
     ids = [e["response"]["id"] if "response" in e else None for e in events]
     first_id, second_id = ids[0], next(i for i in ids[1:] if i not in (None, ids[0]))
     switch = ids.index(second_id)
-    assert all(i in (None, first_id) for i in ids[:switch]) and all(i in (None, second_id) for i in ids[switch:])
+    assert all(i in (None, first_id) for i in ids[:switch])
+    assert all(i in (None, second_id) for i in ids[switch:])
     assert events[switch - 1]["type"] == "response.completed"
     assert {e.get("stream_id") for e in events} == {"lane"}
 

@@ -30,6 +30,7 @@ from conformance.cases.responses import (
     params,
     stream,
     tools,
+    websocket,
 )
 from conformance.model import Case
 
@@ -46,6 +47,7 @@ MODULES: tuple[ModuleType, ...] = (
     background,
     compact,
     input_tokens,
+    websocket,
     errors,
     state,
     files,
