@@ -1337,3 +1337,72 @@ async def request_trailers(ctx: CaseContext) -> None:
         expected="request_trailers",
         actual=xp.kind(rt),
     )
+
+
+# --------------------------------------------------------------------------- not create requests
+# A WebSocket upgrade reaches an ext_proc filter only as the request headers of GET /v1/responses
+# (Envoy's HTTP filters never see WebSocket frames), and POST /v1/responses/compact and
+# /input_tokens are not create requests. A deployment that routes them through the filter (the
+# reference's Envoy config does not, envoy/README.md) needs the processor to pass them through
+# untouched: translating them into a Chat Completions request breaks the upgrade or the endpoint.
+
+SURFACE_SOURCE = f"{PROTO}; envoy/README.md (WebSocket mode bypasses ext_proc)"
+
+
+async def _surface_reply(ctx: CaseContext, s: xp.ExtProcStream, message: object, what: str) -> object:
+    try:
+        return await s.send(message, xp.protocol_config())
+    except xp.NoReply as exc:
+        ctx.check(False, f"the server answers {what}", expected="a ProcessingResponse", actual=exc.what)
+    raise AssertionError("unreachable")
+
+
+def _check_untouched(ctx: CaseContext, reply: object, headers: dict[str, str], what: str) -> None:
+    ctx.check(xp.kind(reply) == "request_headers", f"{what} get a request_headers reply",
+              expected="request_headers", actual=xp.kind(reply))
+    final = xp.apply_mutations(headers, [reply])
+    ctx.check_eq({k: final.get(k) for k in headers}, headers, f"{what} after the processor's mutations")
+
+
+@case(
+    "extproc.websocket.upgrade-untouched",
+    level=Level.MUST,
+    title="The headers of a WebSocket upgrade of GET /v1/responses pass through untouched",
+    spec='request_headers: "the server must send back a HeaderResponse message, an '
+    'ImmediateResponse message, or close the stream." The upgrade is all an ext_proc filter sees '
+    "of WebSocket mode (never the frames): rewriting it into a chat completions request breaks it.",
+    source=SURFACE_SOURCE,
+)
+async def upgrade_untouched(ctx: CaseContext) -> None:
+    key = secrets.token_hex(8)
+    extra = [("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-key", key),
+             ("sec-websocket-version", "13")]
+    s = xp.ExtProcStream(ctx)
+    reply = await _surface_reply(ctx, s, xp.request_headers(None, method="GET", extra=extra, end_of_stream=True),
+                         "the request_headers of a WebSocket upgrade")
+    headers = {":method": "GET", ":path": "/v1/responses", **dict(extra)}
+    _check_untouched(ctx, reply, headers, "the upgrade's headers")
+
+
+@case(
+    "extproc.compact.not-translated",
+    level=Level.MUST,
+    title="POST /v1/responses/compact is not translated into a chat completions request",
+    spec='HeaderMutation.set_headers: "Add or replace HTTP headers." BodyMutation: "Replace the '
+    'body of the last message sent to the remote server on this stream." Only POST /v1/responses '
+    "is a create request; /v1/responses/compact answers a compaction, not a response.",
+    source=SURFACE_SOURCE,
+)
+async def compact_not_translated(ctx: CaseContext) -> None:
+    body = json.dumps({"model": ctx.model, "input": [{"role": "user", "content": "hello"}]}).encode()
+    s = xp.ExtProcStream(ctx)
+    head = await _surface_reply(ctx, s, xp.request_headers(body, path="/v1/responses/compact"),
+                        "the request_headers of POST /v1/responses/compact")
+    _check_untouched(ctx, head, {":method": "POST", ":path": "/v1/responses/compact"},
+                     "the compact request's headers")
+    reply = await _surface_reply(ctx, s, xp.request_body(body), "the compact request's body")
+    ctx.check(xp.kind(reply) == "request_body", "the body gets a request_body reply",
+              expected="request_body", actual=xp.kind(reply))
+    new_body = xp.body_of(reply)
+    ctx.check(new_body is None or new_body == body, "the compact request's body goes upstream unchanged",
+              expected="no body mutation", actual=(new_body or b"")[:300])

@@ -138,6 +138,31 @@ def headers_of(message: Any) -> dict[str, str]:
     return out
 
 
+def is_create_request(headers: dict[str, str]) -> bool:
+    """Whether the request is `POST .../responses` (what this processor translates). A WebSocket
+    upgrade of `GET /v1/responses` reaches an ext_proc filter only as these headers (never its
+    frames), and `/v1/responses/compact` or `/input_tokens` are not create requests: a deployment
+    that routes them through the filter gets them passed through untouched."""
+    method = headers.get(":method", "POST").upper()
+    path = headers.get(":path", "/v1/responses").split("?", 1)[0].rstrip("/")
+    return method == "POST" and path.endswith("/responses") and "upgrade" not in headers
+
+
+_UNCHANGED = {
+    "request_body": lambda: protos.ProcessingResponse(request_body=protos.BodyResponse()),
+    "request_trailers": lambda: protos.ProcessingResponse(request_trailers=protos.TrailersResponse()),
+    "response_headers": lambda: protos.ProcessingResponse(response_headers=protos.HeadersResponse()),
+    "response_body": lambda: protos.ProcessingResponse(response_body=protos.BodyResponse()),
+    "response_trailers": lambda: protos.ProcessingResponse(response_trailers=protos.TrailersResponse()),
+}
+
+
+def _unchanged(phase: str | None) -> list[Any]:
+    """The reply that leaves this phase of a passed-through request as it is."""
+    make = _UNCHANGED.get(phase or "")
+    return [make()] if make is not None else []
+
+
 def immediate(status: int, body: bytes, content_type: str = "application/json", details: str = "") -> Any:
     headers = [("content-type", content_type)]
     if content_type.startswith("text/event-stream"):
@@ -280,6 +305,8 @@ class RequestProcessor:
         self.started = False
         self.done = False
         self._held = b""
+        # A request this processor does not translate (see `is_create_request`).
+        self.foreign = False
 
     # --- dispatch ------------------------------------------------------------------------------
 
@@ -294,6 +321,14 @@ class RequestProcessor:
         try:
             if phase == "request_headers":
                 self.client_headers = headers_of(request.request_headers)
+                if not is_create_request(self.client_headers):
+                    # Not ours to translate (a WebSocket upgrade, /v1/responses/compact, ...):
+                    # every phase of this request passes through unchanged.
+                    self.foreign = True
+                    return [protos.ProcessingResponse(request_headers=protos.HeadersResponse())]
+            if self.foreign:
+                return _unchanged(phase)
+            if phase == "request_headers":
                 full_duplex = self.request_body_mode == PM.FULL_DUPLEX_STREAMED
                 if full_duplex and not request.request_headers.end_of_stream:
                     self._headers_held = True
