@@ -1378,8 +1378,8 @@ async def upgrade_untouched(ctx: CaseContext) -> None:
     extra = [("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-key", key),
              ("sec-websocket-version", "13")]
     s = xp.ExtProcStream(ctx)
-    reply = await _surface_reply(ctx, s, xp.request_headers(None, method="GET", extra=extra, end_of_stream=True),
-                         "the request_headers of a WebSocket upgrade")
+    upgrade = xp.request_headers(None, method="GET", extra=extra, end_of_stream=True)
+    reply = await _surface_reply(ctx, s, upgrade, "the request_headers of a WebSocket upgrade")
     headers = {":method": "GET", ":path": "/v1/responses", **dict(extra)}
     _check_untouched(ctx, reply, headers, "the upgrade's headers")
 

@@ -7,12 +7,11 @@ Open Responses 2026-04-24, "WebSocket Transport"; OpenAI `ResponsesClientEvent`,
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference.core import errors
+from reference.core import errors, jsonbody
 from reference.core.errors import APIError
 
 CREATE = "response.create"
@@ -36,12 +35,7 @@ class ClientCreate:
 
 def parse_client_message(data: str | bytes) -> ClientCreate:
     """Validate one client message; every failure is an `APIError` 400 (sent as an error event)."""
-    try:
-        message = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.invalid_request(
-            f"We could not parse the WebSocket message: it must be a JSON object ({exc}).",
-            None, "invalid_json") from None
+    message = jsonbody.loads(data)  # the same 400s as an HTTP body (depth, surrogates, NaN)
     if not isinstance(message, dict):
         raise errors.invalid_request("A WebSocket message must be a JSON object.", None, "invalid_type")
     kind = message.get("type")
