@@ -21,7 +21,9 @@ from fixtures.mutants.proxy import ThreadedProxy
 
 # the case areas (``Case.area``) whose cases are proven here
 _STREAM = ["stream.errors", "stream.finish", "stream.items", "stream.store", "stream.tools"]
-_RESPONSES = ["background", "compact", "input", "input_tokens", "output", "params", "tools", *_STREAM]
+_RESPONSES = [
+    "background", "compact", "input", "input_tokens", "output", "params", "tools", "websocket", *_STREAM,
+]
 AREAS = {"errors.backend", "errors.params", "errors.routes", "state.chain", "state.input-items"}
 AREAS |= {f"responses.{a}" for a in _RESPONSES}
 PAIRS = [(c, f) for c, faults in PROOFS.items() for f in faults if f.startswith("proof.mutproxy.")]
