@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,7 @@ from fixtures.backend.server import run_in_thread
 from reference.cli import GatewayProcess, start_subprocess
 from reference.core import websocket as ws
 from reference.core.errors import APIError
-from reference.engine import Engine
-from reference.http import create_app
+from reference.gateway import Gateway, build_gateway
 from reference.store import open_store
 
 
@@ -86,8 +85,17 @@ def test_connection_state_keeps_the_latest_and_evicts() -> None:
 # --- in-process: time limit, upgrades where none is offered -----------------------------------
 
 
-async def test_connection_time_limit_error_then_close() -> None:
-    app = create_app(Engine(open_store(":memory:"), None))
+@pytest.fixture
+async def gateway_without_backend() -> AsyncIterator[Gateway]:
+    gateway = build_gateway(open_store(":memory:"), None)
+    try:
+        yield gateway
+    finally:
+        await gateway.aclose()
+
+
+async def test_connection_time_limit_error_then_close(gateway_without_backend: Gateway) -> None:
+    app = gateway_without_backend.http_app()
     app.config["WEBSOCKET_MAX_SECONDS"] = 0.2
     async with app.test_client().websocket("/v1/responses") as sock:
         event = json.loads(await asyncio.wait_for(sock.receive(), 5))
@@ -95,8 +103,10 @@ async def test_connection_time_limit_error_then_close() -> None:
     assert event["error"]["code"] == "websocket_connection_limit_reached"
 
 
-async def test_upgrade_where_no_websocket_is_offered_is_an_honest_http_error() -> None:
-    app = create_app(Engine(open_store(":memory:"), None))
+async def test_upgrade_where_no_websocket_is_offered_is_an_honest_http_error(
+    gateway_without_backend: Gateway,
+) -> None:
+    app = gateway_without_backend.http_app()
     for path in ("/v1/files", "/v1/nowhere"):
         with pytest.raises(WebsocketResponseError) as err:
             async with app.test_client().websocket(path) as sock:
