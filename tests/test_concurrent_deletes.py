@@ -60,3 +60,25 @@ async def test_attach_while_deleting_leaves_no_dangling_entry(vs: VS) -> None:
         vs.gateway.store.objects.list, Kind.VECTOR_STORE_FILE, parent=store["id"])
     files = {f["id"] for f in await vs.gateway.thread.run(vs.gateway.store.objects.list, Kind.FILE)}
     assert [e["id"] for e in entries if e["id"] not in files] == []
+
+
+async def test_partial_and_orphaned_uploads_are_removed_at_start(tmp_path: Path) -> None:
+    from test_files import stop_gateway
+
+    db = tmp_path / "db.sqlite3"
+    with respx.mock(assert_all_called=False) as router:
+        mount(router, BACKEND)
+        gw, ctx = await _start(db)
+        kept = await gw.upload_ok(b"a complete upload", "kept.txt")
+        blob_dir = gw.blob_dir
+        await stop_gateway(gw, ctx)
+        # What a crash leaves: an upload cut off mid-way, and bytes with no file object.
+        (blob_dir / "file-cutoff.part").write_bytes(b"x" * 4096)
+        (blob_dir / "file-orphan").write_bytes(b"y" * 4096)
+        gw, ctx = await _start(db)
+        try:
+            assert sorted(p.name for p in blob_dir.iterdir()) == [kept["id"]]
+            content = await gw.http.get(f"/v1/files/{kept['id']}/content")
+            assert await content.get_data() == b"a complete upload"
+        finally:
+            await stop_gateway(gw, ctx)

@@ -376,7 +376,10 @@ async def test_stream_cut_off_is_stored_failed(engine: Engine) -> None:
     assert (
         stored["status"] == "failed"
         and stored["error"]["code"] == "server_error"
-        and "invalid response" in stored["error"]["message"]
+        # Envoy closes the processor's stream alike for a client that left and a backend that
+        # dropped: the record blames neither.
+        and "the client disconnected or the connection to the model backend was reset"
+        in stored["error"]["message"]
     )
 
 

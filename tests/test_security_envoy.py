@@ -222,3 +222,25 @@ def test_unusable_json_is_400_through_envoy(plain_stack: Stack, body: str, code:
     r = httpx.post(f"{plain_stack.envoy_url}/v1/conversations", timeout=30,
                    content=b'{"metadata": {"k": "a\\ud800b"}}', headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_unicode"
+
+
+def test_client_disconnect_through_envoy_is_not_blamed_on_the_backend(plain_stack: Stack) -> None:
+    tag = f"gone-{time.monotonic_ns()}"
+    with httpx.Client(base_url=plain_stack.envoy_url, timeout=30) as client, client.stream(
+            "POST", "/v1/responses", json={"model": "m", "stream": True, "metadata": {"tag": tag},
+                                           "input": "[[slow:300]] [[text:one two three four five six]]"}) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                break  # the client goes away after the first event
+    deadline = time.monotonic() + 10
+    mine: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{plain_stack.http_url}/v1/responses", params={"limit": 100}, timeout=5).json()
+        mine = next((x for x in listed["data"] if (x.get("metadata") or {}).get("tag") == tag), None)
+        if mine is not None and mine["status"] != "in_progress":
+            break
+        time.sleep(0.1)
+    assert mine is not None and mine["status"] == "failed", mine
+    message = mine["error"]["message"]
+    assert "returned an invalid response" not in message
+    assert "client disconnected" in message

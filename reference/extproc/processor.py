@@ -744,10 +744,12 @@ class RequestProcessor:
         backend dropped the connection: Envoy resets the client's stream and closes ours) is
         stored as failed, so a later GET does not show it in progress forever."""
         if self.kind == "sse" and self.translator is not None and not self.translator.terminated:
-            # The direct path's wording for a stream that broke off after its headers.
-            self.translator.fail(
-                errors.backend_bad_response("the stream broke off (the connection was reset)")
-            )
+            # Envoy closes our stream the same way whether the client went away or the backend
+            # connection was reset, so the record says that, blaming neither side.
+            self.translator.fail(APIError(
+                502, "The stream was cut off before it ended: the client disconnected or the "
+                "connection to the model backend was reset.", errors.SERVER_ERROR, None,
+                "stream_interrupted"))
             if self.prepared is not None and not self.stored:
                 try:
                     await self.engine.finalize(self.prepared, self.translator.response)

@@ -161,11 +161,32 @@ class VectorStores:
         if self._started:
             return
         self._started = True
+        await self._remove_leftover_blobs()
         for vs in await self._run(self.objects.list, VECTOR_STORE):
             for f in await self._run(self.objects.list, VS_FILE, parent=vs["id"]):
                 if f["status"] == "in_progress" and (vs["id"], f["id"]) not in self._tasks:
                     log.info("resuming ingestion of %s into %s", f["id"], vs["id"])
                     self._schedule(vs["id"], f["id"])
+
+    async def _remove_leftover_blobs(self) -> None:
+        """Delete what a previous process left behind in the blob directory: uploads cut off
+        mid-way (`<file_id>.part`, never renamed into place) and bytes whose file object was
+        never stored (a crash between the rename and the store write). Runs before serving, so
+        no upload of this process can be in flight."""
+        known = {f["id"] for f in await self._run(self.objects.list, FILE)}
+
+        def sweep() -> list[str]:
+            removed = []
+            for path in self.blob_dir.iterdir():
+                if path.is_file() and (path.suffix == ".part" or path.name not in known):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                        removed.append(path.name)
+            return removed
+
+        removed = await asyncio.to_thread(sweep)
+        if removed:
+            log.warning("removed %d partial or orphaned upload(s) from %s", len(removed), self.blob_dir)
 
     async def aclose(self) -> None:
         """Stop ingestion jobs; their files stay `in_progress` and resume on the next start."""
