@@ -226,9 +226,10 @@ def test_unusable_json_is_400_through_envoy(plain_stack: Stack, body: str, code:
 
 def test_client_disconnect_through_envoy_is_not_blamed_on_the_backend(plain_stack: Stack) -> None:
     tag = f"gone-{time.monotonic_ns()}"
+    body = {"model": "m", "stream": True, "metadata": {"tag": tag},
+            "input": "[[slow:300]] [[text:one two three four five six]]"}
     with httpx.Client(base_url=plain_stack.envoy_url, timeout=30) as client, client.stream(
-            "POST", "/v1/responses", json={"model": "m", "stream": True, "metadata": {"tag": tag},
-                                           "input": "[[slow:300]] [[text:one two three four five six]]"}) as r:
+            "POST", "/v1/responses", json=body) as r:
         for line in r.iter_lines():
             if line.startswith("data: "):
                 break  # the client goes away after the first event
