@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance import checks
 from conformance.cases._support import OAI, TOOLS, backend_messages, one_function_call, roles_and_texts
-from conformance.cases.errors import check_error_object
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
@@ -249,7 +249,7 @@ async def previous_response_id_echo(ctx: CaseContext) -> None:
 async def unknown_previous_rejected(ctx: CaseContext) -> None:
     resp = await ctx.create(previous_response_id="resp_conformance_does_not_exist_0000")
     ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
-    check_error_object(ctx, resp)
+    checks.error_object(ctx, resp)
 
 
 @case(
@@ -262,7 +262,7 @@ async def unknown_previous_rejected(ctx: CaseContext) -> None:
 async def unknown_previous_param(ctx: CaseContext) -> None:
     resp = await ctx.create(previous_response_id="resp_conformance_does_not_exist_0000")
     ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
-    err = check_error_object(ctx, resp)
+    err = checks.error_object(ctx, resp)
     ctx.check_eq(err.get("param"), "previous_response_id", "error.param")
 
 
@@ -347,7 +347,7 @@ async def unstored_previous_rejected(ctx: CaseContext) -> None:
     first = await ctx.create_ok(store=False)
     resp = await ctx.create(previous_response_id=first.get("id"))
     ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
-    check_error_object(ctx, resp)
+    checks.error_object(ctx, resp)
 
 
 INPUT_ITEMS_SRC = f"{OAI} paths./responses/{{response_id}}/input_items.get"
@@ -593,7 +593,7 @@ async def _bad_limit(ctx: CaseContext, limit: int) -> None:
     await _page(ctx, rid)  # the endpoint exists (else UNIMPLEMENTED)
     resp = await ctx.get(f"/responses/{rid}/input_items", params={"limit": str(limit)})
     ctx.check_eq(resp.status_code, 400, f"status for limit={limit}")
-    err = check_error_object(ctx, resp)
+    err = checks.error_object(ctx, resp)
     ctx.check_eq(err.get("param"), "limit", "error.param")
 
 
@@ -608,7 +608,7 @@ async def unknown_response_404(ctx: CaseContext) -> None:
     await _page(ctx, await _seven(ctx))  # the endpoint exists (else UNIMPLEMENTED)
     resp = await ctx.get("/responses/resp_conformance_does_not_exist_0000/input_items")
     ctx.check_eq(resp.status_code, 404, "status for an unknown response")
-    check_error_object(ctx, resp)
+    checks.error_object(ctx, resp)
 
 
 @case(

@@ -10,8 +10,8 @@ import asyncio
 import time
 from typing import Any
 
+from conformance import checks
 from conformance.cases._support import OAI
-from conformance.cases.errors import check_error_object
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
@@ -164,7 +164,7 @@ async def cancel_completed_400(ctx: CaseContext) -> None:
         ctx.skip(f"the background response ended {got.get('status')!r}, not completed")
     again = await ctx.post(f"/responses/{rid}/cancel")
     ctx.check_eq(again.status_code, 400, "status of cancelling a completed response")
-    check_error_object(ctx, again)
+    checks.error_object(ctx, again)
 
 
 @case(
@@ -179,7 +179,7 @@ async def cancel_foreground_400(ctx: CaseContext) -> None:
     resp = await ctx.create_ok()
     got = await ctx.post(f"/responses/{resp.get('id')}/cancel")
     ctx.check_eq(got.status_code, 400, "status of cancelling a foreground response")
-    check_error_object(ctx, got)
+    checks.error_object(ctx, got)
 
 
 @case(
@@ -193,7 +193,7 @@ async def cancel_unknown_404(ctx: CaseContext) -> None:
     await _start(ctx)  # detect support first
     got = await ctx.post("/responses/resp_conformance_does_not_exist_0000/cancel")
     ctx.check_eq(got.status_code, 404, "status of cancelling an unknown response")
-    check_error_object(ctx, got)
+    checks.error_object(ctx, got)
 
 
 @case(
@@ -208,7 +208,7 @@ async def store_false_400(ctx: CaseContext) -> None:
     await _start(ctx)  # detect support first
     resp = await ctx.create(background=True, store=False)
     ctx.check_eq(resp.status_code, 400, "status of background with store false")
-    check_error_object(ctx, resp)
+    checks.error_object(ctx, resp)
 
 
 async def _start_stream(ctx: CaseContext, input: str) -> list[dict[str, Any]]:
