@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from conformance.context import CaseContext
-from conformance.model import CaseFunc, Level, Tier, case
+from conformance.model import FamilyFunc, Level, Row, Tier, family
 
 OAI = "openai-openapi.yaml"
 INGEST_TIMEOUT = 10.0  # seconds a case waits for ingestion to finish
@@ -287,6 +287,92 @@ async def walk(
     return seen
 
 
+@dataclass(frozen=True)
+class ListRoute:
+    """A list route of the list family: ``make(ctx, n)`` creates n items there."""
+
+    route: str
+    make: MakeListing
+    default_order: str = "desc"
+
+
+async def list_shape(ctx: CaseContext, lr: ListRoute) -> None:
+    listing = await lr.make(ctx, 1)
+    pg = await page(ctx, listing.path, lr.route)
+    got = {
+        "object": pg.get("object"),
+        "data": isinstance(pg.get("data"), list),
+        "has_more": isinstance(pg.get("has_more"), bool),
+        "first_id": isinstance(pg.get("first_id"), str),
+        "last_id": isinstance(pg.get("last_id"), str),
+    }
+    ctx.check_eq(
+        got,
+        {"object": "list", "data": True, "has_more": True, "first_id": True, "last_id": True},
+        "list object fields (types)",
+    )
+
+
+async def list_limit_has_more(ctx: CaseContext, lr: ListRoute) -> None:
+    listing = await lr.make(ctx, 3)
+    pg = await page(ctx, listing.path, lr.route, limit=2)
+    ctx.check_eq(len(data_of(ctx, pg)), 2, "number of items with limit=2")
+    ctx.check_eq(pg.get("has_more"), True, "has_more with limit=2 and at least 3 items")
+
+
+async def list_first_last(ctx: CaseContext, lr: ListRoute) -> None:
+    listing = await lr.make(ctx, 3)
+    pg = await page(ctx, listing.path, lr.route, limit=2)
+    data = data_of(ctx, pg)
+    ctx.check(bool(data), "the page is not empty", expected="items", actual=data)
+    ctx.check_eq(
+        [pg.get("first_id"), pg.get("last_id")],
+        [data[0].get("id"), data[-1].get("id")],
+        "[first_id, last_id] vs the ids of the first and last item",
+    )
+
+
+async def list_default_order(ctx: CaseContext, lr: ListRoute) -> None:
+    listing = await lr.make(ctx, 3)
+    data = data_of(ctx, await page(ctx, listing.path, lr.route, limit=100))
+    ours = [str(d.get("id")) for d in data if d.get("id") in listing.ids]
+    want = listing.ids[::-1] if lr.default_order == "desc" else listing.ids
+    ctx.check_eq(ours, want, f"our ids in the default listing (default order {lr.default_order})")
+
+
+async def list_walk_desc(ctx: CaseContext, lr: ListRoute) -> None:
+    listing = await lr.make(ctx, 5)
+    seen = await walk(ctx, listing, lr.route, "desc", None, stop_when_seen=not listing.exclusive)
+    dups = sorted({i for i in seen if seen.count(i) > 1})
+    ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
+    ctx.check_eq([i for i in seen if i in listing.ids], listing.ids[::-1], "our ids, walking desc")
+
+
+async def list_walk_asc(ctx: CaseContext, lr: ListRoute) -> None:
+    listing = await lr.make(ctx, 5)
+    # Shared lists may hold many older items: start after our oldest one.
+    start = None if listing.exclusive else listing.ids[0]
+    want = listing.ids if listing.exclusive else listing.ids[1:]
+    seen = await walk(ctx, listing, lr.route, "asc", start, stop_when_seen=False)
+    dups = sorted({i for i in seen if seen.count(i) > 1})
+    ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
+    ctx.check_eq([i for i in seen if i in listing.ids], want, "our ids, walking asc")
+
+
+async def list_last_page(ctx: CaseContext, lr: ListRoute) -> None:
+    listing = await lr.make(ctx, 2)
+    # An exclusive list ends with our items; in a shared one only items newer than our oldest
+    # can follow it (asc, after our oldest).
+    if listing.exclusive:
+        pg = await page(ctx, listing.path, lr.route, limit=100)
+    else:
+        pg = await page(ctx, listing.path, lr.route, limit=100, order="asc", after=listing.ids[0])
+        data = data_of(ctx, pg)
+        if len(data) >= 100:
+            ctx.skip("too many newer items in the shared list to reach its end in one page")
+    ctx.check_eq(pg.get("has_more"), False, "has_more on a page that reaches the end of the list")
+
+
 def list_cases(
     module: str,
     area: str,
@@ -299,123 +385,54 @@ def list_cases(
     default_order: str = "desc",
     default_order_spec: str = ORDER,
 ) -> None:
-    """Register the pagination invariants of one list route under ``<area>.list.*``.
-
-    ``module`` is the case module the cases belong to (reports and self-tests group by it)."""
-    lvl = level
-
-    def reg(suffix: str, title: str, spec: str) -> Callable[[CaseFunc], CaseFunc]:
-        def decorate(fn: CaseFunc) -> CaseFunc:
-            # set before registering: the registry tells re-imports from id reuse by these
-            fn.__module__ = module
-            fn.__qualname__ = f"list_{area.replace('.', '_')}_{suffix.replace('-', '_')}"
-            return case(f"{area}.list.{suffix}", level=lvl, title=title, spec=spec, source=source, tier=tier)(
-                fn
-            )
-
-        return decorate
-
-    @reg(
-        "shape", f"GET {route} answers a list object with data, first_id, last_id, has_more", spec=LIST_SHAPE
-    )
-    async def shape(ctx: CaseContext) -> None:
-        listing = await make(ctx, 1)
-        pg = await page(ctx, listing.path, route)
-        got = {
-            "object": pg.get("object"),
-            "data": isinstance(pg.get("data"), list),
-            "has_more": isinstance(pg.get("has_more"), bool),
-            "first_id": isinstance(pg.get("first_id"), str),
-            "last_id": isinstance(pg.get("last_id"), str),
-        }
-        ctx.check_eq(
-            got,
-            {"object": "list", "data": True, "has_more": True, "first_id": True, "last_id": True},
-            "list object fields (types)",
-        )
-
-    @reg(
-        "limit-has-more",
-        f"GET {route}?limit=2 answers two items and has_more=true when there are more",
-        spec=LIMIT + " has_more: Whether there are more items available.",
-    )
-    async def limit_has_more(ctx: CaseContext) -> None:
-        listing = await make(ctx, 3)
-        pg = await page(ctx, listing.path, route, limit=2)
-        ctx.check_eq(len(data_of(ctx, pg)), 2, "number of items with limit=2")
-        ctx.check_eq(pg.get("has_more"), True, "has_more with limit=2 and at least 3 items")
-
-    @reg(
-        "first-last-id",
-        "first_id and last_id name the first and last item of the page",
-        spec="first_id: The ID of the first item in the list. last_id: The ID of the last item in the list.",
-    )
-    async def first_last(ctx: CaseContext) -> None:
-        listing = await make(ctx, 3)
-        pg = await page(ctx, listing.path, route, limit=2)
-        data = data_of(ctx, pg)
-        ctx.check(bool(data), "the page is not empty", expected="items", actual=data)
-        ctx.check_eq(
-            [pg.get("first_id"), pg.get("last_id")],
-            [data[0].get("id"), data[-1].get("id")],
-            "[first_id, last_id] vs the ids of the first and last item",
-        )
-
-    @reg(
-        "default-order",
-        f"Without order, GET {route} lists newest first"
-        if default_order == "desc"
-        else f"Without order, GET {route} lists oldest first",
-        spec=default_order_spec,
-    )
-    async def default(ctx: CaseContext) -> None:
-        listing = await make(ctx, 3)
-        data = data_of(ctx, await page(ctx, listing.path, route, limit=100))
-        ours = [str(d.get("id")) for d in data if d.get("id") in listing.ids]
-        want = listing.ids[::-1] if default_order == "desc" else listing.ids
-        ctx.check_eq(ours, want, f"our ids in the default listing (default order {default_order})")
-
-    @reg(
-        "walk-desc",
-        "Walking order=desc pages with after=last_id yields each item exactly once, newest first",
-        spec=AFTER,
-    )
-    async def walk_desc(ctx: CaseContext) -> None:
-        listing = await make(ctx, 5)
-        seen = await walk(ctx, listing, route, "desc", None, stop_when_seen=not listing.exclusive)
-        dups = sorted({i for i in seen if seen.count(i) > 1})
-        ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
-        ctx.check_eq([i for i in seen if i in listing.ids], listing.ids[::-1], "our ids, walking desc")
-
-    @reg(
-        "walk-asc",
-        "Walking order=asc pages with after=last_id yields each item exactly once, oldest first",
-        spec=AFTER + " " + ORDER,
-    )
-    async def walk_asc(ctx: CaseContext) -> None:
-        listing = await make(ctx, 5)
-        # Shared lists may hold many older items: start after our oldest one.
-        start = None if listing.exclusive else listing.ids[0]
-        want = listing.ids if listing.exclusive else listing.ids[1:]
-        seen = await walk(ctx, listing, route, "asc", start, stop_when_seen=False)
-        dups = sorted({i for i in seen if seen.count(i) > 1})
-        ctx.check(not dups, "no item appears twice while walking", expected=[], actual=dups)
-        ctx.check_eq([i for i in seen if i in listing.ids], want, "our ids, walking asc")
-
-    @reg(
-        "last-page-no-more",
-        "The last page has has_more=false",
-        spec="has_more: Whether there are more items available.",
-    )
-    async def last_page(ctx: CaseContext) -> None:
-        listing = await make(ctx, 2)
-        # desc from our second item: only our first (oldest) item can follow it in a shared list
-        # when nothing older exists; use the exclusive list as is, else after=our newest, asc.
-        if listing.exclusive:
-            pg = await page(ctx, listing.path, route, limit=100)
-        else:
-            pg = await page(ctx, listing.path, route, limit=100, order="asc", after=listing.ids[0])
-            data = data_of(ctx, pg)
-            if len(data) >= 100:
-                ctx.skip("too many newer items in the shared list to reach its end in one page")
-        ctx.check_eq(pg.get("has_more"), False, "has_more on a page that reaches the end of the list")
+    """Register the pagination invariants of one list route under ``<area>.list.*``, as cases of
+    ``module`` (the area module that calls this)."""
+    lr = ListRoute(route, make, default_order)
+    newest = "newest first" if default_order == "desc" else "oldest first"
+    table: list[tuple[str, str, str, FamilyFunc[ListRoute]]] = [
+        (
+            "shape",
+            f"GET {route} answers a list object with data, first_id, last_id, has_more",
+            LIST_SHAPE,
+            list_shape,
+        ),
+        (
+            "limit-has-more",
+            f"GET {route}?limit=2 answers two items and has_more=true when there are more",
+            LIMIT + " has_more: Whether there are more items available.",
+            list_limit_has_more,
+        ),
+        (
+            "first-last-id",
+            "first_id and last_id name the first and last item of the page",
+            "first_id: The ID of the first item in the list. last_id: The ID of the last item in the list.",
+            list_first_last,
+        ),
+        (
+            "default-order",
+            f"Without order, GET {route} lists {newest}",
+            default_order_spec,
+            list_default_order,
+        ),
+        (
+            "walk-desc",
+            "Walking order=desc pages with after=last_id yields each item exactly once, newest first",
+            AFTER,
+            list_walk_desc,
+        ),
+        (
+            "walk-asc",
+            "Walking order=asc pages with after=last_id yields each item exactly once, oldest first",
+            AFTER + " " + ORDER,
+            list_walk_asc,
+        ),
+        (
+            "last-page-no-more",
+            "The last page has has_more=false",
+            "has_more: Whether there are more items available.",
+            list_last_page,
+        ),
+    ]
+    for suffix, title, spec, check in table:
+        row = Row(f"{area}.list.{suffix}", level, title, spec, lr, source=source, tier=tier)
+        family([row], module=module)(check)

@@ -10,6 +10,7 @@ with a real embedding model alike: those cases are MUST."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.cases._stateful import (
@@ -32,7 +33,7 @@ from conformance.cases._stateful import (
     wait_store,
 )
 from conformance.context import CaseContext
-from conformance.model import Level, case
+from conformance.model import Level, Row, case, family
 
 SRC = f"{OAI} paths./vector_stores"
 ITEM = f"{OAI} paths./vector_stores/{{vector_store_id}}"
@@ -956,50 +957,58 @@ FILTERS: dict[str, tuple[dict[str, Any], set[str], str]] = {
 }
 
 
-def _filter_case(suffix: str, flt: dict[str, Any], keeps: set[str], target: str) -> None:
+_COMPOUND_SPEC = (
+    "CompoundFilter: Combine multiple filters using `and` or `or`. filters: Array of filters to "
+    "combine. Items can be `ComparisonFilter` or `CompoundFilter`."
+)
+_COMPARISON_SPEC = (
+    _CMP_TYPES + " value: The value to compare against the attribute key; supports string, number, "
+    "or boolean types."
+)
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """A search with ``filter`` must find ``target`` and nothing outside ``keeps``."""
+
+    filter: dict[str, Any]
+    keeps: set[str]
+    target: str
+
+
+def _filter_row(suffix: str, flt: dict[str, Any], keeps: set[str], target: str) -> Row[Filtered]:
     compound = flt["type"] in ("and", "or")
-    if compound:
-        spec = (
-            "CompoundFilter: Combine multiple filters using `and` or `or`. filters: Array of filters to "
-            "combine. Items can be `ComparisonFilter` or `CompoundFilter`."
-        )
-    else:
-        spec = (
-            _CMP_TYPES + " value: The value to compare against the attribute key; supports string, number, "
-            "or boolean types."
-        )
-
-    async def run(ctx: CaseContext) -> None:
-        c = await corpus(ctx)
-        # the query targets a document the filter keeps, and shares no words with the others;
-        # a sibling query for a document the filter drops must not bring that document back
-        dropped = sorted(set(CORPUS) - keeps)
-        query = QUERIES[target] + (" " + QUERIES[dropped[0]] if dropped else "")
-        hits = await search_ok(ctx, c.vs_id, query, filters=flt, max_num_results=50)
-        names = [c.name_of(h.get("file_id")) for h in hits]
-        ctx.check(
-            set(names) <= keeps, "every result matches the filter", expected=sorted(keeps), actual=names
-        )
-        ctx.check(
-            target in names,
-            f"{target} (matches the filter and the query) is found",
-            expected=target,
-            actual=names,
-        )
-
-    run.__name__ = run.__qualname__ = f"filter_{suffix.replace('-', '_')}"
-    case(
+    return Row(
         f"vector_stores.search.filter-{suffix}",
-        level=Level.MUST,
-        title=f"filters {flt['type']}{' (nested)' if suffix == 'nested' else ''} keeps exactly the matching "
-        "files",
-        spec=spec,
+        Level.MUST,
+        f"filters {flt['type']}{' (nested)' if suffix == 'nested' else ''} keeps exactly the matching files",
+        _COMPOUND_SPEC if compound else _COMPARISON_SPEC,
+        Filtered(flt, keeps, target),
         source=COMPOUND if compound else CMP,
-    )(run)
+    )
 
 
-for _suffix, (_flt, _keeps, _target) in FILTERS.items():
-    _filter_case(_suffix, _flt, _keeps, _target)
+@family([_filter_row(suffix, *row) for suffix, row in FILTERS.items()])
+async def filtered_search(ctx: CaseContext, search: Filtered) -> None:
+    c = await corpus(ctx)
+    # the query targets a document the filter keeps, and shares no words with the others;
+    # a sibling query for a document the filter drops must not bring that document back
+    dropped = sorted(set(CORPUS) - search.keeps)
+    query = QUERIES[search.target] + (" " + QUERIES[dropped[0]] if dropped else "")
+    hits = await search_ok(ctx, c.vs_id, query, filters=search.filter, max_num_results=50)
+    names = [c.name_of(h.get("file_id")) for h in hits]
+    ctx.check(
+        set(names) <= search.keeps,
+        "every result matches the filter",
+        expected=sorted(search.keeps),
+        actual=names,
+    )
+    ctx.check(
+        search.target in names,
+        f"{search.target} (matches the filter and the query) is found",
+        expected=search.target,
+        actual=names,
+    )
 
 
 # --------------------------------------------------------------------------- lists

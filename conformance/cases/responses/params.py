@@ -6,11 +6,12 @@ model (scripted tier, seen from the backend's side with ``[[request]]``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.cases._support import OAI, TOOLS, WEATHER, backend_request
 from conformance.context import CaseContext
-from conformance.model import Level, Tier, case
+from conformance.model import Level, Row, Tier, case, family
 
 RESP = f"{OAI} components.schemas.Response"
 CREATE = f"{OAI} components.schemas.CreateResponse"
@@ -28,6 +29,19 @@ JSON_SCHEMA_FORMAT = {
 }
 
 
+@dataclass(frozen=True)
+class Echo:
+    """Create with ``extra``; ``pick(response)`` must equal ``expected`` (``what`` names it)."""
+
+    extra: dict[str, Any]
+    pick: Callable[[dict[str, Any]], Any]
+    expected: Any
+    what: str
+
+
+ECHOES: list[Row[Echo]] = []
+
+
 def _echo_case(
     case_id: str,
     *,
@@ -40,14 +54,8 @@ def _echo_case(
     level: Level = Level.MUST,
     source: str = RESP,
 ) -> None:
-    """Register a case: create with ``extra``; ``pick(response)`` must equal ``expected``."""
-
-    async def run(ctx: CaseContext) -> None:
-        resp = await ctx.create_ok(**extra)
-        ctx.check_eq(pick(resp), expected, what)
-
-    run.__name__ = run.__qualname__ = case_id.rsplit(".", 1)[-1].replace("-", "_")
-    case(case_id, level=level, title=title, spec=spec, source=source)(run)
+    """A row of the ``ECHOES`` family."""
+    ECHOES.append(Row(case_id, level, title, spec, Echo(extra, pick, expected, what), source=source))
 
 
 def _tool_names(resp: dict[str, Any]) -> Any:
@@ -258,6 +266,12 @@ _echo_case(
 
 
 # --------------------------------------------------------------------------- forwarded to the model
+
+
+@family(ECHOES)
+async def echoed(ctx: CaseContext, echo: Echo) -> None:
+    resp = await ctx.create_ok(**echo.extra)
+    ctx.check_eq(echo.pick(resp), echo.expected, echo.what)
 
 
 @case(
