@@ -17,7 +17,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -436,3 +436,123 @@ def list_cases(
     for suffix, title, spec, check in table:
         row = Row(f"{area}.list.{suffix}", level, title, spec, lr, source=source, tier=tier)
         family([row], module=module)(check)
+
+
+# --------------------------------------------------------------------------- resource family
+
+Probes = Callable[[CaseContext, dict[str, Any]], Awaitable[dict[str, int]]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A stateful resource behind ``path`` (``/files``): ``create(ctx, **body)`` makes one (and
+    ends the case UNIMPLEMENTED when the gateway does not offer the API)."""
+
+    path: str
+    create: Callable[..., Awaitable[dict[str, Any]]]
+    deleted_object: str  # the `object` of the DELETE answer
+    missing_id: str  # an id no gateway has issued
+
+    def url(self, obj: dict[str, Any]) -> str:
+        return f"{self.path}/{obj.get('id')}"
+
+
+@dataclass(frozen=True)
+class Retrieve:
+    """GET of a created object answers the ``kept`` fields as the create did."""
+
+    resource: Resource
+    kept: tuple[str, ...]
+    body: dict[str, Any] = field(default_factory=dict)  # the create's body
+    what: str = "retrieved vs created"
+
+
+@dataclass(frozen=True)
+class Gone:
+    """After DELETE (answered 200), every probe of the deleted object answers 404."""
+
+    resource: Resource
+    probes: Probes
+    setup: Callable[[CaseContext], Awaitable[dict[str, Any]]] | None = None  # default: create
+
+
+@dataclass(frozen=True)
+class NotListed:
+    """A deleted object is not in the newest page of its collection."""
+
+    resource: Resource
+    what: str
+
+
+async def retrieve_equals_create(ctx: CaseContext, r: Retrieve) -> None:
+    made = await r.resource.create(ctx, **r.body)
+    got = ctx.json_ok(await ctx.get(r.resource.url(made)), f"GET {r.resource.path}/{{id}}")
+    ctx.check_eq({k: got.get(k) for k in r.kept}, {k: made.get(k) for k in r.kept}, r.what)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """GET of an id the gateway never issued is 404."""
+
+    resource: Resource
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """DELETE answers ``{id, object: <deleted_object>, deleted: true}``."""
+
+    resource: Resource
+
+
+async def unknown_is_404(ctx: CaseContext, unknown: Unknown) -> None:
+    resource = unknown.resource
+    await resource.create(ctx)  # detects support
+    resp = await ctx.get(f"{resource.path}/{resource.missing_id}")
+    ctx.check_eq(resp.status_code, 404, f"status of GET {resource.path}/{{id}} for an unknown id")
+
+
+async def delete_answer(ctx: CaseContext, deleted: Deleted) -> None:
+    resource = deleted.resource
+    made = await resource.create(ctx)
+    got = ctx.json_ok(await ctx.delete(resource.url(made)), f"DELETE {resource.path}/{{id}}")
+    ctx.check_eq(
+        {k: got.get(k) for k in ("id", "object", "deleted")},
+        {"id": made.get("id"), "object": resource.deleted_object, "deleted": True},
+        "delete answer",
+    )
+
+
+async def _deleted(ctx: CaseContext, resource: Resource, setup: Any = None) -> dict[str, Any]:
+    made = await (setup or resource.create)(ctx)
+    resp = await ctx.delete(resource.url(made))
+    ctx.check_eq(resp.status_code, 200, f"status of DELETE {resource.path}/{{id}}")
+    return made
+
+
+async def gone_after_delete(ctx: CaseContext, gone: Gone) -> None:
+    made = await _deleted(ctx, gone.resource, gone.setup)
+    got = await gone.probes(ctx, made)
+    ctx.check_eq(got, {k: 404 for k in got}, "statuses after DELETE")
+
+
+async def not_listed_after_delete(ctx: CaseContext, nl: NotListed) -> None:
+    made = await _deleted(ctx, nl.resource)
+    page = ctx.json_ok(await ctx.get(nl.resource.path, params={"limit": "100"}), f"GET {nl.resource.path}")
+    ids = [d.get("id") for d in page.get("data") or [] if isinstance(d, dict)]
+    ctx.check(made.get("id") not in ids, nl.what, expected=f"no {made.get('id')}", actual=ids[:10])
+
+
+_RESOURCE_CHECKS: dict[type, FamilyFunc[Any]] = {
+    Retrieve: retrieve_equals_create,
+    Unknown: unknown_is_404,
+    Deleted: delete_answer,
+    Gone: gone_after_delete,
+    NotListed: not_listed_after_delete,
+}
+
+
+def resource_cases(module: str, rows: Sequence[Row[Any]]) -> None:
+    """Register rows of the resource family as cases of ``module``; a row's params say what it
+    checks: ``Retrieve``, ``Unknown``, ``Deleted``, ``Gone`` (after DELETE) or ``NotListed``."""
+    for row in rows:
+        family([row], module=module)(_RESOURCE_CHECKS[type(row.params)])

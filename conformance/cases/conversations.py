@@ -13,9 +13,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.cases._stateful import OAI, Listing, list_cases, require_support
+from conformance.cases._stateful import (
+    OAI,
+    Deleted,
+    Gone,
+    Listing,
+    Resource,
+    Retrieve,
+    Unknown,
+    list_cases,
+    require_support,
+    resource_cases,
+)
 from conformance.context import CaseContext
-from conformance.model import Level, Tier, case
+from conformance.model import Level, Row, Tier, case
 
 SRC = f"{OAI} paths./conversations"
 ITEM = f"{OAI} paths./conversations/{{conversation_id}}"
@@ -125,20 +136,6 @@ async def create_with_items(ctx: CaseContext) -> None:
 
 
 @case(
-    "conversations.retrieve.equals-create",
-    level=Level.MUST,
-    title="GET /conversations/{id} answers the created conversation",
-    spec="GET /conversations/{conversation_id}: Get a conversation",
-    source=ITEM,
-)
-async def retrieve(ctx: CaseContext) -> None:
-    conv = await _create(ctx, metadata={"a": "1"})
-    got = ctx.json_ok(await ctx.get(f"/conversations/{conv.get('id')}"), "GET /conversations/{id}")
-    keys = ("id", "object", "created_at", "metadata")
-    ctx.check_eq({k: got.get(k) for k in keys}, {k: conv.get(k) for k in keys}, "retrieved vs created")
-
-
-@case(
     "conversations.update.metadata",
     level=Level.MUST,
     title="POST /conversations/{id} replaces metadata",
@@ -156,62 +153,6 @@ async def update(ctx: CaseContext) -> None:
     ctx.check_eq(
         [got.get("metadata"), again.get("metadata")], [{"b": "2"}, {"b": "2"}], "metadata (answer, GET)"
     )
-
-
-@case(
-    "conversations.retrieve.unknown-404",
-    level=Level.MUST,
-    title="GET /conversations/{id} of an unknown id is 404",
-    spec="GET /conversations/{conversation_id}: Get a conversation",
-    source=ITEM,
-)
-async def retrieve_unknown(ctx: CaseContext) -> None:
-    await _create(ctx)
-    ctx.check_eq((await ctx.get("/conversations/conv_conformance_missing")).status_code, 404, "status")
-
-
-@case(
-    "conversations.delete.shape",
-    level=Level.MUST,
-    title="DELETE /conversations/{id} answers {id, object: conversation.deleted, deleted: true}",
-    spec="DeletedConversationResource: object (enum: conversation.deleted), deleted, id.",
-    source=f"{OAI} components.schemas.DeletedConversationResource",
-)
-async def delete_shape(ctx: CaseContext) -> None:
-    conv = await _create(ctx)
-    got = ctx.json_ok(await ctx.delete(f"/conversations/{conv.get('id')}"), "DELETE /conversations/{id}")
-    ctx.check_eq(
-        {k: got.get(k) for k in ("id", "object", "deleted")},
-        {"id": conv.get("id"), "object": "conversation.deleted", "deleted": True},
-        "delete answer",
-    )
-
-
-@case(
-    "conversations.delete.use-after-delete-404",
-    level=Level.MUST,
-    title="After DELETE every route of the conversation answers 404 (get, update, items, item, delete)",
-    spec="DELETE /conversations/{conversation_id}: Delete a conversation. Items in the conversation will "
-    "not be deleted.",
-    source=ITEM,
-)
-async def use_after_delete(ctx: CaseContext) -> None:
-    conv = await _create(ctx, items=[_msg("kept?")])
-    cid = conv.get("id")
-    items = await _items(ctx, str(cid))
-    iid = items[0].get("id") if items else "msg_missing"
-    ctx.check_eq((await ctx.delete(f"/conversations/{cid}")).status_code, 200, "status of DELETE")
-    got = {
-        "GET": (await ctx.get(f"/conversations/{cid}")).status_code,
-        "POST update": (await ctx.post(f"/conversations/{cid}", json={"metadata": {}})).status_code,
-        "GET items": (await ctx.get(f"/conversations/{cid}/items")).status_code,
-        "POST items": (
-            await ctx.post(f"/conversations/{cid}/items", json={"items": [_msg("x")]})
-        ).status_code,
-        "GET item": (await ctx.get(f"/conversations/{cid}/items/{iid}")).status_code,
-        "DELETE again": (await ctx.delete(f"/conversations/{cid}")).status_code,
-    }
-    ctx.check_eq(got, {k: 404 for k in got}, "statuses after DELETE")
 
 
 @case(
@@ -565,4 +506,70 @@ list_cases(
     level=Level.MUST,
     source=ITEMS,
     default_order_spec=_ITEMS_ORDER,
+)
+
+
+# --------------------------------------------------------------------------- retrieve, delete
+
+CONVERSATIONS = Resource("/conversations", _create, "conversation.deleted", "conv_conformance_missing")
+_RETRIEVE = "GET /conversations/{conversation_id}: Get a conversation"
+
+
+async def _with_item(ctx: CaseContext) -> dict[str, Any]:
+    conv = await _create(ctx, items=[_msg("kept?")])
+    items = await _items(ctx, str(conv.get("id")))
+    return {**conv, "item_id": items[0].get("id") if items else "msg_missing"}
+
+
+async def _conversation_routes(ctx: CaseContext, conv: dict[str, Any]) -> dict[str, int]:
+    cid, iid = conv.get("id"), conv.get("item_id")
+    return {
+        "GET": (await ctx.get(f"/conversations/{cid}")).status_code,
+        "POST update": (await ctx.post(f"/conversations/{cid}", json={"metadata": {}})).status_code,
+        "GET items": (await ctx.get(f"/conversations/{cid}/items")).status_code,
+        "POST items": (
+            await ctx.post(f"/conversations/{cid}/items", json={"items": [_msg("x")]})
+        ).status_code,
+        "GET item": (await ctx.get(f"/conversations/{cid}/items/{iid}")).status_code,
+        "DELETE again": (await ctx.delete(f"/conversations/{cid}")).status_code,
+    }
+
+
+resource_cases(
+    __name__,
+    [
+        Row(
+            "conversations.retrieve.equals-create",
+            Level.MUST,
+            "GET /conversations/{id} answers the created conversation",
+            _RETRIEVE,
+            Retrieve(CONVERSATIONS, ("id", "object", "created_at", "metadata"), {"metadata": {"a": "1"}}),
+            source=ITEM,
+        ),
+        Row(
+            "conversations.retrieve.unknown-404",
+            Level.MUST,
+            "GET /conversations/{id} of an unknown id is 404",
+            _RETRIEVE,
+            Unknown(CONVERSATIONS),
+            source=ITEM,
+        ),
+        Row(
+            "conversations.delete.shape",
+            Level.MUST,
+            "DELETE /conversations/{id} answers {id, object: conversation.deleted, deleted: true}",
+            "DeletedConversationResource: object (enum: conversation.deleted), deleted, id.",
+            Deleted(CONVERSATIONS),
+            source=f"{OAI} components.schemas.DeletedConversationResource",
+        ),
+        Row(
+            "conversations.delete.use-after-delete-404",
+            Level.MUST,
+            "After DELETE every route of the conversation answers 404 (get, update, items, item, delete)",
+            "DELETE /conversations/{conversation_id}: Delete a conversation. Items in the conversation will "
+            "not be deleted.",
+            Gone(CONVERSATIONS, _conversation_routes, _with_item),
+            source=ITEM,
+        ),
+    ],
 )

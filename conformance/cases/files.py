@@ -8,20 +8,29 @@ would mean uploading unbounded amounts of data."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from conformance.cases._stateful import (
     OAI,
+    Deleted,
+    Gone,
     Listing,
+    NotListed,
+    Probes,
+    Resource,
+    Retrieve,
+    Unknown,
     is_4xx,
     json_of,
     list_cases,
     multipart,
     require_support,
+    resource_cases,
     upload,
     upload_ok,
 )
 from conformance.context import CaseContext
-from conformance.model import Level, case
+from conformance.model import Level, Row, case
 
 SRC = f"{OAI} paths./files"
 ITEM = f"{OAI} paths./files/{{file_id}}"
@@ -183,33 +192,6 @@ async def filename_not_path(ctx: CaseContext) -> None:
 
 
 @case(
-    "files.retrieve.equals-upload",
-    level=Level.MUST,
-    title="GET /files/{id} answers the File object the upload returned",
-    spec="GET /files/{file_id}: Returns information about a specific file.",
-    source=ITEM,
-)
-async def retrieve(ctx: CaseContext) -> None:
-    f = await upload_ok(ctx, "retrieve.txt", b"retrieve\n")
-    got = ctx.json_ok(await ctx.get(f"/files/{f.get('id')}"), "GET /files/{id}")
-    keys = ("id", "object", "bytes", "created_at", "filename", "purpose")
-    ctx.check_eq({k: got.get(k) for k in keys}, {k: f.get(k) for k in keys}, "retrieved vs uploaded File")
-
-
-@case(
-    "files.retrieve.unknown-404",
-    level=Level.MUST,
-    title="GET /files/{id} of an unknown id is 404",
-    spec="GET /files/{file_id}: Returns information about a specific file.",
-    source=ITEM,
-)
-async def retrieve_unknown(ctx: CaseContext) -> None:
-    await upload_ok(ctx)  # detects support
-    resp = await ctx.get("/files/file-conformance-does-not-exist")
-    ctx.check_eq(resp.status_code, 404, "status of GET for an unknown file id")
-
-
-@case(
     "files.content.round-trip-binary",
     level=Level.MUST,
     title="GET /files/{id}/content returns the uploaded bytes unchanged (all 256 byte values)",
@@ -275,81 +257,6 @@ async def content_unknown(ctx: CaseContext) -> None:
     await upload_ok(ctx)
     resp = await ctx.get("/files/file-conformance-does-not-exist/content")
     ctx.check_eq(resp.status_code, 404, "status of GET content for an unknown file id")
-
-
-@case(
-    "files.delete.shape",
-    level=Level.MUST,
-    title="DELETE /files/{id} answers {id, object: file, deleted: true}",
-    spec="DeleteFileResponse: id, object (enum: file), deleted (required).",
-    source=DELETED,
-)
-async def delete_shape(ctx: CaseContext) -> None:
-    f = await upload_ok(ctx)
-    got = ctx.json_ok(await ctx.delete(f"/files/{f.get('id')}"), "DELETE /files/{id}")
-    ctx.check_eq(
-        {k: got.get(k) for k in ("id", "object", "deleted")},
-        {"id": f.get("id"), "object": "file", "deleted": True},
-        "delete answer",
-    )
-
-
-async def _deleted_file(ctx: CaseContext) -> str:
-    f = await upload_ok(ctx, "gone.txt", b"gone\n")
-    fid = str(f.get("id"))
-    resp = await ctx.delete(f"/files/{fid}")
-    ctx.check_eq(resp.status_code, 200, "status of DELETE /files/{id}")
-    return fid
-
-
-@case(
-    "files.delete.get-404",
-    level=Level.MUST,
-    title="After DELETE, GET /files/{id} is 404",
-    spec="DELETE /files/{file_id}: Delete a file and remove it from all vector stores.",
-    source=ITEM,
-)
-async def delete_get(ctx: CaseContext) -> None:
-    fid = await _deleted_file(ctx)
-    ctx.check_eq((await ctx.get(f"/files/{fid}")).status_code, 404, "GET after DELETE")
-
-
-@case(
-    "files.delete.content-404",
-    level=Level.MUST,
-    title="After DELETE, GET /files/{id}/content is 404",
-    spec="DELETE /files/{file_id}: Delete a file and remove it from all vector stores.",
-    source=CONTENT,
-)
-async def delete_content(ctx: CaseContext) -> None:
-    fid = await _deleted_file(ctx)
-    ctx.check_eq((await ctx.get(f"/files/{fid}/content")).status_code, 404, "GET content after DELETE")
-
-
-@case(
-    "files.delete.twice-404",
-    level=Level.MUST,
-    title="A second DELETE of the same file is 404",
-    spec="DELETE /files/{file_id}: Delete a file and remove it from all vector stores.",
-    source=ITEM,
-)
-async def delete_twice(ctx: CaseContext) -> None:
-    fid = await _deleted_file(ctx)
-    ctx.check_eq((await ctx.delete(f"/files/{fid}")).status_code, 404, "second DELETE")
-
-
-@case(
-    "files.delete.not-listed",
-    level=Level.MUST,
-    title="A deleted file no longer appears in GET /files",
-    spec="DELETE /files/{file_id}: Delete a file and remove it from all vector stores.",
-    source=SRC,
-)
-async def delete_not_listed(ctx: CaseContext) -> None:
-    fid = await _deleted_file(ctx)
-    got = ctx.json_ok(await ctx.get("/files", params={"limit": "100"}), "GET /files")
-    ids = [d.get("id") for d in got.get("data") or [] if isinstance(d, dict)]
-    ctx.check(fid not in ids, "the deleted id is not listed", expected=f"no {fid}", actual=ids[:10])
 
 
 @case(
@@ -421,3 +328,89 @@ async def _files(ctx: CaseContext, n: int) -> Listing:
 
 
 list_cases(__name__, "files", "/files", _files, level=Level.MUST, source=SRC)
+
+
+# --------------------------------------------------------------------------- retrieve, delete
+
+FILES = Resource("/files", upload_ok, "file", "file-conformance-does-not-exist")
+_DELETE = "DELETE /files/{file_id}: Delete a file and remove it from all vector stores."
+_RETRIEVE = "GET /files/{file_id}: Returns information about a specific file."
+
+
+async def _gone_file(ctx: CaseContext) -> dict[str, Any]:
+    return await upload_ok(ctx, "gone.txt", b"gone\n")
+
+
+def _after_delete(method: str, suffix: str, what: str) -> Probes:
+    async def probe(ctx: CaseContext, f: dict[str, Any]) -> dict[str, int]:
+        return {what: (await ctx.request(method, f"/files/{f.get('id')}{suffix}")).status_code}
+
+    return probe
+
+
+resource_cases(
+    __name__,
+    [
+        Row(
+            "files.retrieve.equals-upload",
+            Level.MUST,
+            "GET /files/{id} answers the File object the upload returned",
+            _RETRIEVE,
+            Retrieve(
+                FILES,
+                ("id", "object", "bytes", "created_at", "filename", "purpose"),
+                {"name": "retrieve.txt", "data": b"retrieve\n"},
+                "retrieved vs uploaded File",
+            ),
+            source=ITEM,
+        ),
+        Row(
+            "files.retrieve.unknown-404",
+            Level.MUST,
+            "GET /files/{id} of an unknown id is 404",
+            _RETRIEVE,
+            Unknown(FILES),
+            source=ITEM,
+        ),
+        Row(
+            "files.delete.shape",
+            Level.MUST,
+            "DELETE /files/{id} answers {id, object: file, deleted: true}",
+            "DeleteFileResponse: id, object (enum: file), deleted (required).",
+            Deleted(FILES),
+            source=DELETED,
+        ),
+        Row(
+            "files.delete.get-404",
+            Level.MUST,
+            "After DELETE, GET /files/{id} is 404",
+            _DELETE,
+            Gone(FILES, _after_delete("GET", "", "GET after DELETE"), _gone_file),
+            source=ITEM,
+        ),
+        Row(
+            "files.delete.content-404",
+            Level.MUST,
+            "After DELETE, GET /files/{id}/content is 404",
+            _DELETE,
+            Gone(FILES, _after_delete("GET", "/content", "GET content after DELETE"), _gone_file),
+            source=CONTENT,
+        ),
+        Row(
+            "files.delete.twice-404",
+            Level.MUST,
+            "A second DELETE of the same file is 404",
+            _DELETE,
+            Gone(FILES, _after_delete("DELETE", "", "second DELETE"), _gone_file),
+            source=ITEM,
+        ),
+        Row(
+            "files.delete.not-listed",
+            Level.MUST,
+            "A deleted file no longer appears in GET /files",
+            _DELETE,
+            NotListed(FILES, "the deleted id is not listed"),
+            source=SRC,
+        ),
+    ],
+)

@@ -18,7 +18,13 @@ from conformance.cases._stateful import (
     CORPUS,
     OAI,
     QUERIES,
+    Deleted,
+    Gone,
     Listing,
+    NotListed,
+    Resource,
+    Retrieve,
+    Unknown,
     attach,
     corpus,
     create_store,
@@ -26,6 +32,7 @@ from conformance.cases._stateful import (
     json_of,
     list_cases,
     require_support,
+    resource_cases,
     search,
     search_ok,
     upload_ok,
@@ -140,20 +147,6 @@ async def create_with_files(ctx: CaseContext) -> None:
 
 
 @case(
-    "vector_stores.retrieve.equals-create",
-    level=Level.MUST,
-    title="GET /vector_stores/{id} answers the created store",
-    spec="GET /vector_stores/{vector_store_id}: Retrieves a vector store.",
-    source=ITEM,
-)
-async def retrieve(ctx: CaseContext) -> None:
-    vs = await create_store(ctx, metadata={"k": "v"})
-    got = ctx.json_ok(await ctx.get(f"/vector_stores/{vs.get('id')}"), "GET /vector_stores/{id}")
-    keys = ("id", "object", "created_at", "name", "metadata")
-    ctx.check_eq({k: got.get(k) for k in keys}, {k: vs.get(k) for k in keys}, "retrieved vs created store")
-
-
-@case(
     "vector_stores.update.name-metadata",
     level=Level.MUST,
     title="POST /vector_stores/{id} changes name and metadata",
@@ -173,84 +166,6 @@ async def update(ctx: CaseContext) -> None:
         ["renamed", {"x": "1"}, "renamed", {"x": "1"}],
         "name and metadata after the update (answer, GET)",
     )
-
-
-@case(
-    "vector_stores.retrieve.unknown-404",
-    level=Level.MUST,
-    title="GET /vector_stores/{id} of an unknown id is 404",
-    spec="GET /vector_stores/{vector_store_id}: Retrieves a vector store.",
-    source=ITEM,
-)
-async def retrieve_unknown(ctx: CaseContext) -> None:
-    await create_store(ctx)
-    ctx.check_eq((await ctx.get("/vector_stores/vs_conformance_missing")).status_code, 404, "status")
-
-
-@case(
-    "vector_stores.delete.shape",
-    level=Level.MUST,
-    title="DELETE /vector_stores/{id} answers {id, object: vector_store.deleted, deleted: true}",
-    spec="DeleteVectorStoreResponse: id, deleted, object (enum: vector_store.deleted), all required.",
-    source=f"{OAI} components.schemas.DeleteVectorStoreResponse",
-)
-async def delete_shape(ctx: CaseContext) -> None:
-    vs = await create_store(ctx)
-    got = ctx.json_ok(await ctx.delete(f"/vector_stores/{vs.get('id')}"), "DELETE /vector_stores/{id}")
-    ctx.check_eq(
-        {k: got.get(k) for k in ("id", "object", "deleted")},
-        {"id": vs.get("id"), "object": "vector_store.deleted", "deleted": True},
-        "delete answer",
-    )
-
-
-async def _deleted_store(ctx: CaseContext) -> str:
-    c = await corpus(ctx, ("bananas.txt",), attributes=False)
-    resp = await ctx.delete(f"/vector_stores/{c.vs_id}")
-    ctx.check_eq(resp.status_code, 200, "status of DELETE /vector_stores/{id}")
-    return c.vs_id
-
-
-@case(
-    "vector_stores.delete.use-after-delete-404",
-    level=Level.MUST,
-    title="After DELETE, every route of the store answers 404 (get, update, files, search, batches, delete)",
-    spec="DELETE /vector_stores/{vector_store_id}: Delete a vector store.",
-    source=ITEM,
-)
-async def use_after_delete(ctx: CaseContext) -> None:
-    vid = await _deleted_store(ctx)
-    f = await upload_ok(ctx)
-    got = {
-        "GET": (await ctx.get(f"/vector_stores/{vid}")).status_code,
-        "POST update": (await ctx.post(f"/vector_stores/{vid}", json={"name": "x"})).status_code,
-        "GET files": (await ctx.get(f"/vector_stores/{vid}/files")).status_code,
-        "POST files": (
-            await ctx.post(f"/vector_stores/{vid}/files", json={"file_id": f.get("id")})
-        ).status_code,
-        "POST search": (await search(ctx, vid, "bananas")).status_code,
-        "POST file_batches": (
-            await ctx.post(f"/vector_stores/{vid}/file_batches", json={"file_ids": [f.get("id")]})
-        ).status_code,
-        "DELETE again": (await ctx.delete(f"/vector_stores/{vid}")).status_code,
-    }
-    ctx.check_eq(got, {k: 404 for k in got}, "statuses after DELETE")
-
-
-@case(
-    "vector_stores.delete.not-listed",
-    level=Level.MUST,
-    title="A deleted vector store no longer appears in GET /vector_stores",
-    spec="DELETE /vector_stores/{vector_store_id}: Delete a vector store.",
-    source=SRC,
-)
-async def delete_not_listed(ctx: CaseContext) -> None:
-    vs = await create_store(ctx)
-    vid = vs.get("id")
-    ctx.check_eq((await ctx.delete(f"/vector_stores/{vid}")).status_code, 200, "status of DELETE")
-    got = ctx.json_ok(await ctx.get("/vector_stores", params={"limit": "100"}), "GET /vector_stores")
-    ids = [d.get("id") for d in got.get("data") or [] if isinstance(d, dict)]
-    ctx.check(vid not in ids, "the deleted store is not listed", expected=f"no {vid}", actual=ids[:10])
 
 
 # --------------------------------------------------------------------------- store files
@@ -1032,4 +947,86 @@ async def _store_files(ctx: CaseContext, n: int) -> Listing:
 list_cases(__name__, "vector_stores", "/vector_stores", _stores, level=Level.MUST, source=SRC)
 list_cases(
     __name__, "vector_stores.files", "/vector_stores/{id}/files", _store_files, level=Level.MUST, source=FILES
+)
+
+
+# --------------------------------------------------------------------------- retrieve, delete
+
+STORES = Resource("/vector_stores", create_store, "vector_store.deleted", "vs_conformance_missing")
+_RETRIEVE = "GET /vector_stores/{vector_store_id}: Retrieves a vector store."
+_DELETE = "DELETE /vector_stores/{vector_store_id}: Delete a vector store."
+
+
+async def _ingested_store(ctx: CaseContext) -> dict[str, Any]:
+    return {"id": (await corpus(ctx, ("bananas.txt",), attributes=False)).vs_id}
+
+
+async def _store_routes(ctx: CaseContext, vs: dict[str, Any]) -> dict[str, int]:
+    vid = vs.get("id")
+    f = await upload_ok(ctx)
+    return {
+        "GET": (await ctx.get(f"/vector_stores/{vid}")).status_code,
+        "POST update": (await ctx.post(f"/vector_stores/{vid}", json={"name": "x"})).status_code,
+        "GET files": (await ctx.get(f"/vector_stores/{vid}/files")).status_code,
+        "POST files": (
+            await ctx.post(f"/vector_stores/{vid}/files", json={"file_id": f.get("id")})
+        ).status_code,
+        "POST search": (await search(ctx, str(vid), "bananas")).status_code,
+        "POST file_batches": (
+            await ctx.post(f"/vector_stores/{vid}/file_batches", json={"file_ids": [f.get("id")]})
+        ).status_code,
+        "DELETE again": (await ctx.delete(f"/vector_stores/{vid}")).status_code,
+    }
+
+
+resource_cases(
+    __name__,
+    [
+        Row(
+            "vector_stores.retrieve.equals-create",
+            Level.MUST,
+            "GET /vector_stores/{id} answers the created store",
+            _RETRIEVE,
+            Retrieve(
+                STORES,
+                ("id", "object", "created_at", "name", "metadata"),
+                {"metadata": {"k": "v"}},
+                "retrieved vs created store",
+            ),
+            source=ITEM,
+        ),
+        Row(
+            "vector_stores.retrieve.unknown-404",
+            Level.MUST,
+            "GET /vector_stores/{id} of an unknown id is 404",
+            _RETRIEVE,
+            Unknown(STORES),
+            source=ITEM,
+        ),
+        Row(
+            "vector_stores.delete.shape",
+            Level.MUST,
+            "DELETE /vector_stores/{id} answers {id, object: vector_store.deleted, deleted: true}",
+            "DeleteVectorStoreResponse: id, deleted, object (enum: vector_store.deleted), all required.",
+            Deleted(STORES),
+            source=f"{OAI} components.schemas.DeleteVectorStoreResponse",
+        ),
+        Row(
+            "vector_stores.delete.use-after-delete-404",
+            Level.MUST,
+            "After DELETE, every route of the store answers 404 (get, update, files, search, batches, "
+            "delete)",
+            _DELETE,
+            Gone(STORES, _store_routes, _ingested_store),
+            source=ITEM,
+        ),
+        Row(
+            "vector_stores.delete.not-listed",
+            Level.MUST,
+            "A deleted vector store no longer appears in GET /vector_stores",
+            _DELETE,
+            NotListed(STORES, "the deleted store is not listed"),
+            source=SRC,
+        ),
+    ],
 )
