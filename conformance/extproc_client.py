@@ -6,7 +6,7 @@ conversation, but using a gRPC stream to make it easier for the server to mainta
 external_processor.proto). ``ExtProcStream`` writes one message and waits (bounded) for its
 reply, recording both in the case transcript. The reply readers (``header_sets``,
 ``body_of`` ...) apply the rules Envoy applies, e.g. a header value is read from ``raw_value``
-first (Envoy 1.40 reads ``raw_value``; /work/shared/ENVOY-NOTES.md).
+first (Envoy 1.40 reads ``raw_value``; envoy/README.md, The ext_proc contract, C4).
 
 No verdicts here: cases call ``ctx.check``. The module only imports ``protos`` (never
 ``reference``).

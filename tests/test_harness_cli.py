@@ -320,3 +320,21 @@ def test_the_module_path_is_the_area() -> None:
         area = area_of(case)
         assert area in AREAS, (case.id, case.module)
         assert case.id.startswith(area + "."), (case.id, case.module)
+
+
+def test_cases_cite_a_spec_sentence_and_no_document_outside_the_repository() -> None:
+    """Every case quotes the sentence it enforces and names where it comes from: a published
+    specification or a document of this repository, never a URL, an issue or a path elsewhere."""
+    import re
+
+    import conformance.cases  # noqa: F401
+
+    # (URLs on the reserved example domains are sample values, not citations)
+    outside = re.compile(
+        r"https?://(?![\w.-]*example[./])|\bissue\s*#?\d|/work/|\.\./shared|shared/|DESIGN\.md|ENVOY-NOTES",
+        re.I,
+    )
+    for case in REGISTRY.all():
+        assert case.spec.strip() and case.source.strip(), case.id
+        for text in (case.title, case.spec, case.source, case.func.__doc__ or ""):
+            assert not outside.search(text), (case.id, text)

@@ -1,4 +1,4 @@
-"""Helpers shared by the Responses case modules added for issue 4 (not a case module itself).
+"""Helpers shared by the Responses case modules (not a case module itself).
 
 They only wrap ``CaseContext`` calls and the scripted-backend protocol (ARCHITECTURE.md,
 "Scripted backend protocol"); every verdict still comes from ``ctx.check``."""

@@ -11,8 +11,8 @@ upstream answers (chat completions, SSE chunks, errors) are written by the harne
 cases need no model backend.
 
 Sentences quoted come from Envoy's ``envoy/service/ext_proc/v3/external_processor.proto``, the
-gRPC health checking protocol, and, for what the translation must produce, the OpenAI Responses
-API and this project's gateway design (DESIGN.md, ARCHITECTURE.md)."""
+gRPC health checking protocol, the OpenAI Responses API and, for what the translation must
+produce and what Envoy does with the replies, the ext_proc contract in envoy/README.md (C1-C7)."""
 
 from __future__ import annotations
 
@@ -32,14 +32,18 @@ from conformance.sse import SSEEvent, SSEParser
 
 PROTO = "envoy/service/ext_proc/v3/external_processor.proto"
 HEALTH = "grpc/health/v1/health.proto (gRPC health checking protocol)"
-DESIGN = "DESIGN.md (gateway design: ext_proc path)"
 OAI = "openai-openapi.yaml"
-ENVOY_NOTES = "ENVOY-NOTES.md (measured Envoy 1.40 behaviour)"
+CONTRACT = "envoy/README.md, The ext_proc contract"
+_C3 = (
+    'C3: "Envoy answers a body rewrite that keeps a stale `content-length` with a 500 and an empty '
+    "body: a server that replaces a body removes the header (in the headers phase) or sets the new "
+    'length with the body mutation."'
+)
 
 PM = xp.PM
 
 # A header value this long is not a header a model server needs: it is request state smuggled
-# upstream (the seed put the base64 history in a header).
+# upstream (contract C2).
 MAX_HEADER_BYTES = 1024
 
 
@@ -416,11 +420,11 @@ async def request_headers_kind(ctx: CaseContext) -> None:
     "extproc.request.path-chat-completions",
     level=Level.MUST,
     title="the upstream :path becomes the Chat Completions path",
-    spec='HeaderMutation.set_headers: "Add or replace HTTP headers." The gateway sends the '
-    "translated request to the model backend's /v1/chat/completions (DESIGN.md: POST "
-    "/v1/responses runs through the ext_proc filter to the model backend); :path may be "
-    "rewritten in the request_headers or the request_body reply.",
-    source=PROTO,
+    spec='HeaderMutation.set_headers: "Add or replace HTTP headers." C1: "A `POST /v1/responses` '
+    "runs through the ext_proc filter, which turns it into a Chat Completions request for the model "
+    'backend: `:path` becomes `/v1/chat/completions`" (in the request_headers or the request_body '
+    "reply).",
+    source=f"{PROTO}; {CONTRACT}",
 )
 async def path_chat_completions(ctx: CaseContext) -> None:
     body = xp.responses_body(ctx.model, "ping")
@@ -457,10 +461,8 @@ def _check_content_length(ctx: CaseContext, final: dict[str, str], body: bytes, 
     level=Level.MUST,
     title="no stale request content-length when request headers are sent",
     spec='CommonResponse.body_mutation: "Replace the body of the last message sent to the remote '
-    'server on this stream." Measured: "Body rewrite with a stale content-length gives a 500 with '
-    "an empty body. Remove it in the headers phase ... or set the right value with the body "
-    'mutation."',
-    source=f"{PROTO}; {ENVOY_NOTES}",
+    'server on this stream." ' + _C3,
+    source=f"{PROTO}; {CONTRACT}",
 )
 async def content_length_headers_mode(ctx: CaseContext) -> None:
     body = xp.responses_body(ctx.model, "ping " * 40, instructions="Be brief.")
@@ -477,9 +479,8 @@ async def content_length_headers_mode(ctx: CaseContext) -> None:
     level=Level.MUST,
     title="no stale request content-length when only the body is sent",
     spec="With request_header_mode SKIP the client's content-length reaches the upstream unless "
-    'the body reply changes it: "Body rewrite with a stale content-length gives a 500 with an '
-    'empty body ... set the right value with the body mutation."',
-    source=ENVOY_NOTES,
+    "the body reply changes it. " + _C3,
+    source=CONTRACT,
 )
 async def content_length_body_mode(ctx: CaseContext) -> None:
     body = xp.responses_body(ctx.model, "ping " * 40, instructions="Be brief.")
@@ -496,9 +497,9 @@ async def content_length_body_mode(ctx: CaseContext) -> None:
     level=Level.MUST,
     title="header values are set with raw_value",
     spec='HeaderValue.raw_value: "Header value is encoded as bytes which can support non-utf8 '
-    'characters." Measured: "Request header values arrive in raw_value (bytes); value is empty in '
-    '1.40. Set headers with raw_value too."',
-    source=f"config/core/v3/base.proto; {ENVOY_NOTES}",
+    'characters." C4: "Envoy sends header values in `raw_value` (bytes) with `value` empty, and a '
+    'server sets headers with `raw_value` too."',
+    source=f"config/core/v3/base.proto; {CONTRACT}",
 )
 async def raw_value(ctx: CaseContext) -> None:
     ex = await _buffered(ctx, send_headers=True)
@@ -530,10 +531,10 @@ def _leaks(value: str, markers: list[str]) -> bool:
     "extproc.request.no-state-in-headers",
     level=Level.MUST,
     title="no conversation state in headers sent upstream",
-    spec='DESIGN.md: the seed "put the whole conversation history, base64, in a request header '
-    "sent to the LLM backend. Per-request state lives in the gRPC stream handler (one ext_proc "
-    'stream = one HTTP request)."',
-    source=DESIGN,
+    spec='C2: "Per-request state lives in the gRPC stream handler (one ext_proc stream is one HTTP '
+    "request); no conversation content (history, instructions, input) travels upstream in a request "
+    'header."',
+    source=CONTRACT,
 )
 async def no_state_in_headers(ctx: CaseContext) -> None:
     marker, secret_instr = _marker(), _marker()
@@ -575,10 +576,9 @@ async def request_body_kind(ctx: CaseContext) -> None:
     "extproc.request-body.chat-request",
     level=Level.MUST,
     title="the new request body is a Chat Completions request",
-    spec="DESIGN.md: the gateway sits in front of an OpenAI-compatible model backend "
-    '(POST /v1/chat/completions); the chat request carries `model` ("ID of the model to use") '
-    'and `messages` ("A list of messages comprising the conversation so far").',
-    source=f"{DESIGN}; {OAI} CreateChatCompletionRequest",
+    spec='C1: "the body [becomes] a chat request with `model` and `messages`"; `model`: "ID of the '
+    'model to use", `messages`: "A list of messages comprising the conversation so far".',
+    source=f"{CONTRACT}; {OAI} CreateChatCompletionRequest",
 )
 async def chat_request(ctx: CaseContext) -> None:
     marker = _marker()
@@ -735,8 +735,9 @@ async def response_headers_kind(ctx: CaseContext) -> None:
     spec='ProcessingResponse.mode_override: "Override how parts of the HTTP request and response '
     "are processed for the duration of this particular request/response only. Servers may use "
     "this to intelligently control how requests are processed based on the headers and other "
-    'metadata that they see." DESIGN.md: "We stream through the filter chain".',
-    source=f"{PROTO}; {DESIGN}",
+    'metadata that they see." C6: "The backend\'s chat-completion SSE chunks are rewritten into '
+    'Responses SSE events as they pass".',
+    source=f"{PROTO}; {CONTRACT}",
 )
 async def sse_mode_override(ctx: CaseContext) -> None:
     body = xp.responses_body(ctx.model, "count", stream=True)
@@ -754,7 +755,7 @@ async def sse_mode_override(ctx: CaseContext) -> None:
         actual=PM.BodySendMode.Name(mode),
     )
     if mode == PM.FULL_DUPLEX_STREAMED:
-        # Envoy refuses FULL_DUPLEX_STREAMED unless the trailer mode is SEND (ENVOY-NOTES.md).
+        # Envoy refuses FULL_DUPLEX_STREAMED unless the trailer mode is SEND (contract C5).
         ctx.check_eq(
             PM.HeaderSendMode.Name(rh.mode_override.response_trailer_mode),
             "SEND",
@@ -766,10 +767,9 @@ async def sse_mode_override(ctx: CaseContext) -> None:
     "extproc.response-headers.sse-content-length",
     level=Level.MUST,
     title="a rewritten event stream does not keep the upstream content-length",
-    spec="The events sent downstream are not the upstream bytes: a kept content-length is stale "
-    '(measured: "Body rewrite with a stale content-length gives a 500 ... Remove it in the '
-    'headers phase").',
-    source=ENVOY_NOTES,
+    spec="The events sent downstream are not the upstream bytes: a kept content-length is stale. "
+    + _C3,
+    source=CONTRACT,
 )
 async def sse_content_length(ctx: CaseContext) -> None:
     frames = xp.chat_sse(_three_words(), model=ctx.model)
@@ -855,9 +855,8 @@ async def response_usage(ctx: CaseContext) -> None:
     level=Level.MUST,
     title="no stale response content-length after the body is replaced",
     spec='CommonResponse.body_mutation: "Replace the body of the last message sent to the remote '
-    'server on this stream." The upstream content-length no longer describes it (measured: a '
-    "stale content-length gives a 500 with an empty body).",
-    source=f"{PROTO}; {ENVOY_NOTES}",
+    'server on this stream." The upstream content-length no longer describes it. ' + _C3,
+    source=f"{PROTO}; {CONTRACT}",
 )
 async def response_content_length(ctx: CaseContext) -> None:
     ex = await _buffered(ctx, "a reply of a different length than the chat completion")
@@ -929,11 +928,11 @@ async def stream_reply_kind(ctx: CaseContext) -> None:
     "extproc.stream.mutation-kind-matches-mode",
     level=Level.MUST,
     title="in STREAMED mode body replies use body_mutation.body, not streamed_response",
-    spec='Measured on Envoy 1.40: "STREAMED works: one message per upstream chunk, reply '
-    'BodyMutation(body=...)"; "FULL_DUPLEX_STREAMED works with streamed_response replies"; '
-    '"Replying with the wrong mutation kind for the active mode truncates streams or, worse, '
-    'passes the raw upstream JSON through untransformed with 200."',
-    source="shared/ENVOY-NOTES.md, Response body modes",
+    spec='C5: "In `STREAMED` mode each upstream chunk is one message, answered with '
+    "`BodyMutation(body=...)`; `FULL_DUPLEX_STREAMED` takes `streamed_response` replies and needs "
+    "the trailer mode `SEND`. The other mutation kind truncates the stream or lets the raw upstream "
+    'JSON through with a 200."',
+    source=CONTRACT,
 )
 async def stream_mutation_kind_matches_mode(ctx: CaseContext) -> None:
     run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
@@ -957,10 +956,10 @@ async def stream_mutation_kind_matches_mode(ctx: CaseContext) -> None:
     "extproc.stream.event-stream",
     level=Level.MUST,
     title="the rewritten pieces form a valid Responses event stream",
-    spec="DESIGN.md: \"the backend's chat-completion SSE chunks are rewritten into Responses SSE "
-    'events as they pass"; streaming events: response.created first, sequence_number "The '
-    'sequence number for this event", deltas, one terminal event.',
-    source=f"{DESIGN}; {OAI} ResponseStreamEvent",
+    spec="C6: \"The backend's chat-completion SSE chunks are rewritten into Responses SSE events "
+    'as they pass"; streaming events: response.created first, sequence_number "The sequence number '
+    'for this event", deltas, one terminal event.',
+    source=f"{CONTRACT}; {OAI} ResponseStreamEvent",
 )
 async def stream_event_stream(ctx: CaseContext) -> None:
     run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
@@ -996,10 +995,9 @@ async def stream_split_lines(ctx: CaseContext) -> None:
     "extproc.stream.incremental",
     level=Level.SHOULD,
     title="text deltas go out before the upstream stream ends",
-    spec="DESIGN.md: \"We stream through the filter chain: the backend's chat-completion SSE "
-    "chunks are rewritten into Responses SSE events as they pass ... with time-to-first-byte and "
-    'chunk spacing preserved."',
-    source=DESIGN,
+    spec="C6: \"The backend's chat-completion SSE chunks are rewritten into Responses SSE events "
+    'as they pass, keeping the time to first byte and the spacing of the chunks."',
+    source=CONTRACT,
 )
 async def stream_incremental(ctx: CaseContext) -> None:
     run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
@@ -1104,9 +1102,10 @@ def _check_error(ctx: CaseContext, got: tuple[int, bytes, str], want_status: int
 
 
 _ERRORS_SPEC = (
-    'DESIGN.md: "Backend errors were masked (a 4xx from the backend became a completed response '
-    'with empty output). Errors map to OpenAI error objects with honest status codes." '
-    "(a backend 4xx keeps its status, a 5xx or an unreadable answer is a 502 Bad Gateway)"
+    'C7: "Backend errors become OpenAI error objects with honest status codes: a backend 4xx keeps '
+    "its status, a 5xx or an answer that is not a chat completion is a 502 Bad Gateway; with "
+    '`stream: true` the error may also be an event stream ending in `response.failed`. A backend '
+    'error never becomes a completed response."'
 )
 
 
@@ -1115,7 +1114,7 @@ _ERRORS_SPEC = (
     level=Level.MUST,
     title="an upstream 503 becomes a 502 OpenAI error",
     spec=_ERRORS_SPEC,
-    source=DESIGN,
+    source=CONTRACT,
 )
 async def upstream_5xx(ctx: CaseContext) -> None:
     got = await _upstream_error(ctx, 503, _error_body(503))
@@ -1127,7 +1126,7 @@ async def upstream_5xx(ctx: CaseContext) -> None:
     level=Level.MUST,
     title="upstream 400 and 429 keep their status as OpenAI errors",
     spec=_ERRORS_SPEC,
-    source=DESIGN,
+    source=CONTRACT,
 )
 async def upstream_4xx(ctx: CaseContext) -> None:
     for status in (400, 429):
@@ -1140,7 +1139,7 @@ async def upstream_4xx(ctx: CaseContext) -> None:
     level=Level.MUST,
     title="an upstream 200 that is not JSON becomes a 502 OpenAI error",
     spec=_ERRORS_SPEC,
-    source=DESIGN,
+    source=CONTRACT,
 )
 async def upstream_garbage(ctx: CaseContext) -> None:
     got = await _upstream_error(ctx, 200, b"<html>this is not a chat completion")
@@ -1184,8 +1183,8 @@ async def stream_garbage(ctx: CaseContext) -> None:
     "extproc.upstream.stream-error-status",
     level=Level.MUST,
     title="an upstream 503 to a streaming request is not a completed response",
-    spec=_ERRORS_SPEC + ' For stream: true the error may also be a stream ending in "response.failed".',
-    source=DESIGN,
+    spec=_ERRORS_SPEC,
+    source=CONTRACT,
 )
 async def stream_error_status(ctx: CaseContext) -> None:
     status, body, how = await _upstream_error(ctx, 503, _error_body(503), stream=True)
