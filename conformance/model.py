@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -97,6 +98,7 @@ class Row(Generic[P]):
 
 
 def _bind(func: FamilyFunc[P], params: P) -> CaseFunc:
+    @functools.wraps(func)
     async def run(ctx: CaseContext) -> None:
         await func(ctx, params)
 
