@@ -200,3 +200,23 @@ def test_sdk_connect(gateway: GatewayProcess) -> None:
                 break
     assert "".join(deltas) == "hello over websocket"
     assert event.type == "response.completed" and event.response.output_text == "again"
+
+
+async def test_hosted_tools_run_over_the_socket(gateway: GatewayProcess) -> None:
+    docs = Path(__file__).resolve().parent.parent / "fixtures" / "documents"
+    with httpx.Client(base_url=gateway.url, timeout=20) as http:
+        file_id = http.post("/files", data={"purpose": "assistants"},
+                            files={"file": ("solar.txt", (docs / "solar.txt").read_bytes())}).json()["id"]
+        store = http.post("/vector_stores", json={"name": "ws", "file_ids": [file_id]}).json()
+        for _ in range(100):
+            if http.get(f"/vector_stores/{store['id']}").json()["status"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+    async with connect(ws_url(gateway)) as sock:
+        events = await turn(sock, input='[[tool:file_search:{"query":"solar panels"}]]',
+                            tools=[{"type": "file_search", "vector_store_ids": [store["id"]]}])
+    types = [e["type"] for e in events]
+    assert "response.file_search_call.completed" in types, types
+    assert types[-1] == "response.completed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[-1]["response"]["output"][0]["type"] == "file_search_call"
