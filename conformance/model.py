@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import functools
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -105,6 +106,13 @@ def _bind(func: FamilyFunc[P], params: P) -> CaseFunc:
     return run
 
 
+def docstring_parts(func: Callable[..., object]) -> tuple[str, str]:
+    """(title, spec) from a docstring: the first paragraph, and the rest, each on one line."""
+    doc = inspect.getdoc(func) or ""
+    title, _, spec = doc.partition("\n\n")
+    return " ".join(title.split()), " ".join(spec.split())
+
+
 def _origin_of(func: Callable[..., object]) -> str:
     return f"{getattr(func, '__module__', '')}:{getattr(func, '__qualname__', '')}"
 
@@ -135,23 +143,31 @@ class Registry:
     def case(
         self,
         id: str,
-        *,
         level: Level | str,
-        title: str,
-        spec: str,
+        *,
+        title: str | None = None,
+        spec: str | None = None,
         tier: Tier | str = Tier.STRUCTURAL,
         profiles: Iterable[str] = PROFILES,
         source: str = "",
     ) -> Callable[[CaseFunc], CaseFunc]:
-        """Decorator registering an ``async def case(ctx)`` function."""
+        """Decorator registering an ``async def case(ctx)`` function.
+
+        The title and the spec sentence default to the function's docstring: its first paragraph
+        is the title, the rest the quoted sentence (each joined into one line). A sentence that
+        several cases share is given as ``spec=`` instead."""
 
         def decorate(func: CaseFunc) -> CaseFunc:
+            doc_title, doc_spec = docstring_parts(func)
+            case_title, case_spec = title or doc_title, spec or doc_spec
+            if not case_title or not case_spec:
+                raise ValueError(f"{id}: give a title and the spec sentence (docstring or title=/spec=)")
             self.add(
                 Case(
                     id=id,
                     level=Level(level),
-                    title=title,
-                    spec=spec,
+                    title=case_title,
+                    spec=case_spec,
                     func=func,
                     tier=Tier(tier),
                     profiles=tuple(profiles),

@@ -384,3 +384,35 @@ async def test_case_finished_carries_the_verdict_after_waivers() -> None:
     cases = _registry().select(["t.fail-must"])
     await run_cases(cases, _config(waivers={"t.fail-must": "known gap"}), reporters=[Recorder()])
     assert [e.result.verdict for e in seen] == [Verdict.SKIPPED]
+
+
+def test_a_case_takes_its_title_and_spec_sentence_from_its_docstring() -> None:
+    reg = Registry()
+
+    @reg.case("doc.one", Level.SHOULD, source="src")
+    async def one(ctx: CaseContext) -> None:
+        """The title, wrapped
+        over two lines
+
+        temperature: What sampling temperature to use,
+        between 0 and 2.
+        """
+
+    @reg.case("doc.two", Level.MUST, spec="a shared sentence.")
+    async def two(ctx: CaseContext) -> None:
+        """Only a title"""
+
+    got = {c.id: (c.level, c.title, c.spec) for c in reg.all()}
+    assert got == {
+        "doc.one": (
+            Level.SHOULD,
+            "The title, wrapped over two lines",
+            "temperature: What sampling temperature to use, between 0 and 2.",
+        ),
+        "doc.two": (Level.MUST, "Only a title", "a shared sentence."),
+    }
+    with pytest.raises(ValueError, match="spec sentence"):
+
+        @reg.case("doc.three", Level.MUST)
+        async def three(ctx: CaseContext) -> None:
+            """A title but no sentence"""

@@ -29,15 +29,13 @@ async def _create(ctx: CaseContext, url: str = "http://127.0.0.1:9/mcp", **body:
     return ctx.json_ok(resp, "POST /connectors")
 
 
-@case(
-    "connectors.create.shape",
-    level=Level.SHOULD,
-    title="POST /connectors answers a connector object echoing label and server_url",
-    spec='{"id": "conn_...", "object": "connector", "created_at": 1700000000, "label": "docs", "server_url": '
-    '"https://mcp.example/mcp", "description": null, "metadata": {}, "headers": {...}}',
-    source=REF,
-)
+@case("connectors.create.shape", Level.SHOULD, source=REF)
 async def create_shape(ctx: CaseContext) -> None:
+    """POST /connectors answers a connector object echoing label and server_url
+
+    {"id": "conn_...", "object": "connector", "created_at": 1700000000, "label": "docs", "server_url":
+    "https://mcp.example/mcp", "description": null, "metadata": {}, "headers": {...}}
+    """
     c = await _create(ctx, metadata={"team": "qa"})
     ctx.check_eq(
         [
@@ -52,15 +50,12 @@ async def create_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "connectors.create.headers-redacted",
-    level=Level.SHOULD,
-    title="Header values (credentials) are never returned in full (create, get, list)",
-    spec="Header values are credentials: they are stored (the MCP loop sends them) but never returned in "
-    "full.",
-    source=REF,
-)
+@case("connectors.create.headers-redacted", Level.SHOULD, source=REF)
 async def headers_redacted(ctx: CaseContext) -> None:
+    """Header values (credentials) are never returned in full (create, get, list)
+
+    Header values are credentials: they are stored (the MCP loop sends them) but never returned in full.
+    """
     c = await _create(ctx, headers={"Authorization": SECRET})
     got = ctx.json_ok(await ctx.get(f"/connectors/{c.get('id')}"), "GET /connectors/{id}")
     listed = ctx.json_ok(await ctx.get("/connectors", params={"limit": "100"}), "GET /connectors")
@@ -79,27 +74,23 @@ async def headers_redacted(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "connectors.create.bad-url-400",
-    level=Level.SHOULD,
-    title="A server_url that is not an absolute http(s) URL is a 400",
-    spec="`server_url` must be an absolute http(s) URL.",
-    source=REF,
-)
+@case("connectors.create.bad-url-400", Level.SHOULD, source=REF)
 async def bad_url(ctx: CaseContext) -> None:
+    """A server_url that is not an absolute http(s) URL is a 400
+
+    `server_url` must be an absolute http(s) URL.
+    """
     await _create(ctx)
     resp = await ctx.post("/connectors", json={"label": "bad", "server_url": "file:///etc/passwd"})
     ctx.check_eq(resp.status_code, 400, "status")
 
 
-@case(
-    "connectors.delete.use-after-delete",
-    level=Level.SHOULD,
-    title="DELETE answers connector.deleted; afterwards GET and DELETE are 404",
-    spec='DELETE /v1/connectors/{id} -> {"id", "object": "connector.deleted", "deleted": true}',
-    source=REF,
-)
+@case("connectors.delete.use-after-delete", Level.SHOULD, source=REF)
 async def delete_then(ctx: CaseContext) -> None:
+    """DELETE answers connector.deleted; afterwards GET and DELETE are 404
+
+    DELETE /v1/connectors/{id} -> {"id", "object": "connector.deleted", "deleted": true}
+    """
     c = await _create(ctx)
     cid = c.get("id")
     got = ctx.json_ok(await ctx.delete(f"/connectors/{cid}"), "DELETE /connectors/{id}")
@@ -115,15 +106,12 @@ async def delete_then(ctx: CaseContext) -> None:
     ctx.check_eq(codes, [404, 404], "[GET, DELETE] after DELETE")
 
 
-@case(
-    "connectors.use.mcp-by-connector-id",
-    level=Level.SHOULD,
-    title="An mcp tool naming connector_id reaches the registered server (list tools and call)",
-    spec="MCPTool: server_url or connector_id. (connector_id names a connector registered at /v1/connectors)",
-    source=REF,
-    tier=Tier.SCRIPTED,
-)
+@case("connectors.use.mcp-by-connector-id", Level.SHOULD, source=REF, tier=Tier.SCRIPTED)
 async def use_connector(ctx: CaseContext) -> None:
+    """An mcp tool naming connector_id reaches the registered server (list tools and call)
+
+    MCPTool: server_url or connector_id. (connector_id names a connector registered at /v1/connectors)
+    """
     await ctx.require_scripted()
     url = require_mcp(ctx)
     c = await _create(ctx, url=url)
@@ -143,15 +131,13 @@ async def use_connector(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "connectors.use.deleted-connector-rejected",
-    level=Level.SHOULD,
-    title="An mcp tool naming a deleted connector is rejected with a 4xx",
-    spec="`connectors.resolve_connector(engine, id)` (404 when unknown); unknown ids answer a 400 "
-    "(connector_refs / server_ref_from_tool).",
-    source=REF,
-)
+@case("connectors.use.deleted-connector-rejected", Level.SHOULD, source=REF)
 async def deleted_connector(ctx: CaseContext) -> None:
+    """An mcp tool naming a deleted connector is rejected with a 4xx
+
+    `connectors.resolve_connector(engine, id)` (404 when unknown); unknown ids answer a 400 (connector_refs /
+    server_ref_from_tool).
+    """
     c = await _create(ctx)
     cid = c.get("id")
     ctx.check_eq((await ctx.delete(f"/connectors/{cid}")).status_code, 200, "status of DELETE")

@@ -82,15 +82,13 @@ async def _all_texts(ctx: CaseContext, cid: str) -> list[tuple[Any, Any, str]]:
 # --------------------------------------------------------------------------- lifecycle
 
 
-@case(
-    "conversations.create.shape",
-    level=Level.MUST,
-    title="POST /conversations answers a conversation object (id, object, created_at, metadata)",
-    spec="ConversationResource required: id, object, metadata, created_at. object: The object type, which "
-    "is always `conversation`.",
-    source=RESOURCE,
-)
+@case("conversations.create.shape", Level.MUST, source=RESOURCE)
 async def create_shape(ctx: CaseContext) -> None:
+    """POST /conversations answers a conversation object (id, object, created_at, metadata)
+
+    ConversationResource required: id, object, metadata, created_at. object: The object type, which is always
+    `conversation`.
+    """
     conv = await _create(ctx, metadata={"topic": "conformance"})
     ctx.check_eq(
         [
@@ -104,14 +102,12 @@ async def create_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "conversations.create.id-prefix",
-    level=Level.SHOULD,
-    title="Conversation ids start with conv_",
-    spec="id: The unique ID of the conversation. (OpenAI: conv_...)",
-    source=RESOURCE,
-)
+@case("conversations.create.id-prefix", Level.SHOULD, source=RESOURCE)
 async def create_id_prefix(ctx: CaseContext) -> None:
+    """Conversation ids start with conv_
+
+    id: The unique ID of the conversation. (OpenAI: conv_...)
+    """
     conv = await _create(ctx)
     ctx.check(
         str(conv.get("id")).startswith("conv_"), "id prefix", expected="conv_...", actual=conv.get("id")
@@ -120,12 +116,14 @@ async def create_id_prefix(ctx: CaseContext) -> None:
 
 @case(
     "conversations.create.with-items",
-    level=Level.MUST,
-    title="items given at creation are listed, in order",
-    spec="items: Initial items to include in the conversation context.",
+    Level.MUST,
     source=f"{OAI} components.schemas.CreateConversationBody",
 )
 async def create_with_items(ctx: CaseContext) -> None:
+    """items given at creation are listed, in order
+
+    items: Initial items to include in the conversation context.
+    """
     conv = await _create(ctx, items=[_msg("first"), _msg("second", "assistant"), _msg("third")])
     got = await _all_texts(ctx, str(conv.get("id")))
     ctx.check_eq(
@@ -135,15 +133,13 @@ async def create_with_items(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "conversations.update.metadata",
-    level=Level.MUST,
-    title="POST /conversations/{id} replaces metadata",
-    spec="POST /conversations/{conversation_id}: Update a conversation. metadata: Set of 16 key-value pairs "
-    "that can be attached to an object.",
-    source=ITEM,
-)
+@case("conversations.update.metadata", Level.MUST, source=ITEM)
 async def update(ctx: CaseContext) -> None:
+    """POST /conversations/{id} replaces metadata
+
+    POST /conversations/{conversation_id}: Update a conversation. metadata: Set of 16 key-value pairs that can
+    be attached to an object.
+    """
     conv = await _create(ctx, metadata={"a": "1"})
     cid = conv.get("id")
     got = ctx.json_ok(
@@ -155,14 +151,9 @@ async def update(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "conversations.delete.response-rejected",
-    level=Level.MUST,
-    title="A Response naming a deleted conversation is rejected (4xx) and creates nothing",
-    spec=_PARAM,
-    source=PARAM,
-)
+@case("conversations.delete.response-rejected", Level.MUST, spec=_PARAM, source=PARAM)
 async def deleted_in_response(ctx: CaseContext) -> None:
+    """A Response naming a deleted conversation is rejected (4xx) and creates nothing"""
     conv = await _create(ctx)
     cid = conv.get("id")
     ctx.check_eq((await ctx.delete(f"/conversations/{cid}")).status_code, 200, "status of DELETE")
@@ -178,14 +169,12 @@ async def deleted_in_response(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- items
 
 
-@case(
-    "conversations.items.add-appends",
-    level=Level.MUST,
-    title="POST /conversations/{id}/items appends the items after the existing ones, in order",
-    spec="POST /conversations/{conversation_id}/items: Create items in a conversation with the given ID.",
-    source=ITEMS,
-)
+@case("conversations.items.add-appends", Level.MUST, source=ITEMS)
 async def add_appends(ctx: CaseContext) -> None:
+    """POST /conversations/{id}/items appends the items after the existing ones, in order
+
+    POST /conversations/{conversation_id}/items: Create items in a conversation with the given ID.
+    """
     conv = await _create(ctx, items=[_msg("one")])
     cid = str(conv.get("id"))
     resp = await ctx.post(
@@ -196,14 +185,12 @@ async def add_appends(ctx: CaseContext) -> None:
     ctx.check_eq(got, ["one", "two", "three"], "item texts (asc)")
 
 
-@case(
-    "conversations.items.add-answer",
-    level=Level.MUST,
-    title="POST /conversations/{id}/items answers a list of the added items, each with an id",
-    spec="POST /conversations/{conversation_id}/items -> ConversationItemList: A list of Conversation items.",
-    source=ITEMS,
-)
+@case("conversations.items.add-answer", Level.MUST, source=ITEMS)
 async def add_answer(ctx: CaseContext) -> None:
+    """POST /conversations/{id}/items answers a list of the added items, each with an id
+
+    POST /conversations/{conversation_id}/items -> ConversationItemList: A list of Conversation items.
+    """
     conv = await _create(ctx)
     resp = await ctx.post(f"/conversations/{conv.get('id')}/items", json={"items": [_msg("a"), _msg("b")]})
     got = ctx.json_ok(resp, "POST /conversations/{id}/items")
@@ -218,12 +205,14 @@ async def add_answer(ctx: CaseContext) -> None:
 
 @case(
     "conversations.items.message-id-prefix",
-    level=Level.SHOULD,
-    title="Message items get ids starting with msg_",
-    spec="id: The unique ID of the message. (OpenAI: msg_...)",
+    Level.SHOULD,
     source=f"{OAI} components.schemas.ConversationItem",
 )
 async def item_id_prefix(ctx: CaseContext) -> None:
+    """Message items get ids starting with msg_
+
+    id: The unique ID of the message. (OpenAI: msg_...)
+    """
     conv = await _create(ctx, items=[_msg("hello")])
     items = await _items(ctx, str(conv.get("id")))
     ids = [i.get("id") for i in items]
@@ -235,15 +224,13 @@ async def item_id_prefix(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "conversations.items.get-one",
-    level=Level.MUST,
-    title="GET /conversations/{id}/items/{item_id} answers that item",
-    spec="GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with "
-    "the given IDs.",
-    source=ONE,
-)
+@case("conversations.items.get-one", Level.MUST, source=ONE)
 async def get_one(ctx: CaseContext) -> None:
+    """GET /conversations/{id}/items/{item_id} answers that item
+
+    GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with the given
+    IDs.
+    """
     conv = await _create(ctx, items=[_msg("alpha"), _msg("beta")])
     cid = str(conv.get("id"))
     items = await _items(ctx, cid, order="asc")
@@ -252,29 +239,25 @@ async def get_one(ctx: CaseContext) -> None:
     ctx.check_eq([got.get("id"), _text(got)], [target.get("id"), "beta"], "[id, text] of the retrieved item")
 
 
-@case(
-    "conversations.items.unknown-item-404",
-    level=Level.MUST,
-    title="GET of an unknown item id is 404",
-    spec="GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with "
-    "the given IDs.",
-    source=ONE,
-)
+@case("conversations.items.unknown-item-404", Level.MUST, source=ONE)
 async def unknown_item(ctx: CaseContext) -> None:
+    """GET of an unknown item id is 404
+
+    GET /conversations/{conversation_id}/items/{item_id}: Get a single item from a conversation with the given
+    IDs.
+    """
     conv = await _create(ctx, items=[_msg("x")])
     resp = await ctx.get(f"/conversations/{conv.get('id')}/items/msg_conformance_missing")
     ctx.check_eq(resp.status_code, 404, "status")
 
 
-@case(
-    "conversations.items.delete-one",
-    level=Level.MUST,
-    title="DELETE of an item answers the conversation; the item is then gone (GET 404, not listed)",
-    spec="DELETE /conversations/{conversation_id}/items/{item_id}: Delete an item from a conversation with "
-    "the given IDs. (answers ConversationResource)",
-    source=ONE,
-)
+@case("conversations.items.delete-one", Level.MUST, source=ONE)
 async def delete_one(ctx: CaseContext) -> None:
+    """DELETE of an item answers the conversation; the item is then gone (GET 404, not listed)
+
+    DELETE /conversations/{conversation_id}/items/{item_id}: Delete an item from a conversation with the given
+    IDs. (answers ConversationResource)
+    """
     conv = await _create(ctx, items=[_msg("keep"), _msg("drop"), _msg("keep too")])
     cid = str(conv.get("id"))
     items = await _items(ctx, cid, order="asc")
@@ -287,14 +270,9 @@ async def delete_one(ctx: CaseContext) -> None:
     ctx.check_eq([t for _, _, t in await _all_texts(ctx, cid)], ["keep", "keep too"], "remaining items")
 
 
-@case(
-    "conversations.items.order-desc-default",
-    level=Level.MUST,
-    title="Items are listed newest first by default and oldest first with order=asc",
-    spec=_ITEMS_ORDER,
-    source=ITEMS,
-)
+@case("conversations.items.order-desc-default", Level.MUST, spec=_ITEMS_ORDER, source=ITEMS)
 async def order_default(ctx: CaseContext) -> None:
+    """Items are listed newest first by default and oldest first with order=asc"""
     conv = await _create(ctx, items=[_msg("1"), _msg("2"), _msg("3")])
     cid = str(conv.get("id"))
     desc = [_text(i) for i in await _items(ctx, cid)]
@@ -309,14 +287,9 @@ async def _turn(ctx: CaseContext, cid: str, text: str, **extra: Any) -> dict[str
     return await ctx.create_ok(text, conversation=cid, **extra)
 
 
-@case(
-    "conversations.responses.appends-input-then-output",
-    level=Level.MUST,
-    title="A Response with conversation appends its input and then its output to the conversation",
-    spec=_PARAM,
-    source=PARAM,
-)
+@case("conversations.responses.appends-input-then-output", Level.MUST, spec=_PARAM, source=PARAM)
 async def appends(ctx: CaseContext) -> None:
+    """A Response with conversation appends its input and then its output to the conversation"""
     conv = await _create(ctx, items=[_msg("before")])
     cid = str(conv.get("id"))
     resp = await _turn(ctx, cid, "question one")
@@ -330,14 +303,9 @@ async def appends(ctx: CaseContext) -> None:
     ctx.check_eq([i.get("id") for i in items[2:]], out_ids, "the items after the input are the output items")
 
 
-@case(
-    "conversations.responses.two-turns-in-order",
-    level=Level.MUST,
-    title="Two Responses in one conversation leave input1, output1, input2, output2 in order",
-    spec=_PARAM,
-    source=PARAM,
-)
+@case("conversations.responses.two-turns-in-order", Level.MUST, spec=_PARAM, source=PARAM)
 async def two_turns(ctx: CaseContext) -> None:
+    """Two Responses in one conversation leave input1, output1, input2, output2 in order"""
     conv = await _create(ctx)
     cid = str(conv.get("id"))
     r1 = await _turn(ctx, cid, "turn one")
@@ -353,14 +321,9 @@ async def two_turns(ctx: CaseContext) -> None:
     ctx.check_eq(got, want, "conversation items (asc)")
 
 
-@case(
-    "conversations.responses.stream-appends",
-    level=Level.MUST,
-    title="A streamed Response with conversation also appends its input and output",
-    spec=_PARAM,
-    source=PARAM,
-)
+@case("conversations.responses.stream-appends", Level.MUST, spec=_PARAM, source=PARAM)
 async def stream_appends(ctx: CaseContext) -> None:
+    """A streamed Response with conversation also appends its input and output"""
     conv = await _create(ctx)
     cid = str(conv.get("id"))
     res = await ctx.create_stream("streamed question", conversation=cid)
@@ -376,15 +339,13 @@ async def stream_appends(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "conversations.responses.conversation-echo",
-    level=Level.SHOULD,
-    title="The Response names its conversation ({id})",
-    spec="conversation: The conversation that this response belongs to. Input items and output items from "
-    "this response are automatically added to this conversation.",
-    source=f"{OAI} components.schemas.Response",
-)
+@case("conversations.responses.conversation-echo", Level.SHOULD, source=f"{OAI} components.schemas.Response")
 async def conversation_echo(ctx: CaseContext) -> None:
+    """The Response names its conversation ({id})
+
+    conversation: The conversation that this response belongs to. Input items and output items from this
+    response are automatically added to this conversation.
+    """
     conv = await _create(ctx)
     resp = await _turn(ctx, str(conv.get("id")), "hi")
     got = resp.get("conversation")
@@ -398,13 +359,13 @@ async def conversation_echo(ctx: CaseContext) -> None:
 
 @case(
     "conversations.responses.history-reaches-model",
-    level=Level.MUST,
-    title="The conversation's items are prepended to the request's input for the model",
+    Level.MUST,
     spec=_PARAM,
     source=PARAM,
     tier=Tier.SCRIPTED,
 )
 async def history_reaches_model(ctx: CaseContext) -> None:
+    """The conversation's items are prepended to the request's input for the model"""
     await ctx.require_scripted()
     conv = await _create(ctx, items=[_msg("earlier question"), _msg("earlier answer", "assistant")])
     resp = await _turn(ctx, str(conv.get("id")), "[[messages]]")
@@ -427,14 +388,9 @@ async def history_reaches_model(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "conversations.responses.unknown-conversation-rejected",
-    level=Level.MUST,
-    title="A Response naming an unknown conversation is rejected with 400 or 404 naming conversation",
-    spec=_PARAM,
-    source=PARAM,
-)
+@case("conversations.responses.unknown-conversation-rejected", Level.MUST, spec=_PARAM, source=PARAM)
 async def unknown_conversation(ctx: CaseContext) -> None:
+    """A Response naming an unknown conversation is rejected with 400 or 404 naming conversation"""
     await _create(ctx)
     resp = await ctx.create("hello", conversation="conv_conformance_missing")
     ctx.check(resp.status_code in (400, 404), "status", expected="400 or 404", actual=resp.status_code)
@@ -447,15 +403,17 @@ async def unknown_conversation(ctx: CaseContext) -> None:
 
 @case(
     "conversations.responses.with-previous-response-400",
-    level=Level.MUST,
-    title="conversation with a real previous_response_id is a 400 and appends nothing",
-    spec="previous_response_id: The unique ID of the previous response to the model. Use this to create "
-    "multi-turn conversations. Cannot be used in conjunction with `conversation`.",
+    Level.MUST,
     source=f"{OAI} components.schemas.ResponseProperties.previous_response_id",
 )
 async def with_previous(ctx: CaseContext) -> None:
     # both ids exist, so only the exclusivity rule can make this a 400 (unlike fake ids, which a
     # gateway could reject for being unknown)
+    """conversation with a real previous_response_id is a 400 and appends nothing
+
+    previous_response_id: The unique ID of the previous response to the model. Use this to create multi-turn
+    conversations. Cannot be used in conjunction with `conversation`.
+    """
     conv = await _create(ctx, items=[_msg("only item")])
     cid = str(conv.get("id"))
     prev = await ctx.create_ok("an unrelated stored response")
@@ -466,16 +424,13 @@ async def with_previous(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "conversations.responses.failed-not-appended",
-    level=Level.SHOULD,
-    title="A failed Response (backend error) appends nothing to the conversation",
-    spec="Input items and output items from this response are automatically added to this conversation "
-    "after this response completes.",
-    source=PARAM,
-    tier=Tier.SCRIPTED,
-)
+@case("conversations.responses.failed-not-appended", Level.SHOULD, source=PARAM, tier=Tier.SCRIPTED)
 async def failed_not_appended(ctx: CaseContext) -> None:
+    """A failed Response (backend error) appends nothing to the conversation
+
+    Input items and output items from this response are automatically added to this conversation after this
+    response completes.
+    """
     await ctx.require_scripted()
     conv = await _create(ctx, items=[_msg("only item")])
     cid = str(conv.get("id"))

@@ -345,66 +345,53 @@ async def rejected(ctx: CaseContext, request: Rejected) -> None:
 # --------------------------------------------------------------------------- other error answers
 
 
-@case(
-    "errors.missing-model-param",
-    level=Level.SHOULD,
-    title='The error for a missing model names param "model"',
-    spec=_PARAM,
-    source=ERR,
-)
+@case("errors.missing-model-param", Level.SHOULD, spec=_PARAM, source=ERR)
 async def missing_model_param(ctx: CaseContext) -> None:
+    """The error for a missing model names param "model"
+    """
     err = checks.rejected(
         ctx, await ctx.post("/responses", json={"input": "Say hello."}), "a request without model"
     )
     ctx.check_eq(err.get("param"), "model", "error.param")
 
 
-@case(
-    "errors.content-type-json",
-    level=Level.SHOULD,
-    title="Error answers are application/json",
-    spec="404: content application/json, schema Error.",
-    source=f"{OAI} paths./responses/{{response_id}}.delete",
-)
+@case("errors.content-type-json", Level.SHOULD, source=f"{OAI} paths./responses/{{response_id}}.delete")
 async def content_type_json(ctx: CaseContext) -> None:
+    """Error answers are application/json
+
+    404: content application/json, schema Error.
+    """
     checks.json_content_type(ctx, await ctx.get(f"/responses/{UNKNOWN_RESPONSE}"), "content-type of an error")
 
 
-@case(
-    "errors.params.error-content-type-json",
-    level=Level.MUST,
-    title="A 400 validation error is application/json",
-    spec="Error answers carry an ErrorResponse object (content application/json).",
-    source=ERROR_SCHEMA,
-)
+@case("errors.params.error-content-type-json", Level.MUST, source=ERROR_SCHEMA)
 async def error_content_type_json(ctx: CaseContext) -> None:
+    """A 400 validation error is application/json
+
+    Error answers carry an ErrorResponse object (content application/json).
+    """
     resp = await ctx.create(temperature="hot")
     ctx.check_eq(resp.status_code, 400, 'status for temperature "hot"')
     checks.json_content_type(ctx, resp, "content-type of the error")
 
 
-@case(
-    "errors.params.invalid-request-type",
-    level=Level.SHOULD,
-    title='A validation error has error.type "invalid_request_error"',
-    spec="Error: required `type` (a string). The OpenAI API types requests it cannot accept "
-    "`invalid_request_error`.",
-    source=ERROR_SCHEMA,
-)
+@case("errors.params.invalid-request-type", Level.SHOULD, source=ERROR_SCHEMA)
 async def invalid_request_type(ctx: CaseContext) -> None:
+    """A validation error has error.type "invalid_request_error"
+
+    Error: required `type` (a string). The OpenAI API types requests it cannot accept `invalid_request_error`.
+    """
     err = checks.rejected(ctx, await ctx.create(temperature="hot"), 'temperature "hot"')
     ctx.check_eq(err.get("type"), "invalid_request_error", "error.type")
 
 
-@case(
-    "errors.routes.wrong-method-405",
-    level=Level.SHOULD,
-    title="A wrong method on /responses is 405",
-    spec="The 405 (Method Not Allowed) status code indicates that the method received in the request-line "
-    "is known by the origin server but not supported by the target resource.",
-    source="RFC 9110 section 15.5.6",
-)
+@case("errors.routes.wrong-method-405", Level.SHOULD, source="RFC 9110 section 15.5.6")
 async def wrong_method_405(ctx: CaseContext) -> None:
+    """A wrong method on /responses is 405
+
+    The 405 (Method Not Allowed) status code indicates that the method received in the request-line is known
+    by the origin server but not supported by the target resource.
+    """
     resp = await ctx.request("PUT", "/responses", json=ctx.body())
     ctx.check_eq(resp.status_code, 405, "status of PUT /responses")
 
@@ -412,30 +399,22 @@ async def wrong_method_405(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- backend failures
 
 
-@case(
-    "errors.backend.server-error-type",
-    level=Level.SHOULD,
-    title='A backend failure is reported with error.type "server_error"',
-    spec=_TYPES,
-    tier=Tier.SCRIPTED,
-    source=ERROR_SCHEMA,
-)
+@case("errors.backend.server-error-type", Level.SHOULD, spec=_TYPES, tier=Tier.SCRIPTED, source=ERROR_SCHEMA)
 async def server_error_type(ctx: CaseContext) -> None:
+    """A backend failure is reported with error.type "server_error"
+    """
     resp = await _backend("[[error:503]]")(ctx)
     ctx.check(resp.status_code >= 500, "a 5xx status", expected=">= 500", actual=resp.status_code)
     ctx.check_eq(checks.error_object(ctx, resp).get("type"), "server_error", "error.type")
 
 
-@case(
-    "errors.backend.client-error-passed-on",
-    level=Level.MUST,
-    title="A backend 400 is passed on as 400 with the backend's message",
-    spec="The 400 (Bad Request) status code indicates that the server cannot or will not process the "
-    "request due to something that is perceived to be a client error. Error: required `message`.",
-    tier=Tier.SCRIPTED,
-    source=ERROR_SCHEMA,
-)
+@case("errors.backend.client-error-passed-on", Level.MUST, tier=Tier.SCRIPTED, source=ERROR_SCHEMA)
 async def client_error_passed_on(ctx: CaseContext) -> None:
+    """A backend 400 is passed on as 400 with the backend's message
+
+    The 400 (Bad Request) status code indicates that the server cannot or will not process the request due to
+    something that is perceived to be a client error. Error: required `message`.
+    """
     message = checks.rejected(ctx, await _backend("[[error:400]]")(ctx), "a backend 400").get("message")
     ctx.check(
         "scripted error 400" in str(message),
@@ -447,16 +426,18 @@ async def client_error_passed_on(ctx: CaseContext) -> None:
 
 @case(
     "errors.backend.not-stored",
-    level=Level.SHOULD,
-    title="A failed backend call does not leave a completed response behind",
-    spec="status: The status of the response generation. One of `completed`, `failed`, `in_progress`, "
-    "`cancelled`, `queued`, or `incomplete`.",
+    Level.SHOULD,
     tier=Tier.SCRIPTED,
     source=f"{OAI} components.schemas.Response",
 )
 async def not_stored(ctx: CaseContext) -> None:
     # Seen from outside: the failed call's response, if the error names one, and every stored
     # response carrying this call's metadata in the newest page of GET /responses.
+    """A failed backend call does not leave a completed response behind
+
+    status: The status of the response generation. One of `completed`, `failed`, `in_progress`, `cancelled`,
+    `queued`, or `incomplete`.
+    """
     await ctx.require_scripted()
     nonce = secrets.token_hex(8)
     resp = await ctx.create("[[error:503]]", metadata={"conformance_probe": nonce})

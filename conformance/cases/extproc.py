@@ -369,29 +369,25 @@ async def _health(ctx: CaseContext, service: str) -> None:
     )
 
 
-@case(
-    "extproc.health.serving-overall",
-    level=Level.MUST,
-    title="gRPC health answers SERVING for the server as a whole",
-    spec="\"A client can query the server's health status by calling the Check method ... The "
-    "server should use an empty string as the key for server's overall health status\" (Envoy "
-    "health-checks ext_proc clusters with grpc_health_check)",
-    source=HEALTH,
-)
+@case("extproc.health.serving-overall", Level.MUST, source=HEALTH)
 async def health_overall(ctx: CaseContext) -> None:
+    """gRPC health answers SERVING for the server as a whole
+
+    "A client can query the server's health status by calling the Check method ... The server should use an
+    empty string as the key for server's overall health status" (Envoy health-checks ext_proc clusters with
+    grpc_health_check)
+    """
     await _health(ctx, "")
 
 
-@case(
-    "extproc.health.serving-service",
-    level=Level.MUST,
-    title="gRPC health answers SERVING for envoy.service.ext_proc.v3.ExternalProcessor",
-    spec="\"A client can query the server's health status by calling the Check method, and a "
-    "deadline should be set on the rpc. The client can optionally set the service name it wants "
-    "to query for health status.\" Envoy's grpc_health_check sends service_name.",
-    source=HEALTH,
-)
+@case("extproc.health.serving-service", Level.MUST, source=HEALTH)
 async def health_service(ctx: CaseContext) -> None:
+    """gRPC health answers SERVING for envoy.service.ext_proc.v3.ExternalProcessor
+
+    "A client can query the server's health status by calling the Check method, and a deadline should be set
+    on the rpc. The client can optionally set the service name it wants to query for health status." Envoy's
+    grpc_health_check sends service_name.
+    """
     from protos import EXT_PROC_SERVICE
 
     await _health(ctx, EXT_PROC_SERVICE)
@@ -400,33 +396,28 @@ async def health_service(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- request headers
 
 
-@case(
-    "extproc.request-headers.reply-kind",
-    level=Level.MUST,
-    title="request_headers of POST /v1/responses get a request_headers reply",
-    spec='request_headers: "Unless observability_mode is true, the server must send back a '
-    'HeaderResponse message, an ImmediateResponse message, or close the stream." A valid '
-    "Responses request must go on upstream, so the reply is a HeadersResponse.",
-    source=PROTO,
-)
+@case("extproc.request-headers.reply-kind", Level.MUST, source=PROTO)
 async def request_headers_kind(ctx: CaseContext) -> None:
+    """request_headers of POST /v1/responses get a request_headers reply
+
+    request_headers: "Unless observability_mode is true, the server must send back a HeaderResponse message,
+    an ImmediateResponse message, or close the stream." A valid Responses request must go on upstream, so the
+    reply is a HeadersResponse.
+    """
     s = xp.ExtProcStream(ctx)
     body = xp.responses_body(ctx.model, "ping")
     reply = await _send(ctx, s, xp.request_headers(body), "request_headers")
     _kind_is(ctx, reply, "request_headers", "request_headers of POST /v1/responses")
 
 
-@case(
-    "extproc.request.path-chat-completions",
-    level=Level.MUST,
-    title="the upstream :path becomes the Chat Completions path",
-    spec='HeaderMutation.set_headers: "Add or replace HTTP headers." C1: "A `POST /v1/responses` '
-    "runs through the ext_proc filter, which turns it into a Chat Completions request for the model "
-    'backend: `:path` becomes `/v1/chat/completions`" (in the request_headers or the request_body '
-    "reply).",
-    source=f"{PROTO}; {CONTRACT}",
-)
+@case("extproc.request.path-chat-completions", Level.MUST, source=f"{PROTO}; {CONTRACT}")
 async def path_chat_completions(ctx: CaseContext) -> None:
+    """the upstream :path becomes the Chat Completions path
+
+    HeaderMutation.set_headers: "Add or replace HTTP headers." C1: "A `POST /v1/responses` runs through the
+    ext_proc filter, which turns it into a Chat Completions request for the model backend: `:path` becomes
+    `/v1/chat/completions`" (in the request_headers or the request_body reply).
+    """
     body = xp.responses_body(ctx.model, "ping")
     _s, replies = await _request(ctx, body, send_headers=True)
     for r, what in zip(replies, ("request_headers", "the request body"), strict=False):
@@ -458,13 +449,13 @@ def _check_content_length(ctx: CaseContext, final: dict[str, str], body: bytes, 
 
 @case(
     "extproc.request.content-length-headers-mode",
-    level=Level.MUST,
-    title="no stale request content-length when request headers are sent",
+    Level.MUST,
     spec='CommonResponse.body_mutation: "Replace the body of the last message sent to the remote '
     'server on this stream." ' + _C3,
     source=f"{PROTO}; {CONTRACT}",
 )
 async def content_length_headers_mode(ctx: CaseContext) -> None:
+    """no stale request content-length when request headers are sent"""
     body = xp.responses_body(ctx.model, "ping " * 40, instructions="Be brief.")
     _s, replies = await _request(ctx, body, send_headers=True)
     _kind_is(ctx, replies[-1], "request_body", "a valid Responses request body")
@@ -476,13 +467,13 @@ async def content_length_headers_mode(ctx: CaseContext) -> None:
 
 @case(
     "extproc.request-body.content-length",
-    level=Level.MUST,
-    title="no stale request content-length when only the body is sent",
+    Level.MUST,
     spec="With request_header_mode SKIP the client's content-length reaches the upstream unless "
     "the body reply changes it. " + _C3,
     source=CONTRACT,
 )
 async def content_length_body_mode(ctx: CaseContext) -> None:
+    """no stale request content-length when only the body is sent"""
     body = xp.responses_body(ctx.model, "ping " * 40, instructions="Be brief.")
     _s, replies = await _request(ctx, body)
     _kind_is(ctx, replies[-1], "request_body", "a valid Responses request body")
@@ -492,16 +483,14 @@ async def content_length_body_mode(ctx: CaseContext) -> None:
     _check_content_length(ctx, final, new_body, "request (headers SKIP, body BUFFERED)")
 
 
-@case(
-    "extproc.headers.raw-value",
-    level=Level.MUST,
-    title="header values are set with raw_value",
-    spec='HeaderValue.raw_value: "Header value is encoded as bytes which can support non-utf8 '
-    'characters." C4: "Envoy sends header values in `raw_value` (bytes) with `value` empty, and a '
-    'server sets headers with `raw_value` too."',
-    source=f"config/core/v3/base.proto; {CONTRACT}",
-)
+@case("extproc.headers.raw-value", Level.MUST, source=f"config/core/v3/base.proto; {CONTRACT}")
 async def raw_value(ctx: CaseContext) -> None:
+    """header values are set with raw_value
+
+    HeaderValue.raw_value: "Header value is encoded as bytes which can support non-utf8 characters." C4:
+    "Envoy sends header values in `raw_value` (bytes) with `value` empty, and a server sets headers with
+    `raw_value` too."
+    """
     ex = await _buffered(ctx, send_headers=True)
     replies = [*ex.stream.replies]
     value_only = {
@@ -527,16 +516,13 @@ def _leaks(value: str, markers: list[str]) -> bool:
     return False
 
 
-@case(
-    "extproc.request.no-state-in-headers",
-    level=Level.MUST,
-    title="no conversation state in headers sent upstream",
-    spec='C2: "Per-request state lives in the gRPC stream handler (one ext_proc stream is one HTTP '
-    "request); no conversation content (history, instructions, input) travels upstream in a request "
-    'header."',
-    source=CONTRACT,
-)
+@case("extproc.request.no-state-in-headers", Level.MUST, source=CONTRACT)
 async def no_state_in_headers(ctx: CaseContext) -> None:
+    """no conversation state in headers sent upstream
+
+    C2: "Per-request state lives in the gRPC stream handler (one ext_proc stream is one HTTP request); no
+    conversation content (history, instructions, input) travels upstream in a request header."
+    """
     marker, secret_instr = _marker(), _marker()
     body = xp.responses_body(
         ctx.model, f"{marker} " + "lorem ipsum " * 120, instructions=f"{secret_instr} answer briefly"
@@ -559,28 +545,28 @@ async def no_state_in_headers(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- request body
 
 
-@case(
-    "extproc.request-body.reply-kind",
-    level=Level.MUST,
-    title="a valid request body gets a request_body reply",
-    spec='request_body: "Unless observability_mode is true, the server must send back a '
-    'BodyResponse message, an ImmediateResponse message, or close the stream."',
-    source=PROTO,
-)
+@case("extproc.request-body.reply-kind", Level.MUST, source=PROTO)
 async def request_body_kind(ctx: CaseContext) -> None:
+    """a valid request body gets a request_body reply
+
+    request_body: "Unless observability_mode is true, the server must send back a BodyResponse message, an
+    ImmediateResponse message, or close the stream."
+    """
     _s, replies = await _request(ctx, xp.responses_body(ctx.model, "ping"))
     _kind_is(ctx, replies[-1], "request_body", "a valid Responses request body (BUFFERED, end_of_stream)")
 
 
 @case(
     "extproc.request-body.chat-request",
-    level=Level.MUST,
-    title="the new request body is a Chat Completions request",
-    spec='C1: "the body [becomes] a chat request with `model` and `messages`"; `model`: "ID of the '
-    'model to use", `messages`: "A list of messages comprising the conversation so far".',
+    Level.MUST,
     source=f"{CONTRACT}; {OAI} CreateChatCompletionRequest",
 )
 async def chat_request(ctx: CaseContext) -> None:
+    """the new request body is a Chat Completions request
+
+    C1: "the body [becomes] a chat request with `model` and `messages`"; `model`: "ID of the model to use",
+    `messages`: "A list of messages comprising the conversation so far".
+    """
     marker = _marker()
     _, chat = await _chat_request(ctx, xp.responses_body(ctx.model, f"hello {marker}"))
     ctx.check_eq(chat.get("model"), ctx.model, "chat request model")
@@ -600,14 +586,12 @@ async def chat_request(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "extproc.request-body.instructions-system",
-    level=Level.MUST,
-    title="instructions become the first, system message",
-    spec='instructions: "A system (or developer) message inserted into the model\'s context."',
-    source=f"{OAI} CreateResponse.instructions",
-)
+@case("extproc.request-body.instructions-system", Level.MUST, source=f"{OAI} CreateResponse.instructions")
 async def instructions_system(ctx: CaseContext) -> None:
+    """instructions become the first, system message
+
+    instructions: "A system (or developer) message inserted into the model's context."
+    """
     instr = f"Answer like a pirate {_marker()}."
     _, chat = await _chat_request(ctx, xp.responses_body(ctx.model, "ahoy", instructions=instr))
     messages = chat.get("messages") or [None]
@@ -622,15 +606,13 @@ async def instructions_system(ctx: CaseContext) -> None:
     ctx.check_eq(_text_of(first.get("content")), instr, "the system message text")
 
 
-@case(
-    "extproc.request-body.stream-flag",
-    level=Level.MUST,
-    title="stream is carried to the chat request",
-    spec='stream: "If set to true, the model response data will be streamed to the client as it is '
-    'generated using server-sent events."',
-    source=f"{OAI} CreateResponse.stream",
-)
+@case("extproc.request-body.stream-flag", Level.MUST, source=f"{OAI} CreateResponse.stream")
 async def stream_flag(ctx: CaseContext) -> None:
+    """stream is carried to the chat request
+
+    stream: "If set to true, the model response data will be streamed to the client as it is generated using
+    server-sent events."
+    """
     _, on = await _chat_request(ctx, xp.responses_body(ctx.model, "ping", stream=True))
     ctx.check_eq(on.get("stream"), True, "chat stream for stream: true")
     _, off = await _chat_request(ctx, xp.responses_body(ctx.model, "ping", stream=False))
@@ -676,36 +658,21 @@ _IMMEDIATE_SPEC = (
 )
 
 
-@case(
-    "extproc.request-body.invalid-json-400",
-    level=Level.MUST,
-    title="a body that is not JSON gets an immediate 400",
-    spec=_IMMEDIATE_SPEC,
-    source=PROTO,
-)
+@case("extproc.request-body.invalid-json-400", Level.MUST, spec=_IMMEDIATE_SPEC, source=PROTO)
 async def invalid_json(ctx: CaseContext) -> None:
+    """a body that is not JSON gets an immediate 400"""
     await _rejected(ctx, b'{"model": "m", "input": ', "a body that is not JSON")
 
 
-@case(
-    "extproc.request-body.missing-model-400",
-    level=Level.MUST,
-    title="a request without model gets an immediate 400",
-    spec=_IMMEDIATE_SPEC,
-    source=PROTO,
-)
+@case("extproc.request-body.missing-model-400", Level.MUST, spec=_IMMEDIATE_SPEC, source=PROTO)
 async def missing_model(ctx: CaseContext) -> None:
+    """a request without model gets an immediate 400"""
     await _rejected(ctx, json.dumps({"input": "ping"}).encode(), "a request without model")
 
 
-@case(
-    "extproc.request-body.wrong-type-400",
-    level=Level.MUST,
-    title="a request with a mistyped field gets an immediate 400",
-    spec=_IMMEDIATE_SPEC,
-    source=PROTO,
-)
+@case("extproc.request-body.wrong-type-400", Level.MUST, spec=_IMMEDIATE_SPEC, source=PROTO)
 async def wrong_type(ctx: CaseContext) -> None:
+    """a request with a mistyped field gets an immediate 400"""
     await _rejected(
         ctx,
         json.dumps({"model": ctx.model, "input": "ping", "temperature": "hot"}).encode(),
@@ -716,30 +683,25 @@ async def wrong_type(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- response headers
 
 
-@case(
-    "extproc.response-headers.reply-kind",
-    level=Level.MUST,
-    title="a 200 JSON upstream answer gets a response_headers reply",
-    spec='response_headers: "Unless observability_mode is true, the server must send back a '
-    'HeaderResponse message or close the stream."',
-    source=PROTO,
-)
+@case("extproc.response-headers.reply-kind", Level.MUST, source=PROTO)
 async def response_headers_kind(ctx: CaseContext) -> None:
+    """a 200 JSON upstream answer gets a response_headers reply
+
+    response_headers: "Unless observability_mode is true, the server must send back a HeaderResponse message
+    or close the stream."
+    """
     await _buffered(ctx)  # checks the kind of each reply on the way
 
 
-@case(
-    "extproc.response-headers.sse-mode-override",
-    level=Level.SHOULD,
-    title="an event-stream answer switches the response body to a streamed mode",
-    spec='ProcessingResponse.mode_override: "Override how parts of the HTTP request and response '
-    "are processed for the duration of this particular request/response only. Servers may use "
-    "this to intelligently control how requests are processed based on the headers and other "
-    'metadata that they see." C6: "The backend\'s chat-completion SSE chunks are rewritten into '
-    'Responses SSE events as they pass".',
-    source=f"{PROTO}; {CONTRACT}",
-)
+@case("extproc.response-headers.sse-mode-override", Level.SHOULD, source=f"{PROTO}; {CONTRACT}")
 async def sse_mode_override(ctx: CaseContext) -> None:
+    """an event-stream answer switches the response body to a streamed mode
+
+    ProcessingResponse.mode_override: "Override how parts of the HTTP request and response are processed for
+    the duration of this particular request/response only. Servers may use this to intelligently control how
+    requests are processed based on the headers and other metadata that they see." C6: "The backend's
+    chat-completion SSE chunks are rewritten into Responses SSE events as they pass".
+    """
     body = xp.responses_body(ctx.model, "count", stream=True)
     s, replies = await _request(ctx, body, response_body_mode=PM.BUFFERED)
     _kind_is(ctx, replies[-1], "request_body", "a valid streaming Responses request body")
@@ -765,13 +727,13 @@ async def sse_mode_override(ctx: CaseContext) -> None:
 
 @case(
     "extproc.response-headers.sse-content-length",
-    level=Level.MUST,
-    title="a rewritten event stream does not keep the upstream content-length",
+    Level.MUST,
     spec="The events sent downstream are not the upstream bytes: a kept content-length is stale. "
     + _C3,
     source=CONTRACT,
 )
 async def sse_content_length(ctx: CaseContext) -> None:
+    """a rewritten event stream does not keep the upstream content-length"""
     frames = xp.chat_sse(_three_words(), model=ctx.model)
     total = len(b"".join(frames))
     run = await _streamed(ctx, frames, content_length=total)
@@ -796,28 +758,24 @@ async def sse_content_length(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- response body
 
 
-@case(
-    "extproc.response-body.reply-kind",
-    level=Level.MUST,
-    title="the buffered upstream body gets a response_body reply",
-    spec='response_body: "Unless observability_mode is true, the server must send back a '
-    'BodyResponse message or close the stream."',
-    source=PROTO,
-)
+@case("extproc.response-body.reply-kind", Level.MUST, source=PROTO)
 async def response_body_kind(ctx: CaseContext) -> None:
+    """the buffered upstream body gets a response_body reply
+
+    response_body: "Unless observability_mode is true, the server must send back a BodyResponse message or
+    close the stream."
+    """
     ex = await _buffered(ctx)
     _kind_is(ctx, ex.body_reply, "response_body", "the upstream chat completion body")
 
 
-@case(
-    "extproc.response-body.response-object",
-    level=Level.MUST,
-    title="the chat completion becomes a completed Response object",
-    spec='Response.object: "The object type of this resource - always set to `response`."; id: '
-    '"Unique identifier for this Response."; output_text is the model\'s text.',
-    source=f"{OAI} Response",
-)
+@case("extproc.response-body.response-object", Level.MUST, source=f"{OAI} Response")
 async def response_object(ctx: CaseContext) -> None:
+    """the chat completion becomes a completed Response object
+
+    Response.object: "The object type of this resource - always set to `response`."; id: "Unique identifier
+    for this Response."; output_text is the model's text.
+    """
     text = f"the answer is {_marker()}"
     ex = await _buffered(ctx, text)
     obj = _response_json(ctx, ex)
@@ -833,15 +791,13 @@ async def response_object(ctx: CaseContext) -> None:
     ctx.validate(obj, ctx.profile.response_schema)
 
 
-@case(
-    "extproc.response-body.usage",
-    level=Level.MUST,
-    title="chat usage is mapped to Responses usage",
-    spec='ResponseUsage: "input_tokens: The number of input tokens. output_tokens: The number of '
-    'output tokens. total_tokens: The total number of tokens used."',
-    source=f"{OAI} ResponseUsage",
-)
+@case("extproc.response-body.usage", Level.MUST, source=f"{OAI} ResponseUsage")
 async def response_usage(ctx: CaseContext) -> None:
+    """chat usage is mapped to Responses usage
+
+    ResponseUsage: "input_tokens: The number of input tokens. output_tokens: The number of output tokens.
+    total_tokens: The total number of tokens used."
+    """
     ex = await _buffered(ctx, usage=(11, 5))
     obj = _response_json(ctx, ex)
     usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
@@ -852,13 +808,13 @@ async def response_usage(ctx: CaseContext) -> None:
 
 @case(
     "extproc.response-body.content-length",
-    level=Level.MUST,
-    title="no stale response content-length after the body is replaced",
+    Level.MUST,
     spec='CommonResponse.body_mutation: "Replace the body of the last message sent to the remote '
     'server on this stream." The upstream content-length no longer describes it. ' + _C3,
     source=f"{PROTO}; {CONTRACT}",
 )
 async def response_content_length(ctx: CaseContext) -> None:
+    """no stale response content-length after the body is replaced"""
     ex = await _buffered(ctx, "a reply of a different length than the chat completion")
     _kind_is(ctx, ex.body_reply, "response_body", "the upstream chat completion body")
     assert ex.final_body is not None
@@ -911,30 +867,25 @@ def _check_event_stream(ctx: CaseContext, run: Streamed, want_text: str) -> None
     ctx.check_eq(done, [want_text], "response.output_text.done text")
 
 
-@case(
-    "extproc.stream.reply-kind",
-    level=Level.MUST,
-    title="each streamed upstream piece gets a response_body reply",
-    spec='response_body: "Unless observability_mode is true, the server must send back a '
-    'BodyResponse message or close the stream." (STREAMED: one message per upstream chunk)',
-    source=PROTO,
-)
+@case("extproc.stream.reply-kind", Level.MUST, source=PROTO)
 async def stream_reply_kind(ctx: CaseContext) -> None:
+    """each streamed upstream piece gets a response_body reply
+
+    response_body: "Unless observability_mode is true, the server must send back a BodyResponse message or
+    close the stream." (STREAMED: one message per upstream chunk)
+    """
     run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
     _check_stream_replies(ctx, run)
 
 
-@case(
-    "extproc.stream.mutation-kind-matches-mode",
-    level=Level.MUST,
-    title="in STREAMED mode body replies use body_mutation.body, not streamed_response",
-    spec='C5: "In `STREAMED` mode each upstream chunk is one message, answered with '
-    "`BodyMutation(body=...)`; `FULL_DUPLEX_STREAMED` takes `streamed_response` replies and needs "
-    "the trailer mode `SEND`. The other mutation kind truncates the stream or lets the raw upstream "
-    'JSON through with a 200."',
-    source=CONTRACT,
-)
+@case("extproc.stream.mutation-kind-matches-mode", Level.MUST, source=CONTRACT)
 async def stream_mutation_kind_matches_mode(ctx: CaseContext) -> None:
+    """in STREAMED mode body replies use body_mutation.body, not streamed_response
+
+    C5: "In `STREAMED` mode each upstream chunk is one message, answered with `BodyMutation(body=...)`;
+    `FULL_DUPLEX_STREAMED` takes `streamed_response` replies and needs the trailer mode `SEND`. The other
+    mutation kind truncates the stream or lets the raw upstream JSON through with a 200."
+    """
     run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
     _check_stream_replies(ctx, run)
     expected = "streamed_response" if run.mode == PM.FULL_DUPLEX_STREAMED else "body"
@@ -952,30 +903,26 @@ async def stream_mutation_kind_matches_mode(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "extproc.stream.event-stream",
-    level=Level.MUST,
-    title="the rewritten pieces form a valid Responses event stream",
-    spec="C6: \"The backend's chat-completion SSE chunks are rewritten into Responses SSE events "
-    'as they pass"; streaming events: response.created first, sequence_number "The sequence number '
-    'for this event", deltas, one terminal event.',
-    source=f"{CONTRACT}; {OAI} ResponseStreamEvent",
-)
+@case("extproc.stream.event-stream", Level.MUST, source=f"{CONTRACT}; {OAI} ResponseStreamEvent")
 async def stream_event_stream(ctx: CaseContext) -> None:
+    """the rewritten pieces form a valid Responses event stream
+
+    C6: "The backend's chat-completion SSE chunks are rewritten into Responses SSE events as they pass";
+    streaming events: response.created first, sequence_number "The sequence number for this event", deltas,
+    one terminal event.
+    """
     run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
     _check_stream_replies(ctx, run)
     _check_event_stream(ctx, run, "".join(_three_words()))
 
 
-@case(
-    "extproc.stream.split-lines",
-    level=Level.MUST,
-    title="SSE lines split across upstream pieces are reassembled",
-    spec='HttpBody: "A chunk of the HTTP request or response body." Chunks follow the transport, '
-    "not SSE framing: an event may be split anywhere, even inside a line.",
-    source=PROTO,
-)
+@case("extproc.stream.split-lines", Level.MUST, source=PROTO)
 async def stream_split_lines(ctx: CaseContext) -> None:
+    """SSE lines split across upstream pieces are reassembled
+
+    HttpBody: "A chunk of the HTTP request or response body." Chunks follow the transport, not SSE framing: an
+    event may be split anywhere, even inside a line.
+    """
     frames = xp.chat_sse(_three_words(), model=ctx.model)
     # Cut every frame in the middle of its data line and between its two closing newlines, so
     # pieces end mid-line, mid-terminator, and carry the end of one event with the start of the
@@ -991,15 +938,13 @@ async def stream_split_lines(ctx: CaseContext) -> None:
     _check_event_stream(ctx, run, "".join(_three_words()))
 
 
-@case(
-    "extproc.stream.incremental",
-    level=Level.SHOULD,
-    title="text deltas go out before the upstream stream ends",
-    spec="C6: \"The backend's chat-completion SSE chunks are rewritten into Responses SSE events "
-    'as they pass, keeping the time to first byte and the spacing of the chunks."',
-    source=CONTRACT,
-)
+@case("extproc.stream.incremental", Level.SHOULD, source=CONTRACT)
 async def stream_incremental(ctx: CaseContext) -> None:
+    """text deltas go out before the upstream stream ends
+
+    C6: "The backend's chat-completion SSE chunks are rewritten into Responses SSE events as they pass,
+    keeping the time to first byte and the spacing of the chunks."
+    """
     run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
     _check_stream_replies(ctx, run)
     before_end = b"".join(run.bodies[:-1])
@@ -1011,15 +956,13 @@ async def stream_incremental(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "extproc.stream.terminal-by-end",
-    level=Level.MUST,
-    title="held-back data is released by the end of the stream",
-    spec='BodyMutation.body: "The entire body to replace." Nothing may be left held back when the '
-    "upstream stream ends: the reply to the end_of_stream piece completes the event stream.",
-    source=PROTO,
-)
+@case("extproc.stream.terminal-by-end", Level.MUST, source=PROTO)
 async def stream_terminal_by_end(ctx: CaseContext) -> None:
+    """held-back data is released by the end of the stream
+
+    BodyMutation.body: "The entire body to replace." Nothing may be left held back when the upstream stream
+    ends: the reply to the end_of_stream piece completes the event stream.
+    """
     run = await _streamed(ctx, xp.chat_sse(["alpha ", "beta"], model=ctx.model))
     _check_stream_replies(ctx, run)
     types = run.types
@@ -1033,14 +976,16 @@ async def stream_terminal_by_end(ctx: CaseContext) -> None:
 
 @case(
     "extproc.stream.buffered-fallback",
-    level=Level.MUST,
-    title="an event stream answered in BUFFERED mode is still rewritten",
-    spec='ProcessingMode BUFFERED: "Buffer the message body in memory and send the entire body at '
-    'once." A server that does not override the mode still gets the whole upstream stream and '
-    "must answer it with Responses events.",
+    Level.MUST,
     source="extensions/filters/http/ext_proc/v3/processing_mode.proto",
 )
 async def stream_buffered_fallback(ctx: CaseContext) -> None:
+    """an event stream answered in BUFFERED mode is still rewritten
+
+    ProcessingMode BUFFERED: "Buffer the message body in memory and send the entire body at once." A server
+    that does not override the mode still gets the whole upstream stream and must answer it with Responses
+    events.
+    """
     frames = xp.chat_sse(_three_words(), model=ctx.model)
     run = await _streamed(ctx, frames, announce=PM.BUFFERED)
     _check_stream_replies(ctx, run)
@@ -1109,52 +1054,35 @@ _ERRORS_SPEC = (
 )
 
 
-@case(
-    "extproc.upstream.5xx-502",
-    level=Level.MUST,
-    title="an upstream 503 becomes a 502 OpenAI error",
-    spec=_ERRORS_SPEC,
-    source=CONTRACT,
-)
+@case("extproc.upstream.5xx-502", Level.MUST, spec=_ERRORS_SPEC, source=CONTRACT)
 async def upstream_5xx(ctx: CaseContext) -> None:
+    """an upstream 503 becomes a 502 OpenAI error"""
     got = await _upstream_error(ctx, 503, _error_body(503))
     _check_error(ctx, got, 502, "upstream 503")
 
 
-@case(
-    "extproc.upstream.4xx-status",
-    level=Level.MUST,
-    title="upstream 400 and 429 keep their status as OpenAI errors",
-    spec=_ERRORS_SPEC,
-    source=CONTRACT,
-)
+@case("extproc.upstream.4xx-status", Level.MUST, spec=_ERRORS_SPEC, source=CONTRACT)
 async def upstream_4xx(ctx: CaseContext) -> None:
+    """upstream 400 and 429 keep their status as OpenAI errors"""
     for status in (400, 429):
         got = await _upstream_error(ctx, status, _error_body(status))
         _check_error(ctx, got, status, f"upstream {status}")
 
 
-@case(
-    "extproc.upstream.garbage-502",
-    level=Level.MUST,
-    title="an upstream 200 that is not JSON becomes a 502 OpenAI error",
-    spec=_ERRORS_SPEC,
-    source=CONTRACT,
-)
+@case("extproc.upstream.garbage-502", Level.MUST, spec=_ERRORS_SPEC, source=CONTRACT)
 async def upstream_garbage(ctx: CaseContext) -> None:
+    """an upstream 200 that is not JSON becomes a 502 OpenAI error"""
     got = await _upstream_error(ctx, 200, b"<html>this is not a chat completion")
     _check_error(ctx, got, 502, "garbage upstream body")
 
 
-@case(
-    "extproc.upstream.stream-garbage-failed",
-    level=Level.MUST,
-    title="garbage in the upstream event stream ends it with response.failed",
-    spec='response.failed: "An event that is emitted when a response fails." A stream that '
-    "cannot be read must not end as completed.",
-    source=f"{OAI} ResponseFailedEvent",
-)
+@case("extproc.upstream.stream-garbage-failed", Level.MUST, source=f"{OAI} ResponseFailedEvent")
 async def stream_garbage(ctx: CaseContext) -> None:
+    """garbage in the upstream event stream ends it with response.failed
+
+    response.failed: "An event that is emitted when a response fails." A stream that cannot be read must not
+    end as completed.
+    """
     frames = xp.chat_sse(["one "], model=ctx.model)
     frames.insert(2, b"data: {this is not JSON\n\n")
     run = await _streamed(ctx, frames)
@@ -1179,14 +1107,9 @@ async def stream_garbage(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "extproc.upstream.stream-error-status",
-    level=Level.MUST,
-    title="an upstream 503 to a streaming request is not a completed response",
-    spec=_ERRORS_SPEC,
-    source=CONTRACT,
-)
+@case("extproc.upstream.stream-error-status", Level.MUST, spec=_ERRORS_SPEC, source=CONTRACT)
 async def stream_error_status(ctx: CaseContext) -> None:
+    """an upstream 503 to a streaming request is not a completed response"""
     status, body, how = await _upstream_error(ctx, 503, _error_body(503), stream=True)
     if status >= 400:
         _check_error(ctx, (status, body, how), 502, "upstream 503 (stream: true)")
@@ -1210,15 +1133,13 @@ async def stream_error_status(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- store
 
 
-@case(
-    "extproc.store.get-equals-body",
-    level=Level.MUST,
-    title="a response made through ext_proc is retrievable over HTTP",
-    spec='store: "Whether to store the generated model response for later retrieval via API." '
-    "GET /v1/responses/{response_id} returns the same Response the ext_proc body mutation sent.",
-    source=f"{OAI} CreateResponse.store",
-)
+@case("extproc.store.get-equals-body", Level.MUST, source=f"{OAI} CreateResponse.store")
 async def store_get(ctx: CaseContext) -> None:
+    """a response made through ext_proc is retrievable over HTTP
+
+    store: "Whether to store the generated model response for later retrieval via API." GET
+    /v1/responses/{response_id} returns the same Response the ext_proc body mutation sent.
+    """
     if not ctx.config.base_url:
         ctx.skip("no --base-url: the gateway's HTTP API is needed to read the stored response")
     ex = await _buffered(ctx, f"stored {_marker()}")
@@ -1231,16 +1152,14 @@ async def store_get(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- protocol
 
 
-@case(
-    "extproc.protocol.out-of-order",
-    level=Level.MUST,
-    title="a response phase without a request is refused, not hung",
-    spec='ProcessingRequest: "the server must send back a HeaderResponse message or close the '
-    'stream." A response for which no Responses request was seen cannot be translated: answer '
-    "locally or end the stream with an error, never wait or pass it through.",
-    source=PROTO,
-)
+@case("extproc.protocol.out-of-order", Level.MUST, source=PROTO)
 async def out_of_order(ctx: CaseContext) -> None:
+    """a response phase without a request is refused, not hung
+
+    ProcessingRequest: "the server must send back a HeaderResponse message or close the stream." A response
+    for which no Responses request was seen cannot be translated: answer locally or end the stream with an
+    error, never wait or pass it through.
+    """
     s = xp.ExtProcStream(ctx)
     chat = json.dumps(xp.chat_completion("stray")).encode()
     try:
@@ -1261,16 +1180,14 @@ async def out_of_order(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "extproc.protocol.ends-after-half-close",
-    level=Level.MUST,
-    title="the server ends the stream once Envoy is done",
-    spec='"At any point above, if the server closes the gRPC stream cleanly, then Envoy proceeds '
-    'without consulting the server." After the last phase Envoy half-closes; the server must end '
-    "the call (status OK) rather than leave it open.",
-    source=PROTO,
-)
+@case("extproc.protocol.ends-after-half-close", Level.MUST, source=PROTO)
 async def ends_after_half_close(ctx: CaseContext) -> None:
+    """the server ends the stream once Envoy is done
+
+    "At any point above, if the server closes the gRPC stream cleanly, then Envoy proceeds without consulting
+    the server." After the last phase Envoy half-closes; the server must end the call (status OK) rather than
+    leave it open.
+    """
     import grpc
 
     ex = await _buffered(ctx)
@@ -1285,15 +1202,13 @@ async def ends_after_half_close(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "extproc.protocol.response-trailers",
-    level=Level.MUST,
-    title="response trailers, when sent, get a response_trailers reply",
-    spec='response_trailers: "The HTTP trailers for the response path. Unless observability_mode '
-    'is true, the server must send back a TrailerResponse message or close the stream."',
-    source=PROTO,
-)
+@case("extproc.protocol.response-trailers", Level.MUST, source=PROTO)
 async def response_trailers(ctx: CaseContext) -> None:
+    """response trailers, when sent, get a response_trailers reply
+
+    response_trailers: "The HTTP trailers for the response path. Unless observability_mode is true, the server
+    must send back a TrailerResponse message or close the stream."
+    """
     s, replies = await _request(ctx, xp.responses_body(ctx.model, "ping"))
     _kind_is(ctx, replies[-1], "request_body", "a valid Responses request body")
     rh = await _send(ctx, s, xp.response_headers(200, "application/json"), "response_headers")
@@ -1306,15 +1221,13 @@ async def response_trailers(ctx: CaseContext) -> None:
     _kind_is(ctx, rt, "response_trailers", "response_trailers")
 
 
-@case(
-    "extproc.protocol.request-trailers",
-    level=Level.MUST,
-    title="request trailers, when sent, get a request_trailers reply",
-    spec='request_trailers: "The HTTP trailers for the request path. Unless observability_mode is '
-    'true, the server must send back a TrailerResponse message or close the stream."',
-    source=PROTO,
-)
+@case("extproc.protocol.request-trailers", Level.MUST, source=PROTO)
 async def request_trailers(ctx: CaseContext) -> None:
+    """request trailers, when sent, get a request_trailers reply
+
+    request_trailers: "The HTTP trailers for the request path. Unless observability_mode is true, the server
+    must send back a TrailerResponse message or close the stream."
+    """
     s = xp.ExtProcStream(ctx)
     body = xp.responses_body(ctx.model, "ping")
     rh = await _send(ctx, s, xp.request_headers(body), "request_headers")
@@ -1363,16 +1276,14 @@ def _check_untouched(ctx: CaseContext, reply: object, headers: dict[str, str], w
     ctx.check_eq({k: final.get(k) for k in headers}, headers, f"{what} after the processor's mutations")
 
 
-@case(
-    "extproc.websocket.upgrade-untouched",
-    level=Level.MUST,
-    title="The headers of a WebSocket upgrade of GET /v1/responses pass through untouched",
-    spec='request_headers: "the server must send back a HeaderResponse message, an '
-    'ImmediateResponse message, or close the stream." The upgrade is all an ext_proc filter sees '
-    "of WebSocket mode (never the frames): rewriting it into a chat completions request breaks it.",
-    source=SURFACE_SOURCE,
-)
+@case("extproc.websocket.upgrade-untouched", Level.MUST, source=SURFACE_SOURCE)
 async def upgrade_untouched(ctx: CaseContext) -> None:
+    """The headers of a WebSocket upgrade of GET /v1/responses pass through untouched
+
+    request_headers: "the server must send back a HeaderResponse message, an ImmediateResponse message, or
+    close the stream." The upgrade is all an ext_proc filter sees of WebSocket mode (never the frames):
+    rewriting it into a chat completions request breaks it.
+    """
     key = secrets.token_hex(8)
     extra = [("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-key", key),
              ("sec-websocket-version", "13")]
@@ -1383,16 +1294,14 @@ async def upgrade_untouched(ctx: CaseContext) -> None:
     _check_untouched(ctx, reply, headers, "the upgrade's headers")
 
 
-@case(
-    "extproc.compact.not-translated",
-    level=Level.MUST,
-    title="POST /v1/responses/compact is not translated into a chat completions request",
-    spec='HeaderMutation.set_headers: "Add or replace HTTP headers." BodyMutation: "Replace the '
-    'body of the last message sent to the remote server on this stream." Only POST /v1/responses '
-    "is a create request; /v1/responses/compact answers a compaction, not a response.",
-    source=SURFACE_SOURCE,
-)
+@case("extproc.compact.not-translated", Level.MUST, source=SURFACE_SOURCE)
 async def compact_not_translated(ctx: CaseContext) -> None:
+    """POST /v1/responses/compact is not translated into a chat completions request
+
+    HeaderMutation.set_headers: "Add or replace HTTP headers." BodyMutation: "Replace the body of the last
+    message sent to the remote server on this stream." Only POST /v1/responses is a create request;
+    /v1/responses/compact answers a compaction, not a response.
+    """
     body = json.dumps({"model": ctx.model, "input": [{"role": "user", "content": "hello"}]}).encode()
     s = xp.ExtProcStream(ctx)
     head = await _surface_reply(ctx, s, xp.request_headers(body, path="/v1/responses/compact"),

@@ -50,15 +50,13 @@ BINARY = bytes(range(256)) * 3 + b"\r\n\x00end"
 UNICODE = "Grüße, 世界! naïve café — ok\n".encode()
 
 
-@case(
-    "files.upload.shape",
-    level=Level.MUST,
-    title="POST /files answers a File object (object=file, id, bytes, created_at, filename, purpose)",
-    spec="The `File` object represents a document that has been uploaded to OpenAI. object: The object "
-    "type, which is always `file`.",
-    source=FILE,
-)
+@case("files.upload.shape", Level.MUST, source=FILE)
 async def upload_shape(ctx: CaseContext) -> None:
+    """POST /files answers a File object (object=file, id, bytes, created_at, filename, purpose)
+
+    The `File` object represents a document that has been uploaded to OpenAI. object: The object type, which
+    is always `file`.
+    """
     f = await upload_ok(ctx, "shape.txt", b"shape\n")
     got = {
         "object": f.get("object"),
@@ -72,14 +70,12 @@ async def upload_shape(ctx: CaseContext) -> None:
     ctx.check_eq(got, want, "File object fields (types)")
 
 
-@case(
-    "files.upload.id-prefix",
-    level=Level.SHOULD,
-    title="File ids start with file- (OpenAI) or file_",
-    spec="id: The file identifier, which can be referenced in the API endpoints.",
-    source=FILE,
-)
+@case("files.upload.id-prefix", Level.SHOULD, source=FILE)
 async def upload_id_prefix(ctx: CaseContext) -> None:
+    """File ids start with file- (OpenAI) or file_
+
+    id: The file identifier, which can be referenced in the API endpoints.
+    """
     f = await upload_ok(ctx)
     ctx.check(
         _FILE_ID.match(str(f.get("id"))),
@@ -89,40 +85,31 @@ async def upload_id_prefix(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "files.upload.bytes",
-    level=Level.MUST,
-    title="bytes is the size of the uploaded file",
-    spec="bytes: The size of the file, in bytes.",
-    source=FILE,
-)
+@case("files.upload.bytes", Level.MUST, source=FILE)
 async def upload_bytes(ctx: CaseContext) -> None:
+    """bytes is the size of the uploaded file
+
+    bytes: The size of the file, in bytes.
+    """
     f = await upload_ok(ctx, "bytes.bin", BINARY, "application/octet-stream", "user_data")
     ctx.check_eq(f.get("bytes"), len(BINARY), "bytes of the uploaded file")
 
 
-@case(
-    "files.upload.purpose-echo",
-    level=Level.MUST,
-    title="The File object carries the purpose it was uploaded with",
-    spec="purpose: The intended purpose of the file.",
-    source=FILE,
-)
+@case("files.upload.purpose-echo", Level.MUST, source=FILE)
 async def purpose_echo(ctx: CaseContext) -> None:
+    """The File object carries the purpose it was uploaded with
+
+    purpose: The intended purpose of the file.
+    """
     got = [
         (await upload_ok(ctx, "p.txt", b"p\n", purpose=p)).get("purpose") for p in ("assistants", "user_data")
     ]
     ctx.check_eq(got, ["assistants", "user_data"], "purpose of files uploaded as assistants, user_data")
 
 
-@case(
-    "files.upload.purpose-invalid-400",
-    level=Level.MUST,
-    title="An unknown purpose is a 400 naming purpose",
-    spec=_PURPOSE,
-    source=CREATE,
-)
+@case("files.upload.purpose-invalid-400", Level.MUST, spec=_PURPOSE, source=CREATE)
 async def purpose_invalid(ctx: CaseContext) -> None:
+    """An unknown purpose is a 400 naming purpose"""
     resp = await upload(ctx, purpose="not-a-purpose")
     require_support(ctx, resp, "POST /files")
     ctx.check_eq(resp.status_code, 400, "status of an upload with purpose=not-a-purpose")
@@ -130,53 +117,45 @@ async def purpose_invalid(ctx: CaseContext) -> None:
     ctx.check_eq(err.get("param"), "purpose", "error.param")
 
 
-@case(
-    "files.upload.purpose-missing-400",
-    level=Level.MUST,
-    title="An upload without purpose is a 400",
-    spec="CreateFileRequest required: file, purpose.",
-    source=CREATE,
-)
+@case("files.upload.purpose-missing-400", Level.MUST, source=CREATE)
 async def purpose_missing(ctx: CaseContext) -> None:
+    """An upload without purpose is a 400
+
+    CreateFileRequest required: file, purpose.
+    """
     resp = await upload(ctx, purpose=None)
     require_support(ctx, resp, "POST /files")
     ctx.check_eq(resp.status_code, 400, "status of an upload without purpose")
 
 
-@case(
-    "files.upload.file-missing-400",
-    level=Level.MUST,
-    title="An upload without the file part is a 400",
-    spec="file: The File object (not file name) to be uploaded. (required)",
-    source=CREATE,
-)
+@case("files.upload.file-missing-400", Level.MUST, source=CREATE)
 async def file_missing(ctx: CaseContext) -> None:
+    """An upload without the file part is a 400
+
+    file: The File object (not file name) to be uploaded. (required)
+    """
     body, headers = multipart({"purpose": "assistants"}, None)
     resp = await ctx.post("/files", content=body, headers=headers)
     require_support(ctx, resp, "POST /files")
     ctx.check_eq(resp.status_code, 400, "status of an upload without a file part")
 
 
-@case(
-    "files.upload.filename-echo",
-    level=Level.MUST,
-    title="filename is the name the file was uploaded with",
-    spec="filename: The name of the file.",
-    source=FILE,
-)
+@case("files.upload.filename-echo", Level.MUST, source=FILE)
 async def filename_echo(ctx: CaseContext) -> None:
+    """filename is the name the file was uploaded with
+
+    filename: The name of the file.
+    """
     f = await upload_ok(ctx, "quarterly report-2024.txt", b"q\n")
     ctx.check_eq(f.get("filename"), "quarterly report-2024.txt", "filename")
 
 
-@case(
-    "files.upload.filename-not-a-path",
-    level=Level.MUST,
-    title="A filename like ../../etc/passwd is stored as a name only; the content is the upload's",
-    spec="filename: The name of the file. file: The File object (not file name) to be uploaded.",
-    source=FILE,
-)
+@case("files.upload.filename-not-a-path", Level.MUST, source=FILE)
 async def filename_not_path(ctx: CaseContext) -> None:
+    """A filename like ../../etc/passwd is stored as a name only; the content is the upload's
+
+    filename: The name of the file. file: The File object (not file name) to be uploaded.
+    """
     data = b"conformance: not the passwd file\n"
     f = await upload_ok(ctx, "../../etc/passwd", data)
     name = str(f.get("filename"))
@@ -191,14 +170,12 @@ async def filename_not_path(ctx: CaseContext) -> None:
     ctx.check_eq(content.content, data, "content of the file uploaded as ../../etc/passwd")
 
 
-@case(
-    "files.content.round-trip-binary",
-    level=Level.MUST,
-    title="GET /files/{id}/content returns the uploaded bytes unchanged (all 256 byte values)",
-    spec="GET /files/{file_id}/content: Returns the contents of the specified file.",
-    source=CONTENT,
-)
+@case("files.content.round-trip-binary", Level.MUST, source=CONTENT)
 async def round_trip_binary(ctx: CaseContext) -> None:
+    """GET /files/{id}/content returns the uploaded bytes unchanged (all 256 byte values)
+
+    GET /files/{file_id}/content: Returns the contents of the specified file.
+    """
     f = await upload_ok(ctx, "blob.bin", BINARY, "application/octet-stream", "user_data")
     resp = await ctx.get(f"/files/{f.get('id')}/content")
     ctx.check_eq(resp.status_code, 200, "status of GET /files/{id}/content")
@@ -211,29 +188,24 @@ async def round_trip_binary(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "files.content.round-trip-text",
-    level=Level.MUST,
-    title="GET /files/{id}/content returns UTF-8 text byte for byte",
-    spec="GET /files/{file_id}/content: Returns the contents of the specified file.",
-    source=CONTENT,
-)
+@case("files.content.round-trip-text", Level.MUST, source=CONTENT)
 async def round_trip_text(ctx: CaseContext) -> None:
+    """GET /files/{id}/content returns UTF-8 text byte for byte
+
+    GET /files/{file_id}/content: Returns the contents of the specified file.
+    """
     f = await upload_ok(ctx, "unicode.txt", UNICODE, "text/plain; charset=utf-8")
     resp = await ctx.get(f"/files/{f.get('id')}/content")
     ctx.check_eq(resp.status_code, 200, "status of GET /files/{id}/content")
     ctx.check_eq(resp.content, UNICODE, "content bytes")
 
 
-@case(
-    "files.content.content-type",
-    level=Level.SHOULD,
-    title="The content is served with the uploaded media type (or application/octet-stream), not JSON",
-    spec="GET /files/{file_id}/content: Returns the contents of the specified file. "
-    "(application/octet-stream)",
-    source=CONTENT,
-)
+@case("files.content.content-type", Level.SHOULD, source=CONTENT)
 async def content_type(ctx: CaseContext) -> None:
+    """The content is served with the uploaded media type (or application/octet-stream), not JSON
+
+    GET /files/{file_id}/content: Returns the contents of the specified file. (application/octet-stream)
+    """
     f = await upload_ok(ctx, "ctype.txt", b"plain text\n", "text/plain")
     resp = await ctx.get(f"/files/{f.get('id')}/content")
     ctx.check_eq(resp.status_code, 200, "status of GET /files/{id}/content")
@@ -246,27 +218,23 @@ async def content_type(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "files.content.unknown-404",
-    level=Level.MUST,
-    title="GET /files/{id}/content of an unknown id is 404",
-    spec="GET /files/{file_id}/content: Returns the contents of the specified file.",
-    source=CONTENT,
-)
+@case("files.content.unknown-404", Level.MUST, source=CONTENT)
 async def content_unknown(ctx: CaseContext) -> None:
+    """GET /files/{id}/content of an unknown id is 404
+
+    GET /files/{file_id}/content: Returns the contents of the specified file.
+    """
     await upload_ok(ctx)
     resp = await ctx.get("/files/file-conformance-does-not-exist/content")
     ctx.check_eq(resp.status_code, 404, "status of GET content for an unknown file id")
 
 
-@case(
-    "files.delete.removed-from-vector-store",
-    level=Level.SHOULD,
-    title="Deleting a file removes it from the vector stores it was attached to",
-    spec="DELETE /files/{file_id}: Delete a file and remove it from all vector stores.",
-    source=ITEM,
-)
+@case("files.delete.removed-from-vector-store", Level.SHOULD, source=ITEM)
 async def delete_removes_from_store(ctx: CaseContext) -> None:
+    """Deleting a file removes it from the vector stores it was attached to
+
+    DELETE /files/{file_id}: Delete a file and remove it from all vector stores.
+    """
     from conformance.cases._stateful import attach, create_store, wait_file
 
     f = await upload_ok(ctx, "attached.txt", b"attached to a store\n")
@@ -280,14 +248,12 @@ async def delete_removes_from_store(ctx: CaseContext) -> None:
     ctx.check_eq(resp.status_code, 404, "GET of the vector store file after the file was deleted")
 
 
-@case(
-    "files.list.purpose-filter",
-    level=Level.MUST,
-    title="GET /files?purpose=X lists only files with that purpose",
-    spec="purpose: Only return files with the given purpose.",
-    source=SRC,
-)
+@case("files.list.purpose-filter", Level.MUST, source=SRC)
 async def purpose_filter(ctx: CaseContext) -> None:
+    """GET /files?purpose=X lists only files with that purpose
+
+    purpose: Only return files with the given purpose.
+    """
     a = await upload_ok(ctx, "a.txt", b"a\n", purpose="assistants")
     u = await upload_ok(ctx, "u.txt", b"u\n", purpose="user_data")
     got = ctx.json_ok(await ctx.get("/files", params={"purpose": "user_data", "limit": "100"}), "GET /files")
@@ -303,15 +269,13 @@ async def purpose_filter(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "files.list.limit-400",
-    level=Level.MUST,
-    title="GET /files?limit=0 is a 400",
-    spec="limit: A limit on the number of objects to be returned. Limit can range between 1 and 10,000, and "
-    "the default is 10,000.",
-    source=SRC,
-)
+@case("files.list.limit-400", Level.MUST, source=SRC)
 async def limit_zero(ctx: CaseContext) -> None:
+    """GET /files?limit=0 is a 400
+
+    limit: A limit on the number of objects to be returned. Limit can range between 1 and 10,000, and the
+    default is 10,000.
+    """
     await upload_ok(ctx)
     resp = await ctx.get("/files", params={"limit": "0"})
     ctx.check(

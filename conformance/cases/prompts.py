@@ -60,15 +60,13 @@ def _roles(msgs: list[Any]) -> list[tuple[Any, Any]]:
     return [(m.get("role"), m.get("content")) for m in msgs if isinstance(m, dict)]
 
 
-@case(
-    "prompts.create.shape",
-    level=Level.SHOULD,
-    title="POST /prompts answers a prompt with default_version and latest_version 1",
-    spec="POST /v1/prompts {name?, metadata?, instructions?, input?, variables?} -> the prompt, with version "
-    '"1" as default and latest.',
-    source=REF,
-)
+@case("prompts.create.shape", Level.SHOULD, source=REF)
 async def create_shape(ctx: CaseContext) -> None:
+    """POST /prompts answers a prompt with default_version and latest_version 1
+
+    POST /v1/prompts {name?, metadata?, instructions?, input?, variables?} -> the prompt, with version "1" as
+    default and latest.
+    """
     p = await _create(ctx, instructions="You are terse.")
     ctx.check_eq(
         [p.get("object"), p.get("default_version"), p.get("latest_version"), p.get("instructions")],
@@ -77,15 +75,13 @@ async def create_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "prompts.versions.create-increments",
-    level=Level.SHOULD,
-    title="A new version based on the latest is numbered latest + 1",
-    spec="POST /v1/prompts/{id}/versions {base_version, instructions?, input?, variables?, make_default?} "
-    "-> the new version, numbered latest + 1.",
-    source=REF,
-)
+@case("prompts.versions.create-increments", Level.SHOULD, source=REF)
 async def version_increments(ctx: CaseContext) -> None:
+    """A new version based on the latest is numbered latest + 1
+
+    POST /v1/prompts/{id}/versions {base_version, instructions?, input?, variables?, make_default?} -> the new
+    version, numbered latest + 1.
+    """
     p = await _create(ctx, instructions="v1")
     v = ctx.json_ok(await _version(ctx, p.get("id"), "1", instructions="v2"), "POST /prompts/{id}/versions")
     again = ctx.json_ok(await ctx.get(f"/prompts/{p.get('id')}"), "GET /prompts/{id}")
@@ -96,16 +92,14 @@ async def version_increments(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "prompts.versions.stale-base-409",
-    level=Level.SHOULD,
-    title="Creating a version from a stale base_version is a 409 and writes nothing",
-    spec="creating a version requires `base_version`, the `latest_version` the edit is based on; when "
-    'another version was created since, the answer is **409** (`code: "version_conflict"`, '
-    '`param: "base_version"`) and nothing is written.',
-    source=REF,
-)
+@case("prompts.versions.stale-base-409", Level.SHOULD, source=REF)
 async def stale_base(ctx: CaseContext) -> None:
+    """Creating a version from a stale base_version is a 409 and writes nothing
+
+    creating a version requires `base_version`, the `latest_version` the edit is based on; when another
+    version was created since, the answer is **409** (`code: "version_conflict"`, `param: "base_version"`) and
+    nothing is written.
+    """
     p = await _create(ctx, instructions="v1")
     pid = p.get("id")
     ctx.json_ok(
@@ -117,15 +111,13 @@ async def stale_base(ctx: CaseContext) -> None:
     ctx.check_eq(again.get("latest_version"), "2", "latest_version after the conflict (nothing written)")
 
 
-@case(
-    "prompts.default.stale-previous-409",
-    level=Level.SHOULD,
-    title="Moving default_version with a stale previous_default_version is a 409",
-    spec="changing `default_version` requires `previous_default_version`, the default the client saw; when "
-    'it moved meanwhile: 409 (`param: "previous_default_version"`).',
-    source=REF,
-)
+@case("prompts.default.stale-previous-409", Level.SHOULD, source=REF)
 async def stale_default(ctx: CaseContext) -> None:
+    """Moving default_version with a stale previous_default_version is a 409
+
+    changing `default_version` requires `previous_default_version`, the default the client saw; when it moved
+    meanwhile: 409 (`param: "previous_default_version"`).
+    """
     p = await _create(ctx, instructions="v1")
     pid = p.get("id")
     ctx.json_ok(await _version(ctx, pid, "1", instructions="v2"), "POST /prompts/{id}/versions")
@@ -138,14 +130,12 @@ async def stale_default(ctx: CaseContext) -> None:
     ctx.check_eq(again.get("default_version"), "2", "default_version after the conflict")
 
 
-@case(
-    "prompts.delete.then-404",
-    level=Level.SHOULD,
-    title="After DELETE the prompt and its versions are 404",
-    spec='DELETE /v1/prompts/{id} -> {"id", "object": "prompt.deleted", "deleted": true} (versions go too).',
-    source=REF,
-)
+@case("prompts.delete.then-404", Level.SHOULD, source=REF)
 async def delete_then_404(ctx: CaseContext) -> None:
+    """After DELETE the prompt and its versions are 404
+
+    DELETE /v1/prompts/{id} -> {"id", "object": "prompt.deleted", "deleted": true} (versions go too).
+    """
     p = await _create(ctx, instructions="gone")
     pid = p.get("id")
     got = ctx.json_ok(await ctx.delete(f"/prompts/{pid}"), "DELETE /prompts/{id}")
@@ -157,15 +147,9 @@ async def delete_then_404(ctx: CaseContext) -> None:
     ctx.check_eq(codes, [404, 404], "[GET prompt, GET version 1] after DELETE")
 
 
-@case(
-    "prompts.render.instructions-substituted",
-    level=Level.MUST,
-    title="A Response with prompt gets the rendered template as its system message",
-    spec=_VARS,
-    source=PROMPT,
-    tier=Tier.SCRIPTED,
-)
+@case("prompts.render.instructions-substituted", Level.MUST, spec=_VARS, source=PROMPT, tier=Tier.SCRIPTED)
 async def render_instructions(ctx: CaseContext) -> None:
+    """A Response with prompt gets the rendered template as its system message"""
     await ctx.require_scripted()
     p = await _create(ctx, instructions="You help {{customer}} with {{topic}}.")
     msgs = await _system(ctx, {"id": p.get("id"), "variables": {"customer": "ACME", "topic": "billing"}})
@@ -176,15 +160,12 @@ async def render_instructions(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "prompts.render.version-pinned",
-    level=Level.MUST,
-    title="prompt.version selects that version; without it the default version is used",
-    spec="version: Optional version of the prompt template.",
-    source=PROMPT,
-    tier=Tier.SCRIPTED,
-)
+@case("prompts.render.version-pinned", Level.MUST, source=PROMPT, tier=Tier.SCRIPTED)
 async def render_version(ctx: CaseContext) -> None:
+    """prompt.version selects that version; without it the default version is used
+
+    version: Optional version of the prompt template.
+    """
     await ctx.require_scripted()
     p = await _create(ctx, instructions="Version one.")
     pid = p.get("id")
@@ -200,15 +181,12 @@ async def render_version(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "prompts.render.input-prepended",
-    level=Level.MUST,
-    title="A prompt's input messages come before the request's own input",
-    spec="prompt: Reference to a prompt template and its variables.",
-    source=PROMPT,
-    tier=Tier.SCRIPTED,
-)
+@case("prompts.render.input-prepended", Level.MUST, source=PROMPT, tier=Tier.SCRIPTED)
 async def render_input(ctx: CaseContext) -> None:
+    """A prompt's input messages come before the request's own input
+
+    prompt: Reference to a prompt template and its variables.
+    """
     await ctx.require_scripted()
     p = await _create(
         ctx,
@@ -228,15 +206,13 @@ async def render_input(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "prompts.render.prompt-echo",
-    level=Level.SHOULD,
-    title="The response reports the prompt it used ({id, version, variables})",
-    spec="prompt: Reference to a prompt template and its variables. id: The unique identifier of the prompt "
-    "template to use.",
-    source=PROMPT,
-)
+@case("prompts.render.prompt-echo", Level.SHOULD, source=PROMPT)
 async def render_echo(ctx: CaseContext) -> None:
+    """The response reports the prompt it used ({id, version, variables})
+
+    prompt: Reference to a prompt template and its variables. id: The unique identifier of the prompt template
+    to use.
+    """
     p = await _create(ctx, instructions="Hi {{name}}.")
     resp = await ctx.create_ok("hello", prompt={"id": p.get("id"), "variables": {"name": "Ada"}})
     got = resp.get("prompt") or {}
@@ -247,15 +223,13 @@ async def render_echo(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "prompts.render.missing-variable-400",
-    level=Level.SHOULD,
-    title="A template variable without a value is a 400 naming it",
-    spec='A missing variable is a 400 naming it (`param: "prompt.variables.<name>"`, `code: '
-    '"missing_prompt_variable"`)',
-    source=REF,
-)
+@case("prompts.render.missing-variable-400", Level.SHOULD, source=REF)
 async def missing_variable(ctx: CaseContext) -> None:
+    """A template variable without a value is a 400 naming it
+
+    A missing variable is a 400 naming it (`param: "prompt.variables.<name>"`, `code:
+    "missing_prompt_variable"`)
+    """
     p = await _create(ctx, instructions="Hello {{who}}.")
     resp = await ctx.create("hi", prompt={"id": p.get("id")})
     ctx.check_eq(resp.status_code, 400, "status")
@@ -266,27 +240,23 @@ async def missing_variable(ctx: CaseContext) -> None:
     ctx.check_eq(param, "prompt.variables.who", "error.param")
 
 
-@case(
-    "prompts.render.unknown-prompt-404",
-    level=Level.SHOULD,
-    title="A Response naming an unknown prompt is a 404",
-    spec="an unknown prompt or version is a 404.",
-    source=REF,
-)
+@case("prompts.render.unknown-prompt-404", Level.SHOULD, source=REF)
 async def unknown_prompt(ctx: CaseContext) -> None:
+    """A Response naming an unknown prompt is a 404
+
+    an unknown prompt or version is a 404.
+    """
     await _create(ctx, instructions="exists")
     resp = await ctx.create("hi", prompt={"id": "pmpt_conformance_missing"})
     ctx.check_eq(resp.status_code, 404, "status")
 
 
-@case(
-    "prompts.render.unknown-version-404",
-    level=Level.SHOULD,
-    title="A Response naming an unknown version of a prompt is a 404",
-    spec="an unknown prompt or version is a 404.",
-    source=REF,
-)
+@case("prompts.render.unknown-version-404", Level.SHOULD, source=REF)
 async def unknown_version(ctx: CaseContext) -> None:
+    """A Response naming an unknown version of a prompt is a 404
+
+    an unknown prompt or version is a 404.
+    """
     p = await _create(ctx, instructions="exists")
     resp = await ctx.create("hi", prompt={"id": p.get("id"), "version": "99"})
     ctx.check_eq(resp.status_code, 404, "status")

@@ -15,14 +15,12 @@ from conformance.model import Level, Tier, case
 SRC = "openai-openapi.yaml paths./responses/{response_id}"
 
 
-@case(
-    "state.get-after-create",
-    level=Level.MUST,
-    title="A created response can be retrieved by id",
-    spec="GET /responses/{response_id}: Retrieves a model response with the given ID.",
-    source=SRC,
-)
+@case("state.get-after-create", Level.MUST, source=SRC)
 async def get_after_create(ctx: CaseContext) -> None:
+    """A created response can be retrieved by id
+
+    GET /responses/{response_id}: Retrieves a model response with the given ID.
+    """
     created = await ctx.create_ok()
     got = ctx.json_ok(await ctx.get(f"/responses/{created.get('id')}"), "GET /responses/{id}")
     keys = ("id", "object", "created_at", "status", "model", "output", "usage")
@@ -35,25 +33,25 @@ async def get_after_create(ctx: CaseContext) -> None:
 
 @case(
     "state.store-false-not-retrievable",
-    level=Level.MUST,
-    title="A response created with store=false cannot be retrieved",
-    spec="store: Whether to store the generated model response for later retrieval via API.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.ResponseProperties.store",
 )
 async def store_false(ctx: CaseContext) -> None:
+    """A response created with store=false cannot be retrieved
+
+    store: Whether to store the generated model response for later retrieval via API.
+    """
     created = await ctx.create_ok(store=False)
     resp = await ctx.get(f"/responses/{created.get('id')}")
     ctx.check_eq(resp.status_code, 404, "GET of a response created with store=false")
 
 
-@case(
-    "state.delete-then-get-404",
-    level=Level.MUST,
-    title="After DELETE the response is gone",
-    spec="DELETE /responses/{response_id}: Deletes a model response with the given ID.",
-    source=SRC,
-)
+@case("state.delete-then-get-404", Level.MUST, source=SRC)
 async def delete_then_get(ctx: CaseContext) -> None:
+    """After DELETE the response is gone
+
+    DELETE /responses/{response_id}: Deletes a model response with the given ID.
+    """
     created = await ctx.create_ok()
     rid = created.get("id")
     deleted = await ctx.delete(f"/responses/{rid}")
@@ -62,14 +60,12 @@ async def delete_then_get(ctx: CaseContext) -> None:
     ctx.check_eq(resp.status_code, 404, "GET after DELETE")
 
 
-@case(
-    "state.delete-twice-404",
-    level=Level.MUST,
-    title="A second DELETE of the same response is 404",
-    spec="DELETE /responses/{response_id}: 404 Not Found.",
-    source=SRC,
-)
+@case("state.delete-twice-404", Level.MUST, source=SRC)
 async def delete_twice(ctx: CaseContext) -> None:
+    """A second DELETE of the same response is 404
+
+    DELETE /responses/{response_id}: 404 Not Found.
+    """
     created = await ctx.create_ok()
     rid = created.get("id")
     first = await ctx.delete(f"/responses/{rid}")
@@ -78,14 +74,12 @@ async def delete_twice(ctx: CaseContext) -> None:
     ctx.check_eq(second.status_code, 404, "status of the second DELETE")
 
 
-@case(
-    "state.delete-unknown-404",
-    level=Level.MUST,
-    title="DELETE of an unknown id is 404",
-    spec="DELETE /responses/{response_id}: 404 Not Found.",
-    source=SRC,
-)
+@case("state.delete-unknown-404", Level.MUST, source=SRC)
 async def delete_unknown(ctx: CaseContext) -> None:
+    """DELETE of an unknown id is 404
+
+    DELETE /responses/{response_id}: 404 Not Found.
+    """
     resp = await ctx.delete("/responses/resp_conformance_does_not_exist_0000")
     ctx.check_eq(resp.status_code, 404, "status of DELETE for an unknown id")
 
@@ -102,15 +96,9 @@ INSTR = (
 CHAIN_SRC = f"{OAI} paths./responses/{{response_id}}"
 
 
-@case(
-    "state.chain.history-reaches-model",
-    level=Level.MUST,
-    title="previous_response_id puts the earlier turn before the new input",
-    spec=PREV,
-    tier=Tier.SCRIPTED,
-    source=CREATE,
-)
+@case("state.chain.history-reaches-model", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE)
 async def history_reaches_model(ctx: CaseContext) -> None:
+    """previous_response_id puts the earlier turn before the new input"""
     await ctx.require_scripted()
     first = await ctx.create_ok("My name is Ada. [[text:Hello Ada.]]")
     msgs = await backend_messages(ctx, "[[messages]]", previous_response_id=first.get("id"))
@@ -125,15 +113,9 @@ async def history_reaches_model(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "state.chain.three-turns",
-    level=Level.MUST,
-    title="A chain of three responses carries both earlier turns",
-    spec=PREV,
-    tier=Tier.SCRIPTED,
-    source=CREATE,
-)
+@case("state.chain.three-turns", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE)
 async def three_turns(ctx: CaseContext) -> None:
+    """A chain of three responses carries both earlier turns"""
     await ctx.require_scripted()
     a = await ctx.create_ok("one [[text:A1]]")
     b = await ctx.create_ok("two [[text:B2]]", previous_response_id=a.get("id"))
@@ -145,15 +127,9 @@ async def three_turns(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "state.chain.function-calls-carried",
-    level=Level.MUST,
-    title="A chain carries function calls and their outputs",
-    spec=PREV,
-    tier=Tier.SCRIPTED,
-    source=CREATE,
-)
+@case("state.chain.function-calls-carried", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE)
 async def function_calls_carried(ctx: CaseContext) -> None:
+    """A chain carries function calls and their outputs"""
     await ctx.require_scripted()
     first, call = await one_function_call(ctx)
     second = await ctx.create_ok(
@@ -179,15 +155,9 @@ async def function_calls_carried(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "state.chain.instructions-not-inherited",
-    level=Level.MUST,
-    title="instructions of the previous response are not carried over",
-    spec=INSTR,
-    tier=Tier.SCRIPTED,
-    source=CREATE,
-)
+@case("state.chain.instructions-not-inherited", Level.MUST, spec=INSTR, tier=Tier.SCRIPTED, source=CREATE)
 async def instructions_not_inherited(ctx: CaseContext) -> None:
+    """instructions of the previous response are not carried over"""
     await ctx.require_scripted()
     first = await ctx.create_ok("hi [[text:hello]]", instructions="OLD-INSTRUCTIONS")
     msgs = await backend_messages(ctx, "[[messages]]", previous_response_id=first.get("id"))
@@ -197,13 +167,13 @@ async def instructions_not_inherited(ctx: CaseContext) -> None:
 
 @case(
     "state.chain.new-instructions-apply",
-    level=Level.MUST,
-    title="New instructions on a follow-up replace the previous ones",
+    Level.MUST,
     spec=INSTR + " This makes it simple to swap out system (or developer) messages in new responses.",
     tier=Tier.SCRIPTED,
     source=CREATE,
 )
 async def new_instructions_apply(ctx: CaseContext) -> None:
+    """New instructions on a follow-up replace the previous ones"""
     await ctx.require_scripted()
     first = await ctx.create_ok("hi [[text:hello]]", instructions="OLD-INSTRUCTIONS")
     msgs = await backend_messages(
@@ -213,14 +183,9 @@ async def new_instructions_apply(ctx: CaseContext) -> None:
     ctx.check_eq(instr, ["NEW-INSTRUCTIONS"], "instruction messages the backend received")
 
 
-@case(
-    "state.chain.instructions-not-echoed-from-previous",
-    level=Level.SHOULD,
-    title="A follow-up without instructions reports instructions null",
-    spec=INSTR,
-    source=CREATE,
-)
+@case("state.chain.instructions-not-echoed-from-previous", Level.SHOULD, spec=INSTR, source=CREATE)
 async def instructions_not_echoed_from_previous(ctx: CaseContext) -> None:
+    """A follow-up without instructions reports instructions null"""
     first = await ctx.create_ok(instructions="OLD-INSTRUCTIONS")
     second = await ctx.create_ok(previous_response_id=first.get("id"))
     ctx.check_eq(second.get("instructions"), None, "instructions of the follow-up response")
@@ -228,12 +193,12 @@ async def instructions_not_echoed_from_previous(ctx: CaseContext) -> None:
 
 @case(
     "state.chain.previous-response-id-echo",
-    level=Level.SHOULD,
-    title="The follow-up response reports its previous_response_id",
+    Level.SHOULD,
     spec=PREV,
     source=f"{OAI} components.schemas.Response",
 )
 async def previous_response_id_echo(ctx: CaseContext) -> None:
+    """The follow-up response reports its previous_response_id"""
     first = await ctx.create_ok()
     second = await ctx.create_ok(previous_response_id=first.get("id"))
     ctx.check_eq(second.get("previous_response_id"), first.get("id"), "previous_response_id")
@@ -241,39 +206,35 @@ async def previous_response_id_echo(ctx: CaseContext) -> None:
 
 @case(
     "state.chain.unknown-previous-rejected",
-    level=Level.MUST,
-    title="An unknown previous_response_id is rejected with 400 or 404 and an error object",
+    Level.MUST,
     spec=PREV + " (the id must name a stored response)",
     source=CREATE,
 )
 async def unknown_previous_rejected(ctx: CaseContext) -> None:
+    """An unknown previous_response_id is rejected with 400 or 404 and an error object"""
     resp = await ctx.create(previous_response_id="resp_conformance_does_not_exist_0000")
     ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
     checks.error_object(ctx, resp)
 
 
-@case(
-    "state.chain.unknown-previous-param",
-    level=Level.SHOULD,
-    title='The error for an unknown previous_response_id names param "previous_response_id"',
-    spec="Error.param: the parameter the error relates to.",
-    source=CREATE,
-)
+@case("state.chain.unknown-previous-param", Level.SHOULD, source=CREATE)
 async def unknown_previous_param(ctx: CaseContext) -> None:
+    """The error for an unknown previous_response_id names param "previous_response_id"
+
+    Error.param: the parameter the error relates to.
+    """
     resp = await ctx.create(previous_response_id="resp_conformance_does_not_exist_0000")
     ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
     err = checks.error_object(ctx, resp)
     ctx.check_eq(err.get("param"), "previous_response_id", "error.param")
 
 
-@case(
-    "state.chain.deleted-previous-rejected",
-    level=Level.MUST,
-    title="A deleted response cannot be continued",
-    spec="DELETE /responses/{response_id}: Deletes a model response with the given ID.",
-    source=CHAIN_SRC,
-)
+@case("state.chain.deleted-previous-rejected", Level.MUST, source=CHAIN_SRC)
 async def deleted_previous_rejected(ctx: CaseContext) -> None:
+    """A deleted response cannot be continued
+
+    DELETE /responses/{response_id}: Deletes a model response with the given ID.
+    """
     first = await ctx.create_ok()
     deleted = await ctx.delete(f"/responses/{first.get('id')}")
     ctx.check_eq(deleted.status_code, 200, "status of DELETE")
@@ -281,45 +242,39 @@ async def deleted_previous_rejected(ctx: CaseContext) -> None:
     ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
 
 
-@case(
-    "state.chain.get-equals-create",
-    level=Level.SHOULD,
-    title="GET returns the same object the create call returned",
-    spec="GET /responses/{response_id}: Retrieves a model response with the given ID.",
-    source=CHAIN_SRC,
-)
+@case("state.chain.get-equals-create", Level.SHOULD, source=CHAIN_SRC)
 async def get_equals_create(ctx: CaseContext) -> None:
+    """GET returns the same object the create call returned
+
+    GET /responses/{response_id}: Retrieves a model response with the given ID.
+    """
     created = await ctx.create_ok(metadata={"k": "v"}, instructions="Be brief.", temperature=0.5)
     got = ctx.json_ok(await ctx.get(f"/responses/{created.get('id')}"), "GET /responses/{id}")
     diff = sorted(k for k in set(got) | set(created) if got.get(k, "<absent>") != created.get(k, "<absent>"))
     ctx.check(not diff, "fields that differ between create and GET", expected=[], actual=diff)
 
 
-@case(
-    "state.chain.metadata-persisted",
-    level=Level.MUST,
-    title="metadata is returned by a later GET",
-    spec="Metadata: Set of 16 key-value pairs that can be attached to an object. This can be useful for "
-    "storing additional information about the object in a structured format, and querying for objects "
-    "via API or the dashboard.",
-    source=f"{OAI} components.schemas.Metadata",
-)
+@case("state.chain.metadata-persisted", Level.MUST, source=f"{OAI} components.schemas.Metadata")
 async def metadata_persisted(ctx: CaseContext) -> None:
+    """metadata is returned by a later GET
+
+    Metadata: Set of 16 key-value pairs that can be attached to an object. This can be useful for storing
+    additional information about the object in a structured format, and querying for objects via API or the
+    dashboard.
+    """
     meta = {"ticket": "T-42", "owner": "conformance"}
     created = await ctx.create_ok(metadata=meta)
     got = ctx.json_ok(await ctx.get(f"/responses/{created.get('id')}"), "GET /responses/{id}")
     ctx.check_eq(got.get("metadata"), meta, "metadata of the stored response")
 
 
-@case(
-    "state.chain.delete-shape",
-    level=Level.MUST,
-    title="DELETE answers the deleted id with deleted: true",
-    spec="DELETE /responses/{response_id}: Deletes a model response with the given ID. (example answer: "
-    '`{"id": "resp_6786a1bec27481909a17d673315b29f6", "object": "response", "deleted": true}`)',
-    source=f"{CHAIN_SRC}.delete x-oaiMeta",
-)
+@case("state.chain.delete-shape", Level.MUST, source=f"{CHAIN_SRC}.delete x-oaiMeta")
 async def delete_shape(ctx: CaseContext) -> None:
+    """DELETE answers the deleted id with deleted: true
+
+    DELETE /responses/{response_id}: Deletes a model response with the given ID. (example answer: `{"id":
+    "resp_6786a1bec27481909a17d673315b29f6", "object": "response", "deleted": true}`)
+    """
     created = await ctx.create_ok()
     body = ctx.json_ok(await ctx.delete(f"/responses/{created.get('id')}"), "DELETE /responses/{id}")
     ctx.check_eq(
@@ -338,12 +293,12 @@ async def delete_shape(ctx: CaseContext) -> None:
 
 @case(
     "state.chain.unstored-previous-rejected",
-    level=Level.MUST,
-    title="A response created with store=false cannot be continued",
+    Level.MUST,
     spec="store: Whether to store the generated model response for later retrieval via API. " + PREV,
     source=CREATE,
 )
 async def unstored_previous_rejected(ctx: CaseContext) -> None:
+    """A response created with store=false cannot be continued"""
     first = await ctx.create_ok(store=False)
     resp = await ctx.create(previous_response_id=first.get("id"))
     ctx.check(resp.status_code in (400, 404), "status", expected=[400, 404], actual=resp.status_code)
@@ -394,15 +349,13 @@ def _data(ctx: CaseContext, page: dict[str, Any]) -> list[dict[str, Any]]:
     return data  # type: ignore[return-value]
 
 
-@case(
-    "state.input-items.list-shape",
-    level=Level.MUST,
-    title="input_items answers a list object with data, first_id, last_id, has_more",
-    spec="ResponseItemList: A list of Response items. object: The type of object returned, must be `list`. "
-    "data, has_more, first_id, last_id (required).",
-    source=LIST,
-)
+@case("state.input-items.list-shape", Level.MUST, source=LIST)
 async def list_shape(ctx: CaseContext) -> None:
+    """input_items answers a list object with data, first_id, last_id, has_more
+
+    ResponseItemList: A list of Response items. object: The type of object returned, must be `list`. data,
+    has_more, first_id, last_id (required).
+    """
     page = await _page(ctx, await _seven(ctx))
     shape = {
         "object": page.get("object"),
@@ -418,14 +371,12 @@ async def list_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "state.input-items.all-items",
-    level=Level.MUST,
-    title="input_items lists every input message, each a user message item with an id",
-    spec="data: A list of items used to generate this response.",
-    source=LIST,
-)
+@case("state.input-items.all-items", Level.MUST, source=LIST)
 async def all_items(ctx: CaseContext) -> None:
+    """input_items lists every input message, each a user message item with an id
+
+    data: A list of items used to generate this response.
+    """
     data = _data(ctx, await _page(ctx, await _seven(ctx), order="asc"))
     ctx.check_eq([_text(i) for i in data], TEXTS, "texts of the listed items (order=asc)")
     bad = [
@@ -441,38 +392,28 @@ async def all_items(ctx: CaseContext) -> None:
     ctx.check(not bad, "every item is a user message with an id", expected=[], actual=bad[:3])
 
 
-@case(
-    "state.input-items.default-order-desc",
-    level=Level.MUST,
-    title="Without order the items come newest first",
-    spec=_ORDER,
-    source=INPUT_ITEMS_SRC,
-)
+@case("state.input-items.default-order-desc", Level.MUST, spec=_ORDER, source=INPUT_ITEMS_SRC)
 async def default_order_desc(ctx: CaseContext) -> None:
+    """Without order the items come newest first"""
     data = _data(ctx, await _page(ctx, await _seven(ctx)))
     ctx.check_eq([_text(i) for i in data], TEXTS[::-1], "texts of the listed items (default order)")
 
 
-@case(
-    "state.input-items.order-asc",
-    level=Level.MUST,
-    title="order=asc lists the items in input order",
-    spec=_ORDER,
-    source=INPUT_ITEMS_SRC,
-)
+@case("state.input-items.order-asc", Level.MUST, spec=_ORDER, source=INPUT_ITEMS_SRC)
 async def order_asc(ctx: CaseContext) -> None:
+    """order=asc lists the items in input order"""
     data = _data(ctx, await _page(ctx, await _seven(ctx), order="asc"))
     ctx.check_eq([_text(i) for i in data], TEXTS, "texts of the listed items (order=asc)")
 
 
 @case(
     "state.input-items.limit-has-more",
-    level=Level.MUST,
-    title="limit caps the page and has_more says more items follow",
+    Level.MUST,
     spec=_LIMIT + " has_more: Whether there are more items available.",
     source=INPUT_ITEMS_SRC,
 )
 async def limit_has_more(ctx: CaseContext) -> None:
+    """limit caps the page and has_more says more items follow"""
     page = await _page(ctx, await _seven(ctx), limit=3, order="asc")
     data = _data(ctx, page)
     ctx.check_eq(
@@ -482,14 +423,12 @@ async def limit_has_more(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "state.input-items.first-last-id",
-    level=Level.MUST,
-    title="first_id and last_id are the ids of the first and last items of the page",
-    spec="first_id: The ID of the first item in the list. last_id: The ID of the last item in the list.",
-    source=LIST,
-)
+@case("state.input-items.first-last-id", Level.MUST, source=LIST)
 async def first_last_id(ctx: CaseContext) -> None:
+    """first_id and last_id are the ids of the first and last items of the page
+
+    first_id: The ID of the first item in the list. last_id: The ID of the last item in the list.
+    """
     page = await _page(ctx, await _seven(ctx), limit=3)
     data = _data(ctx, page)
     ctx.check(len(data) == 3, "three items", expected=3, actual=len(data))
@@ -500,14 +439,9 @@ async def first_last_id(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "state.input-items.after-cursor",
-    level=Level.MUST,
-    title="after=<last_id> continues right after that item",
-    spec=_AFTER,
-    source=INPUT_ITEMS_SRC,
-)
+@case("state.input-items.after-cursor", Level.MUST, spec=_AFTER, source=INPUT_ITEMS_SRC)
 async def after_cursor(ctx: CaseContext) -> None:
+    """after=<last_id> continues right after that item"""
     rid = await _seven(ctx)
     first = await _page(ctx, rid, limit=3, order="asc")
     second = await _page(ctx, rid, limit=3, order="asc", after=first.get("last_id"))
@@ -516,23 +450,18 @@ async def after_cursor(ctx: CaseContext) -> None:
 
 @case(
     "state.input-items.walk-asc",
-    level=Level.MUST,
-    title="Walking pages with after yields every item once, in order, and ends with has_more false",
+    Level.MUST,
     spec=_AFTER + " has_more: Whether there are more items available.",
     source=INPUT_ITEMS_SRC,
 )
 async def walk_asc(ctx: CaseContext) -> None:
+    """Walking pages with after yields every item once, in order, and ends with has_more false"""
     await _walk(ctx, "asc", TEXTS)
 
 
-@case(
-    "state.input-items.walk-desc",
-    level=Level.MUST,
-    title="Walking pages in order=desc yields every item once, newest first",
-    spec=_AFTER + " " + _ORDER,
-    source=INPUT_ITEMS_SRC,
-)
+@case("state.input-items.walk-desc", Level.MUST, spec=_AFTER + " " + _ORDER, source=INPUT_ITEMS_SRC)
 async def walk_desc(ctx: CaseContext) -> None:
+    """Walking pages in order=desc yields every item once, newest first"""
     await _walk(ctx, "desc", TEXTS[::-1])
 
 
@@ -554,37 +483,25 @@ async def _walk(ctx: CaseContext, order: str, want: list[str]) -> None:
     ctx.check_eq(seen, want, f"texts collected by walking limit=2 pages (order={order})")
 
 
-@case(
-    "state.input-items.last-page-no-more",
-    level=Level.MUST,
-    title="A page that reaches the end says has_more false",
-    spec="has_more: Whether there are more items available.",
-    source=LIST,
-)
+@case("state.input-items.last-page-no-more", Level.MUST, source=LIST)
 async def last_page_no_more(ctx: CaseContext) -> None:
+    """A page that reaches the end says has_more false
+
+    has_more: Whether there are more items available.
+    """
     page = await _page(ctx, await _seven(ctx), limit=N)
     ctx.check_eq((len(_data(ctx, page)), page.get("has_more")), (N, False), "(items, has_more) with limit=7")
 
 
-@case(
-    "state.input-items.limit-zero-400",
-    level=Level.MUST,
-    title="limit=0 is rejected with 400 naming limit",
-    spec=_LIMIT,
-    source=INPUT_ITEMS_SRC,
-)
+@case("state.input-items.limit-zero-400", Level.MUST, spec=_LIMIT, source=INPUT_ITEMS_SRC)
 async def limit_zero_400(ctx: CaseContext) -> None:
+    """limit=0 is rejected with 400 naming limit"""
     await _bad_limit(ctx, 0)
 
 
-@case(
-    "state.input-items.limit-over-100-400",
-    level=Level.MUST,
-    title="limit=101 is rejected with 400 naming limit",
-    spec=_LIMIT,
-    source=INPUT_ITEMS_SRC,
-)
+@case("state.input-items.limit-over-100-400", Level.MUST, spec=_LIMIT, source=INPUT_ITEMS_SRC)
 async def limit_over_100_400(ctx: CaseContext) -> None:
+    """limit=101 is rejected with 400 naming limit"""
     await _bad_limit(ctx, 101)
 
 
@@ -597,28 +514,24 @@ async def _bad_limit(ctx: CaseContext, limit: int) -> None:
     ctx.check_eq(err.get("param"), "limit", "error.param")
 
 
-@case(
-    "state.input-items.unknown-response-404",
-    level=Level.MUST,
-    title="input_items of an unknown response is 404",
-    spec="response_id: The ID of the response to retrieve input items for.",
-    source=INPUT_ITEMS_SRC,
-)
+@case("state.input-items.unknown-response-404", Level.MUST, source=INPUT_ITEMS_SRC)
 async def unknown_response_404(ctx: CaseContext) -> None:
+    """input_items of an unknown response is 404
+
+    response_id: The ID of the response to retrieve input items for.
+    """
     await _page(ctx, await _seven(ctx))  # the endpoint exists (else UNIMPLEMENTED)
     resp = await ctx.get("/responses/resp_conformance_does_not_exist_0000/input_items")
     ctx.check_eq(resp.status_code, 404, "status for an unknown response")
     checks.error_object(ctx, resp)
 
 
-@case(
-    "state.input-items.string-input-item",
-    level=Level.MUST,
-    title="A string input is listed as one user message with an input_text part",
-    spec="input: A text input to the model, equivalent to a text input with the `user` role.",
-    source=f"{OAI} components.schemas.InputParam",
-)
+@case("state.input-items.string-input-item", Level.MUST, source=f"{OAI} components.schemas.InputParam")
 async def string_input_item(ctx: CaseContext) -> None:
+    """A string input is listed as one user message with an input_text part
+
+    input: A text input to the model, equivalent to a text input with the `user` role.
+    """
     created = await ctx.create_ok("Just a string.")
     data = _data(ctx, await _page(ctx, str(created.get("id"))))
     ctx.check_eq(

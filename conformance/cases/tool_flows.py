@@ -76,17 +76,14 @@ def _index(types: list[str], want: str, start: int = 0) -> int:
 # --------------------------------------------------------------------------- file_search
 
 
-@case(
-    "tool_flows.file_search.output-items",
-    level=Level.MUST,
-    title="A file_search call yields a completed file_search_call item, then the message",
-    spec="FileSearchToolCall: The results of a file search tool call. status: The status of the file search "
-    "tool call. One of `in_progress`, `searching`, `incomplete` or `failed`, ... queries: The queries used "
-    "to search for files.",
-    source=FS,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.file_search.output-items", Level.MUST, source=FS, tier=Tier.SCRIPTED)
 async def fs_output_items(ctx: CaseContext) -> None:
+    """A file_search call yields a completed file_search_call item, then the message
+
+    FileSearchToolCall: The results of a file search tool call. status: The status of the file search tool
+    call. One of `in_progress`, `searching`, `incomplete` or `failed`, ... queries: The queries used to search
+    for files.
+    """
     _, resp = await _fs_response(ctx)
     ctx.check_eq(_types(resp), ["file_search_call", "message"], "output item types")
     call = _of(resp, "file_search_call")[0]
@@ -103,13 +100,13 @@ async def fs_output_items(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.results-included",
-    level=Level.MUST,
-    title='include: ["file_search_call.results"] returns the results, the answering document first',
+    Level.MUST,
     spec=INCLUDE,
     source=f"{OAI} components.schemas.IncludeEnum",
     tier=Tier.SCRIPTED,
 )
 async def fs_results_included(ctx: CaseContext) -> None:
+    """include: ["file_search_call.results"] returns the results, the answering document first"""
     c, resp = await _fs_response(ctx, include=["file_search_call.results"])
     calls = _of(resp, "file_search_call")
     ctx.check(calls, "a file_search_call item", expected="file_search_call", actual=_types(resp))
@@ -143,13 +140,13 @@ async def fs_results_included(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.results-omitted-by-default",
-    level=Level.SHOULD,
-    title="Without include, file_search_call.results is null or absent",
+    Level.SHOULD,
     spec=INCLUDE,
     source=FS,
     tier=Tier.SCRIPTED,
 )
 async def fs_results_omitted(ctx: CaseContext) -> None:
+    """Without include, file_search_call.results is null or absent"""
     _, resp = await _fs_response(ctx)
     calls = _of(resp, "file_search_call")
     ctx.check(calls, "a file_search_call item", expected="file_search_call", actual=_types(resp))
@@ -163,13 +160,15 @@ async def fs_results_omitted(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.results-reach-model",
-    level=Level.MUST,
-    title="The search results are given to the model (its next turn sees the document text)",
-    spec="file_search: A tool that searches for relevant content from uploaded files.",
+    Level.MUST,
     source=f"{OAI} components.schemas.FileSearchTool",
     tier=Tier.SCRIPTED,
 )
 async def fs_results_reach_model(ctx: CaseContext) -> None:
+    """The search results are given to the model (its next turn sees the document text)
+
+    file_search: A tool that searches for relevant content from uploaded files.
+    """
     _, resp = await _fs_response(ctx)
     text = ctx.output_text(resp)
     ctx.check(
@@ -182,14 +181,16 @@ async def fs_results_reach_model(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.citation",
-    level=Level.SHOULD,
-    title="The answer carries a file_citation annotation for the file the search found",
-    spec="FileCitationBody: A citation to a file. file_id: The ID of the file. filename: The filename of "
-    "the file cited.",
+    Level.SHOULD,
     source=f"{OAI} components.schemas.FileCitationBody",
     tier=Tier.SCRIPTED,
 )
 async def fs_citation(ctx: CaseContext) -> None:
+    """The answer carries a file_citation annotation for the file the search found
+
+    FileCitationBody: A citation to a file. file_id: The ID of the file. filename: The filename of the file
+    cited.
+    """
     c, resp = await _fs_response(ctx)
     anns = [
         a
@@ -210,13 +211,15 @@ async def fs_citation(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.stored",
-    level=Level.MUST,
-    title="GET /responses/{id} returns the file_search_call item as created",
-    spec="GET /responses/{response_id}: Retrieves a model response with the given ID.",
+    Level.MUST,
     source=f"{OAI} paths./responses/{{response_id}}",
     tier=Tier.SCRIPTED,
 )
 async def fs_stored(ctx: CaseContext) -> None:
+    """GET /responses/{id} returns the file_search_call item as created
+
+    GET /responses/{response_id}: Retrieves a model response with the given ID.
+    """
     _, resp = await _fs_response(ctx)
     got = ctx.json_ok(await ctx.get(f"/responses/{resp.get('id')}"), "GET /responses/{id}")
     ctx.check_eq(got.get("output"), resp.get("output"), "stored output vs created output")
@@ -224,30 +227,29 @@ async def fs_stored(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.unknown-vector-store-4xx",
-    level=Level.MUST,
-    title="file_search over a vector store that does not exist is a 4xx",
-    spec="vector_store_ids: The IDs of the vector stores to search.",
+    Level.MUST,
     source=f"{OAI} components.schemas.FileSearchTool",
 )
 async def fs_unknown_store(ctx: CaseContext) -> None:
+    """file_search over a vector store that does not exist is a 4xx
+
+    vector_store_ids: The IDs of the vector stores to search.
+    """
     resp = await ctx.create(
         "search", tools=[{"type": "file_search", "vector_store_ids": ["vs_conformance_missing"]}]
     )
     ctx.check(resp.status_code in (400, 404), "status", expected="400 or 404", actual=resp.status_code)
 
 
-@case(
-    "tool_flows.file_search.stream-event-order",
-    level=Level.MUST,
-    title="Streaming: output_item.added, file_search_call.in_progress, .searching, .completed, "
-    "output_item.done, then the message",
-    spec="response.file_search_call.in_progress: Emitted when a file search call is initiated. "
-    "response.file_search_call.searching: Emitted when a file search is currently searching. "
-    "response.file_search_call.completed: Emitted when a file search call is completed (results found).",
-    source=FS_EV,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.file_search.stream-event-order", Level.MUST, source=FS_EV, tier=Tier.SCRIPTED)
 async def fs_stream_order(ctx: CaseContext) -> None:
+    """Streaming: output_item.added, file_search_call.in_progress, .searching, .completed,
+    output_item.done, then the message
+
+    response.file_search_call.in_progress: Emitted when a file search call is initiated.
+    response.file_search_call.searching: Emitted when a file search is currently searching.
+    response.file_search_call.completed: Emitted when a file search call is completed (results found).
+    """
     _, res = await _fs_stream(ctx)
     seq = []
     for p in res.payloads:
@@ -269,16 +271,13 @@ async def fs_stream_order(ctx: CaseContext) -> None:
     ctx.check_eq(seq, want, "file_search and output_item events in order")
 
 
-@case(
-    "tool_flows.file_search.stream-event-ids",
-    level=Level.MUST,
-    title="Streaming: the file_search_call events name the item's id and output_index",
-    spec="item_id: The ID of the output item that the file search call is initiated. output_index: The "
-    "index of the output item that the file search call is initiated.",
-    source=FS_EV,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.file_search.stream-event-ids", Level.MUST, source=FS_EV, tier=Tier.SCRIPTED)
 async def fs_stream_ids(ctx: CaseContext) -> None:
+    """Streaming: the file_search_call events name the item's id and output_index
+
+    item_id: The ID of the output item that the file search call is initiated. output_index: The index of the
+    output item that the file search call is initiated.
+    """
     _, res = await _fs_stream(ctx)
     added = [
         p
@@ -298,14 +297,16 @@ async def fs_stream_ids(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.stream-done-equals-final",
-    level=Level.MUST,
-    title="Streaming: the file_search_call in output_item.done equals the one in the final response",
-    spec="response.output_item.done: Emitted when an output item is marked done. item: The output item that "
-    "was marked done.",
+    Level.MUST,
     source=f"{OAI} components.schemas.ResponseOutputItemDoneEvent",
     tier=Tier.SCRIPTED,
 )
 async def fs_stream_done(ctx: CaseContext) -> None:
+    """Streaming: the file_search_call in output_item.done equals the one in the final response
+
+    response.output_item.done: Emitted when an output item is marked done. item: The output item that was
+    marked done.
+    """
     _, res = await _fs_stream(ctx, include=["file_search_call.results"])
     done = [
         p.get("item")
@@ -330,14 +331,15 @@ async def fs_stream_done(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.file_search.stream-annotation-event",
-    level=Level.SHOULD,
-    title="Streaming: the file_citation arrives as response.output_text.annotation.added before "
-    "output_text.done",
-    spec="response.output_text.annotation.added: Emitted when an annotation is added to output text content.",
+    Level.SHOULD,
     source=f"{OAI} components.schemas.ResponseOutputTextAnnotationAddedEvent",
     tier=Tier.SCRIPTED,
 )
 async def fs_stream_annotation(ctx: CaseContext) -> None:
+    """Streaming: the file_citation arrives as response.output_text.annotation.added before output_text.done
+
+    response.output_text.annotation.added: Emitted when an annotation is added to output text content.
+    """
     c, res = await _fs_stream(ctx)
     types = res.types
     ann = _index(types, "response.output_text.annotation.added")
@@ -376,16 +378,13 @@ async def _mcp(ctx: CaseContext, approval: Any = "never", **extra: Any) -> dict[
     return await ctx.create_ok(ECHO, tools=[_mcp_tool(url, approval)], **extra)
 
 
-@case(
-    "tool_flows.mcp.list-tools-item",
-    level=Level.MUST,
-    title="An mcp tool yields an mcp_list_tools item listing the server's (allowed) tools",
-    spec="MCPListTools: A list of tools available on an MCP server. server_label: The label of the MCP "
-    "server. tools: The tools available on the server.",
-    source=MCP_LIST,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.mcp.list-tools-item", Level.MUST, source=MCP_LIST, tier=Tier.SCRIPTED)
 async def mcp_list_tools(ctx: CaseContext) -> None:
+    """An mcp tool yields an mcp_list_tools item listing the server's (allowed) tools
+
+    MCPListTools: A list of tools available on an MCP server. server_label: The label of the MCP server.
+    tools: The tools available on the server.
+    """
     resp = await _mcp(ctx)
     lists = _of(resp, "mcp_list_tools")
     ctx.check(len(lists) == 1, "one mcp_list_tools item", expected=1, actual=_types(resp))
@@ -393,15 +392,12 @@ async def mcp_list_tools(ctx: CaseContext) -> None:
     ctx.check_eq([lists[0].get("server_label"), tools], ["fixture", ["echo"]], "[server_label, tool names]")
 
 
-@case(
-    "tool_flows.mcp.allowed-tools-filter",
-    level=Level.MUST,
-    title="allowed_tools limits the listed tools",
-    spec="allowed_tools: List of allowed tool names or a filter object.",
-    source=MCP,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.mcp.allowed-tools-filter", Level.MUST, source=MCP, tier=Tier.SCRIPTED)
 async def mcp_allowed(ctx: CaseContext) -> None:
+    """allowed_tools limits the listed tools
+
+    allowed_tools: List of allowed tool names or a filter object.
+    """
     await ctx.require_scripted()
     url = require_mcp(ctx)
     resp = await ctx.create_ok("hello", tools=[_mcp_tool(url, allowed=["add", "echo"])])
@@ -410,16 +406,13 @@ async def mcp_allowed(ctx: CaseContext) -> None:
     ctx.check_eq(tools, ["add", "echo"], "listed tools with allowed_tools=[add, echo]")
 
 
-@case(
-    "tool_flows.mcp.call-item",
-    level=Level.MUST,
-    title="The model's call runs on the MCP server: an mcp_call item with name, arguments and output",
-    spec="MCPToolCall: An invocation of a tool on an MCP server. name: The name of the tool that was run. "
-    "arguments: A JSON string of the arguments passed to the tool. output: The output from the tool call.",
-    source=MCP_CALL,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.mcp.call-item", Level.MUST, source=MCP_CALL, tier=Tier.SCRIPTED)
 async def mcp_call(ctx: CaseContext) -> None:
+    """The model's call runs on the MCP server: an mcp_call item with name, arguments and output
+
+    MCPToolCall: An invocation of a tool on an MCP server. name: The name of the tool that was run. arguments:
+    A JSON string of the arguments passed to the tool. output: The output from the tool call.
+    """
     resp = await _mcp(ctx)
     calls = _of(resp, "mcp_call")
     ctx.check(len(calls) == 1, "one mcp_call item", expected=1, actual=_types(resp))
@@ -435,15 +428,12 @@ async def mcp_call(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "tool_flows.mcp.item-order",
-    level=Level.MUST,
-    title="mcp_list_tools comes before mcp_call, and the message after both",
-    spec="MCPListTools ... MCPToolCall: An invocation of a tool on an MCP server.",
-    source=MCP_CALL,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.mcp.item-order", Level.MUST, source=MCP_CALL, tier=Tier.SCRIPTED)
 async def mcp_order(ctx: CaseContext) -> None:
+    """mcp_list_tools comes before mcp_call, and the message after both
+
+    MCPListTools ... MCPToolCall: An invocation of a tool on an MCP server.
+    """
     resp = await _mcp(ctx)
     ctx.check_eq(_types(resp), ["mcp_list_tools", "mcp_call", "message"], "output item types")
     ctx.check_eq(ctx.output_text(resp), "tool result: conformance echo", "the model saw the tool output")
@@ -493,15 +483,12 @@ async def mcp_stream_order(ctx: CaseContext) -> None:
     ctx.check_eq(seq, want, "mcp and output_item events in order")
 
 
-@case(
-    "tool_flows.mcp.tool-error",
-    level=Level.MUST,
-    title="A tool execution error is reported in mcp_call.error",
-    spec="error: The error from the tool call, if any.",
-    source=MCP_CALL,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.mcp.tool-error", Level.MUST, source=MCP_CALL, tier=Tier.SCRIPTED)
 async def mcp_error(ctx: CaseContext) -> None:
+    """A tool execution error is reported in mcp_call.error
+
+    error: The error from the tool call, if any.
+    """
     await ctx.require_scripted()
     url = require_mcp(ctx)
     resp = await ctx.create_ok("[[tool::{}]]", tools=[_mcp_tool(url, allowed=["fail"])])
@@ -515,17 +502,14 @@ async def mcp_error(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "tool_flows.mcp.approval-request",
-    level=Level.MUST,
-    title="require_approval=always stops at an mcp_approval_request; the tool is not run",
-    spec="MCPApprovalRequest: A request for human approval of a tool invocation. arguments: A JSON string "
-    "of arguments for the tool. name: The name of the tool to run. server_label: The label of the MCP "
-    "server making the request.",
-    source=APPROVAL,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.mcp.approval-request", Level.MUST, source=APPROVAL, tier=Tier.SCRIPTED)
 async def mcp_approval_request(ctx: CaseContext) -> None:
+    """require_approval=always stops at an mcp_approval_request; the tool is not run
+
+    MCPApprovalRequest: A request for human approval of a tool invocation. arguments: A JSON string of
+    arguments for the tool. name: The name of the tool to run. server_label: The label of the MCP server
+    making the request.
+    """
     resp = await _mcp(ctx, approval="always")
     reqs = _of(resp, "mcp_approval_request")
     ctx.check(
@@ -560,16 +544,13 @@ async def _approve(ctx: CaseContext, approve: bool) -> tuple[dict[str, Any], dic
     return reqs[0], second
 
 
-@case(
-    "tool_flows.mcp.approval-approved-runs",
-    level=Level.MUST,
-    title="An approving mcp_approval_response runs the call (mcp_call with approval_request_id)",
-    spec="approval_request_id: Unique identifier for the MCP tool call approval request. Include this value "
-    "in a subsequent `mcp_approval_response` input to approve or reject the corresponding tool call.",
-    source=MCP_CALL,
-    tier=Tier.SCRIPTED,
-)
+@case("tool_flows.mcp.approval-approved-runs", Level.MUST, source=MCP_CALL, tier=Tier.SCRIPTED)
 async def mcp_approved(ctx: CaseContext) -> None:
+    """An approving mcp_approval_response runs the call (mcp_call with approval_request_id)
+
+    approval_request_id: Unique identifier for the MCP tool call approval request. Include this value in a
+    subsequent `mcp_approval_response` input to approve or reject the corresponding tool call.
+    """
     req, second = await _approve(ctx, True)
     calls = _of(second, "mcp_call")
     ctx.check(len(calls) == 1, "one mcp_call item", expected=1, actual=_types(second))
@@ -582,13 +563,15 @@ async def mcp_approved(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.mcp.approval-denied-not-run",
-    level=Level.MUST,
-    title="A rejecting mcp_approval_response does not run the call",
-    spec="approve: Whether the request was approved.",
+    Level.MUST,
     source=f"{OAI} components.schemas.MCPApprovalResponse",
     tier=Tier.SCRIPTED,
 )
 async def mcp_denied(ctx: CaseContext) -> None:
+    """A rejecting mcp_approval_response does not run the call
+
+    approve: Whether the request was approved.
+    """
     _, second = await _approve(ctx, False)
     ran = [c for c in _of(second, "mcp_call") if c.get("output") == "conformance echo"]
     ctx.check(not ran, "no mcp_call ran the tool", expected=[], actual=ran)
@@ -596,28 +579,28 @@ async def mcp_denied(ctx: CaseContext) -> None:
 
 @case(
     "tool_flows.mcp.list-tools-reused",
-    level=Level.SHOULD,
-    title="With previous_response_id the tool list is reused: no second mcp_list_tools item",
-    spec="As long as the mcp_list_tools item is present in the context of the response, we will not fetch "
-    "the list of tools from the MCP server again. (OpenAI guide, remote MCP)",
+    Level.SHOULD,
     source="platform.openai.com/docs/guides/tools-remote-mcp",
     tier=Tier.SCRIPTED,
 )
 async def mcp_list_reused(ctx: CaseContext) -> None:
+    """With previous_response_id the tool list is reused: no second mcp_list_tools item
+
+    As long as the mcp_list_tools item is present in the context of the response, we will not fetch the list
+    of tools from the MCP server again. (OpenAI guide, remote MCP)
+    """
     first = await _mcp(ctx)
     url = require_mcp(ctx)
     second = await ctx.create_ok("thanks", tools=[_mcp_tool(url)], previous_response_id=first.get("id"))
     ctx.check_eq(_of(second, "mcp_list_tools"), [], "mcp_list_tools items in the follow-up response")
 
 
-@case(
-    "tool_flows.mcp.unreachable-server-424",
-    level=Level.SHOULD,
-    title="An MCP server that cannot be reached makes the request fail with 424",
-    spec="Error retrieving tool list from MCP server (OpenAI answers 424 Failed Dependency)",
-    source=MCP,
-)
+@case("tool_flows.mcp.unreachable-server-424", Level.SHOULD, source=MCP)
 async def mcp_unreachable(ctx: CaseContext) -> None:
+    """An MCP server that cannot be reached makes the request fail with 424
+
+    Error retrieving tool list from MCP server (OpenAI answers 424 Failed Dependency)
+    """
     require_mcp(ctx)  # only where MCP is in scope
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))

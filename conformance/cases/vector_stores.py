@@ -77,15 +77,13 @@ def _counts_ok(counts: Any) -> bool:
 # --------------------------------------------------------------------------- stores
 
 
-@case(
-    "vector_stores.create.shape",
-    level=Level.MUST,
-    title="POST /vector_stores answers a vector_store object with every required field",
-    spec="VectorStoreObject required: id, object, usage_bytes, created_at, status, last_active_at, name, "
-    "file_counts, metadata. object: The object type, which is always `vector_store`.",
-    source=STORE,
-)
+@case("vector_stores.create.shape", Level.MUST, source=STORE)
 async def create_shape(ctx: CaseContext) -> None:
+    """POST /vector_stores answers a vector_store object with every required field
+
+    VectorStoreObject required: id, object, usage_bytes, created_at, status, last_active_at, name,
+    file_counts, metadata. object: The object type, which is always `vector_store`.
+    """
     vs = await create_store(ctx, metadata={"suite": "conformance"})
     missing = [
         k
@@ -116,14 +114,12 @@ async def create_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.create.id-prefix",
-    level=Level.SHOULD,
-    title="Vector store ids start with vs_",
-    spec="id: The identifier, which can be referenced in API endpoints. (example: vs_abc123)",
-    source=STORE,
-)
+@case("vector_stores.create.id-prefix", Level.SHOULD, source=STORE)
 async def create_id_prefix(ctx: CaseContext) -> None:
+    """Vector store ids start with vs_
+
+    id: The identifier, which can be referenced in API endpoints. (example: vs_abc123)
+    """
     vs = await create_store(ctx)
     ctx.check(
         str(vs.get("id")).startswith("vs_"), "the id starts with vs_", expected="vs_...", actual=vs.get("id")
@@ -132,13 +128,15 @@ async def create_id_prefix(ctx: CaseContext) -> None:
 
 @case(
     "vector_stores.create.with-file-ids",
-    level=Level.MUST,
-    title="file_ids given at creation are attached and ingested",
-    spec="file_ids: A list of File IDs that the vector store should use. Useful for tools like "
-    "`file_search` that can access files.",
+    Level.MUST,
     source=f"{OAI} components.schemas.CreateVectorStoreRequest",
 )
 async def create_with_files(ctx: CaseContext) -> None:
+    """file_ids given at creation are attached and ingested
+
+    file_ids: A list of File IDs that the vector store should use. Useful for tools like `file_search` that
+    can access files.
+    """
     f = await upload_ok(ctx, "bananas.txt", CORPUS["bananas.txt"].encode())
     vs = await create_store(ctx, file_ids=[f.get("id")])
     done = await wait_store(ctx, str(vs.get("id")))
@@ -146,14 +144,12 @@ async def create_with_files(ctx: CaseContext) -> None:
     ctx.check_eq([counts.get("completed"), counts.get("total")], [1, 1], "file_counts [completed, total]")
 
 
-@case(
-    "vector_stores.update.name-metadata",
-    level=Level.MUST,
-    title="POST /vector_stores/{id} changes name and metadata",
-    spec="POST /vector_stores/{vector_store_id}: Modifies a vector store.",
-    source=ITEM,
-)
+@case("vector_stores.update.name-metadata", Level.MUST, source=ITEM)
 async def update(ctx: CaseContext) -> None:
+    """POST /vector_stores/{id} changes name and metadata
+
+    POST /vector_stores/{vector_store_id}: Modifies a vector store.
+    """
     vs = await create_store(ctx)
     vid = vs.get("id")
     got = ctx.json_ok(
@@ -171,15 +167,13 @@ async def update(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- store files
 
 
-@case(
-    "vector_stores.files.attach-shape",
-    level=Level.MUST,
-    title="Attaching a file answers a vector_store.file with the file's id and the store's id",
-    spec="VectorStoreFileObject required: id, object, usage_bytes, created_at, vector_store_id, status, "
-    "last_error. object: The object type, which is always `vector_store.file`.",
-    source=VSFILE,
-)
+@case("vector_stores.files.attach-shape", Level.MUST, source=VSFILE)
 async def attach_shape(ctx: CaseContext) -> None:
+    """Attaching a file answers a vector_store.file with the file's id and the store's id
+
+    VectorStoreFileObject required: id, object, usage_bytes, created_at, vector_store_id, status, last_error.
+    object: The object type, which is always `vector_store.file`.
+    """
     f = await upload_ok(ctx, "bananas.txt", CORPUS["bananas.txt"].encode())
     vs = await create_store(ctx)
     got = await attach(ctx, str(vs.get("id")), str(f.get("id")))
@@ -204,14 +198,14 @@ async def attach_shape(ctx: CaseContext) -> None:
 
 @case(
     "vector_stores.files.ingest-completes",
-    level=Level.MUST,
-    title="An attached text file reaches status completed with last_error null",
+    Level.MUST,
     spec=_STATUS
     + " last_error: The last error associated with this vector store file. Will be `null` if there "
     "are no errors.",
     source=VSFILE,
 )
 async def ingest_completes(ctx: CaseContext) -> None:
+    """An attached text file reaches status completed with last_error null"""
     f = await upload_ok(ctx, "violin.txt", CORPUS["violin.txt"].encode())
     vs = await create_store(ctx)
     await attach(ctx, str(vs.get("id")), str(f.get("id")))
@@ -219,15 +213,13 @@ async def ingest_completes(ctx: CaseContext) -> None:
     ctx.check_eq([got.get("status"), got.get("last_error")], ["completed", None], "[status, last_error]")
 
 
-@case(
-    "vector_stores.files.counts-add-up",
-    level=Level.MUST,
-    title="file_counts adds up to total and counts every attached file once ingestion is done",
-    spec="file_counts: in_progress: The number of files that are currently being processed. completed: The "
-    "number of files that have been successfully processed. ... total: The total number of files.",
-    source=STORE,
-)
+@case("vector_stores.files.counts-add-up", Level.MUST, source=STORE)
 async def counts_add_up(ctx: CaseContext) -> None:
+    """file_counts adds up to total and counts every attached file once ingestion is done
+
+    file_counts: in_progress: The number of files that are currently being processed. completed: The number of
+    files that have been successfully processed. ... total: The total number of files.
+    """
     c = await corpus(ctx, ("bananas.txt", "volcano.txt", "violin.txt"), attributes=False)
     vs = await wait_store(ctx, c.vs_id)
     counts = vs.get("file_counts")
@@ -241,14 +233,12 @@ async def counts_add_up(ctx: CaseContext) -> None:
     ctx.check_eq([counts.get("completed"), counts.get("total")], [3, 3], "file_counts [completed, total]")
 
 
-@case(
-    "vector_stores.files.usage-bytes",
-    level=Level.SHOULD,
-    title="usage_bytes of a store grows once a file is ingested",
-    spec="usage_bytes: The total number of bytes used by the files in the vector store.",
-    source=STORE,
-)
+@case("vector_stores.files.usage-bytes", Level.SHOULD, source=STORE)
 async def usage_bytes(ctx: CaseContext) -> None:
+    """usage_bytes of a store grows once a file is ingested
+
+    usage_bytes: The total number of bytes used by the files in the vector store.
+    """
     c = await corpus(ctx, ("glacier.txt",), attributes=False)
     vs = await wait_store(ctx, c.vs_id)
     ub = vs.get("usage_bytes")
@@ -257,15 +247,13 @@ async def usage_bytes(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.files.unsupported-refused-or-failed",
-    level=Level.SHOULD,
-    title="A file type file_search cannot read is refused with a 400 or ends failed with last_error",
-    spec="last_error: code: One of `server_error`, `unsupported_file`, or `invalid_file`. message: A "
-    "human-readable description of the error.",
-    source=VSFILE,
-)
+@case("vector_stores.files.unsupported-refused-or-failed", Level.SHOULD, source=VSFILE)
 async def unsupported_fails(ctx: CaseContext) -> None:
+    """A file type file_search cannot read is refused with a 400 or ends failed with last_error
+
+    last_error: code: One of `server_error`, `unsupported_file`, or `invalid_file`. message: A human-readable
+    description of the error.
+    """
     f = await upload_ok(ctx, "noise.bin", bytes(range(256)) * 8, "application/octet-stream")
     vs = await create_store(ctx)
     resp = await ctx.post(f"/vector_stores/{vs.get('id')}/files", json={"file_id": f.get("id")})
@@ -297,15 +285,14 @@ async def _broken_pdf(ctx: CaseContext) -> tuple[str, str, dict[str, Any]]:
 
 @case(
     "vector_stores.files.failed-has-last-error",
-    level=Level.MUST,
-    title="A file whose ingestion fails (a .pdf that is not a PDF) ends failed with last_error {code, "
-    "message}",
+    Level.MUST,
     spec=_STATUS
     + " last_error: The last error associated with this vector store file. Will be `null` if there "
     "are no errors. code: One of `server_error`, `unsupported_file`, or `invalid_file`.",
     source=VSFILE,
 )
 async def failed_has_last_error(ctx: CaseContext) -> None:
+    """A file whose ingestion fails (a .pdf that is not a PDF) ends failed with last_error {code, message}"""
     _vid, _fid, got = await _broken_pdf(ctx)
     err = got.get("last_error")
     ctx.check_eq(got.get("status"), "failed", "status of a broken PDF after ingestion")
@@ -320,15 +307,12 @@ async def failed_has_last_error(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.files.failed-counted",
-    level=Level.MUST,
-    title="A failed file is counted in file_counts.failed, and the counts add up",
-    spec="file_counts: failed: The number of files that have failed to process. total: The total number of "
-    "files.",
-    source=STORE,
-)
+@case("vector_stores.files.failed-counted", Level.MUST, source=STORE)
 async def failed_counted(ctx: CaseContext) -> None:
+    """A failed file is counted in file_counts.failed, and the counts add up
+
+    file_counts: failed: The number of files that have failed to process. total: The total number of files.
+    """
     vid, _fid, got = await _broken_pdf(ctx)
     ctx.check_eq(got.get("status"), "failed", "status of a broken PDF after ingestion")
     counts = (await wait_store(ctx, vid)).get("file_counts")
@@ -343,13 +327,15 @@ async def failed_counted(ctx: CaseContext) -> None:
 
 @case(
     "vector_stores.files.attributes-echo",
-    level=Level.MUST,
-    title="attributes given when attaching are returned on the vector store file",
-    spec="attributes: Set of 16 key-value pairs that can be attached to an object. ... Values are strings "
-    "with a maximum length of 512 characters, booleans, or numbers.",
+    Level.MUST,
     source=f"{OAI} components.schemas.VectorStoreFileAttributes",
 )
 async def attributes_echo(ctx: CaseContext) -> None:
+    """attributes given when attaching are returned on the vector store file
+
+    attributes: Set of 16 key-value pairs that can be attached to an object. ... Values are strings with a
+    maximum length of 512 characters, booleans, or numbers.
+    """
     f = await upload_ok(ctx)
     vs = await create_store(ctx)
     attrs = {"n": 7, "color": "blue", "ok": True}
@@ -358,14 +344,12 @@ async def attributes_echo(ctx: CaseContext) -> None:
     ctx.check_eq([got.get("attributes"), again.get("attributes")], [attrs, attrs], "attributes (answer, GET)")
 
 
-@case(
-    "vector_stores.files.update-attributes",
-    level=Level.MUST,
-    title="POST /vector_stores/{id}/files/{file_id} replaces the attributes",
-    spec="POST /vector_stores/{vector_store_id}/files/{file_id}: Update attributes on a vector store file.",
-    source=f"{FILES}/{{file_id}}",
-)
+@case("vector_stores.files.update-attributes", Level.MUST, source=f"{FILES}/{{file_id}}")
 async def update_attributes(ctx: CaseContext) -> None:
+    """POST /vector_stores/{id}/files/{file_id} replaces the attributes
+
+    POST /vector_stores/{vector_store_id}/files/{file_id}: Update attributes on a vector store file.
+    """
     c = await corpus(ctx, ("bananas.txt",))
     fid = c.files["bananas.txt"]
     resp = await ctx.post(f"/vector_stores/{c.vs_id}/files/{fid}", json={"attributes": {"color": "green"}})
@@ -376,12 +360,14 @@ async def update_attributes(ctx: CaseContext) -> None:
 
 @case(
     "vector_stores.files.unknown-file-4xx",
-    level=Level.MUST,
-    title="Attaching a file id that does not exist is a 4xx",
-    spec="file_id: A [File](/docs/api-reference/files) ID that the vector store should use.",
+    Level.MUST,
     source=f"{OAI} components.schemas.CreateVectorStoreFileRequest",
 )
 async def attach_unknown(ctx: CaseContext) -> None:
+    """Attaching a file id that does not exist is a 4xx
+
+    file_id: A [File](/docs/api-reference/files) ID that the vector store should use.
+    """
     vs = await create_store(ctx)
     resp = await ctx.post(
         f"/vector_stores/{vs.get('id')}/files", json={"file_id": "file-conformance-missing"}
@@ -396,13 +382,14 @@ async def attach_unknown(ctx: CaseContext) -> None:
 
 @case(
     "vector_stores.files.detach-shape",
-    level=Level.MUST,
-    title="DELETE /vector_stores/{id}/files/{file_id} answers vector_store.file.deleted",
-    spec="DeleteVectorStoreFileResponse: id, deleted, object (enum: vector_store.file.deleted), all "
-    "required.",
+    Level.MUST,
     source=f"{OAI} components.schemas.DeleteVectorStoreFileResponse",
 )
 async def detach_shape(ctx: CaseContext) -> None:
+    """DELETE /vector_stores/{id}/files/{file_id} answers vector_store.file.deleted
+
+    DeleteVectorStoreFileResponse: id, deleted, object (enum: vector_store.file.deleted), all required.
+    """
     c = await corpus(ctx, ("bananas.txt",), attributes=False)
     fid = c.files["bananas.txt"]
     got = ctx.json_ok(await ctx.delete(f"/vector_stores/{c.vs_id}/files/{fid}"), "DELETE vs file")
@@ -413,15 +400,13 @@ async def detach_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.files.detach-use-after-delete",
-    level=Level.MUST,
-    title="A detached file is gone from the store (GET 404, not listed, not searched) but the file remains",
-    spec="DELETE /vector_stores/{vector_store_id}/files/{file_id}: Delete a vector store file. This will "
-    "remove the file from the vector store but the file itself will not be deleted.",
-    source=f"{FILES}/{{file_id}}",
-)
+@case("vector_stores.files.detach-use-after-delete", Level.MUST, source=f"{FILES}/{{file_id}}")
 async def detach_use_after(ctx: CaseContext) -> None:
+    """A detached file is gone from the store (GET 404, not listed, not searched) but the file remains
+
+    DELETE /vector_stores/{vector_store_id}/files/{file_id}: Delete a vector store file. This will remove the
+    file from the vector store but the file itself will not be deleted.
+    """
     c = await corpus(ctx, ("bananas.txt", "volcano.txt"), attributes=False)
     fid = c.files["bananas.txt"]
     ctx.check_eq(
@@ -447,13 +432,15 @@ async def detach_use_after(ctx: CaseContext) -> None:
 
 @case(
     "vector_stores.files.content",
-    level=Level.MUST,
-    title="GET /vector_stores/{id}/files/{file_id}/content answers the parsed text as a content page",
-    spec="VectorStoreFileContentResponse: Represents the parsed content of a vector store file. object: The "
-    "object type, which is always `vector_store.file_content.page`",
+    Level.MUST,
     source=f"{OAI} components.schemas.VectorStoreFileContentResponse",
 )
 async def file_content(ctx: CaseContext) -> None:
+    """GET /vector_stores/{id}/files/{file_id}/content answers the parsed text as a content page
+
+    VectorStoreFileContentResponse: Represents the parsed content of a vector store file. object: The object
+    type, which is always `vector_store.file_content.page`
+    """
     c = await corpus(ctx, ("violin.txt",), attributes=False)
     resp = await ctx.get(f"/vector_stores/{c.vs_id}/files/{c.files['violin.txt']}/content")
     got = ctx.json_ok(resp, "GET vs file content")
@@ -495,16 +482,13 @@ async def _wait_batch(ctx: CaseContext, vid: str, bid: str) -> dict[str, Any]:
         await asyncio.sleep(0.1)
 
 
-@case(
-    "vector_stores.batches.create-shape",
-    level=Level.MUST,
-    title="POST file_batches answers a file batch object counting every file",
-    spec="VectorStoreFileBatchObject: A batch of files attached to a vector store. object: The object type, "
-    "which is always `vector_store.file_batch`. required: id, object, created_at, vector_store_id, status, "
-    "file_counts.",
-    source=BATCH,
-)
+@case("vector_stores.batches.create-shape", Level.MUST, source=BATCH)
 async def batch_shape(ctx: CaseContext) -> None:
+    """POST file_batches answers a file batch object counting every file
+
+    VectorStoreFileBatchObject: A batch of files attached to a vector store. object: The object type, which is
+    always `vector_store.file_batch`. required: id, object, created_at, vector_store_id, status, file_counts.
+    """
     vid, fids, b = await _batch(ctx)
     # the schema's enum spells it `vector_store.files_batch`, its description `vector_store.file_batch`
     ctx.check(
@@ -526,15 +510,13 @@ async def batch_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.batches.completes",
-    level=Level.MUST,
-    title="A file batch of text files reaches completed with every file completed",
-    spec="status: The status of the vector store files batch, which can be either `in_progress`, "
-    "`completed`, `cancelled` or `failed`.",
-    source=BATCH,
-)
+@case("vector_stores.batches.completes", Level.MUST, source=BATCH)
 async def batch_completes(ctx: CaseContext) -> None:
+    """A file batch of text files reaches completed with every file completed
+
+    status: The status of the vector store files batch, which can be either `in_progress`, `completed`,
+    `cancelled` or `failed`.
+    """
     vid, _fids, b = await _batch(ctx)
     got = await _wait_batch(ctx, vid, str(b.get("id")))
     counts = got.get("file_counts") or {}
@@ -545,15 +527,13 @@ async def batch_completes(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.batches.list-files",
-    level=Level.MUST,
-    title="GET file_batches/{id}/files lists exactly the batch's files",
-    spec="GET /vector_stores/{vector_store_id}/file_batches/{batch_id}/files: Returns a list of vector "
-    "store files in a batch.",
-    source=f"{BATCHES}/{{batch_id}}/files",
-)
+@case("vector_stores.batches.list-files", Level.MUST, source=f"{BATCHES}/{{batch_id}}/files")
 async def batch_files(ctx: CaseContext) -> None:
+    """GET file_batches/{id}/files lists exactly the batch's files
+
+    GET /vector_stores/{vector_store_id}/file_batches/{batch_id}/files: Returns a list of vector store files
+    in a batch.
+    """
     vid, fids, b = await _batch(ctx)
     got = ctx.json_ok(
         await ctx.get(f"/vector_stores/{vid}/file_batches/{b.get('id')}/files"), "GET batch files"
@@ -562,15 +542,13 @@ async def batch_files(ctx: CaseContext) -> None:
     ctx.check_eq(ids, sorted(fids), "ids of the batch's files")
 
 
-@case(
-    "vector_stores.batches.cancel",
-    level=Level.MUST,
-    title="Cancelling a batch right after creating it ends it cancelled (or completed if already done)",
-    spec="POST /vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel: Cancel a vector store file "
-    "batch. This attempts to cancel the processing of files in this batch as soon as possible.",
-    source=f"{BATCHES}/{{batch_id}}/cancel",
-)
+@case("vector_stores.batches.cancel", Level.MUST, source=f"{BATCHES}/{{batch_id}}/cancel")
 async def batch_cancel(ctx: CaseContext) -> None:
+    """Cancelling a batch right after creating it ends it cancelled (or completed if already done)
+
+    POST /vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel: Cancel a vector store file batch.
+    This attempts to cancel the processing of files in this batch as soon as possible.
+    """
     vid, _fids, b = await _batch(ctx, 5)
     bid = str(b.get("id"))
     resp = await ctx.post(f"/vector_stores/{vid}/file_batches/{bid}/cancel")
@@ -612,14 +590,12 @@ async def batch_cancel(ctx: CaseContext) -> None:
         ctx.note("the batch completed before the cancel arrived")
 
 
-@case(
-    "vector_stores.batches.unknown-404",
-    level=Level.MUST,
-    title="GET of an unknown file batch is 404",
-    spec="GET /vector_stores/{vector_store_id}/file_batches/{batch_id}: Retrieves a vector store file batch.",
-    source=f"{BATCHES}/{{batch_id}}",
-)
+@case("vector_stores.batches.unknown-404", Level.MUST, source=f"{BATCHES}/{{batch_id}}")
 async def batch_unknown(ctx: CaseContext) -> None:
+    """GET of an unknown file batch is 404
+
+    GET /vector_stores/{vector_store_id}/file_batches/{batch_id}: Retrieves a vector store file batch.
+    """
     vs = await create_store(ctx)
     resp = await ctx.get(f"/vector_stores/{vs.get('id')}/file_batches/vsfb_conformance_missing")
     ctx.check_eq(resp.status_code, 404, "status")
@@ -628,15 +604,13 @@ async def batch_unknown(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- search
 
 
-@case(
-    "vector_stores.search.page-shape",
-    level=Level.MUST,
-    title="Search answers a vector_store.search_results.page echoing the query",
-    spec="VectorStoreSearchResultsPage required: object, search_query, data, has_more, next_page. object: "
-    "The object type, which is always `vector_store.search_results.page`",
-    source=PAGE,
-)
+@case("vector_stores.search.page-shape", Level.MUST, source=PAGE)
 async def page_shape(ctx: CaseContext) -> None:
+    """Search answers a vector_store.search_results.page echoing the query
+
+    VectorStoreSearchResultsPage required: object, search_query, data, has_more, next_page. object: The object
+    type, which is always `vector_store.search_results.page`
+    """
     c = await corpus(ctx, ("bananas.txt", "violin.txt"), attributes=False)
     pg = ctx.json_ok(await search(ctx, c.vs_id, "violin bow"), "POST search")
     missing = [k for k in ("object", "search_query", "data", "has_more", "next_page") if k not in pg]
@@ -653,13 +627,15 @@ async def page_shape(ctx: CaseContext) -> None:
 
 @case(
     "vector_stores.search.result-shape",
-    level=Level.MUST,
-    title="Each search result has file_id, filename, score in [0, 1], attributes and text content",
-    spec="VectorStoreSearchResultItem required: file_id, filename, score, attributes, content. score: The "
-    "similarity score for the result. (minimum 0, maximum 1)",
+    Level.MUST,
     source=f"{OAI} components.schemas.VectorStoreSearchResultItem",
 )
 async def result_shape(ctx: CaseContext) -> None:
+    """Each search result has file_id, filename, score in [0, 1], attributes and text content
+
+    VectorStoreSearchResultItem required: file_id, filename, score, attributes, content. score: The similarity
+    score for the result. (minimum 0, maximum 1)
+    """
     c = await corpus(ctx, ("bananas.txt", "violin.txt"))
     hits = await search_ok(ctx, c.vs_id, QUERIES["violin.txt"])
     ctx.check(bool(hits), "at least one result", expected=">= 1", actual=0)
@@ -688,15 +664,13 @@ async def result_shape(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.search.retrieval-first",
-    level=Level.MUST,
-    title="On a corpus of distinct documents, the document that answers the query ranks first",
-    spec="POST /vector_stores/{vector_store_id}/search: Search a vector store for relevant chunks based on "
-    "a query and file attributes filter.",
-    source=SEARCH,
-)
+@case("vector_stores.search.retrieval-first", Level.MUST, source=SEARCH)
 async def retrieval_first(ctx: CaseContext) -> None:
+    """On a corpus of distinct documents, the document that answers the query ranks first
+
+    POST /vector_stores/{vector_store_id}/search: Search a vector store for relevant chunks based on a query
+    and file attributes filter.
+    """
     c = await corpus(ctx, attributes=False)
     got = {}
     for name, query in QUERIES.items():
@@ -705,14 +679,12 @@ async def retrieval_first(ctx: CaseContext) -> None:
     ctx.check_eq(got, {n: n for n in QUERIES}, "top document per query (query -> expected document)")
 
 
-@case(
-    "vector_stores.search.scores-descending",
-    level=Level.MUST,
-    title="Search results are ordered by descending score",
-    spec="data: The list of search result items. score: The similarity score for the result.",
-    source=PAGE,
-)
+@case("vector_stores.search.scores-descending", Level.MUST, source=PAGE)
 async def scores_descending(ctx: CaseContext) -> None:
+    """Search results are ordered by descending score
+
+    data: The list of search result items. score: The similarity score for the result.
+    """
     c = await corpus(ctx, attributes=False)
     hits = await search_ok(ctx, c.vs_id, "yellow fruits and molten lava")
     scores = [float(h.get("score") or 0) for h in hits]
@@ -722,15 +694,13 @@ async def scores_descending(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.search.max-num-results",
-    level=Level.MUST,
-    title="max_num_results bounds the number of results",
-    spec="max_num_results: The maximum number of results to return. This number should be between 1 and 50 "
-    "inclusive.",
-    source=REQ,
-)
+@case("vector_stores.search.max-num-results", Level.MUST, source=REQ)
 async def max_results(ctx: CaseContext) -> None:
+    """max_num_results bounds the number of results
+
+    max_num_results: The maximum number of results to return. This number should be between 1 and 50
+    inclusive.
+    """
     c = await corpus(ctx, attributes=False)
     got = [len(await search_ok(ctx, c.vs_id, "the a of in", max_num_results=n)) for n in (1, 2)]
     ctx.check(
@@ -741,28 +711,24 @@ async def max_results(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.search.max-num-results-range-400",
-    level=Level.MUST,
-    title="max_num_results outside 1..50 is a 400",
-    spec="max_num_results: The maximum number of results to return. This number should be between 1 and 50 "
-    "inclusive. (minimum: 1, maximum: 50)",
-    source=REQ,
-)
+@case("vector_stores.search.max-num-results-range-400", Level.MUST, source=REQ)
 async def max_results_range(ctx: CaseContext) -> None:
+    """max_num_results outside 1..50 is a 400
+
+    max_num_results: The maximum number of results to return. This number should be between 1 and 50
+    inclusive. (minimum: 1, maximum: 50)
+    """
     c = await corpus(ctx, ("bananas.txt",), attributes=False)
     got = [(await search(ctx, c.vs_id, "x", max_num_results=n)).status_code for n in (0, 51)]
     ctx.check_eq(got, [400, 400], "statuses for max_num_results 0 and 51")
 
 
-@case(
-    "vector_stores.search.score-threshold",
-    level=Level.MUST,
-    title="ranking_options.score_threshold drops results scoring below it",
-    spec="ranking_options: Ranking options for search. score_threshold (minimum 0, maximum 1, default 0)",
-    source=REQ,
-)
+@case("vector_stores.search.score-threshold", Level.MUST, source=REQ)
 async def score_threshold(ctx: CaseContext) -> None:
+    """ranking_options.score_threshold drops results scoring below it
+
+    ranking_options: Ranking options for search. score_threshold (minimum 0, maximum 1, default 0)
+    """
     c = await corpus(ctx, attributes=False)
     query = QUERIES["glacier.txt"]
     hits = await search_ok(ctx, c.vs_id, query)
@@ -782,27 +748,20 @@ async def score_threshold(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "vector_stores.search.query-required-400",
-    level=Level.MUST,
-    title="A search without query is a 400",
-    spec="VectorStoreSearchRequest required: query.",
-    source=REQ,
-)
+@case("vector_stores.search.query-required-400", Level.MUST, source=REQ)
 async def query_required(ctx: CaseContext) -> None:
+    """A search without query is a 400
+
+    VectorStoreSearchRequest required: query.
+    """
     vs = await create_store(ctx)
     resp = await ctx.post(f"/vector_stores/{vs.get('id')}/search", json={"max_num_results": 3})
     ctx.check_eq(resp.status_code, 400, "status of a search without query")
 
 
-@case(
-    "vector_stores.search.bad-filter-400",
-    level=Level.MUST,
-    title="A filter with an unknown comparison type is a 400",
-    spec=_CMP_TYPES,
-    source=CMP,
-)
+@case("vector_stores.search.bad-filter-400", Level.MUST, spec=_CMP_TYPES, source=CMP)
 async def bad_filter(ctx: CaseContext) -> None:
+    """A filter with an unknown comparison type is a 400"""
     c = await corpus(ctx, ("bananas.txt",))
     resp = await search(ctx, c.vs_id, "bananas", filters={"type": "like", "key": "color", "value": "y"})
     ctx.check(

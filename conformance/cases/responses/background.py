@@ -51,13 +51,13 @@ async def _poll(ctx: CaseContext, rid: str, until: tuple[str, ...]) -> dict[str,
 
 @case(
     "responses.background.initial-status",
-    level=Level.MUST,
-    title="A background create answers at once with status queued or in_progress",
+    Level.MUST,
     spec=BG + " (status: `queued` or `in_progress` until the model is done)",
     tier=Tier.SCRIPTED,
     source=CREATE,
 )
 async def initial_status(ctx: CaseContext) -> None:
+    """A background create answers at once with status queued or in_progress"""
     await ctx.require_scripted()
     resp = await _start(ctx, SLOW)
     ctx.check(
@@ -68,27 +68,22 @@ async def initial_status(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.background.echo",
-    level=Level.SHOULD,
-    title="background true is echoed",
-    spec=BG,
-    source=f"{OAI} components.schemas.Response",
-)
+@case("responses.background.echo", Level.SHOULD, spec=BG, source=f"{OAI} components.schemas.Response")
 async def echo(ctx: CaseContext) -> None:
+    """background true is echoed"""
     resp = await _start(ctx)
     ctx.check_eq(resp.get("background"), True, "Response.background")
 
 
 @case(
     "responses.background.poll-completes",
-    level=Level.MUST,
-    title="Polling a background response reaches completed with the output",
+    Level.MUST,
     spec=BG + " GET /responses/{response_id}: Retrieves a model response with the given ID.",
     tier=Tier.SCRIPTED,
     source=CREATE,
 )
 async def poll_completes(ctx: CaseContext) -> None:
+    """Polling a background response reaches completed with the output"""
     await ctx.require_scripted()
     resp = await _start(ctx, "[[delay:200]] [[text:background done]]")
     got = await _poll(ctx, str(resp.get("id")), ("completed", "failed", "incomplete", "cancelled"))
@@ -97,15 +92,9 @@ async def poll_completes(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.background.cancel-in-progress",
-    level=Level.MUST,
-    title="Cancelling a running background response answers it with status cancelled",
-    spec=_CANCEL,
-    tier=Tier.SCRIPTED,
-    source=CANCEL,
-)
+@case("responses.background.cancel-in-progress", Level.MUST, spec=_CANCEL, tier=Tier.SCRIPTED, source=CANCEL)
 async def cancel_in_progress(ctx: CaseContext) -> None:
+    """Cancelling a running background response answers it with status cancelled"""
     await ctx.require_scripted()
     resp = await _start(ctx, SLOW)
     cancelled = ctx.json_ok(
@@ -114,15 +103,9 @@ async def cancel_in_progress(ctx: CaseContext) -> None:
     ctx.check_eq(cancelled.get("status"), "cancelled", "status in the cancel answer")
 
 
-@case(
-    "responses.background.cancel-sticks",
-    level=Level.MUST,
-    title="A cancelled response stays cancelled (the model's late answer does not complete it)",
-    spec=_CANCEL,
-    tier=Tier.SCRIPTED,
-    source=CANCEL,
-)
+@case("responses.background.cancel-sticks", Level.MUST, spec=_CANCEL, tier=Tier.SCRIPTED, source=CANCEL)
 async def cancel_sticks(ctx: CaseContext) -> None:
+    """A cancelled response stays cancelled (the model's late answer does not complete it)"""
     await ctx.require_scripted()
     resp = await _start(ctx, "[[delay:600]] [[text:too late]]")
     rid = resp.get("id")
@@ -132,15 +115,9 @@ async def cancel_sticks(ctx: CaseContext) -> None:
     ctx.check_eq(got.get("status"), "cancelled", "status after the model would have answered")
 
 
-@case(
-    "responses.background.cancel-idempotent",
-    level=Level.SHOULD,
-    title="Cancelling an already cancelled response answers 200 with status cancelled",
-    spec=_CANCEL,
-    tier=Tier.SCRIPTED,
-    source=CANCEL,
-)
+@case("responses.background.cancel-idempotent", Level.SHOULD, spec=_CANCEL, tier=Tier.SCRIPTED, source=CANCEL)
 async def cancel_idempotent(ctx: CaseContext) -> None:
+    """Cancelling an already cancelled response answers 200 with status cancelled"""
     await ctx.require_scripted()
     resp = await _start(ctx, SLOW)
     rid = resp.get("id")
@@ -151,12 +128,12 @@ async def cancel_idempotent(ctx: CaseContext) -> None:
 
 @case(
     "responses.background.cancel-completed-400",
-    level=Level.SHOULD,
-    title="Cancelling a background response that already completed is 400",
+    Level.SHOULD,
     spec=_CANCEL + " (a finished response is no longer running)",
     source=CANCEL,
 )
 async def cancel_completed_400(ctx: CaseContext) -> None:
+    """Cancelling a background response that already completed is 400"""
     resp = await _start(ctx)
     rid = str(resp.get("id"))
     got = await _poll(ctx, rid, ("completed", "failed", "incomplete", "cancelled"))
@@ -167,14 +144,9 @@ async def cancel_completed_400(ctx: CaseContext) -> None:
     checks.error_object(ctx, again)
 
 
-@case(
-    "responses.background.cancel-foreground-400",
-    level=Level.MUST,
-    title="Cancelling a response not created in background mode is 400",
-    spec=_CANCEL,
-    source=CANCEL,
-)
+@case("responses.background.cancel-foreground-400", Level.MUST, spec=_CANCEL, source=CANCEL)
 async def cancel_foreground_400(ctx: CaseContext) -> None:
+    """Cancelling a response not created in background mode is 400"""
     await _start(ctx)  # detect support first
     resp = await ctx.create_ok()
     got = await ctx.post(f"/responses/{resp.get('id')}/cancel")
@@ -182,14 +154,12 @@ async def cancel_foreground_400(ctx: CaseContext) -> None:
     checks.error_object(ctx, got)
 
 
-@case(
-    "responses.background.cancel-unknown-404",
-    level=Level.MUST,
-    title="Cancelling an unknown response is 404",
-    spec="POST /responses/{response_id}/cancel: 404 Not Found.",
-    source=CANCEL,
-)
+@case("responses.background.cancel-unknown-404", Level.MUST, source=CANCEL)
 async def cancel_unknown_404(ctx: CaseContext) -> None:
+    """Cancelling an unknown response is 404
+
+    POST /responses/{response_id}/cancel: 404 Not Found.
+    """
     await _start(ctx)  # detect support first
     got = await ctx.post("/responses/resp_conformance_does_not_exist_0000/cancel")
     ctx.check_eq(got.status_code, 404, "status of cancelling an unknown response")
@@ -198,13 +168,13 @@ async def cancel_unknown_404(ctx: CaseContext) -> None:
 
 @case(
     "responses.background.store-false-400",
-    level=Level.MUST,
-    title="background true with store false is rejected with 400",
+    Level.MUST,
     spec=BG + " store: Whether to store the generated model response for later retrieval via API. "
     "(a background response can only be fetched if it is stored)",
     source=CREATE,
 )
 async def store_false_400(ctx: CaseContext) -> None:
+    """background true with store false is rejected with 400"""
     await _start(ctx)  # detect support first
     resp = await ctx.create(background=True, store=False)
     ctx.check_eq(resp.status_code, 400, "status of background with store false")
@@ -227,14 +197,14 @@ async def _start_stream(ctx: CaseContext, input: str) -> list[dict[str, Any]]:
 
 @case(
     "responses.background.stream-completes",
-    level=Level.MUST,
-    title="background with stream answers an event stream ending completed; the stored response is completed",
+    Level.MUST,
     spec=BG + " stream: If set to true, the model response data will be streamed to the client as it is "
     "generated using server-sent events.",
     tier=Tier.SCRIPTED,
     source=CREATE,
 )
 async def stream_completes(ctx: CaseContext) -> None:
+    """background with stream answers an event stream ending completed; the stored response is completed"""
     await ctx.require_scripted()
     events = await _start_stream(ctx, "[[text:streamed in the background]]")
     types = [e.get("type") for e in events]
@@ -251,12 +221,12 @@ async def stream_completes(ctx: CaseContext) -> None:
 
 @case(
     "responses.background.stream-created-echo",
-    level=Level.SHOULD,
-    title="The response.created event of a background stream carries background true",
+    Level.SHOULD,
     spec=BG,
     source=f"{OAI} components.schemas.ResponseCreatedEvent",
 )
 async def stream_created_echo(ctx: CaseContext) -> None:
+    """The response.created event of a background stream carries background true"""
     events = await _start_stream(ctx, "Say hello.")
     created = next((e for e in events if e.get("type") == "response.created"), None)
     ctx.check(created is not None, "the background stream has a response.created event",

@@ -15,14 +15,12 @@ OAI = "openai-openapi.yaml components.schemas.Response"
 ORS = "openresponses-openapi.json components.schemas.ResponseResource"
 
 
-@case(
-    "responses.create.required-fields",
-    level=Level.MUST,
-    title="Response carries every field the profile requires",
-    spec="Response `required`: OpenAI lists 14 fields, Open Responses (ResponseResource) 31.",
-    source=f"{OAI}; {ORS}",
-)
+@case("responses.create.required-fields", Level.MUST, source=f"{OAI}; {ORS}")
 async def required_fields(ctx: CaseContext) -> None:
+    """Response carries every field the profile requires
+
+    Response `required`: OpenAI lists 14 fields, Open Responses (ResponseResource) 31.
+    """
     resp = await ctx.create_ok()
     missing = [f for f in ctx.profile.response_required if f not in resp]
     ctx.check(
@@ -33,26 +31,22 @@ async def required_fields(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.create.object-type",
-    level=Level.MUST,
-    title='object is "response"',
-    spec="object: The object type of this resource - always set to `response`.",
-    source=OAI,
-)
+@case("responses.create.object-type", Level.MUST, source=OAI)
 async def object_type(ctx: CaseContext) -> None:
+    """object is "response"
+
+    object: The object type of this resource - always set to `response`.
+    """
     resp = await ctx.create_ok()
     ctx.check_eq(resp.get("object"), "response", "object field")
 
 
-@case(
-    "responses.create.id-prefix",
-    level=Level.SHOULD,
-    title="Response id is a string starting with resp_",
-    spec="id: Unique identifier for this Response. (examples: `resp_677efb5139a88190b512bc3fef8e535d`)",
-    source=OAI,
-)
+@case("responses.create.id-prefix", Level.SHOULD, source=OAI)
 async def id_prefix(ctx: CaseContext) -> None:
+    """Response id is a string starting with resp_
+
+    id: Unique identifier for this Response. (examples: `resp_677efb5139a88190b512bc3fef8e535d`)
+    """
     resp = await ctx.create_ok()
     rid = resp.get("id")
     ctx.check(
@@ -63,14 +57,12 @@ async def id_prefix(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.create.id-unique",
-    level=Level.MUST,
-    title="Two responses get different ids",
-    spec="id: Unique identifier for this Response.",
-    source=OAI,
-)
+@case("responses.create.id-unique", Level.MUST, source=OAI)
 async def id_unique(ctx: CaseContext) -> None:
+    """Two responses get different ids
+
+    id: Unique identifier for this Response.
+    """
     a = await ctx.create_ok()
     b = await ctx.create_ok()
     ctx.check(
@@ -81,14 +73,12 @@ async def id_unique(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.create.created-at",
-    level=Level.MUST,
-    title="created_at is an integer Unix timestamp in seconds",
-    spec="created_at: Unix timestamp (in seconds) of when this Response was created.",
-    source=OAI,
-)
+@case("responses.create.created-at", Level.MUST, source=OAI)
 async def created_at(ctx: CaseContext) -> None:
+    """created_at is an integer Unix timestamp in seconds
+
+    created_at: Unix timestamp (in seconds) of when this Response was created.
+    """
     before = time.time()
     resp = await ctx.create_ok()
     value = resp.get("created_at")
@@ -108,15 +98,13 @@ async def created_at(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.create.status-enum",
-    level=Level.MUST,
-    title="status is one of the defined values",
-    spec="status: The status of the response generation. One of `completed`, `failed`, `in_progress`, "
-    "`cancelled`, `queued`, or `incomplete`.",
-    source=OAI,
-)
+@case("responses.create.status-enum", Level.MUST, source=OAI)
 async def status_enum(ctx: CaseContext) -> None:
+    """status is one of the defined values
+
+    status: The status of the response generation. One of `completed`, `failed`, `in_progress`, `cancelled`,
+    `queued`, or `incomplete`.
+    """
     resp = await ctx.create_ok()
     ctx.check(
         resp.get("status") in RESPONSE_STATUSES,
@@ -126,26 +114,22 @@ async def status_enum(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.create.status-completed",
-    level=Level.SHOULD,
-    title="A plain successful request ends with status completed",
-    spec="response.completed: Emitted when the model response is complete.",
-    source=OAI,
-)
+@case("responses.create.status-completed", Level.SHOULD, source=OAI)
 async def status_completed(ctx: CaseContext) -> None:
+    """A plain successful request ends with status completed
+
+    response.completed: Emitted when the model response is complete.
+    """
     resp = await ctx.create_ok()
     ctx.check_eq(resp.get("status"), "completed", "status of a finished, non-background response")
 
 
-@case(
-    "responses.create.model-echo",
-    level=Level.SHOULD,
-    title="model names the model that was asked for",
-    spec="model: Model ID used to generate the response, like `gpt-4o` or `o3`.",
-    source=OAI,
-)
+@case("responses.create.model-echo", Level.SHOULD, source=OAI)
 async def model_echo(ctx: CaseContext) -> None:
+    """model names the model that was asked for
+
+    model: Model ID used to generate the response, like `gpt-4o` or `o3`.
+    """
     resp = await ctx.create_ok()
     model = resp.get("model")
     # providers may resolve an alias to a dated snapshot (gpt-4o -> gpt-4o-2024-08-06)
@@ -159,13 +143,15 @@ async def model_echo(ctx: CaseContext) -> None:
 
 @case(
     "responses.create.usage-arithmetic",
-    level=Level.MUST,
-    title="usage counts are integers and total = input + output",
-    spec="usage: Represents token usage details including input tokens, output tokens, a breakdown of "
-    "output tokens, and the total tokens used.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.ResponseUsage",
 )
 async def usage_arithmetic(ctx: CaseContext) -> None:
+    """usage counts are integers and total = input + output
+
+    usage: Represents token usage details including input tokens, output tokens, a breakdown of output tokens,
+    and the total tokens used.
+    """
     resp = await ctx.create_ok()
     usage = resp.get("usage")
     if usage is None:
@@ -191,12 +177,14 @@ def _messages(resp: dict[str, Any]) -> list[dict[str, Any]]:
 
 @case(
     "responses.create.output-message-shape",
-    level=Level.MUST,
-    title="output holds an assistant message item with id, status and content",
-    spec="OutputMessage: required `id`, `type` (`message`), `role` (`assistant`), `content`, `status`.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.OutputMessage",
 )
 async def output_message_shape(ctx: CaseContext) -> None:
+    """output holds an assistant message item with id, status and content
+
+    OutputMessage: required `id`, `type` (`message`), `role` (`assistant`), `content`, `status`.
+    """
     resp = await ctx.create_ok()
     output = resp.get("output")
     ctx.check(isinstance(output, list), "output is an array", expected="array", actual=type(output).__name__)
@@ -231,12 +219,14 @@ async def output_message_shape(ctx: CaseContext) -> None:
 
 @case(
     "responses.create.output-text-part-shape",
-    level=Level.MUST,
-    title="output_text parts carry text and annotations",
-    spec="OutputTextContent: required `type` (`output_text`), `text`, `annotations`.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.OutputTextContent",
 )
 async def output_text_part_shape(ctx: CaseContext) -> None:
+    """output_text parts carry text and annotations
+
+    OutputTextContent: required `type` (`output_text`), `text`, `annotations`.
+    """
     resp = await ctx.create_ok()
     parts = [p for m in _messages(resp) for p in m.get("content") or []]
     ctx.check(len(parts) >= 1, "the message has at least one content part", expected=">= 1", actual=0)
@@ -262,14 +252,12 @@ async def output_text_part_shape(ctx: CaseContext) -> None:
             )
 
 
-@case(
-    "responses.create.content-type-json",
-    level=Level.MUST,
-    title="A non-streaming answer is application/json",
-    spec="POST /responses 200: content application/json, schema Response.",
-    source="openai-openapi.yaml paths./responses.post",
-)
+@case("responses.create.content-type-json", Level.MUST, source="openai-openapi.yaml paths./responses.post")
 async def content_type_json(ctx: CaseContext) -> None:
+    """A non-streaming answer is application/json
+
+    POST /responses 200: content application/json, schema Response.
+    """
     resp = await ctx.create()
     ctx.check_eq(resp.status_code, 200, "status")
     ctype = resp.headers.get("content-type", "")
@@ -283,25 +271,25 @@ async def content_type_json(ctx: CaseContext) -> None:
 
 @case(
     "responses.create.input-message-list",
-    level=Level.MUST,
-    title="input given as a list of messages is accepted",
-    spec="input: Text, image, or file inputs to the model, used to generate a response.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.CreateResponse",
 )
 async def input_message_list(ctx: CaseContext) -> None:
+    """input given as a list of messages is accepted
+
+    input: Text, image, or file inputs to the model, used to generate a response.
+    """
     resp = await ctx.create_ok([{"role": "user", "content": "Say hello."}])
     ctx.check_eq(resp.get("object"), "response", "object field")
 
 
-@case(
-    "responses.create.echo-parameters",
-    level=Level.SHOULD,
-    title="instructions, metadata, temperature and top_p are echoed",
-    spec="Response carries `instructions`, `metadata`, `temperature`, `top_p` (required fields): the values "
-    "the response was created with.",
-    source=OAI,
-)
+@case("responses.create.echo-parameters", Level.SHOULD, source=OAI)
 async def echo_parameters(ctx: CaseContext) -> None:
+    """instructions, metadata, temperature and top_p are echoed
+
+    Response carries `instructions`, `metadata`, `temperature`, `top_p` (required fields): the values the
+    response was created with.
+    """
     sent = {
         "instructions": "Answer briefly.",
         "metadata": {"suite": "conformance"},
@@ -313,29 +301,24 @@ async def echo_parameters(ctx: CaseContext) -> None:
     ctx.check(got == sent, "request parameters echoed", expected=sent, actual=got)
 
 
-@case(
-    "responses.create.openapi-valid",
-    level=Level.MUST,
-    title="The Response validates against the --openapi document",
-    spec="POST /responses 200: schema Response (OpenAI) / ResponseResource (Open Responses).",
-    source=f"{OAI}; {ORS}",
-)
+@case("responses.create.openapi-valid", Level.MUST, source=f"{OAI}; {ORS}")
 async def openapi_valid(ctx: CaseContext) -> None:
+    """The Response validates against the --openapi document
+
+    POST /responses 200: schema Response (OpenAI) / ResponseResource (Open Responses).
+    """
     if ctx.config.validator is None:
         ctx.skip("no --openapi document given")
     resp = await ctx.create_ok()
     ctx.validate(resp, ctx.profile.response_schema)
 
 
-@case(
-    "responses.create.scripted-exact-text",
-    level=Level.MUST,
-    title="The model's text reaches the client unchanged",
-    spec="output: An array of content items generated by the model.",
-    tier=Tier.SCRIPTED,
-    source=OAI,
-)
+@case("responses.create.scripted-exact-text", Level.MUST, tier=Tier.SCRIPTED, source=OAI)
 async def scripted_exact_text(ctx: CaseContext) -> None:
+    """The model's text reaches the client unchanged
+
+    output: An array of content items generated by the model.
+    """
     await ctx.require_scripted()
     text = "alpha beta  gamma \u00e9\u4e2d\U0001f600"
     resp = await ctx.create_ok(f"[[text:{text}]]")

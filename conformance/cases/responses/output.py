@@ -25,15 +25,13 @@ async def _usage(ctx: CaseContext, input: str = "Say hello.") -> dict[str, Any]:
     return usage if isinstance(usage, dict) else {}
 
 
-@case(
-    "responses.output.usage-cached-tokens",
-    level=Level.MUST,
-    title="usage.input_tokens_details.cached_tokens is an integer",
-    spec="input_tokens_details: A detailed breakdown of the input tokens. cached_tokens: The number of "
-    "tokens that were retrieved from the cache.",
-    source=USAGE,
-)
+@case("responses.output.usage-cached-tokens", Level.MUST, source=USAGE)
 async def usage_cached_tokens(ctx: CaseContext) -> None:
+    """usage.input_tokens_details.cached_tokens is an integer
+
+    input_tokens_details: A detailed breakdown of the input tokens. cached_tokens: The number of tokens that
+    were retrieved from the cache.
+    """
     usage = await _usage(ctx)
     details = usage.get("input_tokens_details")
     value = details.get("cached_tokens") if isinstance(details, dict) else details
@@ -45,15 +43,13 @@ async def usage_cached_tokens(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.usage-reasoning-tokens",
-    level=Level.MUST,
-    title="usage.output_tokens_details.reasoning_tokens is an integer",
-    spec="output_tokens_details: A detailed breakdown of the output tokens. reasoning_tokens: The number of "
-    "reasoning tokens.",
-    source=USAGE,
-)
+@case("responses.output.usage-reasoning-tokens", Level.MUST, source=USAGE)
 async def usage_reasoning_tokens(ctx: CaseContext) -> None:
+    """usage.output_tokens_details.reasoning_tokens is an integer
+
+    output_tokens_details: A detailed breakdown of the output tokens. reasoning_tokens: The number of
+    reasoning tokens.
+    """
     usage = await _usage(ctx)
     details = usage.get("output_tokens_details")
     value = details.get("reasoning_tokens") if isinstance(details, dict) else details
@@ -65,15 +61,13 @@ async def usage_reasoning_tokens(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.usage-details-bounded",
-    level=Level.MUST,
-    title="cached_tokens <= input_tokens and reasoning_tokens <= output_tokens",
-    spec="cached_tokens: The number of tokens that were retrieved from the cache (part of the input "
-    "tokens). reasoning_tokens: The number of reasoning tokens (part of the output tokens).",
-    source=USAGE,
-)
+@case("responses.output.usage-details-bounded", Level.MUST, source=USAGE)
 async def usage_details_bounded(ctx: CaseContext) -> None:
+    """cached_tokens <= input_tokens and reasoning_tokens <= output_tokens
+
+    cached_tokens: The number of tokens that were retrieved from the cache (part of the input tokens).
+    reasoning_tokens: The number of reasoning tokens (part of the output tokens).
+    """
     usage = await _usage(ctx)
     cached = (usage.get("input_tokens_details") or {}).get("cached_tokens", 0)
     reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens", 0)
@@ -91,15 +85,12 @@ async def usage_details_bounded(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.scripted-usage-from-model",
-    level=Level.SHOULD,
-    title="usage reports the model's token counts",
-    spec="output_tokens: The number of output tokens. input_tokens: The number of input tokens.",
-    tier=Tier.SCRIPTED,
-    source=USAGE,
-)
+@case("responses.output.scripted-usage-from-model", Level.SHOULD, tier=Tier.SCRIPTED, source=USAGE)
 async def scripted_usage_from_model(ctx: CaseContext) -> None:
+    """usage reports the model's token counts
+
+    output_tokens: The number of output tokens. input_tokens: The number of input tokens.
+    """
     await ctx.require_scripted()
     # the scripted backend counts whitespace-separated words of the message texts as sent
     # (directive included): 7 in, and 5 out
@@ -111,15 +102,13 @@ async def scripted_usage_from_model(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.message-id-prefix",
-    level=Level.SHOULD,
-    title="Output message ids start with msg_",
-    spec="OutputMessage id: The unique ID of the output message. (examples: "
-    "`msg_67c9fdcf37fc8190ba82116e33fb28c507b8b0ad4e5eb654`)",
-    source=f"{OAI} components.schemas.OutputMessage",
-)
+@case("responses.output.message-id-prefix", Level.SHOULD, source=f"{OAI} components.schemas.OutputMessage")
 async def message_id_prefix(ctx: CaseContext) -> None:
+    """Output message ids start with msg_
+
+    OutputMessage id: The unique ID of the output message. (examples:
+    `msg_67c9fdcf37fc8190ba82116e33fb28c507b8b0ad4e5eb654`)
+    """
     resp = await ctx.create_ok()
     ids = [m.get("id") for m in items_of(resp, "message")]
     ctx.check(
@@ -132,26 +121,25 @@ async def message_id_prefix(ctx: CaseContext) -> None:
 
 @case(
     "responses.output.message-status-completed",
-    level=Level.SHOULD,
-    title="The message of a completed response has status completed",
-    spec="status: The status of the message input. One of `in_progress`, `completed`, or `incomplete`.",
+    Level.SHOULD,
     source=f"{OAI} components.schemas.OutputMessage",
 )
 async def message_status_completed(ctx: CaseContext) -> None:
+    """The message of a completed response has status completed
+
+    status: The status of the message input. One of `in_progress`, `completed`, or `incomplete`.
+    """
     resp = await ctx.create_ok()
     ctx.check_eq(resp.get("status"), "completed", "response status")
     ctx.check_eq([m.get("status") for m in items_of(resp, "message")], ["completed"], "message status")
 
 
-@case(
-    "responses.output.item-ids-unique",
-    level=Level.MUST,
-    title="Output items of one response have distinct ids",
-    spec="output: An array of content items generated by the model. (each item has its unique ID)",
-    tier=Tier.SCRIPTED,
-    source=RESP,
-)
+@case("responses.output.item-ids-unique", Level.MUST, tier=Tier.SCRIPTED, source=RESP)
 async def item_ids_unique(ctx: CaseContext) -> None:
+    """Output items of one response have distinct ids
+
+    output: An array of content items generated by the model. (each item has its unique ID)
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[tools:4]]", tools=TOOLS)
     ids = [i.get("id") for i in resp.get("output") or [] if isinstance(i, dict)]
@@ -163,14 +151,12 @@ async def item_ids_unique(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.created-at-recent",
-    level=Level.MUST,
-    title="created_at is within minutes of the request",
-    spec="created_at: Unix timestamp (in seconds) of when this Response was created.",
-    source=RESP,
-)
+@case("responses.output.created-at-recent", Level.MUST, source=RESP)
 async def created_at_recent(ctx: CaseContext) -> None:
+    """created_at is within minutes of the request
+
+    created_at: Unix timestamp (in seconds) of when this Response was created.
+    """
     before = time.time()
     resp = await ctx.create_ok()
     after = time.time()
@@ -183,15 +169,13 @@ async def created_at_recent(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.completed-at-after-created",
-    level=Level.MUST,
-    title="completed_at, when present, is an integer >= created_at",
-    spec="completed_at: Unix timestamp (in seconds) of when this Response was completed. Only present when "
-    "the status is `completed`.",
-    source=RESP,
-)
+@case("responses.output.completed-at-after-created", Level.MUST, source=RESP)
 async def completed_at_after_created(ctx: CaseContext) -> None:
+    """completed_at, when present, is an integer >= created_at
+
+    completed_at: Unix timestamp (in seconds) of when this Response was completed. Only present when the
+    status is `completed`.
+    """
     resp = await ctx.create_ok()
     done, created = resp.get("completed_at"), resp.get("created_at")
     if done is None:
@@ -210,31 +194,26 @@ async def completed_at_after_created(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.completed-at-null-unless-completed",
-    level=Level.SHOULD,
-    title="completed_at is null for a response that is not completed",
-    spec="completed_at: Unix timestamp (in seconds) of when this Response was completed. Only present when "
-    "the status is `completed`.",
-    tier=Tier.SCRIPTED,
-    source=RESP,
-)
+@case("responses.output.completed-at-null-unless-completed", Level.SHOULD, tier=Tier.SCRIPTED, source=RESP)
 async def completed_at_null_unless_completed(ctx: CaseContext) -> None:
+    """completed_at is null for a response that is not completed
+
+    completed_at: Unix timestamp (in seconds) of when this Response was completed. Only present when the
+    status is `completed`.
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[length]]")
     ctx.check_eq(resp.get("status"), "incomplete", "status after finish_reason length")
     ctx.check_eq(resp.get("completed_at"), None, "completed_at of an incomplete response")
 
 
-@case(
-    "responses.output.error-null-on-success",
-    level=Level.MUST,
-    title="error is null and incomplete_details is null on a completed response",
-    spec="error: An error object returned when the model fails to generate a Response. incomplete_details: "
-    "Details about why the response is incomplete.",
-    source=RESP,
-)
+@case("responses.output.error-null-on-success", Level.MUST, source=RESP)
 async def error_null_on_success(ctx: CaseContext) -> None:
+    """error is null and incomplete_details is null on a completed response
+
+    error: An error object returned when the model fails to generate a Response. incomplete_details: Details
+    about why the response is incomplete.
+    """
     resp = await ctx.create_ok()
     ctx.check_eq(
         {
@@ -247,60 +226,48 @@ async def error_null_on_success(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.output.length-incomplete",
-    level=Level.MUST,
-    title="A model cut off by its token limit gives status incomplete",
-    spec="status: The status of the response generation. One of `completed`, `failed`, `in_progress`, "
-    "`cancelled`, `queued`, or `incomplete`.",
-    tier=Tier.SCRIPTED,
-    source=RESP,
-)
+@case("responses.output.length-incomplete", Level.MUST, tier=Tier.SCRIPTED, source=RESP)
 async def length_incomplete(ctx: CaseContext) -> None:
+    """A model cut off by its token limit gives status incomplete
+
+    status: The status of the response generation. One of `completed`, `failed`, `in_progress`, `cancelled`,
+    `queued`, or `incomplete`.
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[length]]", max_output_tokens=16)
     ctx.check_eq(resp.get("status"), "incomplete", "status after finish_reason length")
 
 
-@case(
-    "responses.output.length-reason",
-    level=Level.MUST,
-    title="incomplete_details.reason is max_output_tokens when the token limit cut the answer",
-    spec="incomplete_details.reason: The reason why the response is incomplete. "
-    "(enum: `max_output_tokens`, `content_filter`)",
-    tier=Tier.SCRIPTED,
-    source=RESP,
-)
+@case("responses.output.length-reason", Level.MUST, tier=Tier.SCRIPTED, source=RESP)
 async def length_reason(ctx: CaseContext) -> None:
+    """incomplete_details.reason is max_output_tokens when the token limit cut the answer
+
+    incomplete_details.reason: The reason why the response is incomplete. (enum: `max_output_tokens`,
+    `content_filter`)
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[length]]", max_output_tokens=16)
     ctx.check_eq(resp.get("incomplete_details"), {"reason": "max_output_tokens"}, "incomplete_details")
 
 
-@case(
-    "responses.output.length-partial-text-kept",
-    level=Level.SHOULD,
-    title="The partial text of an incomplete response is kept in output",
-    spec="output: An array of content items generated by the model.",
-    tier=Tier.SCRIPTED,
-    source=RESP,
-)
+@case("responses.output.length-partial-text-kept", Level.SHOULD, tier=Tier.SCRIPTED, source=RESP)
 async def length_partial_text_kept(ctx: CaseContext) -> None:
+    """The partial text of an incomplete response is kept in output
+
+    output: An array of content items generated by the model.
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[length]]")
     ctx.check_eq(ctx.output_text(resp), "partial answer", "output text of the incomplete response")
 
 
-@case(
-    "responses.output.content-filter-reason",
-    level=Level.MUST,
-    title="A content-filtered answer is incomplete with reason content_filter",
-    spec="incomplete_details.reason: The reason why the response is incomplete. "
-    "(enum: `max_output_tokens`, `content_filter`)",
-    tier=Tier.SCRIPTED,
-    source=RESP,
-)
+@case("responses.output.content-filter-reason", Level.MUST, tier=Tier.SCRIPTED, source=RESP)
 async def content_filter_reason(ctx: CaseContext) -> None:
+    """A content-filtered answer is incomplete with reason content_filter
+
+    incomplete_details.reason: The reason why the response is incomplete. (enum: `max_output_tokens`,
+    `content_filter`)
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[content_filter]]")
     ctx.check_eq(
@@ -312,14 +279,16 @@ async def content_filter_reason(ctx: CaseContext) -> None:
 
 @case(
     "responses.output.refusal-part",
-    level=Level.MUST,
-    title="A model refusal becomes a refusal content part with the refusal text",
-    spec="RefusalContent: A refusal from the model. type: The type of the refusal. Always `refusal`. "
-    "refusal: The refusal explanation from the model.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{OAI} components.schemas.RefusalContent",
 )
 async def refusal_part(ctx: CaseContext) -> None:
+    """A model refusal becomes a refusal content part with the refusal text
+
+    RefusalContent: A refusal from the model. type: The type of the refusal. Always `refusal`. refusal: The
+    refusal explanation from the model.
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[refusal]]")
     parts = [p for m in items_of(resp, "message") for p in m.get("content") or []]
@@ -332,27 +301,26 @@ async def refusal_part(ctx: CaseContext) -> None:
 
 @case(
     "responses.output.refusal-not-output-text",
-    level=Level.SHOULD,
-    title="A refusal is not reported as output_text",
-    spec="RefusalContent: A refusal from the model.",
+    Level.SHOULD,
     tier=Tier.SCRIPTED,
     source=f"{OAI} components.schemas.RefusalContent",
 )
 async def refusal_not_output_text(ctx: CaseContext) -> None:
+    """A refusal is not reported as output_text
+
+    RefusalContent: A refusal from the model.
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[refusal]]")
     ctx.check_eq(ctx.output_text(resp), "", "output_text of a refused response")
 
 
-@case(
-    "responses.output.tool-calls-without-empty-message",
-    level=Level.SHOULD,
-    title="A turn in which the model only calls tools has no empty message item",
-    spec="output: An array of content items generated by the model. (the model generated no text)",
-    tier=Tier.SCRIPTED,
-    source=RESP,
-)
+@case("responses.output.tool-calls-without-empty-message", Level.SHOULD, tier=Tier.SCRIPTED, source=RESP)
 async def tool_calls_without_empty_message(ctx: CaseContext) -> None:
+    """A turn in which the model only calls tools has no empty message item
+
+    output: An array of content items generated by the model. (the model generated no text)
+    """
     await ctx.require_scripted()
     resp = await ctx.create_ok("[[tools:2]]", tools=TOOLS)
     ctx.check_eq(

@@ -276,13 +276,13 @@ async def echoed(ctx: CaseContext, echo: Echo) -> None:
 
 @case(
     "responses.params.scripted-temperature-forwarded",
-    level=Level.MUST,
-    title="temperature and top_p reach the model",
+    Level.MUST,
     spec=_TEMPERATURE + " Higher values like 0.8 will make the output more random.",
     tier=Tier.SCRIPTED,
     source=CREATE,
 )
 async def scripted_temperature_forwarded(ctx: CaseContext) -> None:
+    """temperature and top_p reach the model"""
     await ctx.require_scripted()
     sent = await backend_request(ctx, temperature=0.25, top_p=0.5)
     ctx.check_eq(
@@ -292,15 +292,12 @@ async def scripted_temperature_forwarded(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.params.scripted-max-output-tokens-forwarded",
-    level=Level.MUST,
-    title="max_output_tokens reaches the model as its token limit",
-    spec="max_output_tokens: An upper bound for the number of tokens that can be generated for a response.",
-    tier=Tier.SCRIPTED,
-    source=CREATE,
-)
+@case("responses.params.scripted-max-output-tokens-forwarded", Level.MUST, tier=Tier.SCRIPTED, source=CREATE)
 async def scripted_max_output_tokens_forwarded(ctx: CaseContext) -> None:
+    """max_output_tokens reaches the model as its token limit
+
+    max_output_tokens: An upper bound for the number of tokens that can be generated for a response.
+    """
     await ctx.require_scripted()
     sent = await backend_request(ctx, max_output_tokens=64)
     limit = sent.get("max_completion_tokens", sent.get("max_tokens"))
@@ -309,14 +306,15 @@ async def scripted_max_output_tokens_forwarded(ctx: CaseContext) -> None:
 
 @case(
     "responses.params.scripted-json-schema-forwarded",
-    level=Level.MUST,
-    title="text.format json_schema reaches the model as a json_schema response_format",
-    spec="TextResponseFormatJsonSchema: JSON Schema response format. Used to generate structured JSON "
-    "responses.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{OAI} components.schemas.TextResponseFormatJsonSchema",
 )
 async def scripted_json_schema_forwarded(ctx: CaseContext) -> None:
+    """text.format json_schema reaches the model as a json_schema response_format
+
+    TextResponseFormatJsonSchema: JSON Schema response format. Used to generate structured JSON responses.
+    """
     await ctx.require_scripted()
     sent = await backend_request(ctx, text={"format": JSON_SCHEMA_FORMAT})
     fmt = sent.get("response_format")
@@ -340,13 +338,15 @@ async def scripted_json_schema_forwarded(ctx: CaseContext) -> None:
 
 @case(
     "responses.params.scripted-parallel-tool-calls-forwarded",
-    level=Level.MUST,
-    title="parallel_tool_calls false reaches the model",
-    spec="parallel_tool_calls: Whether to allow the model to run tool calls in parallel.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=CREATE,
 )
 async def scripted_parallel_tool_calls_forwarded(ctx: CaseContext) -> None:
+    """parallel_tool_calls false reaches the model
+
+    parallel_tool_calls: Whether to allow the model to run tool calls in parallel.
+    """
     await ctx.require_scripted()
     sent = await backend_request(ctx, tools=TOOLS, parallel_tool_calls=False)
     ctx.check_eq(sent.get("parallel_tool_calls"), False, "parallel_tool_calls the backend received")

@@ -34,24 +34,24 @@ async def _stream(ctx: CaseContext, input: str = "Say hello.") -> StreamResult:
 
 @case(
     "responses.stream.content-type",
-    level=Level.MUST,
-    title="stream=true answers 200 text/event-stream",
-    spec="stream: If set to true, the model response data will be streamed to the client as it is "
-    "generated using server-sent events.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.CreateResponse",
 )
 async def content_type(ctx: CaseContext) -> None:
+    """stream=true answers 200 text/event-stream
+
+    stream: If set to true, the model response data will be streamed to the client as it is generated using
+    server-sent events.
+    """
     await _stream(ctx)
 
 
-@case(
-    "responses.stream.json-frames",
-    level=Level.MUST,
-    title="Every event's data is a JSON object with a type",
-    spec="ResponseStreamEvent: each event is one of the typed event objects (a `type` discriminator).",
-    source=OAI_EV,
-)
+@case("responses.stream.json-frames", Level.MUST, source=OAI_EV)
 async def json_frames(ctx: CaseContext) -> None:
+    """Every event's data is a JSON object with a type
+
+    ResponseStreamEvent: each event is one of the typed event objects (a `type` discriminator).
+    """
     res = await _stream(ctx)
     ctx.check(
         not res.bad_frames,
@@ -66,12 +66,14 @@ async def json_frames(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.created-first",
-    level=Level.MUST,
-    title="The first event is response.created",
-    spec="response.created: An event that is emitted when a response is created.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.ResponseCreatedEvent",
 )
 async def created_first(ctx: CaseContext) -> None:
+    """The first event is response.created
+
+    response.created: An event that is emitted when a response is created.
+    """
     res = await _stream(ctx)
     first = res.types[0] if res.types else None
     ctx.check_eq(first, "response.created", "type of the first event")
@@ -84,14 +86,12 @@ async def created_first(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.stream.sequence-monotonic",
-    level=Level.MUST,
-    title="sequence_number is an integer that strictly increases",
-    spec="sequence_number: The sequence number for this event.",
-    source=OAI_EV,
-)
+@case("responses.stream.sequence-monotonic", Level.MUST, source=OAI_EV)
 async def sequence_monotonic(ctx: CaseContext) -> None:
+    """sequence_number is an integer that strictly increases
+
+    sequence_number: The sequence number for this event.
+    """
     res = await _stream(ctx)
     seqs = [p.get("sequence_number") for p in res.payloads]
     ctx.check(
@@ -104,15 +104,13 @@ async def sequence_monotonic(ctx: CaseContext) -> None:
     ctx.check(not bad, "sequence_number strictly increases", expected="increasing", actual=seqs)
 
 
-@case(
-    "responses.stream.sequence-contiguous",
-    level=Level.SHOULD,
-    title="sequence_number increases by exactly one per event (no gaps)",
-    spec="sequence_number: The sequence number of this event, used to order streaming events. "
-    "(Resuming a stream names the sequence number to start after: a gap reads as a lost event.)",
-    source=OAI_EV,
-)
+@case("responses.stream.sequence-contiguous", Level.SHOULD, source=OAI_EV)
 async def sequence_contiguous(ctx: CaseContext) -> None:
+    """sequence_number increases by exactly one per event (no gaps)
+
+    sequence_number: The sequence number of this event, used to order streaming events. (Resuming a stream
+    names the sequence number to start after: a gap reads as a lost event.)
+    """
     res = await _stream(ctx)
     seqs = [p.get("sequence_number") for p in res.payloads]
     gaps = [
@@ -130,12 +128,14 @@ async def sequence_contiguous(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.event-field-matches-type",
-    level=Level.SHOULD,
-    title="Each frame's SSE event field equals the payload type",
-    spec='Streaming examples: `event: response.created` / `data: {"type":"response.created",...}`.',
+    Level.SHOULD,
     source="openai-openapi.yaml paths./responses.post x-oaiMeta examples",
 )
 async def event_field_matches_type(ctx: CaseContext) -> None:
+    """Each frame's SSE event field equals the payload type
+
+    Streaming examples: `event: response.created` / `data: {"type":"response.created",...}`.
+    """
     res = await _stream(ctx)
     mismatches: list[dict[str, Any]] = []
     for ev, payload in _paired(res):
@@ -156,15 +156,13 @@ def _paired(res: StreamResult) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-@case(
-    "responses.stream.single-terminal",
-    level=Level.MUST,
-    title="Exactly one terminal event, and it is the last event",
-    spec="response.completed / response.failed / response.incomplete: emitted when the model response "
-    "is complete / fails / finishes as incomplete.",
-    source=OAI_EV,
-)
+@case("responses.stream.single-terminal", Level.MUST, source=OAI_EV)
 async def single_terminal(ctx: CaseContext) -> None:
+    """Exactly one terminal event, and it is the last event
+
+    response.completed / response.failed / response.incomplete: emitted when the model response is complete /
+    fails / finishes as incomplete.
+    """
     res = await _stream(ctx)
     terminals = [t for t in res.types if t in TERMINAL_EVENTS]
     ctx.check(len(terminals) == 1, "number of terminal events", expected=1, actual=terminals)
@@ -178,12 +176,14 @@ async def single_terminal(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.completed-status",
-    level=Level.MUST,
-    title="response.completed carries a response with status completed",
-    spec="response.completed: Emitted when the model response is complete.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.ResponseCompletedEvent",
 )
 async def completed_status(ctx: CaseContext) -> None:
+    """response.completed carries a response with status completed
+
+    response.completed: Emitted when the model response is complete.
+    """
     res = await _stream(ctx)
     done = res.of_type("response.completed")
     ctx.check(len(done) == 1, "one response.completed event", expected=1, actual=len(done))
@@ -198,12 +198,14 @@ async def completed_status(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.created-in-progress",
-    level=Level.SHOULD,
-    title="response.created shows the response in_progress (or queued)",
-    spec="status: The status of the response generation.",
+    Level.SHOULD,
     source="openai-openapi.yaml components.schemas.ResponseCreatedEvent",
 )
 async def created_in_progress(ctx: CaseContext) -> None:
+    """response.created shows the response in_progress (or queued)
+
+    status: The status of the response generation.
+    """
     res = await _stream(ctx)
     created = res.of_type("response.created")
     ctx.check(len(created) == 1, "one response.created event", expected=1, actual=len(created))
@@ -218,13 +220,15 @@ async def created_in_progress(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.deltas-concatenate",
-    level=Level.MUST,
-    title="output_text deltas concatenate to the done text and the final output",
-    spec="response.output_text.delta: Emitted when there is an additional text delta. "
-    "response.output_text.done: Emitted when text content is finalized.",
+    Level.MUST,
     source="openai-openapi.yaml components.schemas.ResponseTextDeltaEvent",
 )
 async def deltas_concatenate(ctx: CaseContext) -> None:
+    """output_text deltas concatenate to the done text and the final output
+
+    response.output_text.delta: Emitted when there is an additional text delta. response.output_text.done:
+    Emitted when text content is finalized.
+    """
     res = await _stream(ctx)
     deltas: dict[tuple[Any, Any, Any], list[str]] = defaultdict(list)
     for p in res.of_type("response.output_text.delta"):
@@ -249,12 +253,14 @@ async def deltas_concatenate(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.final-equals-get",
-    level=Level.MUST,
-    title="The streamed final response equals a later GET",
-    spec="GET /responses/{response_id}: Retrieves a model response with the given ID.",
+    Level.MUST,
     source="openai-openapi.yaml paths./responses/{response_id}.get",
 )
 async def final_equals_get(ctx: CaseContext) -> None:
+    """The streamed final response equals a later GET
+
+    GET /responses/{response_id}: Retrieves a model response with the given ID.
+    """
     res = await _stream(ctx)
     final = res.of_type("response.completed")
     ctx.check(len(final) == 1, "one response.completed event", expected=1, actual=len(final))
@@ -270,13 +276,15 @@ async def final_equals_get(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.last-event-terminated",
-    level=Level.MUST,
-    title="The final event is terminated by a blank line",
-    spec="WHATWG event stream: if the file ends in the middle of an event, before the final empty "
-    "line, the incomplete event is not dispatched.",
+    Level.MUST,
     source="html.spec.whatwg.org server-sent events, event stream interpretation",
 )
 async def last_event_terminated(ctx: CaseContext) -> None:
+    """The final event is terminated by a blank line
+
+    WHATWG event stream: if the file ends in the middle of an event, before the final empty line, the
+    incomplete event is not dispatched.
+    """
     res = await _stream(ctx)
     ctx.check(
         res.discarded_tail is None,
@@ -286,43 +294,39 @@ async def last_event_terminated(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.stream.done-terminator",
-    level=Level.MUST,
-    title="The stream ends with data: [DONE]",
-    spec="Open Responses streaming: the stream is terminated by a final `data: [DONE]` frame.",
-    profiles=("openresponses",),
-    source=SPECS_README,
-)
+@case("responses.stream.done-terminator", Level.MUST, profiles=("openresponses",), source=SPECS_README)
 async def done_terminator(ctx: CaseContext) -> None:
+    """The stream ends with data: [DONE]
+
+    Open Responses streaming: the stream is terminated by a final `data: [DONE]` frame.
+    """
     res = await _stream(ctx)
     last = res.events[-1].data if res.events else None
     ctx.check_eq(last, "[DONE]", "data of the last event")
 
 
-@case(
-    "responses.stream.no-done-terminator",
-    level=Level.INFO,
-    title="OpenAI Responses streams carry no data: [DONE]",
-    spec="OpenAI Responses streams end with the terminal event; unlike Chat Completions there is no "
-    "`data: [DONE]` message.",
-    profiles=("openai",),
-    source=SPECS_README,
-)
+@case("responses.stream.no-done-terminator", Level.INFO, profiles=("openai",), source=SPECS_README)
 async def no_done_terminator(ctx: CaseContext) -> None:
+    """OpenAI Responses streams carry no data: [DONE]
+
+    OpenAI Responses streams end with the terminal event; unlike Chat Completions there is no `data: [DONE]`
+    message.
+    """
     res = await _stream(ctx)
     ctx.check(not res.done_marker, "no [DONE] frame", expected="absent", actual="present")
 
 
 @case(
     "responses.stream.scripted-deltas-word-pieces",
-    level=Level.SHOULD,
-    title="Text streams incrementally: one delta per backend chunk",
-    spec="response.output_text.delta: Emitted when there is an additional text delta.",
+    Level.SHOULD,
     tier=Tier.SCRIPTED,
     source="openai-openapi.yaml components.schemas.ResponseTextDeltaEvent",
 )
 async def scripted_deltas_word_pieces(ctx: CaseContext) -> None:
+    """Text streams incrementally: one delta per backend chunk
+
+    response.output_text.delta: Emitted when there is an additional text delta.
+    """
     await ctx.require_scripted()
     res = await _stream(ctx, "[[text:one two three four]]")
     deltas = [p.get("delta") for p in res.of_type("response.output_text.delta")]
@@ -333,14 +337,16 @@ async def scripted_deltas_word_pieces(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.scripted-backend-drop-fails",
-    level=Level.MUST,
-    title="A backend that drops the stream ends it with response.failed carrying an error",
-    spec="response.failed: An event that is emitted when a response fails. "
-    "error: An error object returned when the model fails to generate a Response.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source="openai-openapi.yaml components.schemas.ResponseFailedEvent, ResponseError",
 )
 async def scripted_backend_drop_fails(ctx: CaseContext) -> None:
+    """A backend that drops the stream ends it with response.failed carrying an error
+
+    response.failed: An event that is emitted when a response fails. error: An error object returned when the
+    model fails to generate a Response.
+    """
     await ctx.require_scripted()
     # the scripted backend sends two content chunks, then closes the connection without [DONE]
     res = await _stream(ctx, "[[drop]]")
@@ -361,14 +367,16 @@ async def scripted_backend_drop_fails(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.scripted-error-event-shape",
-    level=Level.MUST,
-    title="error stream events have the profile's shape (flat in OpenAI, nested in Open Responses)",
-    spec="OpenAI ResponseErrorEvent: required type, code, message, param, sequence_number. "
-    "Open Responses ErrorStreamingEvent: required type, sequence_number, error.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source="openai-openapi.yaml ResponseErrorEvent; openresponses-openapi.json ErrorStreamingEvent",
 )
 async def scripted_error_event_shape(ctx: CaseContext) -> None:
+    """error stream events have the profile's shape (flat in OpenAI, nested in Open Responses)
+
+    OpenAI ResponseErrorEvent: required type, code, message, param, sequence_number. Open Responses
+    ErrorStreamingEvent: required type, sequence_number, error.
+    """
     await ctx.require_scripted()
     errors = []
     for directive in ("[[drop]]", "[[error:503]]"):
@@ -443,12 +451,12 @@ def _positions(res: StreamResult, event_type: str, **match: Any) -> list[int]:
 
 @case(
     "responses.stream.items.added-before-deltas",
-    level=Level.MUST,
-    title="output_item.added comes before the first text delta of its item",
+    Level.MUST,
     spec=_ADDED,
     source=f"{EV}.ResponseOutputItemAddedEvent",
 )
 async def added_before_deltas(ctx: CaseContext) -> None:
+    """output_item.added comes before the first text delta of its item"""
     res = await _stream_200(ctx)
     deltas = _positions(res, "response.output_text.delta")
     ctx.check(deltas, "the stream has text deltas", expected=">= 1", actual=res.types)
@@ -464,12 +472,12 @@ async def added_before_deltas(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.items.done-after-deltas",
-    level=Level.MUST,
-    title="output_item.done comes after the last text delta of its item",
+    Level.MUST,
     spec=_DONE,
     source=f"{EV}.ResponseOutputItemDoneEvent",
 )
 async def done_after_deltas(ctx: CaseContext) -> None:
+    """output_item.done comes after the last text delta of its item"""
     res = await _stream_200(ctx)
     deltas = _positions(res, "response.output_text.delta")
     ctx.check(deltas, "the stream has text deltas", expected=">= 1", actual=res.types)
@@ -485,12 +493,12 @@ async def done_after_deltas(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.items.content-part-brackets",
-    level=Level.MUST,
-    title="content_part.added and content_part.done bracket the text deltas of their part",
+    Level.MUST,
     spec=_PART,
     source=f"{EV}.ResponseContentPartAddedEvent",
 )
 async def content_part_brackets(ctx: CaseContext) -> None:
+    """content_part.added and content_part.done bracket the text deltas of their part"""
     res = await _stream_200(ctx)
     deltas = _positions(res, "response.output_text.delta")
     ctx.check(deltas, "the stream has text deltas", expected=">= 1", actual=res.types)
@@ -506,15 +514,13 @@ async def content_part_brackets(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.stream.items.ids-consistent",
-    level=Level.MUST,
-    title="Deltas name the item_id and output_index announced by output_item.added",
-    spec="response.output_text.delta item_id: The ID of the output item that the text delta was added to. "
-    "output_index: The index of the output item that the text delta was added to.",
-    source=f"{EV}.ResponseTextDeltaEvent",
-)
+@case("responses.stream.items.ids-consistent", Level.MUST, source=f"{EV}.ResponseTextDeltaEvent")
 async def ids_consistent(ctx: CaseContext) -> None:
+    """Deltas name the item_id and output_index announced by output_item.added
+
+    response.output_text.delta item_id: The ID of the output item that the text delta was added to.
+    output_index: The index of the output item that the text delta was added to.
+    """
     res = await _stream_200(ctx)
     announced = {
         p.get("output_index"): (p.get("item") or {}).get("id")
@@ -540,14 +546,12 @@ async def ids_consistent(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.stream.items.done-item-equals-final",
-    level=Level.MUST,
-    title="The item in output_item.done equals the final response's output item",
-    spec="response.output_item.done item: The output item that was marked done.",
-    source=f"{EV}.ResponseOutputItemDoneEvent",
-)
+@case("responses.stream.items.done-item-equals-final", Level.MUST, source=f"{EV}.ResponseOutputItemDoneEvent")
 async def done_item_equals_final(ctx: CaseContext) -> None:
+    """The item in output_item.done equals the final response's output item
+
+    response.output_item.done item: The output item that was marked done.
+    """
     res = await _stream_200(ctx)
     final = _final(ctx, res)
     output = final.get("output") or []
@@ -566,14 +570,12 @@ async def done_item_equals_final(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.stream.items.part-done-text",
-    level=Level.MUST,
-    title="content_part.done carries the full text of the part",
-    spec="response.content_part.done part: The content part that is done.",
-    source=f"{EV}.ResponseContentPartDoneEvent",
-)
+@case("responses.stream.items.part-done-text", Level.MUST, source=f"{EV}.ResponseContentPartDoneEvent")
 async def part_done_text(ctx: CaseContext) -> None:
+    """content_part.done carries the full text of the part
+
+    response.content_part.done part: The content part that is done.
+    """
     res = await _stream_200(ctx)
     texts = {
         (p.get("item_id"), p.get("content_index")): p.get("text")
@@ -589,25 +591,25 @@ async def part_done_text(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.items.in-progress-after-created",
-    level=Level.SHOULD,
-    title="response.in_progress follows response.created",
-    spec="response.in_progress: Emitted when the response is in progress.",
+    Level.SHOULD,
     source=f"{EV}.ResponseInProgressEvent",
 )
 async def in_progress_after_created(ctx: CaseContext) -> None:
+    """response.in_progress follows response.created
+
+    response.in_progress: Emitted when the response is in progress.
+    """
     res = await _stream_200(ctx)
     ctx.check_eq(res.types[:2], ["response.created", "response.in_progress"], "the first two events")
 
 
-@case(
-    "responses.stream.items.same-response-id",
-    level=Level.MUST,
-    title="created, in_progress and the terminal event carry the same response id",
-    spec="response.created response: The response that was created. response.completed response: "
-    "Properties of the completed response.",
-    source=f"{EV}.ResponseCreatedEvent",
-)
+@case("responses.stream.items.same-response-id", Level.MUST, source=f"{EV}.ResponseCreatedEvent")
 async def same_response_id(ctx: CaseContext) -> None:
+    """created, in_progress and the terminal event carry the same response id
+
+    response.created response: The response that was created. response.completed response: Properties of the
+    completed response.
+    """
     res = await _stream_200(ctx)
     ids = [(p.get("type"), (p.get("response") or {}).get("id")) for p in res.payloads if "response" in p]
     ctx.check(
@@ -618,15 +620,13 @@ async def same_response_id(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.stream.items.completed-usage",
-    level=Level.SHOULD,
-    title="The completed response in the stream carries usage",
-    spec="usage: Represents token usage details including input tokens, output tokens, a breakdown of "
-    "output tokens, and the total tokens used.",
-    source=f"{EV}.ResponseUsage",
-)
+@case("responses.stream.items.completed-usage", Level.SHOULD, source=f"{EV}.ResponseUsage")
 async def completed_usage(ctx: CaseContext) -> None:
+    """The completed response in the stream carries usage
+
+    usage: Represents token usage details including input tokens, output tokens, a breakdown of output tokens,
+    and the total tokens used.
+    """
     res = await _stream_200(ctx)
     usage = _final(ctx, res).get("usage")
     ctx.check(
@@ -642,13 +642,13 @@ async def completed_usage(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.tools.arguments-concatenate",
-    level=Level.MUST,
-    title="function_call_arguments deltas concatenate to the done arguments and the final item",
+    Level.MUST,
     spec=_ARGS,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseFunctionCallArgumentsDeltaEvent",
 )
 async def arguments_concatenate(ctx: CaseContext) -> None:
+    """function_call_arguments deltas concatenate to the done arguments and the final item"""
     await ctx.require_scripted()
     args = '{"city": "Paris", "unit": "celsius"}'
     res = await _stream_200(ctx, f"[[tool:get_weather:{args}]]", tools=TOOLS)
@@ -665,14 +665,16 @@ async def arguments_concatenate(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.tools.arguments-item-id",
-    level=Level.MUST,
-    title="function_call_arguments events name the function_call item",
-    spec="response.function_call_arguments.delta item_id: The ID of the output item that the function-call "
-    "arguments delta is added to.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseFunctionCallArgumentsDeltaEvent",
 )
 async def arguments_item_id(ctx: CaseContext) -> None:
+    """function_call_arguments events name the function_call item
+
+    response.function_call_arguments.delta item_id: The ID of the output item that the function-call arguments
+    delta is added to.
+    """
     await ctx.require_scripted()
     res = await _stream_200(ctx, '[[tool:get_weather:{"city":"Paris"}]]', tools=TOOLS)
     added = [p.get("item") or {} for p in res.of_type("response.output_item.added")]
@@ -693,13 +695,15 @@ async def arguments_item_id(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.tools.arguments-done-name",
-    level=Level.SHOULD,
-    title="function_call_arguments.done names the function",
-    spec="response.function_call_arguments.done name: The name of the function that was called.",
+    Level.SHOULD,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseFunctionCallArgumentsDoneEvent",
 )
 async def arguments_done_name(ctx: CaseContext) -> None:
+    """function_call_arguments.done names the function
+
+    response.function_call_arguments.done name: The name of the function that was called.
+    """
     await ctx.require_scripted()
     res = await _stream_200(ctx, '[[tool:get_time:{"city":"Oslo"}]]', tools=TOOLS)
     done = res.of_type("response.function_call_arguments.done")
@@ -708,13 +712,13 @@ async def arguments_done_name(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.tools.parallel-items",
-    level=Level.MUST,
-    title="Parallel tool calls stream as separate items with output_index 0, 1, ...",
+    Level.MUST,
     spec=_ADDED + " output_index: The index of the output item that was added.",
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseOutputItemAddedEvent",
 )
 async def parallel_items(ctx: CaseContext) -> None:
+    """Parallel tool calls stream as separate items with output_index 0, 1, ..."""
     await ctx.require_scripted()
     res = await _stream_200(ctx, "[[tools:2]]", tools=TOOLS)
     added = [
@@ -734,13 +738,15 @@ async def parallel_items(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.finish.length-incomplete",
-    level=Level.MUST,
-    title="A model cut off by its token limit ends the stream with response.incomplete",
-    spec="response.incomplete: An event that is emitted when a response finishes as incomplete.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseIncompleteEvent",
 )
 async def length_incomplete(ctx: CaseContext) -> None:
+    """A model cut off by its token limit ends the stream with response.incomplete
+
+    response.incomplete: An event that is emitted when a response finishes as incomplete.
+    """
     await ctx.require_scripted()
     res = await _stream_200(ctx, "[[length]]")
     final = _final(ctx, res)
@@ -754,15 +760,17 @@ async def length_incomplete(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.finish.terminal-status-matches",
-    level=Level.MUST,
-    title="The terminal event's response status matches the event type",
-    spec="response.completed: Emitted when the model response is complete. response.failed: An event that "
-    "is emitted when a response fails. response.incomplete: An event that is emitted when a response "
-    "finishes as incomplete.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseStreamEvent",
 )
 async def terminal_status_matches(ctx: CaseContext) -> None:
+    """The terminal event's response status matches the event type
+
+    response.completed: Emitted when the model response is complete. response.failed: An event that is emitted
+    when a response fails. response.incomplete: An event that is emitted when a response finishes as
+    incomplete.
+    """
     await ctx.require_scripted()
     for directive in ("[[text:fine]]", "[[length]]", "[[malformed]]"):
         if directive == "[[malformed]]":
@@ -785,14 +793,16 @@ async def terminal_status_matches(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.finish.refusal-deltas",
-    level=Level.MUST,
-    title="A refusal streams as refusal deltas that concatenate to refusal.done",
-    spec="response.refusal.delta: Emitted when there is a partial refusal text. response.refusal.done: "
-    "Emitted when refusal text is finalized.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseRefusalDeltaEvent",
 )
 async def refusal_deltas(ctx: CaseContext) -> None:
+    """A refusal streams as refusal deltas that concatenate to refusal.done
+
+    response.refusal.delta: Emitted when there is a partial refusal text. response.refusal.done: Emitted when
+    refusal text is finalized.
+    """
     await ctx.require_scripted()
     res = await _stream_200(ctx, "[[refusal]]")
     deltas = "".join(str(p.get("delta")) for p in res.of_type("response.refusal.delta"))
@@ -806,13 +816,15 @@ async def refusal_deltas(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.finish.refusal-final-part",
-    level=Level.MUST,
-    title="The final streamed response holds the refusal as a refusal part, not output_text",
-    spec="RefusalContent: A refusal from the model. type: Always `refusal`.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{EV}.RefusalContent",
 )
 async def refusal_final_part(ctx: CaseContext) -> None:
+    """The final streamed response holds the refusal as a refusal part, not output_text
+
+    RefusalContent: A refusal from the model. type: Always `refusal`.
+    """
     await ctx.require_scripted()
     res = await _stream_200(ctx, "[[refusal]]")
     final = _final(ctx, res)
@@ -829,14 +841,12 @@ async def refusal_final_part(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- storage and failures
 
 
-@case(
-    "responses.stream.store.store-false-not-retrievable",
-    level=Level.MUST,
-    title="A streamed response created with store=false cannot be retrieved",
-    spec="store: Whether to store the generated model response for later retrieval via API.",
-    source=f"{EV}.CreateResponse",
-)
+@case("responses.stream.store.store-false-not-retrievable", Level.MUST, source=f"{EV}.CreateResponse")
 async def store_false_not_retrievable(ctx: CaseContext) -> None:
+    """A streamed response created with store=false cannot be retrieved
+
+    store: Whether to store the generated model response for later retrieval via API.
+    """
     res = await _stream_200(ctx, store=False)
     rid = _final(ctx, res).get("id")
     got = await ctx.get(f"/responses/{rid}")
@@ -845,13 +855,15 @@ async def store_false_not_retrievable(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.errors.backend-error-not-completed",
-    level=Level.MUST,
-    title="A backend 503 during a stream is an HTTP error or response.failed, never response.completed",
-    spec="response.failed: An event that is emitted when a response fails.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseFailedEvent",
 )
 async def backend_error_not_completed(ctx: CaseContext) -> None:
+    """A backend 503 during a stream is an HTTP error or response.failed, never response.completed
+
+    response.failed: An event that is emitted when a response fails.
+    """
     await ctx.require_scripted()
     res = await ctx.create_stream("[[error:503]]")
     if res.status != 200:
@@ -863,14 +875,16 @@ async def backend_error_not_completed(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.errors.malformed-fails",
-    level=Level.MUST,
-    title="A backend stream that is not JSON ends with response.failed carrying an error",
-    spec="response.failed: An event that is emitted when a response fails. error: An error object returned "
-    "when the model fails to generate a Response.",
+    Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{EV}.ResponseFailedEvent",
 )
 async def malformed_fails(ctx: CaseContext) -> None:
+    """A backend stream that is not JSON ends with response.failed carrying an error
+
+    response.failed: An event that is emitted when a response fails. error: An error object returned when the
+    model fails to generate a Response.
+    """
     await ctx.require_scripted()
     res = await ctx.create_stream("[[malformed]]")
     if res.status != 200:
@@ -887,16 +901,13 @@ async def malformed_fails(ctx: CaseContext) -> None:
     )
 
 
-@case(
-    "responses.stream.items.text-done-order",
-    level=Level.MUST,
-    title="output_text.done, then content_part.done, then output_item.done close a message",
-    spec="response.output_text.done: Emitted when text content is finalized. "
-    "response.content_part.done: Emitted when a content part is done. "
-    "response.output_item.done: Emitted when an output item is marked done.",
-    source=f"{EV}.ResponseTextDoneEvent",
-)
+@case("responses.stream.items.text-done-order", Level.MUST, source=f"{EV}.ResponseTextDoneEvent")
 async def text_done_order(ctx: CaseContext) -> None:
+    """output_text.done, then content_part.done, then output_item.done close a message
+
+    response.output_text.done: Emitted when text content is finalized. response.content_part.done: Emitted
+    when a content part is done. response.output_item.done: Emitted when an output item is marked done.
+    """
     res = await _stream_200(ctx)
     closing = ("response.output_text.done", "response.content_part.done", "response.output_item.done")
     order = [t for t in res.types if t in closing]
@@ -905,13 +916,15 @@ async def text_done_order(ctx: CaseContext) -> None:
 
 @case(
     "responses.stream.items.added-item-in-progress",
-    level=Level.SHOULD,
-    title="The item in output_item.added is in_progress with no content yet",
-    spec="response.output_item.added item: The output item that was added. status: The status of the "
-    "message input. One of `in_progress`, `completed`, or `incomplete`.",
+    Level.SHOULD,
     source=f"{EV}.ResponseOutputItemAddedEvent",
 )
 async def added_item_in_progress(ctx: CaseContext) -> None:
+    """The item in output_item.added is in_progress with no content yet
+
+    response.output_item.added item: The output item that was added. status: The status of the message input.
+    One of `in_progress`, `completed`, or `incomplete`.
+    """
     res = await _stream_200(ctx)
     items = [p.get("item") or {} for p in res.of_type("response.output_item.added")]
     ctx.check(items, "at least one output_item.added", expected=">= 1", actual=res.types)

@@ -38,16 +38,13 @@ def _item_positions(events: list[dict[str, Any]], event_type: str) -> dict[Any, 
     return {(e.get("item") or {}).get("id"): n for n, e in enumerate(events) if e.get("type") == event_type}
 
 
-@case(
-    "responses.websocket.upgrade-answered",
-    level=Level.MUST,
-    title="An upgrade is accepted (101) or refused with an HTTP 4xx error, never a 5xx",
-    spec="If the server chooses not to accept the connection, it MUST return an appropriate HTTP "
-    "error code. Servers MAY expose the Responses API over a persistent WebSocket connection at the "
-    "same /v1/responses resource.",
-    source=f"{RFC6455}; {SPEC}",
-)
+@case("responses.websocket.upgrade-answered", Level.MUST, source=f"{RFC6455}; {SPEC}")
 async def upgrade_answered(ctx: CaseContext) -> None:
+    """An upgrade is accepted (101) or refused with an HTTP 4xx error, never a 5xx
+
+    If the server chooses not to accept the connection, it MUST return an appropriate HTTP error code. Servers
+    MAY expose the Responses API over a persistent WebSocket connection at the same /v1/responses resource.
+    """
     for path, what in (("/responses", "GET /responses"),
                        (f"/responses/{UNKNOWN_RESPONSE}", "GET /responses/{id} (no WebSocket there)")):
         try:
@@ -63,17 +60,14 @@ async def upgrade_answered(ctx: CaseContext) -> None:
                       expected="4xx (a resource without WebSocket mode)", actual=status)
 
 
-@case(
-    "responses.websocket.events",
-    level=Level.MUST,
-    title="A response.create runs: response.created first, one terminal event last, increasing "
-    "sequence_number",
-    spec="Servers MUST send response progress over the WebSocket using the same streaming event "
-    "objects defined for streaming HTTP responses. Event ordering, sequence_number, output item "
-    "lifecycle ... have the same meaning on both transports.",
-    source=SRC,
-)
+@case("responses.websocket.events", Level.MUST, source=SRC)
 async def events(ctx: CaseContext) -> None:
+    """A response.create runs: response.created first, one terminal event last, increasing sequence_number
+
+    Servers MUST send response progress over the WebSocket using the same streaming event objects defined for
+    streaming HTTP responses. Event ordering, sequence_number, output item lifecycle ... have the same meaning
+    on both transports.
+    """
     async with responses_socket(ctx) as sock:
         got = await sock.turn(input="Say hello.")
     types = _types(got)
@@ -91,16 +85,13 @@ async def events(ctx: CaseContext) -> None:
               actual={"added": added, "done": done})
 
 
-@case(
-    "responses.websocket.same-events-as-sse",
-    level=Level.MUST,
-    title="The same request gives the same event types over WebSocket as over SSE (scripted)",
-    spec="Servers MUST send response progress over the WebSocket using the same streaming event "
-    "objects defined for streaming HTTP responses.",
-    source=SRC,
-    tier=Tier.SCRIPTED,
-)
+@case("responses.websocket.same-events-as-sse", Level.MUST, source=SRC, tier=Tier.SCRIPTED)
 async def same_events_as_sse(ctx: CaseContext) -> None:
+    """The same request gives the same event types over WebSocket as over SSE (scripted)
+
+    Servers MUST send response progress over the WebSocket using the same streaming event objects defined for
+    streaming HTTP responses.
+    """
     await ctx.require_scripted()
     text = "[[text:one two three four]]"
     sse = await ctx.create_stream(text)
@@ -109,16 +100,13 @@ async def same_events_as_sse(ctx: CaseContext) -> None:
     ctx.check_eq(_types(got), sse.types, "WebSocket event types vs the SSE stream's")
 
 
-@case(
-    "responses.websocket.sequential",
-    level=Level.MUST,
-    title="Two response.create sent back to back are answered one after the other, never interleaved",
-    spec="A single WebSocket connection MUST process at most one in-flight response at a time. "
-    "Servers MUST NOT multiplex multiple in-flight responses over one connection.",
-    source=SRC,
-    tier=Tier.SCRIPTED,
-)
+@case("responses.websocket.sequential", Level.MUST, source=SRC, tier=Tier.SCRIPTED)
 async def sequential(ctx: CaseContext) -> None:
+    """Two response.create sent back to back are answered one after the other, never interleaved
+
+    A single WebSocket connection MUST process at most one in-flight response at a time. Servers MUST NOT
+    multiplex multiple in-flight responses over one connection.
+    """
     await ctx.require_scripted()
     async with responses_socket(ctx) as sock:
         await sock.send_create(input="[[slow:40]] [[text:first answer in pieces]]")
@@ -138,16 +126,13 @@ async def sequential(ctx: CaseContext) -> None:
               actual=[f"{t}:{o}" for t, o in zip(_types(got), owners, strict=True)])
 
 
-@case(
-    "responses.websocket.store-false-continuation",
-    level=Level.SHOULD,
-    title="A store=false response continues on the same socket with previous_response_id",
-    spec="Servers SHOULD keep the most recent previous-response state in connection-local memory "
-    "... allows store=false ... to continue on the same socket without writing response state to "
-    "persisted storage.",
-    source=SRC,
-)
+@case("responses.websocket.store-false-continuation", Level.SHOULD, source=SRC)
 async def store_false_continuation(ctx: CaseContext) -> None:
+    """A store=false response continues on the same socket with previous_response_id
+
+    Servers SHOULD keep the most recent previous-response state in connection-local memory ... allows
+    store=false ... to continue on the same socket without writing response state to persisted storage.
+    """
     async with responses_socket(ctx) as sock:
         first = _check_completed(ctx, await sock.turn(input="The code word is papaya.", store=False),
                                  "turn 1")
@@ -158,15 +143,12 @@ async def store_false_continuation(ctx: CaseContext) -> None:
                  "previous_response_id of the continuation")
 
 
-@case(
-    "responses.websocket.scripted-continuation-history",
-    level=Level.SHOULD,
-    title="A store=false continuation on the socket gives the model the earlier turn (scripted)",
-    spec="WebSocket continuation uses the same previous_response_id semantics as HTTP.",
-    source=SRC,
-    tier=Tier.SCRIPTED,
-)
+@case("responses.websocket.scripted-continuation-history", Level.SHOULD, source=SRC, tier=Tier.SCRIPTED)
 async def continuation_history(ctx: CaseContext) -> None:
+    """A store=false continuation on the socket gives the model the earlier turn (scripted)
+
+    WebSocket continuation uses the same previous_response_id semantics as HTTP.
+    """
     await ctx.require_scripted()
     async with responses_socket(ctx) as sock:
         first = _check_completed(ctx, await sock.turn(input="[[text:papaya]]", store=False), "turn 1")
@@ -179,16 +161,14 @@ async def continuation_history(ctx: CaseContext) -> None:
     ctx.check_eq(contents, ["[[text:papaya]]", "papaya", "[[messages]]"], "the messages the model received")
 
 
-@case(
-    "responses.websocket.store-false-not-found-elsewhere",
-    level=Level.MUST,
-    title="Continuing a store=false response on another socket fails with previous_response_not_found",
-    spec="With store=false, there is no persisted fallback; if the referenced response is not available "
-    "from connection-local state, the server MUST fail the turn with an error whose code is "
-    "previous_response_not_found.",
-    source=SRC,
-)
+@case("responses.websocket.store-false-not-found-elsewhere", Level.MUST, source=SRC)
 async def store_false_not_found_elsewhere(ctx: CaseContext) -> None:
+    """Continuing a store=false response on another socket fails with previous_response_not_found
+
+    With store=false, there is no persisted fallback; if the referenced response is not available from
+    connection-local state, the server MUST fail the turn with an error whose code is
+    previous_response_not_found.
+    """
     async with responses_socket(ctx) as sock:
         first = _check_completed(ctx, await sock.turn(input="Remember papaya.", store=False), "turn 1")
     async with responses_socket(ctx) as other:
@@ -201,12 +181,14 @@ async def store_false_not_found_elsewhere(ctx: CaseContext) -> None:
 
 @case(
     "responses.websocket.error-envelope",
-    level=Level.MUST,
-    title="A failed turn is an error envelope with status and error.code; the socket stays usable",
-    spec="WebSocket failures MUST be sent as a JSON error envelope with a status code and an error.code.",
+    Level.MUST,
     source=f"{SPEC}; {OAI} components.schemas.ResponseWsError",
 )
 async def error_envelope(ctx: CaseContext) -> None:
+    """A failed turn is an error envelope with status and error.code; the socket stays usable
+
+    WebSocket failures MUST be sent as a JSON error envelope with a status code and an error.code.
+    """
     async with responses_socket(ctx) as sock:
         got = await sock.turn(input="hello", previous_response_id=UNKNOWN_RESPONSE)
         last = got[-1]
@@ -220,15 +202,13 @@ async def error_envelope(ctx: CaseContext) -> None:
         _check_completed(ctx, await sock.turn(input="Say hello."), "a turn after the error")
 
 
-@case(
-    "responses.websocket.stored-retrievable",
-    level=Level.MUST,
-    title="A response created over WebSocket (store default) can be retrieved over HTTP",
-    spec="A WebSocket connection is a transport mode for the Responses API; it does not define a "
-    "separate response object model.",
-    source=SRC,
-)
+@case("responses.websocket.stored-retrievable", Level.MUST, source=SRC)
 async def stored_retrievable(ctx: CaseContext) -> None:
+    """A response created over WebSocket (store default) can be retrieved over HTTP
+
+    A WebSocket connection is a transport mode for the Responses API; it does not define a separate response
+    object model.
+    """
     async with responses_socket(ctx) as sock:
         response = _check_completed(ctx, await sock.turn(input="Say hello."), "the turn")
     got = ctx.json_ok(await ctx.get(f"/responses/{response.get('id')}"), "GET /responses/{id}")
@@ -237,14 +217,16 @@ async def stored_retrievable(ctx: CaseContext) -> None:
 
 @case(
     "responses.websocket.stream-id-echo",
-    level=Level.MUST,
-    title="Events of a response.create with stream_id echo that stream_id",
-    spec="stream_id: The WebSocket lane that emitted this event. This field is present when the "
-    "originating response.create event supplied a stream_id.",
+    Level.MUST,
     source=f"{OAI} components.schemas.ResponsesServerEvent",
     profiles=("openai",),
 )
 async def stream_id_echo(ctx: CaseContext) -> None:
+    """Events of a response.create with stream_id echo that stream_id
+
+    stream_id: The WebSocket lane that emitted this event. This field is present when the originating
+    response.create event supplied a stream_id.
+    """
     async with responses_socket(ctx) as sock:
         got = await sock.turn(input="Say hello.", stream_id="conformance_lane.1")
     _check_completed(ctx, got, "the turn")
