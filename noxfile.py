@@ -7,6 +7,7 @@ a fresh clone needs nothing but Python >= 3.11 and `pip install nox`.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def _install(session: nox.Session, extras: str = "test") -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit, property, integration and harness self-tests (the fuzz plumbing's tests need schemathesis)."""
-    _install(session, "test,fuzz")
+    _install(session, "test,fuzz,docker")
     profile = "ci" if os.environ.get("CI") else "dev"
     session.run("python", "-m", "pytest", f"--hypothesis-profile={profile}", *session.posargs)
 
@@ -61,6 +62,69 @@ def conformance(session: nox.Session) -> None:
             "responses-conformance", "run", "--target", target,
             "--report-dir", str(REPORTS / report), *options, *session.posargs,
         )
+
+
+def _container_target_unavailable(session: nox.Session, check: str) -> str:
+    """The one-line reason a container target cannot run here ('' when it can)."""
+    out = session.run(
+        "python", "-c", f"from conformance.container_targets import {check} as c; print(c() or '')",
+        silent=True,
+    )
+    return str(out or "").strip().splitlines()[-1] if str(out or "").strip() else ""
+
+
+def _verdicts(report: Path) -> dict[str, str]:
+    return {case: result["verdict"] for case, result in json.loads(report.read_text()).items()}
+
+
+@nox.session(name="conformance-docker")
+def conformance_docker(session: nox.Session) -> None:
+    """The whole suite against `reference-docker`: the scripted backend, the gateway and a real
+    Envoy as containers (testcontainers), images built from this checkout by
+    docker/build_images.py. Its verdicts must equal `reference-envoy`'s, which this session
+    also runs (or reuses with REUSE_REFERENCE_ENVOY_REPORT=1). Skipped without a Docker engine, except under CI, where that fails."""
+    _install(session, "test,docker")
+    reason = _container_target_unavailable(session, "docker_unavailable_reason")
+    if reason:
+        if os.environ.get("CI"):
+            session.error(f"CI needs a Docker engine for conformance-docker: {reason}")
+        session.skip(reason)
+    openai_spec = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
+    waivers = ["--waivers", str(ROOT / "envoy" / "conformance-waivers.toml")]
+    options = ["--profile", "openai", *openai_spec, *waivers]
+    # CI has just written reference-envoy's report with the same options (nox -s conformance).
+    reuse = os.environ.get("REUSE_REFERENCE_ENVOY_REPORT") == "1" and (
+        REPORTS / "reference-envoy" / "report.json").exists()
+    for target in ("reference-docker",) if reuse else ("reference-envoy", "reference-docker"):
+        session.run(
+            "responses-conformance", "run", "--target", target, "--report-dir", str(REPORTS / target),
+            "--quiet", *options, *session.posargs,
+        )
+    envoy, docker = (_verdicts(REPORTS / t / "report.json") for t in ("reference-envoy", "reference-docker"))
+    differ = {case: (envoy.get(case), docker.get(case)) for case in envoy.keys() | docker.keys()
+              if envoy.get(case) != docker.get(case)}
+    if differ:
+        lines = "\n".join(f"  {case}: reference-envoy {a}, reference-docker {b}"
+                          for case, (a, b) in sorted(differ.items()))
+        session.error(f"{len(differ)} verdicts differ from reference-envoy's:\n{lines}")
+    session.log(f"reference-docker: all {len(docker)} verdicts equal reference-envoy's")
+
+
+@nox.session(name="conformance-ollama")
+def conformance_ollama(session: nox.Session) -> None:
+    """The structural cases (and file_search, with real embeddings) against Ollama behind the
+    gateway and Envoy, in containers (testcontainers' Ollama module). Skipped with its reason
+    where the Ollama image cannot be pulled; never reported as passed then."""
+    _install(session, "test,docker")
+    reason = _container_target_unavailable(session, "ollama_unavailable_reason")
+    if reason:
+        session.skip(reason)
+    from_env = os.environ.get("OLLAMA_CHAT_MODEL", "qwen2.5:0.5b")
+    session.run(
+        "responses-conformance", "run", "--target", "reference-ollama", "--model", from_env,
+        "--report-dir", str(REPORTS / "reference-ollama"), "--profile", "openai",
+        "--waivers", str(ROOT / "envoy" / "conformance-waivers.toml"), *session.posargs,
+    )
 
 
 @nox.session

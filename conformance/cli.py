@@ -1,7 +1,8 @@
 """``responses-conformance``: list the cases, or run them against a gateway.
 
 Exit codes: 0 conformant (no MUST case failed or errored; with --strict no SHOULD either),
-1 not conformant, 2 usage error or a target that could not be started.
+1 not conformant, 2 usage error or a target that could not be started, 3 a built-in target that
+cannot run on this machine (no Docker engine, an image that cannot be pulled): skipped, no report.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from conformance.context import RunConfig
 from conformance.model import REGISTRY, Case, select
 from conformance.profiles import PROFILES
 from conformance.runner import load_waivers, run_cases
-from conformance.targets import BUILTIN_TARGETS, TargetError, builtin_target
+from conformance.targets import BUILTIN_TARGETS, TargetError, TargetUnavailable, builtin_target
 
 
 def load_cases() -> list[Case]:
@@ -174,6 +175,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 running = stack.enter_context(
                     builtin_target(name, timeout=max(args.timeout, 60.0), profile=args.profile)
                 )
+            except TargetUnavailable as exc:
+                console.print(f"[yellow]skipped: target {name} cannot run here:[/] {escape(str(exc))}",
+                              highlight=False)
+                return 3
             except TargetError as exc:
                 console.print(f"[red]could not start target {name}:[/] {escape(str(exc))}", highlight=False)
                 return 2

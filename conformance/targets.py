@@ -22,7 +22,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BUILTIN_TARGETS = ("reference", "reference-envoy")
+# reference-docker and reference-ollama run in containers (conformance.container_targets).
+BUILTIN_TARGETS = ("reference", "reference-envoy", "reference-docker", "reference-ollama")
 
 # Printed by `python -m fixtures.backend --port 0` once it accepts connections.
 BACKEND_RE = re.compile(r"fixtures\.backend listening on (?P<url>https?://\S+)")
@@ -44,6 +45,11 @@ UP_ADMIN_RE = re.compile(r"\badmin\b\s*[:=]\s*(?P<url>https?://[^\s,;]+)", re.IG
 
 class TargetError(RuntimeError):
     """A built-in target could not be started (the message says why and shows its output)."""
+
+
+class TargetUnavailable(TargetError):
+    """A built-in target cannot run on this machine at all (no Docker engine, an image that cannot
+    be pulled): the run is skipped with this one-line reason, never reported as passed."""
 
 
 @dataclass
@@ -282,6 +288,13 @@ def builtin_target(
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"conformance-{name}-")))
         workdir.mkdir(parents=True, exist_ok=True)
+        if name in ("reference-docker", "reference-ollama"):
+            from conformance.container_targets import container_target
+
+            yield stack.enter_context(
+                container_target(name, workdir=workdir, timeout=timeout, profile=profile)
+            )
+            return
         start = _start_reference if name == "reference" else _start_reference_envoy
         # the gateway is told which profile to speak (e.g. `[DONE]` only for Open Responses)
         target = start(workdir, timeout, profile)

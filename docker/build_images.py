@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,9 +90,15 @@ def base_images(local: bool) -> tuple[str, str]:
     return found["PYTHON_IMAGE"], found["ENVOY_IMAGE"]
 
 
+def requirements() -> list[str]:
+    """The project's run-time dependencies (pyproject.toml)."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return list(tomllib.load(f)["project"]["dependencies"])
+
+
 def wheelhouse() -> Path:
-    """Every wheel `pip install .` needs, for this pyproject.toml (filled once, then reused)."""
-    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    """Every wheel `pip install .` needs, for these dependencies (filled once, then reused)."""
+    key = hashlib.sha256("\n".join([*BUILD_REQUIREMENTS, *requirements()]).encode()).hexdigest()[:12]
     house = cache_root() / f"wheelhouse-{key}"
     if (house / ".complete").exists():
         return house
@@ -111,9 +118,17 @@ def wheelhouse() -> Path:
 
 @contextlib.contextmanager
 def served(directory: Path) -> Iterator[str]:
-    """Serve a directory on a free loopback port (pip reads its listing as --find-links)."""
+    """Serve a directory on loopback (pip reads its listing as --find-links).
+
+    The URL is a build argument, and a build argument that changes invalidates the layers after
+    it: the port is derived from the wheelhouse's name, so it is the same from build to build,
+    and only when that port is taken does a free one (and one rebuild of those layers) follow."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    preferred = 49152 + int(hashlib.sha256(directory.name.encode()).hexdigest(), 16) % 8000
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", preferred), handler)
+    except OSError:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -146,7 +161,9 @@ def build(tag: str, python_image: str, *, use_wheelhouse: bool = True) -> dict[s
             _run([
                 "docker", "build", "--quiet", *([] if bridge else ["--network", "host"]),
                 "-f", str(DOCKERFILE), "--target", target, "-t", name,
-                "--build-arg", f"PYTHON_IMAGE={python_image}", *pip_args, str(ROOT),
+                "--build-arg", f"PYTHON_IMAGE={python_image}",
+                "--build-arg", f"REQUIREMENTS={' '.join(r.replace(' ', '') for r in requirements())}",
+                *pip_args, str(ROOT),
             ])
             _log(f"{name} built in {time.monotonic() - started:.0f} s")
             images[var] = name
@@ -154,7 +171,8 @@ def build(tag: str, python_image: str, *, use_wheelhouse: bool = True) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python docker/build_images.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python docker/build_images.py",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--tag", default="dev", help="tag of the three images (default %(default)s)")
     parser.add_argument("--local-base", action="store_true",
                         help="use the Debian-built base images even where the official ones can be pulled")

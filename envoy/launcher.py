@@ -564,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-port", type=int, default=11434)
     parser.add_argument("--mode", choices=MODES, default="streamed")
     parser.add_argument("--request-buffer-limit", type=int, default=DEFAULT_REQUEST_BUFFER_LIMIT)
+    parser.add_argument("--backend-timeout", type=float, default=300.0,
+                        help="seconds Envoy waits for the backend (headers, gap between chunks)")
     parser.add_argument("--request-mode", choices=REQUEST_MODES, default="buffered",
                         help="full_duplex: stream hosted-tool answers (more gRPC messages per request)")
     parser.add_argument("--egress-port", type=int, default=None,
@@ -583,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         backend_port=args.backend_port,
         mode=args.mode,
         request_buffer_limit=args.request_buffer_limit,
+        backend_timeout_s=args.backend_timeout,
         egress_port=args.egress_port,
         request_mode=args.request_mode,
     )
