@@ -82,11 +82,12 @@ def conformance_docker(session: nox.Session) -> None:
     """The whole suite against `reference-docker`: the scripted backend, the gateway and a real
     Envoy as containers (testcontainers), images built from this checkout by
     docker/build_images.py. Its verdicts must equal `reference-envoy`'s, which this session
-    also runs (or reuses with REUSE_REFERENCE_ENVOY_REPORT=1). Skipped without a Docker engine, except under CI, where that fails."""
+    also runs (or reuses with REUSE_REFERENCE_ENVOY_REPORT=1). Skipped without a Docker engine,
+    except under CI (or DOCKER_REQUIRED=1), where that fails."""
     _install(session, "test,docker")
     reason = _container_target_unavailable(session, "docker_unavailable_reason")
     if reason:
-        if os.environ.get("CI"):
+        if os.environ.get("CI") or os.environ.get("DOCKER_REQUIRED") == "1":
             session.error(f"CI needs a Docker engine for conformance-docker: {reason}")
         session.skip(reason)
     openai_spec = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
