@@ -72,6 +72,7 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config as HypercornConfig
 
+    from reference.auth import load_api_keys
     from reference.backend import Backend
     from reference.gateway import build_gateway
     from reference.mcp_client import MCPToolCache
@@ -84,8 +85,10 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
             loop.add_signal_handler(signum, shutdown.set)
 
     backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout)
+    api_keys = load_api_keys(config.api_keys_file) if config.api_keys_file else None
     gateway = build_gateway(open_store(config.db), backend,
-                            mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls))
+                            mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls),
+                            api_keys=api_keys)
     for response_id in await gateway.start():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
     app = gateway.http_app(max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout,
@@ -181,6 +184,11 @@ def _build_parser() -> argparse.ArgumentParser:
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     """Options `serve` and `up` share."""
     parser.add_argument(
+        "--api-keys", metavar="FILE", default=None,
+        help="require 'Authorization: Bearer KEY' on every route but /health; FILE has one "
+        "'KEY TENANT' pair per line ('#' comments); each tenant sees only its own objects. "
+        "Default: no authentication")
+    parser.add_argument(
         "--mcp-allow-url", action="append", default=[], metavar="URL",
         help="only MCP servers (mcp tools, connectors) under this URL prefix (scheme, host, port, "
         "path prefix) may be used; repeatable. Default: any server a request names")
@@ -225,6 +233,7 @@ def _serve_command(args: argparse.Namespace) -> int:
             backend_api_key_env=args.backend_api_key_env,
             profile=args.profile,
             mcp_allowed_urls=tuple(args.mcp_allow_url),
+            api_keys_file=args.api_keys,
         )
         asyncio.run(serve(config))
     except (ValueError, OSError) as exc:

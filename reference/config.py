@@ -31,6 +31,9 @@ class GatewayConfig:
     profile: str = "openai"
     """Which specification's streaming dialect to speak where the two disagree: Open Responses
     ends every stream with `data: [DONE]`, OpenAI's Responses streams carry no such frame."""
+    api_keys_file: str | None = None
+    """`KEY TENANT` lines (`--api-keys`): every route but health needs a key, objects are per
+    tenant. None: no authentication (everything is shared)."""
     mcp_allowed_urls: tuple[str, ...] = ()
     """URL prefixes of the MCP servers (tools and connectors) requests may name; empty: any."""
 

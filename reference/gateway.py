@@ -37,6 +37,7 @@ from pathlib import Path
 
 from quart import Quart
 
+from reference.auth import ApiKeys
 from reference.backend import Backend
 from reference.config import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
@@ -47,6 +48,7 @@ from reference.services import Connectors, Conversations, Prompts, Services, Vec
 from reference.services.ingest import DEFAULT_EMBEDDING_MODEL
 from reference.store import ResponseStore, SQLiteStore, StoreThread
 from reference.store.sqlite import MEMORY
+from reference.store.tenancy import TenantScopedStore
 from reference.tools import ToolServices
 
 
@@ -69,6 +71,8 @@ class Gateway:
     backend: Backend | None
     services: Services
     engine: Engine
+    api_keys: ApiKeys | None = None
+    """KEY -> tenant (`--api-keys`): both adapters then require a key; None: open."""
 
     @property
     def conversations(self) -> Conversations:
@@ -105,11 +109,12 @@ class Gateway:
                  stream_done_marker: bool = False, body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Quart:
         """The HTTP adapter over this gateway's engine and services."""
         return create_app(self.engine, self.services, max_body_bytes=max_body_bytes,
-                          stream_done_marker=stream_done_marker, body_timeout=body_timeout)
+                          stream_done_marker=stream_done_marker, body_timeout=body_timeout,
+                          api_keys=self.api_keys)
 
     async def serve_extproc(self, host: str, port: int, *, done_marker: bool = False) -> ExtProcHandle:
         """The ext_proc adapter (gRPC, with health) on host:port; port 0 picks a free one."""
-        return await serve_extproc(self.engine, host, port, done_marker=done_marker)
+        return await serve_extproc(self.engine, host, port, done_marker=done_marker, api_keys=self.api_keys)
 
 
 def build_gateway(
@@ -120,9 +125,15 @@ def build_gateway(
     embedding_model: str = DEFAULT_EMBEDDING_MODEL,
     mcp_cache: MCPToolCache | None = None,
     clock: Callable[[], float] = time.time,
+    api_keys: ApiKeys | None = None,
 ) -> Gateway:
     """Wire a gateway over `store` and `backend` (None: a gateway without a model backend,
     whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`."""
+    if blob_dir is None:
+        blob_dir = files_dir_for(store)
+    if api_keys is not None:
+        # Tenants: every stored object belongs to the key that created it.
+        store = TenantScopedStore(store)
     thread = StoreThread()
     # One MCP tool-list cache per gateway: tool lists are not fetched per request. Its URL
     # allow-list also bounds the servers a connector may name.
@@ -140,4 +151,4 @@ def build_gateway(
     engine = Engine(store, backend, thread=thread, conversations=conversations, prompts=prompts,
                     tools=tools, clock=clock)
     return Gateway(store, thread, backend,
-                   Services(conversations, prompts, connectors, vector_stores), engine)
+                   Services(conversations, prompts, connectors, vector_stores), engine, api_keys)

@@ -365,6 +365,10 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mcp-allow-url", action="append", default=[], metavar="URL",
         help="only MCP servers under this URL prefix may be used (passed to `serve`); repeatable")
+    parser.add_argument(
+        "--api-keys", metavar="FILE", default=None,
+        help="'KEY TENANT' lines: every route but /health needs a key, objects are per tenant "
+        "(passed to `serve`)")
 
 
 def up_command(args: argparse.Namespace) -> int:
@@ -383,7 +387,8 @@ def up_command(args: argparse.Namespace) -> int:
             backend_api_key_env=args.backend_api_key_env,
             envoy_log_level=args.envoy_log_level,
             profile=args.profile,
-            extra_gateway_args=[arg for url in args.mcp_allow_url for arg in ("--mcp-allow-url", url)],
+            extra_gateway_args=[arg for url in args.mcp_allow_url for arg in ("--mcp-allow-url", url)]
+            + (["--api-keys", args.api_keys] if args.api_keys else []),
         )
     )
 

@@ -245,3 +245,54 @@ def test_client_disconnect_through_envoy_is_not_blamed_on_the_backend(plain_stac
     message = mine["error"]["message"]
     assert "returned an invalid response" not in message
     assert "client disconnected" in message
+
+
+# --- API keys and tenants through Envoy ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keyed_tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    keys = tmp_path_factory.mktemp("keys") / "api-keys"
+    keys.write_text("# key tenant\nsk-alice alice\nsk-bob bob\n")
+    with Stack(StackConfig(extra_gateway_args=["--api-keys", str(keys)])) as stack:
+        yield stack
+
+
+ALICE = {"authorization": "Bearer sk-alice"}
+BOB = {"authorization": "Bearer sk-bob"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_envoy_requires_a_key(keyed_tenants: Stack, stream: bool) -> None:
+    for headers in ({}, {"authorization": "Bearer sk-unknown"}):
+        r = httpx.post(f"{keyed_tenants.envoy_url}/v1/responses", headers=headers, timeout=10,
+                       json={"model": "m", "input": "hi", "stream": stream})
+        assert r.status_code == 401, r.text
+        assert r.json()["error"]["code"] == "invalid_api_key"
+    r = httpx.get(f"{keyed_tenants.envoy_url}/v1/responses", timeout=10)
+    assert r.status_code == 401
+    assert httpx.get(f"{keyed_tenants.http_url}/health", timeout=10).status_code == 200
+    # Nothing unauthenticated reached the backend.
+    assert _recorded_chat_requests(keyed_tenants) == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_envoy_objects_belong_to_their_tenant(keyed_tenants: Stack, stream: bool) -> None:
+    url = f"{keyed_tenants.envoy_url}/v1/responses"
+    r = httpx.post(url, headers=ALICE, timeout=10,
+                   json={"model": "m", "input": "[[text:mine]]", "stream": stream})
+    assert r.status_code == 200, r.text
+    if stream:
+        rid = [json.loads(d) for d in sse_data(r.content) if d != "[DONE]"][-1]["response"]["id"]
+    else:
+        rid = r.json()["id"]
+    assert httpx.get(f"{url}/{rid}", headers=ALICE, timeout=10).status_code == 200
+    assert httpx.get(f"{url}/{rid}", headers=BOB, timeout=10).status_code == 404
+    chained = httpx.post(url, headers=BOB, timeout=10,
+                         json={"model": "m", "input": "hi", "previous_response_id": rid, "stream": stream})
+    assert chained.status_code == 400 and chained.json()["error"]["param"] == "previous_response_id"
+    mine = httpx.post(url, headers=ALICE, timeout=10, json={"model": "m", "input": "[[text:again]]",
+                                                             "previous_response_id": rid})
+    assert mine.status_code == 200, mine.text
+    listed = httpx.get(url, headers=BOB, timeout=10).json()["data"]
+    assert rid not in [x["id"] for x in listed]

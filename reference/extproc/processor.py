@@ -41,9 +41,11 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.duration_pb2 import Duration
 
 import protos
+from reference.auth import ApiKeys, tenant_for
 from reference.core import errors, sse
 from reference.core.errors import APIError
 from reference.core.streaming import StreamTranslator
+from reference.store.tenancy import current_tenant
 
 if TYPE_CHECKING:
     from reference.backend import Backend
@@ -100,6 +102,12 @@ def upstream_header_mutation(client_headers: dict[str, str], authorization: str 
         if name not in remove and not any(key == name for key, _ in to_set):
             remove.append(name)
     return _header_mutation(to_set, remove)
+
+
+def tenant_error_without_headers() -> APIError:
+    return APIError(401, "API keys are required, but the processor never saw the request headers "
+                    "(the Envoy filter must send them: request_header_mode SEND).",
+                    errors.INVALID_REQUEST, None, "invalid_api_key")
 
 
 def chat_path_for(engine: Engine) -> str:
@@ -265,8 +273,13 @@ class RequestProcessor:
         backend: Backend | None = None,
         message_timeout: float | None = None,
         authorization: str | None = None,
+        api_keys: ApiKeys | None = None,
     ) -> None:
         self.engine = engine
+        # With API keys the client's key is checked on its request headers (401 otherwise) and
+        # its tenant scopes every store call of this stream (reference.store.tenancy).
+        self.api_keys = api_keys
+        self.tenant: str | None = None
         # The gateway's credentials for the model server (the engine backend's, unless given):
         # set on the request Envoy sends upstream in place of whatever the client sent.
         own = getattr(engine, "backend", None)
@@ -321,6 +334,9 @@ class RequestProcessor:
         try:
             if phase == "request_headers":
                 self.client_headers = headers_of(request.request_headers)
+                if self.api_keys is not None:
+                    self.tenant = tenant_for(self.client_headers.get("authorization"), self.api_keys)
+                    current_tenant.set(self.tenant)
                 if not is_create_request(self.client_headers):
                     # Not ours to translate (a WebSocket upgrade, /v1/responses/compact, ...):
                     # every phase of this request passes through unchanged.
@@ -411,6 +427,11 @@ class RequestProcessor:
         )
 
     async def _request_body(self, body: Any) -> list[Any]:
+        if self.api_keys is not None and self.tenant is None:
+            # Keys are checked on the request headers; a filter config that skips them cannot
+            # be allowed to let requests through unauthenticated.
+            self.done = True
+            raise tenant_error_without_headers()
         if self._held or not body.end_of_stream:
             # Only BUFFERED request bodies are meaningful; tolerate a processor config that
             # streams the request by holding the pieces (Envoy then needs end_of_stream).

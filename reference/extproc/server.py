@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 import protos
+from reference.auth import ApiKeys
 from reference.backend import Backend
 from reference.extproc.processor import SSE_MODE_METADATA, RequestProcessor, SseMode
 from reference.tools import MAX_MODEL_CALLS
@@ -48,7 +49,9 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
         chat_path: str | None = None,
         sse_mode: SseMode = "streamed",
         done_marker: bool = False,
+        api_keys: ApiKeys | None = None,
     ) -> None:
+        self.api_keys = api_keys
         self.done_marker = done_marker
         self.engine = engine
         self.chat_path = chat_path
@@ -101,6 +104,7 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
             done_marker=self.done_marker,
             backend=backend,
             message_timeout=message_timeout,
+            api_keys=self.api_keys,
         )
         try:
             async for request in request_iterator:
@@ -136,6 +140,7 @@ async def serve_extproc(
     chat_path: str | None = None,
     sse_mode: SseMode = "streamed",
     done_marker: bool = False,
+    api_keys: ApiKeys | None = None,
 ) -> ExtProcHandle:
     """Start the ext_proc server (plus gRPC health) on host:port; port 0 picks a free one."""
     # gRPC's default 4 MiB message cap is below Envoy's body buffer limit (8 MiB by default):
@@ -146,7 +151,8 @@ async def serve_extproc(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
     )
-    servicer = ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode, done_marker=done_marker)
+    servicer = ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode, done_marker=done_marker,
+                                 api_keys=api_keys)
     protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(servicer, server)
     health = protos.HealthServicer()
     protos.health_pb2_grpc.add_HealthServicer_to_server(health, server)

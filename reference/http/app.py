@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from quart import Quart
+from quart import Quart, has_websocket_context, request, websocket
 from quart_schema import Info, QuartSchema
 
+from reference.auth import ApiKeys, tenant_for
 from reference.config import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
 from reference.http import connectors as connectors_http
@@ -16,11 +17,16 @@ from reference.http import websocket as websocket_http
 from reference.http.errors import register_error_handlers
 from reference.http.openapi import GatewayOpenAPIProvider
 from reference.services import Services
+from reference.store.tenancy import current_tenant
+
+# Reachable without an API key: liveness checks.
+UNAUTHENTICATED_PATHS = frozenset({"/health"})
 
 
 def create_app(
     engine: Engine, services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     stream_done_marker: bool = False, body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    api_keys: ApiKeys | None = None,
 ) -> Quart:
     """The HTTP adapter over `engine` and `services` (built by `reference.gateway`, which also
     owns their lifecycle: the app starts and stops nothing)."""
@@ -58,4 +64,17 @@ def create_app(
     app.register_blueprint(files.bp)
     app.register_blueprint(vector_stores.bp)
     register_error_handlers(app)
+    if api_keys is not None:
+        keys = api_keys
+
+        async def authenticate() -> None:
+            # Every route but health needs a key; the key's tenant scopes what the request
+            # stores and sees (reference.store.tenancy reads it in every store call).
+            conn = websocket if has_websocket_context() else request
+            if conn.path in UNAUTHENTICATED_PATHS:
+                return
+            current_tenant.set(tenant_for(conn.headers.get("authorization"), keys))
+
+        app.before_request(authenticate)
+        app.before_websocket(authenticate)
     return app

@@ -74,7 +74,8 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(APIError)
     async def _api_error(err: APIError) -> Response:
         # 408: the rest of the body is still owed, so this connection cannot carry another request.
-        return error_response(err, {"connection": "close"} if err.status == 408 else None)
+        # 401: the body was never read either (the key check comes first).
+        return error_response(err, {"connection": "close"} if err.status in (401, 408) else None)
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Response:

@@ -34,6 +34,8 @@ class Kind(StrEnum):
     PROMPT_VERSION = "prompt.version"
     """Parent: the prompt id; id: the version number as a string."""
     CONNECTOR = "connector"
+    OWNER = "tenant.owner"
+    """Which tenant owns an object (`reference.store.tenancy`); id: `<kind>/<object id>`."""
 
 
 CASCADES: Mapping[Kind, tuple[Kind, ...]] = {
