@@ -23,12 +23,9 @@ from fixtures.backend.testing import sse_data
 from fixtures.mcp_server import MCPServerHandle
 from reference.backend import Backend
 from reference.engine import Engine
-from reference.extproc.processor import (
-    RequestProcessor,
-    streamed_immediate,
-    streamed_immediate_body,
-    streamed_immediate_headers,
-)
+from reference.extproc.phases import Phase
+from reference.extproc.processor import RequestProcessor
+from reference.extproc.replies import streamed_immediate, streamed_immediate_body, streamed_immediate_headers
 from reference.gateway import build_gateway
 from reference.store import open_store
 
@@ -151,7 +148,7 @@ async def test_buffered_non_streaming_answers_with_one_immediate_response(
     # Stored byte-identical, and the servicer made both model calls itself.
     assert (await engine.get_text(response["id"])).encode() == immediate.body
     assert len([r for r in backend.recorder.requests if r["path"] == "/v1/chat/completions"]) == 2
-    assert processor.done and processor.stored
+    assert processor.phase is Phase.DONE and processor.stored
 
 
 async def test_buffered_streaming_sends_the_whole_event_stream(

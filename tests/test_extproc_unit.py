@@ -13,7 +13,8 @@ import pytest
 import protos
 from fixtures.backend.testing import sse_data
 from reference.engine import Engine
-from reference.extproc.processor import LOCAL_REPLY_HEADER, RequestProcessor, headers_of
+from reference.extproc.processor import LOCAL_REPLY_HEADER, RequestProcessor
+from reference.extproc.replies import headers_of
 from reference.gateway import build_gateway
 from reference.store import open_store
 

@@ -166,6 +166,11 @@ class StreamTranslator:
 
     # --- the state machine ---------------------------------------------------------------
 
+    @property
+    def started(self) -> bool:
+        """Whether `response.created` went out (by `start()`, or by `fail()` before it)."""
+        return self._started
+
     def start(self) -> list[dict[str, Any]]:
         if self._started:
             raise RuntimeError("start() was already called")

@@ -24,7 +24,9 @@ response body
     `stream: true` a 200 event stream ending in `response.failed`, exactly like the direct path).
 
 Per-request state lives in this object, owned by the gRPC stream handler: nothing about the
-conversation is put in headers sent upstream.
+conversation is put in headers sent upstream. Where the exchange is is one `Phase`, changed only
+through the transition table of reference/extproc/phases.py; every reply is built by
+reference/extproc/replies.py.
 """
 
 from __future__ import annotations
@@ -32,19 +34,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
-
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.duration_pb2 import Duration
 
 import protos
 from reference.auth import ApiKeys, tenant_for
 from reference.core import errors, sse
 from reference.core.errors import APIError
 from reference.core.streaming import StreamTranslator
+from reference.extproc import replies
+from reference.extproc.phases import Event, Phase, PhaseError, advance
 from reference.store.tenancy import current_tenant
 
 if TYPE_CHECKING:
@@ -68,47 +69,6 @@ SSE_MODE_METADATA = "x-gateway-sse-mode"
 
 SseMode = Literal["streamed", "full_duplex"]
 
-# Request headers never forwarded to the backend: the body is rewritten (so a client's
-# content-length is stale) and compressed answers could not be rewritten.
-_DROP_REQUEST_HEADERS = ("content-length", "accept-encoding")
-
-# The client headers the model server may see: content negotiation, tracing (W3C Trace Context
-# and baggage, Zipkin B3) and request ids. Everything else a client sends (its Authorization,
-# Cookie, X-Api-Key, organisation or any private header) is removed: the backend gets the
-# gateway's own credentials, as on the direct path. Pseudo-headers and host stay (Envoy routes
-# with them and refuses their removal).
-FORWARDED_CLIENT_HEADERS = frozenset({
-    "accept", "accept-language",
-    "traceparent", "tracestate", "baggage",
-    "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
-    "x-request-id", "x-client-request-id",
-})
-_KEPT_REQUEST_HEADERS = frozenset({"host", "content-type"})
-
-
-def upstream_header_mutation(client_headers: dict[str, str], authorization: str | None,
-                             set_headers: Iterable[tuple[str, str | bytes]] = ()) -> Any:
-    """The mutation making a client's request headers fit for the model server: only the
-    allow-listed client headers stay, the gateway's own `authorization` (when it has a key) is
-    set, and `set_headers` are applied on top."""
-    remove = [name for name in client_headers
-              if not name.startswith(":") and name not in FORWARDED_CLIENT_HEADERS
-              and name not in _KEPT_REQUEST_HEADERS]
-    to_set = list(set_headers)
-    if authorization:
-        to_set.append(("authorization", authorization))
-        remove = [name for name in remove if name != "authorization"]
-    for name in _DROP_REQUEST_HEADERS:
-        if name not in remove and not any(key == name for key, _ in to_set):
-            remove.append(name)
-    return _header_mutation(to_set, remove)
-
-
-def tenant_error_without_headers() -> APIError:
-    return APIError(401, "API keys are required, but the processor never saw the request headers "
-                    "(the Envoy filter must send them: request_header_mode SEND).",
-                    errors.INVALID_REQUEST, None, "invalid_api_key")
-
 
 def chat_path_for(engine: Engine) -> str:
     """The backend's chat completions path (`/v1/chat/completions` unless the backend URL says
@@ -122,28 +82,15 @@ def chat_path_for(engine: Engine) -> str:
     return "/v1/chat/completions"
 
 
-def _hvo(key: str, value: str | bytes) -> Any:
-    raw = value.encode() if isinstance(value, str) else value
-    # Envoy 1.40 reads header values from raw_value (value stays empty).
-    return protos.HeaderValueOption(
-        header=protos.HeaderValue(key=key, raw_value=raw),
-        append_action=protos.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
-    )
+def tenant_error_without_headers() -> APIError:
+    return APIError(401, "API keys are required, but the processor never saw the request headers "
+                    "(the Envoy filter must send them: request_header_mode SEND).",
+                    errors.INVALID_REQUEST, None, "invalid_api_key")
 
 
-def _header_mutation(set_headers: Iterable[tuple[str, str | bytes]] = (), remove: Iterable[str] = ()) -> Any:
-    return protos.HeaderMutation(
-        set_headers=[_hvo(k, v) for k, v in set_headers], remove_headers=list(remove)
-    )
-
-
-def headers_of(message: Any) -> dict[str, str]:
-    """An HttpHeaders message as a dict of lower-cased names to values (raw_value preferred)."""
-    out: dict[str, str] = {}
-    for h in message.headers.headers:
-        value = h.raw_value.decode("utf-8", "replace") if h.raw_value else h.value
-        out[h.key.lower()] = value
-    return out
+def _internal_error() -> APIError:
+    return APIError(500, "The gateway failed to process the request.", errors.SERVER_ERROR, None,
+                    "internal_error")
 
 
 def is_create_request(headers: dict[str, str]) -> bool:
@@ -154,103 +101,6 @@ def is_create_request(headers: dict[str, str]) -> bool:
     method = headers.get(":method", "POST").upper()
     path = headers.get(":path", "/v1/responses").split("?", 1)[0].rstrip("/")
     return method == "POST" and path.endswith("/responses") and "upgrade" not in headers
-
-
-_UNCHANGED = {
-    "request_body": lambda: protos.ProcessingResponse(request_body=protos.BodyResponse()),
-    "request_trailers": lambda: protos.ProcessingResponse(request_trailers=protos.TrailersResponse()),
-    "response_headers": lambda: protos.ProcessingResponse(response_headers=protos.HeadersResponse()),
-    "response_body": lambda: protos.ProcessingResponse(response_body=protos.BodyResponse()),
-    "response_trailers": lambda: protos.ProcessingResponse(response_trailers=protos.TrailersResponse()),
-}
-
-
-def _unchanged(phase: str | None) -> list[Any]:
-    """The reply that leaves this phase of a passed-through request as it is."""
-    make = _UNCHANGED.get(phase or "")
-    return [make()] if make is not None else []
-
-
-def immediate(status: int, body: bytes, content_type: str = "application/json", details: str = "") -> Any:
-    headers = [("content-type", content_type)]
-    if content_type.startswith("text/event-stream"):
-        headers.append(("cache-control", "no-cache"))
-    return protos.ProcessingResponse(
-        immediate_response=protos.ImmediateResponse(
-            status=protos.HttpStatus(code=status),
-            headers=_header_mutation(headers),
-            body=body,
-            details=details,
-        )
-    )
-
-
-def error_reply(err: APIError) -> Any:
-    return immediate(err.status, err.body_bytes(), details=f"gateway_{err.code or err.type}")
-
-
-# `ProcessingResponse.streamed_immediate_response` (field 11, a `StreamedImmediateResponse` with
-# the oneof `headers_response` = 1 (HttpHeaders), `body_response` = 2 (StreamedBodyResponse),
-# `trailers_response` = 3 (HeaderMap)) is in Envoy 1.40's external_processor.proto but not in
-# the xds-protos 1.85 stubs. The two messages are declared here with exactly those numbers and
-# types, in a private package of the default descriptor pool, and serialised; parsed as a
-# ProcessingResponse the bytes keep field 11 as an unknown field, which protobuf writes back
-# unchanged when gRPC serialises the reply. (Field numbers read from the descriptor compiled
-# into the envoy 1.40 binary; tests/test_extproc_tools_unit.py checks the wire bytes.)
-_COMPAT_PACKAGE = "reference.extproc.compat"
-_compat_classes: tuple[Any, Any] | None = None
-
-
-def _compat() -> tuple[Any, Any]:
-    global _compat_classes
-    if _compat_classes is None:
-        pool = descriptor_pool.Default()
-        try:
-            pool.FindMessageTypeByName(f"{_COMPAT_PACKAGE}.StreamedImmediateResponse")
-        except KeyError:
-            file = descriptor_pb2.FileDescriptorProto(
-                name="reference/extproc/compat.proto", package=_COMPAT_PACKAGE, syntax="proto3",
-                dependency=[protos.ext_proc_pb2.DESCRIPTOR.name, protos.core_base_pb2.DESCRIPTOR.name])
-            sir = file.message_type.add(name="StreamedImmediateResponse")
-            sir.oneof_decl.add(name="response")
-            for name, number, type_name in (
-                ("headers_response", 1, ".envoy.service.ext_proc.v3.HttpHeaders"),
-                ("body_response", 2, ".envoy.service.ext_proc.v3.StreamedBodyResponse"),
-                ("trailers_response", 3, ".envoy.config.core.v3.HeaderMap"),
-            ):
-                sir.field.add(name=name, number=number, oneof_index=0, type_name=type_name,
-                              type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                              label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-            outer = file.message_type.add(name="ProcessingResponse")
-            outer.field.add(name="streamed_immediate_response", number=11,
-                            type_name=f".{_COMPAT_PACKAGE}.StreamedImmediateResponse",
-                            type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-            pool.Add(file)
-        _compat_classes = (
-            message_factory.GetMessageClass(
-                pool.FindMessageTypeByName(f"{_COMPAT_PACKAGE}.StreamedImmediateResponse")),
-            message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_COMPAT_PACKAGE}.ProcessingResponse")),
-        )
-    return _compat_classes
-
-
-def streamed_immediate(**response: Any) -> Any:
-    """A ProcessingResponse carrying `streamed_immediate_response` with one of `headers_response`
-    (an HttpHeaders), `body_response` (a StreamedBodyResponse) or `trailers_response`."""
-    sir_class, outer_class = _compat()
-    wire = outer_class(streamed_immediate_response=sir_class(**response)).SerializeToString()
-    return protos.ProcessingResponse.FromString(wire)
-
-
-def streamed_immediate_headers(status: int, content_type: str) -> Any:
-    headers = [(":status", str(status)), ("content-type", content_type), ("cache-control", "no-cache")]
-    return streamed_immediate(headers_response=protos.HttpHeaders(headers=protos.HeaderMap(
-        headers=[protos.HeaderValue(key=k, raw_value=v.encode()) for k, v in headers])))
-
-
-def streamed_immediate_body(data: bytes, *, end: bool) -> Any:
-    return streamed_immediate(body_response=protos.StreamedBodyResponse(body=data, end_of_stream=end))
 
 
 @dataclass
@@ -284,6 +134,7 @@ class RequestProcessor:
         # set on the request Envoy sends upstream in place of whatever the client sent.
         own = getattr(engine, "backend", None)
         self.authorization = authorization or getattr(own, "authorization", None)
+        # The client's request headers (request headers SEND), cut down before going upstream.
         self.client_headers: dict[str, str] = {}
         # The hosted tool loop's model calls: through Envoy's egress listener when the config
         # announces one (the server passes that client), else the engine's own backend client.
@@ -300,7 +151,6 @@ class RequestProcessor:
         self.done_marker = done_marker
         self.chat_path = chat_path or chat_path_for(engine)
         self.sse_mode: SseMode = sse_mode
-        self.prepared: Prepared | None = None
         # The response body mode Envoy is in: what the filter config says (protocol_config,
         # sent with the first message) until a mode_override switches it.
         self.response_body_mode: int = PM.BUFFERED
@@ -309,17 +159,18 @@ class RequestProcessor:
         # Envoy 1.40 takes a streamed immediate response (a hosted-tool request's live event
         # stream) only in that mode and only while it still waits for that reply.
         self.request_body_mode: int = PM.BUFFERED
-        self._headers_held = False
+        self.phase = Phase.REQUEST
+        # What the phases learn: the validated request, the upstream's status line, the stream
+        # being translated, and whether the response was stored (a store=false one never is).
+        self.prepared: Prepared | None = None
         self.response: _Response | None = None
-        self.kind: Literal["none", "json", "sse", "error", "passthrough", "tools"] = "none"
         self.translator: StreamTranslator | None = None
         self.decoder: sse.ChatStreamDecoder | None = None
         self.stored = False
-        self.started = False
-        self.done = False
-        self._held = b""
-        # A request this processor does not translate (see `is_create_request`).
-        self.foreign = False
+        self._body_pieces = b""
+
+    def _advance(self, event: Event) -> None:
+        self.phase = advance(self.phase, event)
 
     # --- dispatch ------------------------------------------------------------------------------
 
@@ -330,63 +181,43 @@ class RequestProcessor:
             if mode != PM.NONE:
                 self.response_body_mode = mode
             self.request_body_mode = request.protocol_config.request_body_mode
-        phase = request.WhichOneof("request")
+        message = request.WhichOneof("request")
+        if self.phase is Phase.PASS_THROUGH:
+            return replies.passed_through(message)
         try:
-            if phase == "request_headers":
-                self.client_headers = headers_of(request.request_headers)
-                if self.api_keys is not None:
-                    self.tenant = tenant_for(self.client_headers.get("authorization"), self.api_keys)
-                    current_tenant.set(self.tenant)
-                if not is_create_request(self.client_headers):
-                    # Not ours to translate (a WebSocket upgrade, /v1/responses/compact, ...):
-                    # every phase of this request passes through unchanged.
-                    self.foreign = True
-                    return [protos.ProcessingResponse(request_headers=protos.HeadersResponse())]
-            if self.foreign:
-                return _unchanged(phase)
-            if phase == "request_headers":
-                full_duplex = self.request_body_mode == PM.FULL_DUPLEX_STREAMED
-                if full_duplex and not request.request_headers.end_of_stream:
-                    self._headers_held = True
-                    return []
-                return [self._request_headers()]
-            if phase == "request_body":
+            if message == "request_headers":
+                return self._request_headers(request.request_headers)
+            if message == "request_body":
                 # Empty for a held full-duplex chunk or a hosted-tool request (`process` runs its
                 # loop and sends the answer).
                 return await self._request_body(request.request_body)
-            if phase == "request_trailers":
-                return [protos.ProcessingResponse(request_trailers=protos.TrailersResponse())]
-            if phase == "response_headers":
+            if message == "request_trailers":
+                return [replies.request_trailers()]
+            if message == "response_headers":
                 return [await self._response_headers(request.response_headers)]
-            if phase == "response_body":
+            if message == "response_body":
                 return await self._response_body(request.response_body)
-            if phase == "response_trailers":
-                return [protos.ProcessingResponse(response_trailers=protos.TrailersResponse())]
+            if message == "response_trailers":
+                return [replies.response_trailers()]
         except APIError as err:
             return [await self._fail_reply(err)]
+        except PhaseError as exc:
+            log.error("%s", exc)
+            return [await self._fail_reply(_internal_error())]
         except Exception:
-            log.exception("ext_proc phase %s failed", phase)
-            return [
-                await self._fail_reply(
-                    APIError(
-                        500,
-                        "The gateway failed to process the request.",
-                        errors.SERVER_ERROR,
-                        None,
-                        "internal_error",
-                    )
-                )
-            ]
-        log.warning("ignoring ext_proc message without a known phase: %s", phase)
+            log.exception("ext_proc message %s failed in phase %s", message, self.phase.value)
+            return [await self._fail_reply(_internal_error())]
+        log.warning("ignoring ext_proc message without a known phase: %s", message)
         return []
 
     async def process(self, request: Any) -> AsyncIterator[Any]:
         """Replies to one ProcessingRequest as they become ready: `handle`'s, then, when the
-        request body turned out to be a hosted-tool request, the replies of its tool loop."""
+        request body turned out to be one the gateway runs itself (hosted tools, a background
+        stream), the replies of that run."""
         for reply in await self.handle(request):
             yield reply
-        if self.kind == "tools" and not self.done:
-            async for reply in self._tool_loop_replies():
+        if self.phase in (Phase.RUN_IN_GATEWAY, Phase.RUN_IN_GATEWAY_HEADERS_HELD):
+            async for reply in self._run_in_gateway_replies():
                 yield reply
 
     def _encode(self, events: list[dict[str, Any]]) -> bytes:
@@ -397,156 +228,132 @@ class RequestProcessor:
             wire += sse.encode_done()
         return wire
 
+    async def _finalize(self, response: dict[str, Any]) -> str:
+        """Store the finished response (Engine.finalize) and note that it is."""
+        assert self.prepared is not None
+        text = await self.engine.finalize(self.prepared, response)
+        self.stored = self.prepared.store
+        return text
+
     async def _fail_reply(self, err: APIError) -> Any:
-        """An error answer for whatever phase we are in (headers not yet sent downstream)."""
-        if self.kind == "sse" and self.translator is not None:
+        """An error answer for whatever phase we are in."""
+        if self.phase in (Phase.STREAMING, Phase.STREAM_ENDED):
             # Mid-stream the status line is gone: end the event stream with response.failed.
-            events = [] if self.translator.terminated else await self._terminate(self.translator.fail(err))
-            self.started = True
-            return self._body_reply(self._encode(events), end=True)
-        self.done = True
+            assert self.translator is not None
+            events = await self._terminate(self.translator.fail(err)) if self.phase is Phase.STREAMING else []
+            return replies.response_body_chunk(
+                self._encode(events), body_mode=self.response_body_mode, end=True)
+        self._advance(Event.FAILED)
         if self.prepared is not None and self.prepared.stream and self.response is not None:
             return await self._stream_failure_reply(err)
-        return error_reply(err)
+        return replies.error(err)
 
     # --- request phases ------------------------------------------------------------------------
 
-    def _request_headers(self) -> Any:
+    def _request_headers(self, message: Any) -> list[Any]:
         # Request headers SEND (the template's default): the client's headers are cut down to
         # the allow-list and carry the gateway's credentials. With a BUFFERED body Envoy holds
         # the headers until the body reply, so the router connects upstream only after the
-        # verdict on the request. Dropping content-length here lets Envoy switch to chunked
-        # encoding for the rewritten body (the body reply sets the right length).
-        return protos.ProcessingResponse(
-            request_headers=protos.HeadersResponse(
-                response=protos.CommonResponse(
-                    header_mutation=upstream_header_mutation(
-                        self.client_headers, self.authorization, [(":path", self.chat_path)])
-                )
-            )
-        )
+        # verdict on the request.
+        headers = replies.headers_of(message)
+        if self.api_keys is not None:
+            self.tenant = tenant_for(headers.get("authorization"), self.api_keys)
+            current_tenant.set(self.tenant)
+        if not is_create_request(headers):
+            # Not ours to translate (a WebSocket upgrade, /v1/responses/compact, ...): every
+            # phase of this request passes through unchanged.
+            self._advance(Event.FOREIGN_REQUEST)
+            return replies.passed_through("request_headers")
+        held = self.request_body_mode == PM.FULL_DUPLEX_STREAMED and not message.end_of_stream
+        self._advance(Event.REQUEST_HEADERS_HELD if held else Event.REQUEST_HEADERS)
+        self.client_headers = headers
+        if held:
+            return []
+        return [replies.request_headers(self.chat_path, self.client_headers, self.authorization)]
 
     async def _request_body(self, body: Any) -> list[Any]:
         if self.api_keys is not None and self.tenant is None:
             # Keys are checked on the request headers; a filter config that skips them cannot
-            # be allowed to let requests through unauthenticated.
-            self.done = True
+            # be allowed to let requests through unauthenticated (answered by `_fail_reply`).
             raise tenant_error_without_headers()
-        if self._held or not body.end_of_stream:
+        if not body.end_of_stream:
             # Only BUFFERED request bodies are meaningful; tolerate a processor config that
             # streams the request by holding the pieces (Envoy then needs end_of_stream).
-            self._held += body.body
-            if not body.end_of_stream:
-                if self.request_body_mode == PM.FULL_DUPLEX_STREAMED:
-                    return []  # full duplex: replies need not match chunks
-                return [protos.ProcessingResponse(
-                    request_body=protos.BodyResponse(
-                        response=protos.CommonResponse(body_mutation=protos.BodyMutation(body=b""))
-                    )
-                )]
-            data, self._held = self._held, b""
-        else:
-            data = body.body
+            self._advance(Event.REQUEST_BODY_PIECE)
+            self._body_pieces += body.body
+            if self.request_body_mode == PM.FULL_DUPLEX_STREAMED:
+                return []  # full duplex: replies need not match chunks
+            return [replies.request_body_held()]
+        data, self._body_pieces = self._body_pieces + body.body, b""
         prepared = await self.engine.prepare(data)
-        self.prepared = prepared
         if prepared.background and not prepared.stream:
             # A background response runs in the gateway (the client does not wait for the
             # backend): answer with the queued response right away.
-            self.done = True
+            self._advance(Event.BACKGROUND_REQUEST)
+            self.prepared = prepared
             text = await self.engine.create(prepared)
-            return [immediate(200, text.encode(), details="gateway_background")]
+            return [replies.immediate(200, text.encode(), details="gateway_background")]
         if prepared.tool_loop or prepared.background:
-            # A background stream runs in the gateway as well (it must outlive the client's
-            # connection and be cancellable), so the servicer answers it like a tool loop.
             # Several model calls, which Envoy's one upstream request cannot carry: the loop
-            # runs here (`process` -> `_tool_loop_replies`) and answers with an immediate response.
-            self.kind = "tools"
+            # runs here (`process` -> `_run_in_gateway_replies`) and answers with an immediate
+            # response. A background stream runs in the gateway as well (it must outlive the
+            # client's connection and be cancellable), so the servicer answers it the same way.
+            self._advance(Event.RUN_IN_GATEWAY)
+            self.prepared = prepared
             return []
+        headers_held = self.phase is Phase.REQUEST_HEADERS_HELD
+        self._advance(Event.CHAT_REQUEST)
+        self.prepared = prepared
         chat = json.dumps(prepared.chat_request, ensure_ascii=False, separators=(",", ":")).encode()
-        if self._headers_held:
-            # Full duplex: the held headers' reply sets :path (the content-length is Envoy's to
-            # drop in this mode), then the new body goes out whole as the streamed body.
-            self._headers_held = False
-            headers = upstream_header_mutation(
-                self.client_headers, self.authorization,
-                [(":path", self.chat_path), ("content-type", "application/json")])
-            return [
-                protos.ProcessingResponse(request_headers=protos.HeadersResponse(
-                    response=protos.CommonResponse(header_mutation=headers))),
-                protos.ProcessingResponse(request_body=protos.BodyResponse(response=protos.CommonResponse(
-                    body_mutation=protos.BodyMutation(
-                        streamed_response=protos.StreamedBodyResponse(body=chat, end_of_stream=True))))),
-            ]
-        return [protos.ProcessingResponse(
-            request_body=protos.BodyResponse(
-                response=protos.CommonResponse(
-                    header_mutation=upstream_header_mutation(
-                        self.client_headers, self.authorization,
-                        [
-                            (":path", self.chat_path),
-                            ("content-length", str(len(chat))),
-                            ("content-type", "application/json"),
-                        ],
-                    ),
-                    body_mutation=protos.BodyMutation(body=chat),
-                )
-            )
-        )]
+        if headers_held:
+            return replies.request_replaced_full_duplex(chat, self.chat_path, self.client_headers,
+                                                        self.authorization)
+        return [replies.request_body_replaced(chat, self.chat_path, self.client_headers, self.authorization)]
 
     # --- response phases -----------------------------------------------------------------------
 
     async def _response_headers(self, message: Any) -> Any:
-        headers = headers_of(message)
+        headers = replies.headers_of(message)
         try:
             status = int(headers.get(":status", "0"))
         except ValueError:
             status = 0
-        self.response = _Response(
-            status, headers.get("content-type", "").lower(), headers.get(LOCAL_REPLY_HEADER)
-        )
-        reply = protos.ProcessingResponse(
-            response_headers=protos.HeadersResponse(response=protos.CommonResponse())
-        )
-        if self.response.local_reply is not None:
+        seen = _Response(status, headers.get("content-type", "").lower(), headers.get(LOCAL_REPLY_HEADER))
+        if seen.local_reply is not None:
             # Envoy's own reply (backend unreachable or timed out, body too large): already an
             # OpenAI error with the direct path's status. Measured on Envoy 1.40: the filter
             # ignores every change to a router local reply (ImmediateResponse, header and body
             # mutations alike), so it passes as it is, also for `stream: true` requests, which
             # get this JSON error instead of the direct path's 200 stream ending in
             # response.failed.
-            self.kind = "passthrough"
-            return reply
-        if self.prepared is None:
+            self._advance(Event.LOCAL_REPLY)
+            self.response = seen
+            return replies.response_headers_unchanged()
+        if self.phase in (Phase.REQUEST, Phase.REQUEST_HEADERS_HELD):
             # No request body reached us (an empty POST): the request never was a valid
             # Responses request, whatever the upstream answered.
-            self.done = True
+            self._advance(Event.RESPONSE_WITHOUT_REQUEST)
+            self.response = seen
             try:
                 await self.engine.prepare(b"")
             except APIError as err:
-                return error_reply(err)
-            return error_reply(errors.invalid_request("The request body is empty."))
-        if 200 <= status < 300 and self.prepared.stream:
+                return replies.error(err)
+            return replies.error(errors.invalid_request("The request body is empty."))
+        prepared = self.prepared
+        ok = 200 <= status < 300
+        if ok and prepared is not None and prepared.stream:
             # Like the direct path's backend client, a 2xx answer to a streaming request is read
             # as an event stream whatever its content-type (garbage then fails it with 502).
-            self.kind = "sse"
+            self._advance(Event.STREAM_RESPONSE)
+            self.response = seen
             # StreamTranslator deep-copies its skeleton itself: no second copy on the hot path.
-            self.translator = StreamTranslator(self.prepared.response)
+            self.translator = StreamTranslator(prepared.response)
             self.decoder = sse.ChatStreamDecoder()
-            reply.response_headers.response.header_mutation.CopyFrom(
-                _header_mutation(
-                    [("cache-control", "no-cache"), ("content-type", "text/event-stream")], ["content-length"]
-                )
-            )
-            if self.response_body_mode not in (PM.STREAMED, PM.FULL_DUPLEX_STREAMED):
-                target = PM.FULL_DUPLEX_STREAMED if self.sse_mode == "full_duplex" else PM.STREAMED
-                override = PM(response_body_mode=target)
-                if target == PM.FULL_DUPLEX_STREAMED:
-                    # Envoy accepts FULL_DUPLEX_STREAMED only with trailers sent as well.
-                    override.response_trailer_mode = PM.SEND
-                reply.mode_override.CopyFrom(override)
-                self.response_body_mode = target
+            reply, self.response_body_mode = replies.response_headers_event_stream(
+                self.response_body_mode, self.sse_mode)
             return reply
-        self.kind = "json" if 200 <= status < 300 else "error"
+        self._advance(Event.JSON_RESPONSE if ok else Event.ERROR_RESPONSE)
+        self.response = seen
         if self.response_body_mode != PM.BUFFERED:
             # The body must be seen whole before the status can be decided; only the BUFFERED
             # mode lets the body reply still change headers.
@@ -557,17 +364,17 @@ class RequestProcessor:
                 None,
                 "gateway_misconfigured",
             )
-        return reply
+        return replies.response_headers_unchanged()
 
     async def _response_body(self, body: Any) -> list[Any]:
-        if self.kind == "sse":
+        before = self.phase
+        self._advance(Event.RESPONSE_BODY)
+        if before in (Phase.STREAMING, Phase.STREAM_ENDED):
             return await self._sse_chunk(body.body, body.end_of_stream)
-        if self.kind == "passthrough" or self.done or self.prepared is None or self.response is None:
-            return [
-                protos.ProcessingResponse(response_body=protos.BodyResponse(response=protos.CommonResponse()))
-            ]
-        self.done = True
-        if self.kind == "json":
+        if before is Phase.DONE:
+            return [replies.response_body_unchanged()]
+        assert self.prepared is not None and self.response is not None
+        if before is Phase.JSON_BODY:
             # Same checks and messages as reference.backend.Backend.chat (direct path parity).
             try:
                 chat_json = json.loads(body.body)
@@ -581,42 +388,22 @@ class RequestProcessor:
                 raise
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 raise errors.backend_bad_response(f"unexpected chat completion shape ({exc})") from exc
-            text = (await self.engine.finalize(self.prepared, response)).encode()
-            self.stored = self.prepared.store
-            return [
-                protos.ProcessingResponse(
-                    response_body=protos.BodyResponse(
-                        response=protos.CommonResponse(
-                            header_mutation=_header_mutation(
-                                [("content-length", str(len(text))), ("content-type", "application/json")]
-                            ),
-                            body_mutation=protos.BodyMutation(body=text),
-                        )
-                    )
-                )
-            ]
-        # A backend error: the direct path's error.
+            return [replies.response_body_json((await self._finalize(response)).encode())]
+        # ERROR_BODY, a backend error: the direct path's error.
         err = errors.from_backend_http(self.response.status, body.body)
         if self.prepared.stream:
             return [await self._stream_failure_reply(err)]
-        return [error_reply(err)]
+        return [replies.error(err)]
 
     async def _stream_failure_reply(self, err: APIError) -> Any:
         """stream=true and the backend failed before streaming: like the direct path, a 200
         event stream `response.created`, `response.in_progress`, `response.failed` (stored)."""
-        return immediate(
-            200, await self._stream_failure_events(err), "text/event-stream", details="gateway_stream_failed"
-        )
-
-    async def _stream_failure_events(self, err: APIError) -> bytes:
         assert self.prepared is not None
         translator = StreamTranslator(self.prepared.response)
-        self.translator = translator
         events = translator.fail(err)
-        await self.engine.finalize(self.prepared, translator.response)
-        self.stored = self.prepared.store
-        self.done = True
-        return self._encode(events)
+        await self._finalize(translator.response)
+        return replies.immediate(
+            200, self._encode(events), "text/event-stream", details="gateway_stream_failed")
 
     # --- streaming -----------------------------------------------------------------------------
 
@@ -624,9 +411,8 @@ class RequestProcessor:
         translator, decoder = self.translator, self.decoder
         assert translator is not None and decoder is not None
         events: list[dict[str, Any]] = []
-        if not translator.terminated:
-            if not self.started:
-                self.started = True
+        if self.phase is Phase.STREAMING:
+            if not translator.started:
                 events.extend(translator.start())
             try:
                 for item in decoder.feed(data) + (decoder.close() if end_of_stream else []):
@@ -635,36 +421,23 @@ class RequestProcessor:
                         break
                     assert isinstance(item, dict)
                     events.extend(translator.feed(item))
-                if end_of_stream and not translator.terminated:
+                if end_of_stream and self.phase is Phase.STREAMING:
                     raise errors.backend_bad_response("the event stream ended without [DONE]")
             except APIError as err:
                 events.extend(await self._terminate(translator.fail(err)))
-        # After the terminal event anything the backend still sends is dropped.
-        return [self._body_reply(self._encode(events), end=end_of_stream)]
+        # After the terminal event (STREAM_ENDED) anything the backend still sends is dropped.
+        return [replies.response_body_chunk(self._encode(events), body_mode=self.response_body_mode,
+                                            end=end_of_stream)]
 
     async def _terminate(self, final_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Store before the terminal event goes out: a client that GETs the response as soon as
         # it sees response.completed must find it (same order as Engine.stream).
-        assert self.prepared is not None and self.translator is not None
-        if not self.stored:
-            await self.engine.finalize(self.prepared, self.translator.response)
-            self.stored = self.prepared.store
-        self.done = True
+        assert self.translator is not None
+        self._advance(Event.STREAM_TERMINATED)
+        await self._finalize(self.translator.response)
         return final_events
 
-    def _body_reply(self, data: bytes, *, end: bool) -> Any:
-        if self.response_body_mode == PM.FULL_DUPLEX_STREAMED:
-            mutation = protos.BodyMutation(
-                streamed_response=protos.StreamedBodyResponse(body=data, end_of_stream=end)
-            )
-        else:
-            # STREAMED: each reply replaces that chunk; empty bytes hold nothing back.
-            mutation = protos.BodyMutation(body=data)
-        return protos.ProcessingResponse(
-            response_body=protos.BodyResponse(response=protos.CommonResponse(body_mutation=mutation))
-        )
-
-    # --- hosted tool loop ----------------------------------------------------------------------
+    # --- run in the gateway: hosted tool loop, background stream --------------------------------
 
     def _model_backend(self) -> Backend:
         backend = self.backend if self.backend is not None else self.engine.backend
@@ -672,17 +445,10 @@ class RequestProcessor:
             raise APIError(500, "This gateway has no model backend configured.", errors.SERVER_ERROR)
         return backend
 
-    def _timer_reply(self) -> Any | None:
-        """A message restarting Envoy's wait for our reply (None without a timeout to ask for)."""
-        if not self.message_timeout:
-            return None
-        timeout = Duration()
-        timeout.FromNanoseconds(int(self.message_timeout * 1e9))
-        return protos.ProcessingResponse(override_message_timeout=timeout)
-
-    async def _tool_loop_replies(self) -> AsyncIterator[Any]:
-        """Run the hosted tool loop of the request (Envoy waits for the reply to its request body
-        meanwhile) and yield the replies: the timer extension first, then the answer as one
+    async def _run_in_gateway_replies(self) -> AsyncIterator[Any]:
+        """Run the hosted tool loop (or the background stream) of the request, while Envoy waits
+        for the reply to its request body, and yield the replies: the timer extension first, then
+        the answer as one
         ImmediateResponse, or (full-duplex request body, `stream: true`) as a streamed immediate
         response: its headers, then one body chunk per event.
 
@@ -690,12 +456,15 @@ class RequestProcessor:
         Envoy gives up on the stream (client gone, timeout) this generator is closed and the task
         cancelled.
         """
-        self.done = True
-        timer = self._timer_reply()
+        # Envoy 1.40 takes a streamed immediate response only while it still waits for the
+        # reply to the request headers.
+        live = self.phase is Phase.RUN_IN_GATEWAY_HEADERS_HELD
+        self._advance(Event.RUN_STARTED)
+        timer = replies.message_timeout(self.message_timeout)
         if timer is not None:
             yield timer
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.create_task(self._run_tool_loop(queue.put_nowait))
+        task = asyncio.create_task(self._run_in_gateway(queue.put_nowait, live=live))
         task.add_done_callback(lambda _t: queue.put_nowait(None))
         try:
             while (reply := await queue.get()) is not None:
@@ -706,7 +475,7 @@ class RequestProcessor:
                 task.cancel()
                 await asyncio.wait([task])
 
-    async def _run_tool_loop(self, send: Callable[[Any], None]) -> None:
+    async def _run_in_gateway(self, send: Callable[[Any], None], *, live: bool) -> None:
         prepared = self.prepared
         assert prepared is not None
         headers_sent = False
@@ -715,9 +484,8 @@ class RequestProcessor:
             if not prepared.stream:
                 # A model failure raises its APIError and nothing is stored (Engine.create's rule).
                 response = await self.engine.run_tool_loop(prepared, backend.chat)
-                text = await self.engine.finalize(prepared, response)
-                self.stored = prepared.store
-                send(immediate(200, text.encode(), details="gateway_tool_loop"))
+                text = await self._finalize(response)
+                send(replies.immediate(200, text.encode(), details="gateway_tool_loop"))
                 return
 
             # Same events in the same order as the direct path; a model failure ends the stream
@@ -728,14 +496,14 @@ class RequestProcessor:
                 events = self.engine.stream(prepared)
             else:
                 events = self.engine.stream_tool_loop(prepared, backend.stream_chat)
-            if self._headers_held:
+            if live:
                 # Full-duplex request body: Envoy takes a streamed immediate response, so each
                 # event goes out as the loop produces it (the direct path's incremental delivery).
-                send(streamed_immediate_headers(200, "text/event-stream"))
+                send(replies.streamed_immediate_headers(200, "text/event-stream"))
                 headers_sent = True
                 async for event in events:
                     terminal = event["type"] in TERMINAL_EVENTS
-                    send(streamed_immediate_body(self._encode([event]), end=terminal))
+                    send(replies.streamed_immediate_body(self._encode([event]), end=terminal))
                 self.stored = prepared.store
                 return
             # BUFFERED request body (the default config): Envoy 1.40 rejects a streamed immediate
@@ -743,20 +511,20 @@ class RequestProcessor:
             # the loop ended (envoy/README.md, "Hosted tools").
             collected = [event async for event in events]
             self.stored = prepared.store
-            send(immediate(200, self._encode(collected), "text/event-stream", details="gateway_tool_loop"))
+            send(replies.immediate(200, self._encode(collected), "text/event-stream",
+                                   details="gateway_tool_loop"))
         except APIError as err:
             if headers_sent:
                 # Cannot happen (the loop's stream ends failed instead of raising); end the body.
-                send(streamed_immediate_body(b"", end=True))
+                send(replies.streamed_immediate_body(b"", end=True))
             else:
-                send(error_reply(err))
+                send(replies.error(err))
         except Exception:
             log.exception("hosted tool loop of %s failed", prepared.id)
             if headers_sent:
-                send(streamed_immediate_body(b"", end=True))
+                send(replies.streamed_immediate_body(b"", end=True))
             else:
-                send(error_reply(APIError(500, "The gateway failed to process the request.",
-                                          errors.SERVER_ERROR, None, "internal_error")))
+                send(replies.error(_internal_error()))
 
     # --- end of stream -------------------------------------------------------------------------
 
@@ -764,16 +532,17 @@ class RequestProcessor:
         """The gRPC stream ended. A streaming response cut off before its terminal event (the
         backend dropped the connection: Envoy resets the client's stream and closes ours) is
         stored as failed, so a later GET does not show it in progress forever."""
-        if self.kind == "sse" and self.translator is not None and not self.translator.terminated:
-            # Envoy closes our stream the same way whether the client went away or the backend
-            # connection was reset, so the record says that, blaming neither side.
-            self.translator.fail(APIError(
-                502, "The stream was cut off before it ended: the client disconnected or the "
-                "connection to the model backend was reset.", errors.SERVER_ERROR, None,
-                "stream_interrupted"))
-            if self.prepared is not None and not self.stored:
-                try:
-                    await self.engine.finalize(self.prepared, self.translator.response)
-                    self.stored = self.prepared.store
-                except Exception:
-                    log.exception("storing the failed response %s", self.prepared.id)
+        if self.phase is not Phase.STREAMING:
+            return
+        assert self.translator is not None
+        self._advance(Event.STREAM_TERMINATED)
+        # Envoy closes our stream the same way whether the client went away or the backend
+        # connection was reset, so the record says that, blaming neither side.
+        self.translator.fail(APIError(
+            502, "The stream was cut off before it ended: the client disconnected or the "
+            "connection to the model backend was reset.", errors.SERVER_ERROR, None,
+            "stream_interrupted"))
+        try:
+            await self._finalize(self.translator.response)
+        except Exception:
+            log.exception("storing the failed response %s", self.prepared.id if self.prepared else "?")
