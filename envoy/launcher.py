@@ -36,6 +36,10 @@ from string import Template
 from types import TracebackType
 from typing import Literal
 
+# What this config and the gateway's code agree on: the marker header of Envoy's own error
+# replies, and the tool loop's model-call budget (max_message_timeout = backend timeout x it).
+from reference.core.envoy_contract import LOCAL_REPLY_HEADER, MAX_MODEL_CALLS
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GATEWAY_TEMPLATE = TEMPLATES / "gateway.yaml"
 
@@ -54,19 +58,9 @@ REQUEST_MODES: tuple[RequestMode, ...] = ("buffered", "full_duplex")
 # HTTP path the same limit for parity. It also bounds a buffered (non-streaming) backend answer.
 DEFAULT_REQUEST_BUFFER_LIMIT = 8 * 1024 * 1024
 
-# Marker header the local reply mappers add, so the ext_proc servicer knows an Envoy-generated
-# reply (upstream unreachable, timeout) is already an OpenAI error and must pass untouched.
-LOCAL_REPLY_HEADER = "x-gateway-local-reply"
-
 # Statuses chosen for Envoy-generated errors; the direct HTTP path uses the same ones
 # (backend unreachable 502, backend timeout 504, body too large 413).
 EXTPROC_DOWN_STATUS = 503
-
-# A hosted-tool request (file_search, mcp) makes up to this many model calls, run by the ext_proc
-# servicer while Envoy waits for its reply to the request body (reference.tools.MAX_MODEL_CALLS;
-# a test keeps the two equal). The filter's max_message_timeout is backend timeout x this: the
-# longest override_message_timeout the servicer asks for.
-TOOL_LOOP_MODEL_CALLS = 8
 
 
 class EnvoyError(RuntimeError):
@@ -273,7 +267,7 @@ def render(
     # How long the servicer may hold Envoy's wait for its reply while it runs a hosted tool loop
     # (override_message_timeout): each model call may take the backend timeout. Envoy wants it
     # no shorter than message_timeout.
-    max_message_timeout_s = max(backend_timeout_s * TOOL_LOOP_MODEL_CALLS, message_timeout_s)
+    max_message_timeout_s = max(backend_timeout_s * MAX_MODEL_CALLS, message_timeout_s)
     egress_listener = egress_metadata = ""
     if egress_port is not None:
         egress_listener = _egress_listener(egress_address, egress_port, chat_path, backend_timeout_s,

@@ -7,7 +7,6 @@ backend 4xx passed on with its message, backend 5xx -> 502 (`errors.from_backend
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from reference.core import errors
+from reference.core.serialization import dump_bytes
 from reference.core.sse import ChatStreamDecoder
+from reference.core.translate import parse_chat_completion
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -60,20 +61,14 @@ class Backend:
     async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
         """POST a non-streaming chat completion and return its JSON."""
         try:
-            resp = await self._client.post(self.url, content=_dump(request))
+            resp = await self._client.post(self.url, content=dump_bytes(request))
         except httpx.TimeoutException as exc:
             raise errors.backend_timeout(self.timeout) from exc
         except httpx.HTTPError as exc:
             raise errors.backend_unreachable(_describe(exc)) from exc
         if resp.status_code >= 400:
             raise errors.from_backend_http(resp.status_code, resp.content)
-        try:
-            data = json.loads(resp.content)
-        except ValueError as exc:
-            raise errors.backend_bad_response("the body is not JSON") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise errors.backend_bad_response("not a chat completion object")
-        return data
+        return parse_chat_completion(resp.content)
 
     async def stream_chat(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """POST a streaming chat completion and yield its chunks until `[DONE]`.
@@ -83,7 +78,7 @@ class Backend:
         """
         started = False
         try:
-            async with self._client.stream("POST", self.url, content=_dump(request)) as resp:
+            async with self._client.stream("POST", self.url, content=dump_bytes(request)) as resp:
                 started = True
                 if resp.status_code >= 400:
                     raise errors.from_backend_http(resp.status_code, await resp.aread())
@@ -107,10 +102,6 @@ class Backend:
                 raise errors.backend_bad_response(f"the stream broke off ({_describe(exc)})") from exc
             raise errors.backend_unreachable(_describe(exc)) from exc
         raise errors.backend_bad_response("the stream ended without [DONE]")
-
-
-def _dump(request: dict[str, Any]) -> bytes:
-    return json.dumps(request, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _describe(exc: httpx.HTTPError) -> str:

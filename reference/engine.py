@@ -48,6 +48,8 @@ from reference.backend import Backend
 from reference.core import errors, ids, pagination, responses, translate
 from reference.core.errors import APIError
 from reference.core.models import CreateResponseRequest
+from reference.core.serialization import dump
+from reference.core.sse import TERMINAL_EVENTS
 from reference.core.streaming import StreamTranslator
 from reference.mcp_client import mangle_tool_name
 from reference.services.prompts import RenderedPrompt
@@ -71,15 +73,9 @@ log = logging.getLogger("reference.engine")
 
 # Statuses from which a background response can still be cancelled.
 _CANCELLABLE = ("queued", "in_progress")
-_TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 # Responses whose input and output join their conversation (a failed or cancelled one did not
 # happen as far as the conversation is concerned).
 _APPEND_TO_CONVERSATION = ("completed", "incomplete")
-
-
-def dump(obj: Any) -> str:
-    """The one serialisation of objects sent to clients and stored (compact, UTF-8 kept)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 class ConversationLog(Protocol):
@@ -302,7 +298,7 @@ class Engine:
         events = loop.stream(stream_model)
         try:
             async for event in events:
-                if event["type"] in _TERMINAL:
+                if event["type"] in TERMINAL_EVENTS:
                     await self.finalize(prepared, loop.response)
                 yield event
         except Exception as exc:

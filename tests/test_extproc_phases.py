@@ -12,10 +12,11 @@ import pytest
 import protos
 from fixtures import mcp_server
 from fixtures.mcp_server import MCPServerHandle
+from reference.core.envoy_contract import LOCAL_REPLY_HEADER
 from reference.engine import Engine
 from reference.extproc import replies
 from reference.extproc.phases import TRANSITIONS, Event, Phase, PhaseError, advance
-from reference.extproc.processor import LOCAL_REPLY_HEADER, RequestProcessor
+from reference.extproc.processor import RequestProcessor
 from reference.gateway import build_gateway
 from reference.store import open_store
 

@@ -12,8 +12,9 @@ import pytest
 
 import protos
 from fixtures.backend.testing import sse_data
+from reference.core.envoy_contract import LOCAL_REPLY_HEADER
 from reference.engine import Engine
-from reference.extproc.processor import LOCAL_REPLY_HEADER, RequestProcessor
+from reference.extproc.processor import RequestProcessor
 from reference.extproc.replies import headers_of
 from reference.gateway import build_gateway
 from reference.store import open_store

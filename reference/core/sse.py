@@ -9,9 +9,14 @@ is dropped. OpenAI-compatible servers end the stream with `data: [DONE]`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Final
 
 from . import errors
+from .serialization import dump
+
+# The events that end a Responses stream ("finally exactly one of" them, core/streaming.py).
+TERMINAL_EVENTS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 class _Done:
@@ -33,12 +38,42 @@ DONE: Final = _Done()
 
 def encode_event(event: dict[str, Any]) -> bytes:
     """`event: <type>\\ndata: <compact json>\\n\\n` (compact JSON has no newlines to split)."""
-    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {event['type']}\ndata: {data}\n\n".encode()
+    return f"event: {event['type']}\ndata: {dump(event)}\n\n".encode()
 
 
 def encode_done() -> bytes:
     return b"data: [DONE]\n\n"
+
+
+class EventStreamEncoder:
+    """The wire form of one Responses event stream, with the profile's `[DONE]` policy.
+
+    Open Responses: "The terminal event MUST be the literal string `[DONE]`"; OpenAI's Responses
+    streams end with their terminal Responses event and no marker. With `done_marker` the marker
+    follows the terminal event in the same bytes (an ext_proc reply carrying the terminal event
+    may be the last one Envoy takes), or, for a stream that ended without one (a cancelled
+    background stream), comes from `close()`.
+    """
+
+    def __init__(self, *, done_marker: bool) -> None:
+        self.done_marker = done_marker
+        self._closed = False
+
+    def encode(self, events: Iterable[dict[str, Any]]) -> bytes:
+        wire = b""
+        for event in events:
+            wire += encode_event(event)
+            if self.done_marker and not self._closed and event.get("type") in TERMINAL_EVENTS:
+                self._closed = True
+                wire += encode_done()
+        return wire
+
+    def close(self) -> bytes:
+        """The end of the stream: the marker if it is due and not sent yet, else nothing."""
+        if not self.done_marker or self._closed:
+            return b""
+        self._closed = True
+        return encode_done()
 
 
 class ChatStreamDecoder:

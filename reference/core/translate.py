@@ -29,6 +29,7 @@ Mapping choices (documented here because the two APIs do not line up one to one)
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -463,6 +464,18 @@ def output_from_message(message: dict[str, Any], *, id_factory: IdFactory) -> li
             )
         )
     return output
+
+
+def parse_chat_completion(body: bytes | str) -> dict[str, Any]:
+    """A backend's non-streaming answer as a chat completion object, or the 502 the direct path
+    and ext_proc both give for anything else (not JSON; not an object with a `choices` list)."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise errors.backend_bad_response("the body is not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        raise errors.backend_bad_response("not a chat completion object")
+    return data
 
 
 def apply_chat_completion(

@@ -24,8 +24,8 @@ import grpc
 import protos
 from reference.auth import ApiKeys
 from reference.backend import Backend
+from reference.core.envoy_contract import MAX_MODEL_CALLS
 from reference.extproc.processor import SSE_MODE_METADATA, RequestProcessor, SseMode
-from reference.tools import MAX_MODEL_CALLS
 
 if TYPE_CHECKING:
     from reference.engine import Engine

@@ -64,13 +64,13 @@ async def create_response() -> Response:
     if not prepared.stream:
         return _json(await engine.create(prepared))
 
-    done_marker = bool(current_app.config.get("STREAM_DONE_MARKER"))
+    encoder = sse.EventStreamEncoder(done_marker=bool(current_app.config.get("STREAM_DONE_MARKER")))
 
     async def events() -> AsyncIterator[bytes]:
         async for event in engine.stream(prepared):
-            yield sse.encode_event(event)
-        if done_marker:
-            yield sse.encode_done()
+            yield encoder.encode([event])
+        if tail := encoder.close():
+            yield tail
 
     return Response(
         events(),

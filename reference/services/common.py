@@ -9,13 +9,13 @@ one gateway process.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from reference.core import errors, jsonbody
+from reference.core.serialization import dump as dump  # the services write their objects with it
 from reference.store import ObjectStore, StoreThread
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,11 +56,6 @@ def parse_model(model: type[M], body: bytes | str | dict[str, Any] | None, *,
 
 def now() -> int:
     return int(time.time())
-
-
-def dump(obj: Any) -> str:
-    """Same serialisation as the engine's (compact, UTF-8 kept), so stored text is what is sent."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 class ListQuery(BaseModel):

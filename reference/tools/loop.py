@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference.core import errors, ids, translate
+from reference.core.envoy_contract import MAX_MODEL_CALLS
 from reference.core.errors import APIError
 from reference.core.streaming import StreamTranslator
 from reference.mcp_client import (
@@ -84,7 +85,6 @@ CallModel = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 StreamModel = Callable[[dict[str, Any]], AsyncIterator[dict[str, Any]]]
 """Call the model once, streaming: a Chat Completions request in, its chunks out."""
 
-MAX_MODEL_CALLS = 8
 # (message item id, content index, file_citation annotations) of the answer to annotate.
 _Citations = tuple[str, int, list[dict[str, Any]]]
 INCLUDE_FILE_SEARCH_RESULTS = "file_search_call.results"
