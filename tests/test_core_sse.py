@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference.core.errors import APIError
-from reference.core.sse import DONE, ChatStreamDecoder, encode_done, encode_event
+from reference.core.sse import DONE, ChatStreamDecoder, EventStreamEncoder, encode_done, encode_event
 
 
 def test_encode_event() -> None:
@@ -37,6 +37,33 @@ def _decode_all(raw: bytes, pieces: list[int] | None = None) -> list[Any]:
         out += decoder.feed(raw[start:cut])
         start = cut
     return out + decoder.close()
+
+
+DELTA = {"type": "response.output_text.delta", "delta": "hi"}
+
+
+@pytest.mark.parametrize("terminal", ["response.completed", "response.incomplete", "response.failed"])
+def test_done_marker_follows_the_terminal_event_once(terminal: str) -> None:
+    # Open Responses: "The terminal event MUST be the literal string `[DONE]`".
+    encoder = EventStreamEncoder(done_marker=True)
+    assert encoder.encode([DELTA]) == encode_event(DELTA)
+    end = {"type": terminal}
+    assert encoder.encode([end]) == encode_event(end) + encode_done()
+    assert encoder.close() == b""
+
+
+def test_done_marker_closes_a_stream_without_terminal_event() -> None:
+    encoder = EventStreamEncoder(done_marker=True)
+    encoder.encode([DELTA])
+    assert encoder.close() == encode_done()
+    assert encoder.close() == b""
+
+
+def test_no_done_marker_in_the_openai_profile() -> None:
+    encoder = EventStreamEncoder(done_marker=False)
+    assert encoder.encode([DELTA, {"type": "response.completed"}]) == b"".join(
+        encode_event(e) for e in (DELTA, {"type": "response.completed"}))
+    assert encoder.close() == b""
 
 
 def test_decodes_chunks_and_done() -> None:

@@ -703,3 +703,19 @@ def test_translation_preserves_the_conversation(items: list[dict[str, Any]], spl
         open_calls |= {call["id"] for call in message.get("tool_calls", [])}
         if message["role"] == "tool":
             assert message["tool_call_id"] in open_calls
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"not json", "the body is not JSON"),
+    (b"\xff\xfe", "the body is not JSON"),
+    (b"[]", "not a chat completion object"),
+    (b'{"choices": {}}', "not a chat completion object"),
+])
+def test_parse_chat_completion_rejects_what_is_not_one(body: bytes, reason: str) -> None:
+    with pytest.raises(APIError) as info:
+        translate.parse_chat_completion(body)
+    assert info.value.status == 502 and reason in info.value.message
+
+
+def test_parse_chat_completion_returns_the_object() -> None:
+    assert translate.parse_chat_completion(b'{"choices": []}') == {"choices": []}
