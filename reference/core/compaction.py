@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reference.core import errors
+from reference.core.serialization import dump_bytes
 
 CONTENT_PREFIX = "rgw-cmp1."
 SUMMARY_HEADER = "Summary of the earlier conversation:"
@@ -45,7 +46,7 @@ SUMMARY_PROMPT = (
 
 
 def encode_summary(summary: str) -> str:
-    raw = json.dumps({"summary": summary}, ensure_ascii=False, separators=(",", ":")).encode()
+    raw = dump_bytes({"summary": summary})
     return CONTENT_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii")
 
 

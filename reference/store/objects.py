@@ -22,6 +22,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from reference.core.serialization import dump
 from reference.store.base import CASCADES, Chunk, Kind
 
 JSONObject = dict[str, Any]
@@ -43,7 +44,7 @@ class SQLiteObjectStore:
             object_id: str | None = None, created_at: int | None = None) -> str:
         """Insert or replace; a replaced object keeps its place in the order. Returns the JSON text."""
         # The one serialisation of stored objects (compact, non-ASCII kept), every kind alike.
-        text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        text = obj if isinstance(obj, str) else dump(obj)
         data = json.loads(text) if object_id is None or created_at is None else {}
         oid = object_id if object_id is not None else str(data["id"])
         created = created_at if created_at is not None else int(data.get("created_at") or 0)
