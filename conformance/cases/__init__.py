@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from conformance.cases import (
+    auth,
     connectors,
     conversations,
     errors,
@@ -57,6 +58,7 @@ MODULES: tuple[ModuleType, ...] = (
     connectors,
     tool_flows,
     extproc,
+    auth,
 )
 
 
