@@ -14,8 +14,9 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -27,6 +28,11 @@ from conformance.model import REGISTRY, Case, select
 from conformance.profiles import PROFILES
 from conformance.runner import load_waivers, run_cases
 from conformance.targets import BUILTIN_TARGETS, TargetError, TargetUnavailable, builtin_target
+
+if TYPE_CHECKING:
+    from conformance.schema import SchemaValidator
+
+T = TypeVar("T")
 
 
 def load_cases() -> list[Case]:
@@ -139,6 +145,24 @@ def file_reporters(args: argparse.Namespace, report_dir: Path) -> list[reports.F
     return out
 
 
+class _BadOption(Exception):
+    """An option file that cannot be loaded (already reported)."""
+
+
+def _load_option(console: Console, flag: str, path: str, load: Callable[[str], T]) -> T:
+    try:
+        return load(path)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot load {flag} {escape(path)}: {escape(str(exc))}[/]")
+        raise _BadOption from exc
+
+
+def _schema(path: str) -> SchemaValidator:
+    from conformance.schema import SchemaValidator
+
+    return SchemaValidator(path)
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     cases = select(load_cases(), args.cases, args.exclude)
     if not cases:
@@ -150,22 +174,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         if not api_key:
             console.print(f"[red]environment variable {escape(args.api_key_env)} is not set[/]")
             return 2
-    waivers: dict[str, str] = {}
-    if args.waivers:
-        try:
-            waivers = load_waivers(args.waivers)
-        except (OSError, ValueError) as exc:
-            console.print(f"[red]cannot load --waivers {escape(args.waivers)}: {escape(str(exc))}[/]")
-            return 2
-    validator = None
-    if args.openapi:
-        from conformance.schema import SchemaValidator
-
-        try:
-            validator = SchemaValidator(args.openapi)
-        except (OSError, ValueError) as exc:
-            console.print(f"[red]cannot load --openapi {escape(args.openapi)}: {escape(str(exc))}[/]")
-            return 2
+    try:
+        waivers = _load_option(console, "--waivers", args.waivers, load_waivers) if args.waivers else {}
+        validator = _load_option(console, "--openapi", args.openapi, _schema) if args.openapi else None
+    except _BadOption:
+        return 2
 
     with contextlib.ExitStack() as stack:
         if args.target:

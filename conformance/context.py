@@ -17,7 +17,7 @@ import httpx
 
 from conformance.model import Case
 from conformance.profiles import PROFILES, Profile
-from conformance.sse import SSEEvent, SSEParser
+from conformance.sse import SSEEvent, SSEParser, json_objects
 
 if TYPE_CHECKING:
     from conformance.schema import SchemaValidator
@@ -132,15 +132,7 @@ class StreamResult:
     @property
     def payloads(self) -> list[dict[str, Any]]:
         """The JSON object of every event whose data is JSON (``[DONE]`` and garbage left out)."""
-        out: list[dict[str, Any]] = []
-        for e in self.events:
-            try:
-                value = json.loads(e.data)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                out.append(value)
-        return out
+        return json_objects(self.events)
 
     @property
     def bad_frames(self) -> list[str]:

@@ -43,7 +43,10 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, mtime: float) -> dict[str, Any]:
     text = Path(path).read_text(encoding="utf-8")
-    doc = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=_LOADER)
+    try:
+        doc = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as exc:  # (a JSON error is a ValueError already)
+        raise ValueError(f"{path}: not YAML: {exc}") from exc
     if not isinstance(doc, dict) or "components" not in doc:
         raise ValueError(f"{path}: not an OpenAPI document with components")
     doc = dict(doc)  # shallow: the nested parts we change are rebuilt, not mutated

@@ -24,8 +24,11 @@ a case can report a stream whose last event was never terminated by a blank line
 from __future__ import annotations
 
 import codecs
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
@@ -162,3 +165,16 @@ def parse_all(payload: bytes | str) -> tuple[list[SSEEvent], SSEParser]:
     events = parser.feed(payload)
     events += parser.close()
     return events, parser
+
+
+def json_objects(events: Iterable[SSEEvent]) -> list[dict[str, Any]]:
+    """The JSON object of every event whose data is one (``[DONE]`` and garbage left out)."""
+    out: list[dict[str, Any]] = []
+    for e in events:
+        try:
+            value = json.loads(e.data)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out

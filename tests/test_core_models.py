@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
+from conformance.profiles import OPENRESPONSES_RESPONSE_REQUIRED
 from reference.core import errors, translate
 from reference.core.errors import APIError
 from reference.core.models import (
@@ -274,39 +275,8 @@ def _skeleton(body: dict[str, Any], status: Status = "in_progress") -> dict[str,
     )
 
 
-OPENRESPONSES_REQUIRED = [
-    "id",
-    "object",
-    "created_at",
-    "completed_at",
-    "status",
-    "incomplete_details",
-    "model",
-    "previous_response_id",
-    "instructions",
-    "output",
-    "error",
-    "tools",
-    "tool_choice",
-    "truncation",
-    "parallel_tool_calls",
-    "text",
-    "top_p",
-    "presence_penalty",
-    "frequency_penalty",
-    "top_logprobs",
-    "temperature",
-    "reasoning",
-    "usage",
-    "max_output_tokens",
-    "max_tool_calls",
-    "store",
-    "background",
-    "service_tier",
-    "metadata",
-    "safety_identifier",
-    "prompt_cache_key",
-]
+# the 31 fields Open Responses requires (one list, kept with the harness profiles)
+OPENRESPONSES_REQUIRED = list(OPENRESPONSES_RESPONSE_REQUIRED)
 
 
 def test_skeleton_has_every_required_field_with_defaults() -> None:

@@ -338,3 +338,16 @@ def test_cases_cite_a_spec_sentence_and_no_document_outside_the_repository() -> 
         assert case.spec.strip() and case.source.strip(), case.id
         for text in (case.title, case.spec, case.source, case.func.__doc__ or ""):
             assert not outside.search(text), (case.id, text)
+
+
+@pytest.mark.parametrize("flag", ["--waivers", "--openapi"])
+def test_an_option_file_that_cannot_be_loaded_is_a_usage_error(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.file"
+    bad.write_text("[waivers]\nx = 1\n" if flag == "--waivers" else "{not json or yaml: [", encoding="utf-8")
+    missing = str(tmp_path / "missing.file")
+    for path in (str(bad), missing):
+        code = main(["run", "--base-url", "http://127.0.0.1:9/v1", flag, path, "--report-dir", str(tmp_path)])
+        assert code == 2
+        assert f"cannot load {flag} {path}" in capsys.readouterr().out.replace("\n", "")

@@ -28,7 +28,7 @@ from conformance import extproc_client as xp
 from conformance.context import CaseContext
 from conformance.model import Level, case
 from conformance.profiles import TERMINAL_EVENTS
-from conformance.sse import SSEEvent, SSEParser
+from conformance.sse import SSEEvent, SSEParser, json_objects
 
 PROTO = "envoy/service/ext_proc/v3/external_processor.proto"
 HEALTH = "grpc/health/v1/health.proto (gRPC health checking protocol)"
@@ -234,15 +234,7 @@ class Streamed:
 
     @property
     def payloads(self) -> list[dict[str, Any]]:
-        out = []
-        for e in self.events:
-            try:
-                value = json.loads(e.data)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                out.append(value)
-        return out
+        return json_objects(self.events)
 
     @property
     def types(self) -> list[str]:
