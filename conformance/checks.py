@@ -86,3 +86,19 @@ def not_listed(ctx: CaseContext, page: dict[str, Any], gone: Iterable[Any], what
     ids = ids_of(page)
     left = [i for i in gone if i in ids]
     ctx.check(not left, what, expected=[], actual=left)
+
+
+def list_page_shape(ctx: CaseContext, page: dict[str, Any]) -> None:
+    """A list object: ``object: "list"``, a ``data`` array, ``has_more``, ``first_id``, ``last_id``."""
+    got = {
+        "object": page.get("object"),
+        "data": isinstance(page.get("data"), list),
+        "has_more": isinstance(page.get("has_more"), bool),
+        "first_id": isinstance(page.get("first_id"), str),
+        "last_id": isinstance(page.get("last_id"), str),
+    }
+    ctx.check_eq(
+        got,
+        {"object": "list", "data": True, "has_more": True, "first_id": True, "last_id": True},
+        "list object fields (types)",
+    )

@@ -102,3 +102,29 @@ async def post_offered(ctx: CaseContext, path: str, body: dict[str, Any]) -> htt
     if resp.status_code in NOT_OFFERED:
         ctx.unimplemented(f"the gateway does not offer POST {path} (HTTP {resp.status_code})")
     return resp
+
+
+def item_text(item: Any) -> str:
+    """The text of a message item (string content, or its parts' text joined)."""
+    if not isinstance(item, dict):
+        return repr(item)
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(str(p.get("text", "")) for p in content or [] if isinstance(p, dict))
+
+
+def messages_reply(ctx: CaseContext, resp: dict[str, Any]) -> list[Any]:
+    """The chat messages a scripted ``[[messages]]`` reply reports (its output text is their JSON)."""
+    try:
+        msgs = json.loads(ctx.output_text(resp))
+    except ValueError:
+        msgs = None
+    ctx.check(
+        isinstance(msgs, list),
+        "the scripted [[messages]] reply is a JSON list",
+        expected="list",
+        actual=ctx.output_text(resp)[:200],
+    )
+    assert isinstance(msgs, list)
+    return msgs

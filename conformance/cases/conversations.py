@@ -10,7 +10,6 @@ completes." (``ConversationParam``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from conformance.cases._stateful import (
@@ -25,6 +24,7 @@ from conformance.cases._stateful import (
     require_support,
     resource_cases,
 )
+from conformance.cases._support import item_text, messages_reply
 from conformance.context import CaseContext
 from conformance.model import Level, Row, Tier, case
 
@@ -49,15 +49,6 @@ def _msg(text: str, role: str = "user") -> dict[str, Any]:
     return {"type": "message", "role": role, "content": text}
 
 
-def _text(item: Any) -> str:
-    if not isinstance(item, dict):
-        return repr(item)
-    content = item.get("content")
-    if isinstance(content, str):
-        return content
-    return "".join(str(p.get("text", "")) for p in content or [] if isinstance(p, dict))
-
-
 async def _create(ctx: CaseContext, **body: Any) -> dict[str, Any]:
     resp = await ctx.post("/conversations", json=body)
     require_support(ctx, resp, "POST /conversations")
@@ -76,7 +67,9 @@ async def _items(ctx: CaseContext, cid: str, **params: Any) -> list[dict[str, An
 
 
 async def _all_texts(ctx: CaseContext, cid: str) -> list[tuple[Any, Any, str]]:
-    return [(i.get("type"), i.get("role"), _text(i)) for i in await _items(ctx, cid, order="asc", limit=100)]
+    return [
+        (i.get("type"), i.get("role"), item_text(i)) for i in await _items(ctx, cid, order="asc", limit=100)
+    ]
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -197,7 +190,7 @@ async def add_answer(ctx: CaseContext) -> None:
     data = got.get("data") or []
     ctx.check_eq(got.get("object"), "list", "object")
     ctx.check_eq(
-        [(_text(d), isinstance(d.get("id"), str) and bool(d.get("id"))) for d in data],
+        [(item_text(d), isinstance(d.get("id"), str) and bool(d.get("id"))) for d in data],
         [("a", True), ("b", True)],
         "(text, has id) of the added items",
     )
@@ -236,7 +229,9 @@ async def get_one(ctx: CaseContext) -> None:
     items = await _items(ctx, cid, order="asc")
     target = items[1]
     got = ctx.json_ok(await ctx.get(f"/conversations/{cid}/items/{target.get('id')}"), "GET item")
-    ctx.check_eq([got.get("id"), _text(got)], [target.get("id"), "beta"], "[id, text] of the retrieved item")
+    ctx.check_eq(
+        [got.get("id"), item_text(got)], [target.get("id"), "beta"], "[id, text] of the retrieved item"
+    )
 
 
 @case("conversations.items.unknown-item-404", Level.MUST, source=ONE)
@@ -275,8 +270,8 @@ async def order_default(ctx: CaseContext) -> None:
     """Items are listed newest first by default and oldest first with order=asc"""
     conv = await _create(ctx, items=[_msg("1"), _msg("2"), _msg("3")])
     cid = str(conv.get("id"))
-    desc = [_text(i) for i in await _items(ctx, cid)]
-    asc = [_text(i) for i in await _items(ctx, cid, order="asc")]
+    desc = [item_text(i) for i in await _items(ctx, cid)]
+    asc = [item_text(i) for i in await _items(ctx, cid, order="asc")]
     ctx.check_eq([desc, asc], [["3", "2", "1"], ["1", "2", "3"]], "[default order, order=asc]")
 
 
@@ -296,7 +291,7 @@ async def appends(ctx: CaseContext) -> None:
     out_ids = [i.get("id") for i in resp.get("output") or [] if isinstance(i, dict)]
     items = await _items(ctx, cid, order="asc", limit=100)
     ctx.check_eq(
-        [(i.get("role"), _text(i)) for i in items[:2]],
+        [(i.get("role"), item_text(i)) for i in items[:2]],
         [("user", "before"), ("user", "question one")],
         "the first items: the initial one, then the response's input",
     )
@@ -317,7 +312,7 @@ async def two_turns(ctx: CaseContext) -> None:
         + ["user:turn two"]
         + [f"out:{i.get('id')}" for i in r2.get("output") or []]
     )
-    got = [f"user:{_text(i)}" if i.get("role") == "user" else f"out:{i.get('id')}" for i in items]
+    got = [f"user:{item_text(i)}" if i.get("role") == "user" else f"out:{i.get('id')}" for i in items]
     ctx.check_eq(got, want, "conversation items (asc)")
 
 
@@ -333,7 +328,7 @@ async def stream_appends(ctx: CaseContext) -> None:
     out_ids = [i.get("id") for i in (done[-1].get("response") or {}).get("output") or []]
     items = await _items(ctx, cid, order="asc", limit=100)
     ctx.check_eq(
-        [_text(items[0]) if items else None] + [i.get("id") for i in items[1:]],
+        [item_text(items[0]) if items else None] + [i.get("id") for i in items[1:]],
         ["streamed question", *out_ids],
         "conversation items (asc): the input text, then output ids",
     )
@@ -369,17 +364,7 @@ async def history_reaches_model(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     conv = await _create(ctx, items=[_msg("earlier question"), _msg("earlier answer", "assistant")])
     resp = await _turn(ctx, str(conv.get("id")), "[[messages]]")
-    try:
-        msgs = json.loads(ctx.output_text(resp))
-    except ValueError:
-        msgs = None
-    ctx.check(
-        isinstance(msgs, list),
-        "the scripted [[messages]] reply is a JSON list",
-        expected="list",
-        actual=ctx.output_text(resp)[:200],
-    )
-    assert isinstance(msgs, list)
+    msgs = messages_reply(ctx, resp)
     got = [(m.get("role"), m.get("content")) for m in msgs if isinstance(m, dict)]
     ctx.check_eq(
         got,

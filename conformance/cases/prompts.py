@@ -14,10 +14,10 @@ gateways that offer the management API (there is no other way to create a prompt
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from conformance.cases._stateful import OAI, require_support
+from conformance.cases._support import messages_reply
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
@@ -42,17 +42,7 @@ async def _version(ctx: CaseContext, pid: Any, base: Any, **body: Any) -> Any:
 async def _system(ctx: CaseContext, prompt: dict[str, Any], text: str = "[[messages]]") -> list[Any]:
     """The chat messages the scripted model received for a Response using ``prompt``."""
     resp = await ctx.create_ok(text, prompt=prompt)
-    try:
-        msgs = json.loads(ctx.output_text(resp))
-    except ValueError:
-        msgs = None
-    ctx.check(
-        isinstance(msgs, list),
-        "the scripted [[messages]] reply is a JSON list",
-        expected="list",
-        actual=ctx.output_text(resp)[:200],
-    )
-    assert isinstance(msgs, list)
+    msgs = messages_reply(ctx, resp)
     return msgs
 
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from conformance import checks
-from conformance.cases._support import OAI, TOOLS, backend_messages, one_function_call, roles_and_texts
+from conformance.cases._support import (
+    OAI,
+    TOOLS,
+    backend_messages,
+    item_text,
+    one_function_call,
+    roles_and_texts,
+)
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
@@ -334,15 +341,6 @@ async def _page(ctx: CaseContext, rid: str, **params: Any) -> dict[str, Any]:
     return ctx.json_ok(resp, "GET /responses/{id}/input_items")
 
 
-def _text(item: Any) -> str:
-    if not isinstance(item, dict):
-        return repr(item)
-    content = item.get("content")
-    if isinstance(content, str):
-        return content
-    return "".join(str(p.get("text", "")) for p in content or [] if isinstance(p, dict))
-
-
 def _data(ctx: CaseContext, page: dict[str, Any]) -> list[dict[str, Any]]:
     data = page.get("data")
     ctx.check(isinstance(data, list), "data is an array", expected="array", actual=data)
@@ -356,19 +354,7 @@ async def list_shape(ctx: CaseContext) -> None:
     ResponseItemList: A list of Response items. object: The type of object returned, must be `list`. data,
     has_more, first_id, last_id (required).
     """
-    page = await _page(ctx, await _seven(ctx))
-    shape = {
-        "object": page.get("object"),
-        "data": isinstance(page.get("data"), list),
-        "has_more": isinstance(page.get("has_more"), bool),
-        "first_id": isinstance(page.get("first_id"), str),
-        "last_id": isinstance(page.get("last_id"), str),
-    }
-    ctx.check_eq(
-        shape,
-        {"object": "list", "data": True, "has_more": True, "first_id": True, "last_id": True},
-        "list object fields (types)",
-    )
+    checks.list_page_shape(ctx, await _page(ctx, await _seven(ctx)))
 
 
 @case("state.input-items.all-items", Level.MUST, source=LIST)
@@ -378,7 +364,7 @@ async def all_items(ctx: CaseContext) -> None:
     data: A list of items used to generate this response.
     """
     data = _data(ctx, await _page(ctx, await _seven(ctx), order="asc"))
-    ctx.check_eq([_text(i) for i in data], TEXTS, "texts of the listed items (order=asc)")
+    ctx.check_eq([item_text(i) for i in data], TEXTS, "texts of the listed items (order=asc)")
     bad = [
         i
         for i in data
@@ -396,14 +382,14 @@ async def all_items(ctx: CaseContext) -> None:
 async def default_order_desc(ctx: CaseContext) -> None:
     """Without order the items come newest first"""
     data = _data(ctx, await _page(ctx, await _seven(ctx)))
-    ctx.check_eq([_text(i) for i in data], TEXTS[::-1], "texts of the listed items (default order)")
+    ctx.check_eq([item_text(i) for i in data], TEXTS[::-1], "texts of the listed items (default order)")
 
 
 @case("state.input-items.order-asc", Level.MUST, spec=_ORDER, source=INPUT_ITEMS_SRC)
 async def order_asc(ctx: CaseContext) -> None:
     """order=asc lists the items in input order"""
     data = _data(ctx, await _page(ctx, await _seven(ctx), order="asc"))
-    ctx.check_eq([_text(i) for i in data], TEXTS, "texts of the listed items (order=asc)")
+    ctx.check_eq([item_text(i) for i in data], TEXTS, "texts of the listed items (order=asc)")
 
 
 @case(
@@ -417,7 +403,7 @@ async def limit_has_more(ctx: CaseContext) -> None:
     page = await _page(ctx, await _seven(ctx), limit=3, order="asc")
     data = _data(ctx, page)
     ctx.check_eq(
-        {"texts": [_text(i) for i in data], "has_more": page.get("has_more")},
+        {"texts": [item_text(i) for i in data], "has_more": page.get("has_more")},
         {"texts": TEXTS[:3], "has_more": True},
         "first page with limit=3",
     )
@@ -445,7 +431,7 @@ async def after_cursor(ctx: CaseContext) -> None:
     rid = await _seven(ctx)
     first = await _page(ctx, rid, limit=3, order="asc")
     second = await _page(ctx, rid, limit=3, order="asc", after=first.get("last_id"))
-    ctx.check_eq([_text(i) for i in _data(ctx, second)], TEXTS[3:6], "texts of the second page")
+    ctx.check_eq([item_text(i) for i in _data(ctx, second)], TEXTS[3:6], "texts of the second page")
 
 
 @case(
@@ -475,7 +461,7 @@ async def _walk(ctx: CaseContext, order: str, want: list[str]) -> None:
             params["after"] = after
         page = await _page(ctx, rid, **params)
         data = _data(ctx, page)
-        seen += [_text(i) for i in data]
+        seen += [item_text(i) for i in data]
         if not page.get("has_more"):
             break
         ctx.check(data, "a page with has_more true holds items", expected=">= 1 item", actual=page)
