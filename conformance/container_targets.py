@@ -168,7 +168,7 @@ class _Containers:
 
     def start(self, name: str, image: str, command: list[str], *, entrypoint: list[str] | None = None,
               env: dict[str, str] | None = None, publish: tuple[int, ...] = (),
-              volumes: dict[str, str] | None = None, cls: Any = None) -> Any:
+              volumes: dict[str, str] | None = None, cls: Any = None, healthcheck: bool = True) -> Any:
         from testcontainers.core.container import DockerContainer
 
         container = (cls or DockerContainer)(image)
@@ -177,6 +177,8 @@ class _Containers:
         kwargs: dict[str, Any] = {"labels": {RUN_LABEL: self.run_id, f"{RUN_LABEL}.part": name}}
         if entrypoint is not None:
             kwargs["entrypoint"] = entrypoint
+        if not healthcheck:  # the image's healthcheck is another program's
+            kwargs["healthcheck"] = {"test": ["NONE"]}
         if self.host_network:
             kwargs["network_mode"] = "host"
             container.ports.clear()  # nothing to publish on the host's own network
@@ -272,23 +274,26 @@ def _start_stack(parts: _Containers, images: dict[str, str], workdir: Path, prof
     bind = "127.0.0.1" if host else "0.0.0.0"
 
     mcp = parts.start("mcp", images["BACKEND_IMAGE"], ["--host", bind, "--port", "0" if host else "8765"],
-                      entrypoint=["python", "-m", "fixtures.mcp_server"])
+                      entrypoint=["python", "-m", "fixtures.mcp_server"], healthcheck=False)
     mcp_url = parts.wait_for_line(mcp, "mcp", MCP_SERVER_RE).group("url")
     target.mcp_server_url = mcp_url if host else "http://mcp:8765/mcp"
 
     if backend is None:
+        # Host network: the ports are chosen here, so the images' healthchecks (HEALTH_URL) follow.
+        backend_port = _free_port() if host else 11434
         scripted = parts.start("backend", images["BACKEND_IMAGE"],
-                               ["--host", bind, "--port", "0" if host else "11434"], env={"HEALTH_URL": "http://127.0.0.1:11434/_fixture/health"})
+                               ["--host", bind, "--port", str(backend_port)], env={"HEALTH_URL": f"http://127.0.0.1:{backend_port}/_fixture/health"})
         url = parts.wait_for_line(scripted, "backend", BACKEND_RE).group("url")
         backend = ("127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])) if host else ("backend", 11434)
 
+    gateway_port = _free_port() if host else 8080
     gateway = parts.start(
         "gateway", images["GATEWAY_IMAGE"],
         ["serve", "--backend-url", f"http://{backend[0]}:{backend[1]}", "--host", bind,
-         "--http-port", "0" if host else "8080", "--extproc-port", "auto" if host else "10000",
+         "--http-port", str(gateway_port), "--extproc-port", "auto" if host else "10000",
          "--db", "/data/responses.sqlite3", "--max-body-bytes", str(MAX_BODY_BYTES),
          "--backend-timeout", f"{BACKEND_TIMEOUT_S:g}", "--log-level", "WARNING", "--profile", profile],
-        publish=(10000,),
+        publish=(10000,), env={"HEALTH_URL": f"http://127.0.0.1:{gateway_port}/health"},
     )
     http_url = parts.wait_for_line(gateway, "gateway", SERVE_HTTP_RE).group("url")
     extproc_addr = parts.wait_for_line(gateway, "gateway", EXTPROC_RE).group("addr")

@@ -1,6 +1,6 @@
 """Build the gateway, harness and scripted-backend images from this checkout.
 
-    python docker/build_images.py [--tag dev] [--local-base | --python-image IMG --envoy-image IMG]
+    python docker/build_images.py [--tag TAG] [--local-base | --python-image IMG --envoy-image IMG]
 
 Prints one `NAME=VALUE` line per image (GATEWAY_IMAGE, HARNESS_IMAGE, BACKEND_IMAGE, ENVOY_IMAGE,
 PYTHON_IMAGE): the form `docker compose --env-file` and the testcontainers target read.
@@ -110,8 +110,10 @@ def wheelhouse() -> Path:
     for own in house.glob("responses_gateway_conformance-*.whl"):
         own.unlink()  # the project itself is built from the checkout in the image
     (house / ".complete").touch()
+    # Other checkouts (other dependency lists) may be building right now: only week-old
+    # wheelhouses go.
     for stale in cache_root().glob("wheelhouse-*"):
-        if stale != house:
+        if stale != house and time.time() - stale.stat().st_mtime > 7 * 86400:
             shutil.rmtree(stale, ignore_errors=True)
     return house
 
@@ -173,7 +175,10 @@ def build(tag: str, python_image: str, *, use_wheelhouse: bool = True) -> dict[s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python docker/build_images.py",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tag", default="dev", help="tag of the three images (default %(default)s)")
+    # One tag per checkout, so two checkouts on one engine never run each other's images.
+    default_tag = "dev-" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+    parser.add_argument("--tag", default=default_tag,
+                        help="tag of the three images (default: dev-<hash of the checkout's path>)")
     parser.add_argument("--local-base", action="store_true",
                         help="use the Debian-built base images even where the official ones can be pulled")
     parser.add_argument("--python-image", help="base image for the three images (skips the detection)")

@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -37,12 +38,35 @@ def _labelled_containers() -> list[str]:
     return out.split()
 
 
+def _health_by_part() -> dict[str, str]:
+    ids = _labelled_containers()
+    part = f'{{{{index .Config.Labels "{RUN_LABEL}.part"}}}}'
+    status = "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+    out = subprocess.run(
+        ["docker", "inspect", "--format", f"{part} {status}", *ids],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def _wait_healthy(parts: set[str], timeout: float = 60) -> None:
+    """The images' healthchecks follow the ports the target chose (HEALTH_URL)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health = _health_by_part()
+        if all(health.get(part) == "healthy" for part in parts):
+            return
+        assert time.monotonic() < deadline, health
+        time.sleep(1)
+
+
 def test_reference_docker_serves_the_suite_and_cleans_up(images: dict[str, str], tmp_path) -> None:
     before = set(_labelled_containers())
     with builtin_target("reference-docker", workdir=tmp_path, timeout=90) as target:
         assert set(_labelled_containers()) - before, "the parts run as labelled containers"
         with urllib.request.urlopen(f"{target.admin_url}/ready", timeout=5) as resp:
             assert resp.status == 200  # a real Envoy in front
+        _wait_healthy({"gateway", "backend"})
         cases = select(load_cases(), ["responses.create", "responses.stream", "extproc.protocol"], [])
         # What Envoy decides is waived as for reference-envoy (envoy/conformance-waivers.toml).
         waivers = load_waivers(str(ROOT / "envoy" / "conformance-waivers.toml"))
