@@ -144,3 +144,22 @@ def _file(content: bytes) -> Any:
     from quart.datastructures import FileStorage
 
     return FileStorage(io.BytesIO(content), filename="notes.txt", content_type="text/plain")
+
+
+async def test_websocket_mode_needs_a_key_too(gw: tuple[Gateway, Quart]) -> None:
+    import json
+
+    from quart.testing.connections import WebsocketResponseError
+
+    app = gw[1]
+    with pytest.raises(WebsocketResponseError) as err:
+        async with app.test_client().websocket("/v1/responses") as sock:
+            await sock.receive()
+    assert err.value.response.status_code == 401
+    assert json.loads(await err.value.response.get_data())["error"]["code"] == "invalid_api_key"
+    async with app.test_client().websocket("/v1/responses", headers=A) as sock:
+        await sock.send(json.dumps({"type": "response.create", "model": "m", "input": "[[text:ws ok]]"}))
+        seen = []
+        while not seen or seen[-1] not in ("response.completed", "response.failed", "error"):
+            seen.append(json.loads(await sock.receive())["type"])
+    assert seen[-1] == "response.completed", seen
