@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -73,6 +75,22 @@ def _container_target_unavailable(session: nox.Session, check: str) -> str:
     return str(out or "").strip().splitlines()[-1] if str(out or "").strip() else ""
 
 
+def _ollama_image_unavailable() -> str:
+    """Why the Ollama image cannot be had here ('' when it is present or pulls)."""
+    image = os.environ.get("OLLAMA_IMAGE", "ollama/ollama:latest")
+    if shutil.which("docker") is None:
+        return "the docker command is not installed"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "no Docker engine is reachable"
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0:
+        return ""
+    pull = subprocess.run(["docker", "pull", "-q", image], capture_output=True, text=True)
+    if pull.returncode == 0:
+        return ""
+    first = (pull.stderr.strip().splitlines() or ["docker pull failed"])[0]
+    return f"the image {image} is not present and cannot be pulled ({first})"
+
+
 def _verdicts(report: Path) -> dict[str, str]:
     return {case: result["verdict"] for case, result in json.loads(report.read_text()).items()}
 
@@ -116,10 +134,11 @@ def conformance_ollama(session: nox.Session) -> None:
     """The structural cases (and file_search, with real embeddings) against Ollama behind the
     gateway and Envoy, in containers (testcontainers' Ollama module). Skipped with its reason
     where the Ollama image cannot be pulled; never reported as passed then."""
-    _install(session, "test,docker")
-    reason = _container_target_unavailable(session, "ollama_unavailable_reason")
+    # Checked with the docker command before installing anything: where it skips, it costs seconds.
+    reason = _ollama_image_unavailable()
     if reason:
         session.skip(reason)
+    _install(session, "test,docker")
     from_env = os.environ.get("OLLAMA_CHAT_MODEL", "qwen2.5:0.5b")
     session.run(
         "responses-conformance", "run", "--target", "reference-ollama", "--model", from_env,
