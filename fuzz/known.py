@@ -2,7 +2,7 @@
 divergences between the official OpenAI document and the API it describes.
 
 `KNOWN_FINDINGS` are bugs in the reference, each with a strict-xfail regression test in
-`tests/test_fuzz_regressions.py`. While one stands, the fuzz run prints it as KNOWN and still
+`tests/fuzz/test_fuzz_regressions.py`. While one stands, the fuzz run prints it as KNOWN and still
 exits 0, so CI keeps failing only on *new* findings; once the owner fixes it, its xfail test
 XPASSes (strict: the suite fails) and the fix removes the xfail and the entry here together.
 
@@ -45,9 +45,9 @@ class Match:
         )
 
 
-_T = "tests/test_fuzz_regressions.py::"
+_T = "tests/fuzz/test_fuzz_regressions.py::"
 
-# Fixed findings keep their regression tests in tests/test_fuzz_regressions.py:
+# Fixed findings keep their regression tests in tests/fuzz/test_fuzz_regressions.py:
 # DELETE /v1/responses documented as object "response" (now "response.deleted"); the event
 # stream of POST /v1/responses undocumented; /health and file content without a documented
 # 200 (reference/http/openapi.py); through Envoy, a 502 after an early 405 whose body the gateway

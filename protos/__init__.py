@@ -6,7 +6,7 @@ we speak and which wheels provide it. The stubs come from the `xds-protos` and
 `grpcio-health-checking` wheels: never vendored, never hand-generated.
 
 `SUPPORTED` pins the wheel versions we have tested the field names against;
-`check_versions()` reports an installed version outside the pin, and `tests/test_protos.py`
+`check_versions()` reports an installed version outside the pin, and `tests/protos/test_protos.py`
 checks the message and field names the gateway and the harness rely on.
 """
 

@@ -247,7 +247,7 @@ def message_timeout(seconds: float | None) -> Any | None:
 # types, in a private package of the default descriptor pool, and serialised; parsed as a
 # ProcessingResponse the bytes keep field 11 as an unknown field, which protobuf writes back
 # unchanged when gRPC serialises the reply. (Field numbers read from the descriptor compiled
-# into the envoy 1.40 binary; tests/test_extproc_tools_unit.py checks the wire bytes.)
+# into the envoy 1.40 binary; tests/reference/extproc/test_extproc_tools_unit.py checks the wire bytes.)
 _COMPAT_PACKAGE = "reference.extproc.compat"
 _compat_classes: tuple[Any, Any] | None = None
 
