@@ -120,6 +120,12 @@ class StreamResult:
     chunks: int
     discarded_tail: str | None
     comments: list[str]
+    # When each event of ``events`` was parsed, in milliseconds since the request was sent (the
+    # harness's clock; the same times the transcript shows as ``t_ms``), and when the response
+    # headers and the end of the body arrived. Timing cases judge streaming by these.
+    arrivals_ms: list[float] = field(default_factory=list)
+    headers_ms: float | None = None
+    end_ms: float | None = None
 
     @property
     def content_type(self) -> str:
@@ -156,6 +162,18 @@ class StreamResult:
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [p for p in self.payloads if p.get("type") == event_type]
+
+    def timed_payloads(self) -> list[tuple[float, dict[str, Any]]]:
+        """``(arrival ms, JSON object)`` of every event whose data is a JSON object."""
+        out: list[tuple[float, dict[str, Any]]] = []
+        for e, t in zip(self.events, self.arrivals_ms, strict=True):
+            try:
+                value = json.loads(e.data)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out.append((t, value))
+        return out
 
     def json(self) -> Any:
         """For a non-SSE answer (e.g. an error): the body as JSON."""
@@ -387,6 +405,8 @@ class CaseContext:
         parser = SSEParser()
         events: list[SSEEvent] = []
         frames: list[dict[str, Any]] = []
+        arrivals: list[float] = []
+        headers_ms: float | None = None
         raw = bytearray()
         chunks = 0
         start = time.perf_counter()
@@ -395,13 +415,16 @@ class CaseContext:
             async with self.client.stream(method, url, headers=hdrs, content=body) as resp:
                 ex.status = resp.status_code
                 ex.response_headers = dict(resp.headers)
+                headers_ms = round((time.perf_counter() - start) * 1000, 1)
                 async for chunk in resp.aiter_bytes():  # content-decoded, chunking kept
                     chunks += 1
                     raw += chunk
+                    t_ms = round((time.perf_counter() - start) * 1000, 1)
                     for ev in parser.feed(chunk):
                         events.append(ev)
+                        arrivals.append(t_ms)
                         frame = ev.as_dict()
-                        frame["t_ms"] = round((time.perf_counter() - start) * 1000, 1)
+                        frame["t_ms"] = t_ms
                         frames.append(frame)
         except httpx.HTTPError as exc:
             ex.error = f"{type(exc).__name__}: {exc}"
@@ -419,6 +442,9 @@ class CaseContext:
             chunks=chunks,
             discarded_tail=parser.discarded_tail,
             comments=parser.comments,
+            arrivals_ms=arrivals,
+            headers_ms=headers_ms,
+            end_ms=ex.elapsed_ms,
         )
 
     # ---- Responses conveniences

@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from gateway_envoy.launcher import EnvoyProcess, Mode, render
+from gateway_envoy.launcher import EnvoyProcess, Mode, RequestMode, render
 
 from reference.config import DEFAULT_BACKEND_TIMEOUT, PROFILES
 
@@ -59,6 +59,7 @@ class StackConfig:
     db: str | None = None
     """SQLite file; None: a temporary file removed on stop."""
     mode: Mode = "streamed"
+    request_mode: RequestMode = "buffered"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
     backend_api_key_env: str | None = None
@@ -262,6 +263,7 @@ class Stack:
             backend_port=backend.port or (443 if tls else 80),
             backend_tls=tls,
             mode=cfg.mode,
+            request_mode=cfg.request_mode,
             request_buffer_limit=cfg.max_body_bytes,
             backend_timeout_s=cfg.backend_timeout,
         )

@@ -33,6 +33,7 @@ from conformance.cases.responses import (
     tools,
     websocket,
 )
+from conformance.cases.responses.stream import timing as stream_timing
 from conformance.model import Case
 
 PACKAGE = __name__
@@ -41,6 +42,7 @@ PACKAGE = __name__
 MODULES: tuple[ModuleType, ...] = (
     create,
     stream,
+    stream_timing,
     params,
     input,
     output,
