@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from gateway_envoy.launcher import EnvoyProcess, Mode, RequestMode, render
+from gateway_envoy.launcher import REQUEST_MODES, EnvoyProcess, Mode, RequestMode, render
 
 from reference.config import DEFAULT_BACKEND_TIMEOUT, PROFILES
 
@@ -356,6 +356,13 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         help="Envoy response body mode for streams (default %(default)s)",
     )
     parser.add_argument(
+        "--request-mode",
+        choices=REQUEST_MODES,
+        default="buffered",
+        help="ext_proc request phases (default %(default)s); full_duplex streams hosted-tool answers but "
+        "Envoy 1.40 then holds ordinary event streams to their end (envoy/README.md)",
+    )
+    parser.add_argument(
         "--max-body-bytes",
         type=int,
         default=DEFAULT_MAX_BODY_BYTES,
@@ -384,6 +391,7 @@ def up_command(args: argparse.Namespace) -> int:
             extproc_port=args.extproc_port,
             db=args.db,
             mode=args.mode,
+            request_mode=args.request_mode,
             max_body_bytes=args.max_body_bytes,
             backend_timeout=args.backend_timeout,
             backend_api_key_env=args.backend_api_key_env,
