@@ -37,7 +37,7 @@ DELTA_SPEC = (
 )
 
 #: Pacing asked of the scripted backend between chunks, and the words it streams (one chunk each).
-SPACING_MS = 200
+SPACING_MS = 250
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
 #: The first text delta must arrive at least this fraction of the backend's generation time
 #: before the stream ends (a held stream: about 0).
@@ -46,8 +46,8 @@ LEAD_FRACTION = 0.5
 SPAN_FRACTION = 0.5
 #: No silence between two consecutive deltas longer than this many chunk intervals: a gateway may
 #: coalesce a few chunks; one that holds a chunk longer is buffering. A stall of the machine of
-#: up to (MAX_HOLD - 1) intervals (800 ms) still passes.
-MAX_HOLD = 5.0
+#: up to (MAX_HOLD - 1) intervals (1250 ms) still passes.
+MAX_HOLD = 6.0
 #: The first backend chunk with text is due this long after its first (role) chunk; the
 #: response.created event must come at least CREATED_LEAD_FRACTION of it before the first delta.
 CREATED_SPACING_MS = 600
