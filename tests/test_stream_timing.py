@@ -121,7 +121,8 @@ def test_valid_transforms_keep_every_event_and_delay_at_most_one() -> None:
 
 
 def test_buffering_mutants_are_targeted_and_valid_transforms_are_not_run() -> None:
-    for mutant in ("gap.stream-held-whole", "gap.stream-held-until-tool-call", "gap.stream-flush-every-8"):
+    buffering = ("gap.stream-held-whole", "gap.stream-held-until-tool-call", "gap.stream-flush-every-8")
+    for mutant in (*buffering, "gap.websocket-turn-held"):
         mt = get_mutant(mutant)
         assert mt.level == "MUST" and "responses.stream.timing.*" in mt.targeted, mt
     assert not {mt.id for mt in ALL} & set(VALID_TRANSFORMS)
@@ -188,6 +189,7 @@ def test_the_timing_cases_exist() -> None:
         "responses.stream.timing.hosted-mcp",
         "responses.stream.timing.hosted-file-search",
         "responses.stream.timing.not-held",
+        "responses.stream.timing.websocket",
     }
 
 
@@ -223,6 +225,11 @@ CAUGHT = {
         "responses.stream.timing.hosted-mcp": Verdict.PASS,
         "responses.stream.timing.hosted-file-search": Verdict.PASS,
         "responses.stream.timing.not-held": Verdict.FAIL,
+    },
+    # WebSocket mode: a turn's events held until it ends; the HTTP streams are untouched
+    "gap.websocket-turn-held": {
+        "responses.stream.timing.websocket": Verdict.FAIL,
+        "responses.stream.timing.first-delta-early": Verdict.PASS,
     },
     # batches of 8 events: the text arrives in bursts 7 chunk intervals apart (the limit is 6)
     "gap.stream-flush-every-8": {

@@ -24,6 +24,7 @@ from conformance.cases._stateful import attach, create_store, require_mcp, uploa
 from conformance.context import CaseContext, StreamResult
 from conformance.model import Level, Tier, case
 from conformance.profiles import TERMINAL_EVENTS
+from conformance.websocket import responses_socket
 
 STREAM_SPEC = (
     "stream: If set to true, the model response data will be streamed to the client as it is generated "
@@ -76,26 +77,32 @@ async def _timed_stream(ctx: CaseContext, input: Any, **extra: Any) -> StreamRes
     return res
 
 
-def _arrivals(res: StreamResult, event_type: str) -> list[float]:
-    return [t for t, p in res.timed_payloads() if p.get("type") == event_type]
+Timed = list[tuple[float, dict[str, Any]]]
 
 
-def _terminal_ms(res: StreamResult) -> float:
-    return [t for t, p in res.timed_payloads() if p.get("type") in TERMINAL_EVENTS][-1]
+def _arrivals(timed: Timed, event_type: str) -> list[float]:
+    return [t for t, p in timed if p.get("type") == event_type]
 
 
-def _report(ctx: CaseContext, res: StreamResult, deltas: list[float]) -> dict[str, Any]:
-    summary = timing.summarize([t for t, _ in res.timed_payloads()], deltas).as_dict()
-    ctx.note("arrival times (ms since the request): " + json.dumps(summary))
+def _terminal_ms(timed: Timed) -> float:
+    return [t for t, p in timed if p.get("type") in TERMINAL_EVENTS][-1]
+
+
+def _report(ctx: CaseContext, timed: Timed, deltas: list[float]) -> dict[str, Any]:
+    summary = timing.summarize([t for t, _ in timed], deltas).as_dict()
+    note = "arrival times (ms since the request): " + json.dumps(summary)
+    if note not in ctx.notes:
+        ctx.note(note)
     return summary
 
 
-def _check_lead(ctx: CaseContext, res: StreamResult, deltas: list[float], chunks: int, what: str) -> None:
+def _check_lead(ctx: CaseContext, timed: Timed, deltas: list[float], chunks: int, what: str) -> None:
     """The first delta arrives well before the end: at least LEAD_FRACTION of the backend's
     generation time (``chunks`` paced chunks after it) before the terminal event."""
-    summary = _report(ctx, res, deltas)
-    ctx.check(deltas, f"the stream carries {what}", expected=">= 1 delta", actual=res.types)
-    lead = _terminal_ms(res) - deltas[0]
+    summary = _report(ctx, timed, deltas)
+    types = [p.get("type") for _, p in timed]
+    ctx.check(deltas, f"the stream carries {what}", expected=">= 1 delta", actual=types)
+    lead = _terminal_ms(timed) - deltas[0]
     want = LEAD_FRACTION * chunks * SPACING_MS
     ctx.check(
         lead >= want,
@@ -106,10 +113,10 @@ def _check_lead(ctx: CaseContext, res: StreamResult, deltas: list[float], chunks
     )
 
 
-def _check_spacing(ctx: CaseContext, res: StreamResult, deltas: list[float], chunks: int, what: str) -> None:
+def _check_spacing(ctx: CaseContext, timed: Timed, deltas: list[float], chunks: int, what: str) -> None:
     """The deltas keep the backend's pacing: spread over at least SPAN_FRACTION of it, and no
     silence longer than MAX_HOLD chunk intervals between two of them."""
-    summary = _report(ctx, res, deltas)
+    summary = _report(ctx, timed, deltas)
     want_span = SPAN_FRACTION * (chunks - 1) * SPACING_MS
     ctx.check(
         timing.span(deltas) >= want_span,
@@ -128,6 +135,12 @@ def _check_spacing(ctx: CaseContext, res: StreamResult, deltas: list[float], chu
     )
 
 
+def _check_paced(ctx: CaseContext, timed: Timed, event_type: str, chunks: int, what: str) -> None:
+    deltas = _arrivals(timed, event_type)
+    _check_lead(ctx, timed, deltas, chunks, what)
+    _check_spacing(ctx, timed, deltas, chunks, what + "s")
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -142,7 +155,8 @@ def _check_spacing(ctx: CaseContext, res: StreamResult, deltas: list[float], chu
 async def first_delta_early(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     res = await _timed_stream(ctx, _text(WORDS))
-    _check_lead(ctx, res, _arrivals(res, "response.output_text.delta"), len(WORDS), "text delta")
+    timed = res.timed_payloads()
+    _check_lead(ctx, timed, _arrivals(timed, "response.output_text.delta"), len(WORDS), "text delta")
 
 
 @case(
@@ -156,7 +170,8 @@ async def first_delta_early(ctx: CaseContext) -> None:
 async def delta_spacing(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     res = await _timed_stream(ctx, _text(WORDS))
-    _check_spacing(ctx, res, _arrivals(res, "response.output_text.delta"), len(WORDS), "text deltas")
+    timed = res.timed_payloads()
+    _check_spacing(ctx, timed, _arrivals(timed, "response.output_text.delta"), len(WORDS), "text deltas")
 
 
 @case(
@@ -170,9 +185,10 @@ async def delta_spacing(ctx: CaseContext) -> None:
 async def created_early(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     res = await _timed_stream(ctx, _text(["first", "second"], CREATED_SPACING_MS))
-    created = _arrivals(res, "response.created")
-    deltas = _arrivals(res, "response.output_text.delta")
-    summary = _report(ctx, res, deltas)
+    timed = res.timed_payloads()
+    created = _arrivals(timed, "response.created")
+    deltas = _arrivals(timed, "response.output_text.delta")
+    summary = _report(ctx, timed, deltas)
     ctx.check(created and deltas, "the stream has response.created and a text delta", actual=res.types)
     lead = deltas[0] - created[0]
     want = CREATED_LEAD_FRACTION * CREATED_SPACING_MS
@@ -207,17 +223,11 @@ async def function_call_arguments(ctx: CaseContext) -> None:
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     }
     res = await _timed_stream(ctx, f"[[slow:{SPACING_MS}]] [[tool:get_weather:{args}]]", tools=[tool])
-    deltas = _arrivals(res, "response.function_call_arguments.delta")
-    _check_lead(ctx, res, deltas, pieces, "function-call arguments delta")
-    _check_spacing(ctx, res, deltas, pieces, "function-call arguments deltas")
+    _check_paced(ctx, res.timed_payloads(), "response.function_call_arguments.delta", pieces,
+                 "function-call arguments delta")
 
 
 # --------------------------------------------------------------------------- hosted tools
-
-
-def _final_text_deltas(res: StreamResult) -> list[float]:
-    """Arrivals of the text deltas of the answer after the hosted tool ran."""
-    return _arrivals(res, "response.output_text.delta")
 
 
 @case(
@@ -248,9 +258,9 @@ async def hosted_mcp(ctx: CaseContext) -> None:
         expected="response.mcp_call.completed",
         actual=res.types,
     )
-    deltas = _final_text_deltas(res)
-    _check_lead(ctx, res, deltas, len(WORDS), "text delta of the answer")
-    _check_spacing(ctx, res, deltas, len(WORDS), "text deltas of the answer")
+    # the answer after the tool ran is the stream's only text
+    timed = res.timed_payloads()
+    _check_paced(ctx, timed, "response.output_text.delta", len(WORDS), "text delta of the answer")
 
 
 @case(
@@ -280,9 +290,36 @@ async def hosted_file_search(ctx: CaseContext) -> None:
         expected="response.file_search_call.completed",
         actual=res.types,
     )
-    deltas = _final_text_deltas(res)
-    _check_lead(ctx, res, deltas, len(WORDS), "text delta of the answer")
-    _check_spacing(ctx, res, deltas, len(WORDS), "text deltas of the answer")
+    # the answer after the tool ran is the stream's only text
+    timed = res.timed_payloads()
+    _check_paced(ctx, timed, "response.output_text.delta", len(WORDS), "text delta of the answer")
+
+
+# --------------------------------------------------------------------------- WebSocket mode
+
+
+@case(
+    "responses.stream.timing.websocket",
+    level=Level.MUST,
+    title="WebSocket mode: text deltas arrive as they are generated, not held until the turn ends",
+    spec="Servers MUST send response progress over the WebSocket using the same streaming event objects "
+    "defined for streaming HTTP responses. " + STREAM_SPEC,
+    source="openresponses-spec-2026-04-24.md, WebSocket Transport; " + OAI_STREAM,
+    tier=Tier.SCRIPTED,
+)
+async def websocket(ctx: CaseContext) -> None:
+    await ctx.require_scripted()
+    async with responses_socket(ctx) as sock:
+        events = await sock.turn(input=_text(WORDS))
+        received = [f["t_ms"] for f in sock.frames if f.get("direction") == "received"]
+    ctx.check(
+        len(received) == len(events) and events[-1].get("type") in TERMINAL_EVENTS,
+        "the turn ends with a terminal event",
+        expected=list(TERMINAL_EVENTS),
+        actual=[e.get("type") for e in events][-5:],
+    )
+    timed = list(zip(received, events, strict=True))
+    _check_paced(ctx, timed, "response.output_text.delta", len(WORDS), "text delta")
 
 
 # --------------------------------------------------------------------------- any backend
@@ -309,9 +346,10 @@ HELD_TAIL = 0.2
 )
 async def not_held(ctx: CaseContext) -> None:
     res = await _timed_stream(ctx, LONG_PROMPT)
-    events = [t for t, _ in res.timed_payloads()]
-    deltas = _arrivals(res, "response.output_text.delta")
-    summary = _report(ctx, res, deltas)
+    timed = res.timed_payloads()
+    events = [t for t, _ in timed]
+    deltas = _arrivals(timed, "response.output_text.delta")
+    summary = _report(ctx, timed, deltas)
     total = res.end_ms or 0.0
     if total < LONG_MS or len(events) < 5:
         ctx.note(
