@@ -278,7 +278,8 @@ def envoy_stack(request: pytest.FixtureRequest) -> Iterator[tuple[Stack, str]]:
     fixture server."""
     mcp = mcp_server.start()
     try:
-        with Stack(StackConfig(mode=request.param)) as stack:
+        # a generous start-up time: the point is the timing of streams, on a loaded machine
+        with Stack(StackConfig(mode=request.param, startup_timeout=120)) as stack:
             yield stack, mcp.url
     finally:
         mcp.stop()
