@@ -3,7 +3,7 @@ buffering mutants and valid transforms they are proven against, and the cases th
 reference directly, behind the mutating proxy with each buffering fault (FAIL) and each valid
 transform (PASS), and behind the healthy MutatingProxy rig.
 
-`STREAM_TIMING_REPEAT=20 pytest tests/test_stream_timing.py -k repeated` repeats the verdicts
+`STREAM_TIMING_REPEAT=20 pytest tests/conformance/test_stream_timing.py -k repeated` repeats the verdicts
 (default 1 run) to show they do not flicker on a loaded machine (conformance/README.md,
 "Streaming timing", says how it was measured)."""
 
@@ -267,7 +267,7 @@ async def test_repeated_verdicts_do_not_flicker(
 
 # --------------------------------------------------------------------------- through Envoy
 
-WAIVERS = tomllib.loads((Path(__file__).parent.parent / "envoy" / "conformance-waivers.toml").read_text())[
+WAIVERS = tomllib.loads((Path(__file__).parents[2] / "envoy" / "conformance-waivers.toml").read_text())[
     "waivers"
 ]
 
