@@ -2,7 +2,7 @@
 
 One run starts, on loopback only: the scripted backend (`python -m fixtures.backend`), the
 reference gateway (`responses-gateway serve`, HTTP and ext_proc in one process) with a real
-Envoy in front of it (`reference.stack.Stack`), and a second Envoy rendered without the ext_proc
+Envoy in front of it (`devstack.stack.Stack`), and a second Envoy rendered without the ext_proc
 filter (`gateway_envoy.launcher.render(extproc=False)`) that proxies straight to the backend.
 It then measures side by side, for each path, non-streaming and streaming:
 
@@ -456,7 +456,7 @@ def passthrough_envoy(backend_url: str) -> Iterator[EnvoyProcess]:
 
 
 def run(args: argparse.Namespace) -> list[Row]:
-    from reference.stack import Stack, StackConfig
+    from devstack.stack import Stack, StackConfig
 
     rows: list[Row] = []
     with Stack(StackConfig()) as stack, passthrough_envoy(stack.backend_url) as plain:

@@ -14,7 +14,8 @@ holds it until Ctrl-C / SIGTERM, then stops everything it started, by PID:
     backend: URL
     try: curl ...
 
-Every part is a child process (the gateway is `python -m reference.cli serve`): Envoy sets
+Every part is a child process (`childproc.ChildProcess`; the gateway is `python -m reference.cli
+serve`): Envoy sets
 PR_SET_PDEATHSIG, so it must be the child of a process that stays alive, and separate processes
 let tests kill one part (the ext_proc server, the backend) to check the error paths.
 """
@@ -22,30 +23,33 @@ let tests kill one part (the ext_proc server, the backend) to check the error pa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from gateway_envoy.launcher import REQUEST_MODES, EnvoyProcess, Mode, RequestMode, render
+from gateway_envoy.launcher import (
+    DEFAULT_REQUEST_BUFFER_LIMIT,
+    REQUEST_MODES,
+    EnvoyProcess,
+    Mode,
+    RequestMode,
+    render,
+)
 
+from childproc import ChildProcess
+from fixtures.backend.server import start_subprocess as start_scripted_backend
 from reference.config import DEFAULT_BACKEND_TIMEOUT, PROFILES
 
 _HTTP_RE = re.compile(r"HTTP on (http://\S+?)(?:/v1)?\s*$")
 _EXTPROC_RE = re.compile(r"ext_proc gRPC on \[?([^\]\s]+?)\]?:(\d+)\s*$")
-
-# Envoy and the gateway get the same body limit, so a too-large body is a 413 on both paths.
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -60,7 +64,9 @@ class StackConfig:
     """SQLite file; None: a temporary file removed on stop."""
     mode: Mode = "streamed"
     request_mode: RequestMode = "buffered"
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_body_bytes: int = DEFAULT_REQUEST_BUFFER_LIMIT
+    """Envoy's request buffer limit, given to the gateway too: a too-large body is a 413 on both
+    paths."""
     backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
     backend_api_key_env: str | None = None
     envoy_log_level: str = "warning"
@@ -70,66 +76,10 @@ class StackConfig:
     """Streaming dialect where the specs disagree (see `responses-gateway serve --profile`)."""
 
 
-class StackError(RuntimeError):
-    pass
-
-
-class _LineReader:
-    """Collects a child's stdout lines on a thread so we can wait for a pattern."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self.lines.append("")  # EOF marker
-            self._cond.notify_all()
-
-    def wait_for(
-        self, pattern: re.Pattern[str], timeout: float, proc: subprocess.Popen[str]
-    ) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self._cond:
-            while True:
-                for line in self.lines[seen:]:
-                    match = pattern.search(line)
-                    if match:
-                        return match
-                seen = len(self.lines)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (proc.poll() is not None and self.lines and self.lines[-1] == ""):
-                    raise StackError(
-                        f"no line matching {pattern.pattern!r}; output so far:\n"
-                        + "\n".join(self.lines[-30:])
-                    )
-                self._cond.wait(min(remaining, 0.2))
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _stop_child(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 class Stack:
@@ -139,13 +89,12 @@ class Stack:
         self.config = config or StackConfig()
         self.backend: Any = None  # fixtures.backend.server.SubprocessHandle
         self.backend_url = self.config.backend_url or ""
-        self.gateway: subprocess.Popen[str] | None = None
+        self.gateway: ChildProcess | None = None
         self.envoy: EnvoyProcess | None = None
         self.http_url = ""
         self.extproc_host = "127.0.0.1"
         self.extproc_port = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._gateway_out: _LineReader | None = None
 
     # --- addresses -----------------------------------------------------------------------------
 
@@ -190,9 +139,7 @@ class Stack:
     def _start_backend(self) -> None:
         if self.config.backend_url:
             return
-        from fixtures.backend.server import start_subprocess
-
-        self.backend = start_subprocess(port=0, host="127.0.0.1", timeout=self.config.startup_timeout)
+        self.backend = start_scripted_backend(port=0, host="127.0.0.1", timeout=self.config.startup_timeout)
         self.backend_url = self.backend.url
 
     def _start_gateway(self) -> None:
@@ -231,21 +178,11 @@ class Stack:
         ]
         if cfg.backend_api_key_env:
             cmd += ["--backend-api-key-env", cfg.backend_api_key_env]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.gateway = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        assert self.gateway.stdout is not None
-        self._gateway_out = _LineReader(self.gateway.stdout)
-        ext = self._gateway_out.wait_for(_EXTPROC_RE, cfg.startup_timeout, self.gateway)
-        self.extproc_host, self.extproc_port = ext.group(1), int(ext.group(2))
-        http = self._gateway_out.wait_for(_HTTP_RE, cfg.startup_timeout, self.gateway)
-        self.http_url = http.group(1)
+        self.gateway = ChildProcess.spawn("responses-gateway serve", cmd)
+        found = self.gateway.wait_for_all({"extproc": _EXTPROC_RE, "http": _HTTP_RE},
+                                          timeout=cfg.startup_timeout)
+        self.extproc_host, self.extproc_port = found["extproc"].group(1), int(found["extproc"].group(2))
+        self.http_url = found["http"].group(1)
 
     def _start_envoy(self) -> None:
         cfg = self.config
@@ -270,16 +207,12 @@ class Stack:
         self.envoy = EnvoyProcess(config, log_level=cfg.envoy_log_level, ready_timeout=cfg.startup_timeout)
         self.envoy.start()
 
-    def gateway_output(self) -> list[str]:
-        return list(self._gateway_out.lines) if self._gateway_out else []
-
     def stop(self) -> None:
         """Stop what was started, in reverse order, each by PID."""
         if self.envoy is not None:
             self.envoy.stop()
-        _stop_child(self.gateway)
-        if self.gateway is not None and self.gateway.stdout is not None:
-            self.gateway.stdout.close()
+        if self.gateway is not None:
+            self.gateway.stop()
         if self.backend is not None:
             self.backend.stop()
         if self._tmp is not None:
@@ -307,7 +240,7 @@ def run_up(config: StackConfig | None = None) -> int:
     try:
         try:
             stack.start()
-        except (StackError, OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:
             print(f"responses-gateway up: error: {exc}", file=sys.stderr, flush=True)
             return 1
         for line in stack.banner():
@@ -365,7 +298,7 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body-bytes",
         type=int,
-        default=DEFAULT_MAX_BODY_BYTES,
+        default=DEFAULT_REQUEST_BUFFER_LIMIT,
         help="request body limit for Envoy and the gateway alike (default %(default)s)",
     )
     parser.add_argument("--backend-timeout", type=float, default=DEFAULT_BACKEND_TIMEOUT)
@@ -404,7 +337,7 @@ def up_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m reference.stack [options]`: the same as `responses-gateway up`."""
+    """`python -m devstack.stack [options]`: the same as `responses-gateway up`."""
     parser = argparse.ArgumentParser(prog="responses-gateway up", description=__doc__.split("\n\n")[0])
     add_up_arguments(parser)
     return up_command(parser.parse_args(argv))

@@ -2,7 +2,7 @@
 
 - `direct`: the scripted backend (`python -m fixtures.backend --port 0`) and, in front of it,
   `responses-gateway serve --backend-url URL --http-port 0 --extproc-port 0 --db TMP`.
-- `envoy`: `reference.stack.Stack` (what `responses-gateway up` runs): scripted backend, the
+- `envoy`: `devstack.stack.Stack` (what `responses-gateway up` runs): scripted backend, the
   gateway with ext_proc, and a real Envoy in front; the fuzzer talks to Envoy only.
 
 The scripted backend answers any `model`, so fuzzed model names cost nothing.
@@ -28,8 +28,8 @@ class Target:
 
 @contextlib.contextmanager
 def direct(workdir: Path) -> Iterator[Target]:
+    from devstack.gateway_process import start_subprocess as start_gateway
     from fixtures.backend.server import start_subprocess as start_backend
-    from reference.cli import start_subprocess as start_gateway
 
     with start_backend(port=0, host="127.0.0.1") as backend:
         args = [
@@ -42,7 +42,7 @@ def direct(workdir: Path) -> Iterator[Target]:
 
 @contextlib.contextmanager
 def envoy(workdir: Path) -> Iterator[Target]:
-    from reference.stack import Stack, StackConfig
+    from devstack.stack import Stack, StackConfig
 
     with Stack(StackConfig(db=str(workdir / "envoy.sqlite3"))) as stack:
         yield Target("envoy", stack.envoy_url.rstrip("/"))

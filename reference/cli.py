@@ -1,11 +1,12 @@
-"""`responses-gateway`: run the reference gateway.
+"""`serve`: run the reference gateway (HTTP, and ext_proc beside it).
 
-    responses-gateway serve --backend-url URL --http-port 8080 --db PATH [--host 127.0.0.1]
+    python -m reference.cli serve --backend-url URL --http-port 8080 --db PATH [--host 127.0.0.1]
         [--max-body-bytes N] [--backend-timeout S] [--backend-api-key-env VAR] [--extproc-port P]
 
-Without `--backend-url`, `serve` starts the scripted backend (`python -m fixtures.backend`) on a
-free port and uses it, so the quick start needs no model server. `--http-port 0` picks a free
-port; the printed `HTTP on` line always shows the real one (tests parse it).
+The `responses-gateway` command (`devstack.cli`) adds what needs the dev tooling: `serve`
+without `--backend-url` (the scripted backend on a free port) and `up`. This module never
+imports it. `--http-port 0` picks a free port; the printed `HTTP on` line always shows the real
+one (tests parse it).
 """
 
 from __future__ import annotations
@@ -14,18 +15,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import re
 import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 from reference import logredact
 from reference.config import (
@@ -140,12 +133,9 @@ def _extproc_port(text: str) -> int | None:
     return None if port == 0 else port
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="responses-gateway", description="The reference Responses gateway.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve", help="serve the Responses API over HTTP (and ext_proc when asked)")
-    p.add_argument("--backend-url", help="OpenAI-compatible model server, e.g. http://127.0.0.1:11434 "
-                   "(default: start the scripted fixtures.backend on a free port)")
+def add_serve_arguments(p: argparse.ArgumentParser, *, backend_url_help: str) -> None:
+    """The `serve` options (shared with `responses-gateway serve`)."""
+    p.add_argument("--backend-url", help=backend_url_help)
     p.add_argument("--http-port", type=int, default=8080, help="HTTP port (0: pick a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
@@ -170,16 +160,6 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="INFO")
     add_security_arguments(p)
 
-    from reference.stack import add_up_arguments
-
-    up = sub.add_parser(
-        "up", help="the gateway, a real Envoy in front of it and (without --backend-url) the scripted "
-        "backend, all on localhost; Ctrl-C stops everything",
-    )
-    add_up_arguments(up)
-    up.add_argument("--log-level", default="WARNING")
-    return parser
-
 
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     """Options `serve` and `up` share."""
@@ -194,32 +174,16 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
         "path prefix) may be used; repeatable. Default: any server a request names")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every backend request at INFO: noise next to Hypercorn's own log.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     # URLs clients send (MCP servers) may carry credentials; HTTP clients log them at INFO.
     logredact.install()
-    if args.command == "serve":
-        return _serve_command(args)
-    if args.command == "up":
-        from reference.stack import up_command
-
-        return up_command(args)
-    return 2  # pragma: no cover - argparse enforces the subcommand
 
 
-def _serve_command(args: argparse.Namespace) -> int:
-    fixture = None
-    backend_url = args.backend_url
-    if backend_url is None:
-        from fixtures.backend.server import start_subprocess
-
-        fixture = start_subprocess(port=0, host="127.0.0.1")
-        backend_url = fixture.url
-        _say(f"no --backend-url given: started the scripted backend (fixtures.backend) at {backend_url}")
+def serve_command(args: argparse.Namespace, backend_url: str) -> int:
+    """Run `serve` from parsed arguments against `backend_url`; the exit code."""
     try:
         config = GatewayConfig(
             backend_url=backend_url,
@@ -239,97 +203,23 @@ def _serve_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"responses-gateway: error: {exc}", file=sys.stderr, flush=True)
         return 1
-    finally:
-        if fixture is not None:
-            fixture.stop()
     return 0
 
 
-# --- running `serve` as a child process (tests, launchers) ------------------------------------
-
-_READY_RE = re.compile(re.escape(READY_PREFIX) + r"(\S+)")
-
-
-@dataclass
-class GatewayProcess:
-    """`responses-gateway serve` running as a child process (see :func:`start_subprocess`).
-
-    Its output (stdout and stderr merged) is drained continuously into `lines`, so a chatty
-    gateway can never block on a full pipe.
-    """
-
-    process: subprocess.Popen[str]
-    url: str
-    """The API base, `http://HOST:PORT/v1` (what an OpenAI SDK takes as base_url)."""
-    lines: list[str] = field(default_factory=list)
-    _reader: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        """`http://HOST:PORT` without `/v1` (for /health, /openapi.json)."""
-        return self.url.removesuffix("/v1")
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        """Signal the child by PID and wait for it (SIGKILL after `timeout`); return its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        if self._reader is not None:
-            self._reader.join(timeout)
-        return self.process.returncode
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-def start_subprocess(args: Sequence[str], *, timeout: float = 20.0) -> GatewayProcess:
-    """Spawn `python -m reference.cli serve ARGS...` and wait for its `HTTP on` line."""
-    if "--extproc-port" not in args:
-        # Tests run gateways side by side: never let them fight over the default 10000.
-        args = [*args, "--extproc-port", "0"]
-    cmd = [sys.executable, "-m", "reference.cli", "serve", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    ready = threading.Event()
-    found: list[str] = []
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = _READY_RE.search(line)
-            if match and not found:
-                found.append(match.group(1))
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=drain, name="responses-gateway output", daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout
-    while not ready.wait(0.05):
-        if time.monotonic() > deadline:
-            break
-    if not found:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        reader.join(5)
-        raise RuntimeError(f"responses-gateway did not report its URL within {timeout}s:\n{''.join(lines)}")
-    return GatewayProcess(process, found[0], lines, reader)
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m reference.cli serve --backend-url URL ...`."""
+    parser = argparse.ArgumentParser(prog="python -m reference.cli",
+                                     description="The reference Responses gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_parser = sub.add_parser("serve", help="serve the Responses API over HTTP (and ext_proc)")
+    add_serve_arguments(serve_parser, backend_url_help="OpenAI-compatible model server, e.g. "
+                        "http://127.0.0.1:11434 (required; `responses-gateway serve` starts the "
+                        "scripted backend without it)")
+    args = parser.parse_args(argv)
+    if args.backend_url is None:
+        serve_parser.error("--backend-url is required")
+    configure_logging(args.log_level)
+    return serve_command(args, args.backend_url)
 
 
 if __name__ == "__main__":  # pragma: no cover

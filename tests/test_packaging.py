@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP_LEVEL = ("reference", "conformance", "fixtures", "protos")
+TOP_LEVEL = ("reference", "conformance", "fixtures", "protos", "devstack", "childproc")
 
 
 def _declared_packages() -> set[str]:

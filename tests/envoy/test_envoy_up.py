@@ -1,4 +1,4 @@
-"""`responses-gateway up` (reference.stack): starts backend + gateway + Envoy, prints the lines
+"""`responses-gateway up` (devstack.stack): starts backend + gateway + Envoy, prints the lines
 the harness parses, serves through Envoy, and stops everything on SIGTERM / Ctrl-C."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _port_open(port: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_up_prints_banner_serves_and_stops_everything(sig: signal.Signals) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reference.stack"],
+        [sys.executable, "-m", "devstack.stack"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,7 +69,7 @@ def test_up_prints_banner_serves_and_stops_everything(sig: signal.Signals) -> No
 
 def test_starting_a_running_stack_again_starts_nothing_new() -> None:
     # `with Stack(...).start() as s:` once orphaned a whole stack: __enter__ started a second.
-    from reference.stack import Stack, StackConfig
+    from devstack.stack import Stack, StackConfig
 
     with Stack(StackConfig()).start() as stack:
         first = (stack.gateway, stack.envoy, stack.backend)

@@ -20,9 +20,9 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from devstack.gateway_process import start_subprocess as start_gateway
+from devstack.stack import Stack, StackConfig
 from fixtures.backend.server import start_subprocess as start_backend
-from reference.cli import start_subprocess as start_gateway
-from reference.stack import Stack, StackConfig
 
 
 @pytest.fixture(scope="module")

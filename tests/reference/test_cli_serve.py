@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.gateway_process import GatewayProcess, start_subprocess
 from fixtures.backend.server import BackendHandle, run_in_thread
-from reference.cli import READY_PREFIX, GatewayProcess, start_subprocess
+from reference.cli import READY_PREFIX
 
 
 @pytest.fixture(scope="module")

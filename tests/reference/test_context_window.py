@@ -12,8 +12,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from devstack.gateway_process import GatewayProcess, start_subprocess
 from fixtures.backend.server import run_in_thread
-from reference.cli import GatewayProcess, start_subprocess
 from reference.core import compaction
 from reference.core.errors import APIError
 

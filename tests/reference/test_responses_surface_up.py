@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from openai import OpenAI
 
-from reference.stack import Stack, StackConfig
+from devstack.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

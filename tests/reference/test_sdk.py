@@ -11,8 +11,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from devstack.gateway_process import GatewayProcess, start_subprocess
 from fixtures.backend.server import run_in_thread
-from reference.cli import GatewayProcess, start_subprocess
 
 WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather for a city",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}},

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
+from devstack.stack import Stack, StackConfig
 from fixtures import mcp_server
 from fixtures.mcp_server import MCPServerHandle
-from reference.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.stack import Stack, StackConfig
 from fixtures.backend.testing import sse_data
-from reference.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

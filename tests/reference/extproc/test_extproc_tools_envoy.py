@@ -26,10 +26,10 @@ import httpx
 import pytest
 from gateway_envoy.launcher import EnvoyProcess, RequestMode, render
 
+from devstack.stack import Stack, StackConfig
 from fixtures import mcp_server
 from fixtures.backend.testing import sse_data
 from fixtures.mcp_server import MCPServerHandle
-from reference.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

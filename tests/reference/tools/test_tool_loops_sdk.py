@@ -25,10 +25,10 @@ from openai.types.responses import (
     ResponseOutputTextAnnotationAddedEvent,
 )
 
+from devstack.gateway_process import GatewayProcess, start_subprocess
 from fixtures import mcp_server
 from fixtures.backend.server import run_in_thread
 from fixtures.mcp_server import MCPServerHandle
-from reference.cli import GatewayProcess, start_subprocess
 
 DOCS = Path(__file__).resolve().parents[3] / "fixtures" / "documents"
 
