@@ -69,6 +69,8 @@ if str(ROOT) not in sys.path:  # `python benchmarks/gateway.py` from a checkout
 
 from gateway_envoy.launcher import EnvoyProcess, find_envoy, render  # noqa: E402
 
+from childproc import ChildProcess  # noqa: E402
+
 Kind = Literal["chat", "responses"]
 
 # The targets of issue 3 item 8, all relative to Envoy pass-through on the same run.
@@ -534,17 +536,11 @@ def profile_extproc(args: argparse.Namespace) -> str:
 
     with tempfile.TemporaryDirectory() as tmp, start_subprocess(port=0) as backend:
         stats_path = args.profile_out or os.path.join(tmp, "extproc.pstats")
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--_profiled-extproc", backend.url, stats_path],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        child = ChildProcess.spawn(
+            "profiled ext_proc", [sys.executable, __file__, "--_profiled-extproc", backend.url, stats_path],
+            stderr=False)
         try:
-            assert child.stdout is not None
-            line = child.stdout.readline()
-            match = _EXTPROC_RE.search(line)
-            if not match:
-                raise RuntimeError(f"the profiled ext_proc server did not start: {line!r}")
-            port = int(match.group(2))
+            port = int(child.wait_for(_EXTPROC_RE, timeout=30).group(2))
             b = urlsplit(backend.url)
             assert b.port is not None
             config = render(listen_port=0, admin_port=0, http_port=b.port, extproc_port=port,
@@ -555,8 +551,7 @@ def profile_extproc(args: argparse.Namespace) -> str:
                     sequential([path], args.requests, args.warmup)
                     throughput([path], args.concurrency, args.total, args.duration)
         finally:
-            child.send_signal(signal.SIGTERM)
-            child.wait(20)
+            child.stop(timeout=20)
         text = io.StringIO()
         stats = pstats.Stats(stats_path, stream=text)
         stats.strip_dirs().sort_stats("tottime").print_stats(25)

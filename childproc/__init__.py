@@ -148,7 +148,8 @@ class ChildProcess:
         log_tail = ""
         if self.log_path is not None and self.log_path.exists():
             logged = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-            log_tail = "\n  last log lines:\n" + ("\n".join("    " + ln for ln in logged) or "    (none)")
+            label = "last log lines" if self.popen.stdout is None else "last stderr"
+            log_tail = f"\n  {label}:\n" + ("\n".join("    " + ln for ln in logged) or "    (none)")
         expected = f"; still expected lines for {list(missing)}" if missing else ""
         return (f"{self.name} {what}{expected} (command: {shlex.join(self.cmd)})\n"
                 f"  last output:\n{tail}{log_tail}")
@@ -178,7 +179,7 @@ class ChildProcess:
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout)
+            self.popen.wait(max(timeout, 5.0))  # SIGKILL cannot be ignored: this is quick
         if self._reader is not None:
             self._reader.join(timeout)
         if self.popen.stdout is not None:

@@ -8,19 +8,17 @@ those commands print.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from childproc import ChildFailed, ChildProcess
 
 # reference-docker and reference-ollama run in containers (conformance.container_targets).
 BUILTIN_TARGETS = ("reference", "reference-envoy", "reference-docker", "reference-ollama")
@@ -54,97 +52,40 @@ class TargetUnavailable(TargetError):
 
 @dataclass
 class Process:
-    """A child process whose stdout is read line by line in a thread."""
+    """A built-in target's child process (`childproc.ChildProcess`: stdout read line by line
+    on a thread, stderr appended to a log file)."""
 
-    name: str
-    popen: subprocess.Popen[str]
-    cmd: list[str]
-    log_path: Path | None = None
-    lines: list[str] = field(default_factory=list)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    child: ChildProcess
 
-    def start_reader(self) -> None:
-        def read() -> None:
-            assert self.popen.stdout is not None
-            for line in self.popen.stdout:
-                with self._cond:
-                    self.lines.append(line.rstrip("\n"))
-                    self._cond.notify_all()
-            with self._cond:
-                self._cond.notify_all()
+    @property
+    def name(self) -> str:
+        return self.child.name
 
-        threading.Thread(target=read, name=f"{self.name}-stdout", daemon=True).start()
+    @property
+    def popen(self) -> subprocess.Popen[str]:
+        return self.child.popen
+
+    @property
+    def lines(self) -> list[str]:
+        return self.child.lines
 
     def wait_for(
         self, patterns: dict[str, re.Pattern[str]], required: Sequence[str], timeout: float
     ) -> dict[str, str]:
         """Wait until every required pattern matched a stdout line; return the named groups."""
-        found: dict[str, str] = {}
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self._cond:
-            while True:
-                for line in self.lines[seen:]:
-                    for key, rx in patterns.items():
-                        m = rx.search(line)
-                        if m and key not in found:
-                            found[key] = next(v for v in m.groupdict().values() if v)
-                seen = len(self.lines)
-                if all(k in found for k in required):
-                    return found
-                if self.popen.poll() is not None:
-                    raise TargetError(
-                        self._failure(f"exited with code {self.popen.returncode}", required, found)
-                    )
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TargetError(
-                        self._failure(f"printed no ready line within {timeout:g}s", required, found)
-                    )
-                self._cond.wait(min(left, 0.2))
-
-    def _failure(self, what: str, required: Sequence[str], found: dict[str, str]) -> str:
-        missing = [k for k in required if k not in found]
-        tail = "\n".join("    " + ln for ln in self.lines[-20:]) or "    (no output)"
-        log_tail = ""
-        if self.log_path is not None and self.log_path.exists():
-            err = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-            log_tail = "\n  last stderr:\n" + ("\n".join("    " + ln for ln in err) or "    (none)")
-        return (
-            f"{self.name} {what}; still expected lines for {missing} "
-            f"(command: {shlex.join(self.cmd)})\n  last output:\n{tail}{log_tail}"
-        )
+        try:
+            found = self.child.wait_for_all(patterns, required, timeout)
+        except ChildFailed as exc:
+            raise TargetError(str(exc)) from None
+        return {key: next(v for v in m.groupdict().values() if v) for key, m in found.items()}
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGINT)  # Ctrl-C: lets `up` stop its own children
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        # SIGINT first (Ctrl-C: lets `up` stop its own children), then SIGTERM, then SIGKILL.
+        self.child.stop((signal.SIGINT, signal.SIGTERM), timeout)
 
 
 def spawn(name: str, cmd: Sequence[str], log_path: Path) -> Process:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log_path, "ab") as log:
-        popen = subprocess.Popen(
-            list(cmd),
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-            env=env,
-        )
-    proc = Process(name, popen, list(cmd), log_path)
-    proc.start_reader()
-    return proc
+    return Process(ChildProcess.spawn(name, cmd, stderr=log_path))
 
 
 def gateway_command() -> list[str]:

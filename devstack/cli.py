@@ -14,7 +14,6 @@ import sys
 from collections.abc import Sequence
 
 from devstack.stack import add_up_arguments, up_command
-from fixtures.backend.server import start_subprocess as start_scripted_backend
 from reference.cli import add_serve_arguments, configure_logging, serve_command
 
 
@@ -41,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return up_command(args)
     if args.backend_url is not None:
         return serve_command(args, args.backend_url)
+    # Imported here: `serve --backend-url` (what the harness runs) need not load the backend.
+    from fixtures.backend.server import start_subprocess as start_scripted_backend
+
     scripted = start_scripted_backend(port=0, host="127.0.0.1")
     try:
         print("responses-gateway: no --backend-url given: started the scripted backend "

@@ -57,12 +57,15 @@ class GatewayProcess:
 
 
 def start_subprocess(args: Sequence[str], *, timeout: float = 20.0) -> GatewayProcess:
-    """Spawn `responses-gateway serve ARGS...` (`python -m devstack.cli`) and wait for its
+    """Spawn `responses-gateway serve ARGS...` and wait for its
     `HTTP on` line; `RuntimeError` (with its output) when it exits or stays silent."""
     if "--extproc-port" not in args:
         # Tests run gateways side by side: never let them fight over the default 10000.
         args = [*args, "--extproc-port", "0"]
-    cmd = [sys.executable, "-m", "devstack.cli", "serve", *args]
+    # With a backend URL the gateway alone starts (faster); without one the dev CLI first
+    # starts the scripted backend.
+    module = "reference.cli" if "--backend-url" in args else "devstack.cli"
+    cmd = [sys.executable, "-m", module, "serve", *args]
     child = ChildProcess.spawn("responses-gateway serve", cmd)
     try:
         url = child.wait_for(_READY_RE, timeout).group(1)

@@ -36,6 +36,8 @@ from string import Template
 from types import TracebackType
 from typing import Literal
 
+from childproc import ChildProcess
+
 # What this config and the gateway's code agree on: the marker header of Envoy's own error
 # replies, and the tool loop's model-call budget (max_message_timeout = backend timeout x it).
 from reference.core.envoy_contract import LOCAL_REPLY_HEADER, MAX_MODEL_CALLS
@@ -415,17 +417,21 @@ class EnvoyProcess:
     log_level: str = "warning"
     envoy: str | None = None
     ready_timeout: float = 20.0
-    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    child: ChildProcess | None = field(default=None, init=False)
     admin_port: int = field(default=0, init=False)
     listen_port: int = field(default=0, init=False)
     base_id: int = field(default=0, init=False)
     _workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
 
     @property
+    def process(self) -> subprocess.Popen[str] | None:
+        return self.child.popen if self.child is not None else None
+
+    @property
     def pid(self) -> int:
-        if self.process is None:
+        if self.child is None:
             raise EnvoyError("envoy is not running")
-        return self.process.pid
+        return self.child.pid
 
     @property
     def url(self) -> str:
@@ -443,9 +449,8 @@ class EnvoyProcess:
         config_path.write_text(self.config)
         admin_path = work / "admin-address"
         self.base_id = _next_base_id()
-        log_path = work / "envoy.log"
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
+        self.child = ChildProcess.spawn(
+            "envoy",
             [
                 binary,
                 "-c",
@@ -460,9 +465,7 @@ class EnvoyProcess:
                 "1",
                 "--disable-hot-restart",
             ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdout=work / "envoy.log",
         )
         try:
             self._wait_ready(admin_path)
@@ -479,11 +482,12 @@ class EnvoyProcess:
         return ""
 
     def _wait_ready(self, admin_path: Path) -> None:
-        assert self.process is not None
+        assert self.child is not None
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise EnvoyError(f"envoy exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            if self.child.poll() is not None:
+                code = self.child.popen.returncode
+                raise EnvoyError(f"envoy exited with {code}:\n{self.log_text()[-4000:]}")
             if admin_path.exists() and admin_path.read_text().strip():
                 host_port = admin_path.read_text().strip()
                 self.admin_port = int(host_port.rsplit(":", 1)[1])
@@ -507,18 +511,8 @@ class EnvoyProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by PID, then SIGKILL if Envoy does not exit in time."""
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
+        if self.child is not None:
+            self.child.stop(timeout=timeout)
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
