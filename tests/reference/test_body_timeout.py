@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from reference.cli import GatewayProcess, start_subprocess
+from devstack.gateway_process import GatewayProcess, start_subprocess
 
 TIMEOUT = 1.0
 

@@ -16,8 +16,8 @@ from openai import OpenAI
 from quart.testing.connections import WebsocketResponseError
 from websockets.asyncio.client import ClientConnection, connect
 
+from devstack.gateway_process import GatewayProcess, start_subprocess
 from fixtures.backend.server import run_in_thread
-from reference.cli import GatewayProcess, start_subprocess
 from reference.core import websocket as ws
 from reference.core.errors import APIError
 from reference.gateway import Gateway, build_gateway
