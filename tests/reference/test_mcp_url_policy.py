@@ -105,7 +105,7 @@ def test_serve_logs_no_url_credentials_and_applies_the_allow_list(tmp_path: Path
 
     from fixtures import mcp_server
     from fixtures.backend.server import start_subprocess as start_backend
-    from reference.cli import start_subprocess
+    from devstack.gateway_process import start_subprocess
 
     mcp = mcp_server.start()
     try:
