@@ -44,6 +44,9 @@ from reference.core.envoy_contract import LOCAL_REPLY_HEADER, MAX_MODEL_CALLS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GATEWAY_TEMPLATE = TEMPLATES / "gateway.yaml"
+EXTPROC_FILTER_TEMPLATE = TEMPLATES / "extproc_filter.yaml"
+EGRESS_LISTENER_TEMPLATE = TEMPLATES / "egress_listener.yaml"
+LOCAL_REPLY_MAPPER_TEMPLATE = TEMPLATES / "local_reply_mapper.yaml"
 
 Mode = Literal["streamed", "full_duplex"]
 MODES: tuple[Mode, ...] = ("streamed", "full_duplex")
@@ -103,17 +106,9 @@ def _error_body(message: str, err_type: str, code: str) -> str:
 
 def _mapper(match: dict[str, object], status: int, message: str, err_type: str, code: str) -> str:
     # JSON is valid YAML flow syntax, so json.dumps renders the nested filter and body safely.
-    body = _error_body(message, err_type, code)
-    return (
-        f"            - filter: {json.dumps(match)}\n"
-        f"              status_code: {status}\n"
-        f"              headers_to_add:\n"
-        f"              - header: {{key: {LOCAL_REPLY_HEADER}, value: {code}}}\n"
-        f"                append_action: OVERWRITE_IF_EXISTS_OR_ADD\n"
-        f"              body_format_override:\n"
-        f"                json_format: {body}\n"
-        f"                content_type: application/json\n"
-    )
+    return _fill(LOCAL_REPLY_MAPPER_TEMPLATE, {
+        "filter": json.dumps(match), "status": status, "header": LOCAL_REPLY_HEADER, "code": code,
+        "body": _error_body(message, err_type, code)})
 
 
 def _status_is(status: int) -> dict[str, object]:
@@ -272,8 +267,10 @@ def render(
     max_message_timeout_s = max(backend_timeout_s * MAX_MODEL_CALLS, message_timeout_s)
     egress_listener = egress_metadata = ""
     if egress_port is not None:
-        egress_listener = _egress_listener(egress_address, egress_port, chat_path, backend_timeout_s,
-                                           host_rewrite)
+        egress_listener = _fill(EGRESS_LISTENER_TEMPLATE, {
+            "egress_address": egress_address, "egress_port": egress_port,
+            "backend_timeout": _seconds(backend_timeout_s), "chat_path": chat_path,
+            "host_rewrite_line": host_rewrite})
         host = f"[{egress_address}]" if ":" in egress_address else egress_address
         egress_metadata = (
             f"                - {{key: x-gateway-backend-egress, value: \"http://{host}:{egress_port}/v1\"}}"
@@ -316,70 +313,20 @@ def render(
         "response_stream_trailer_mode": "SEND" if full_duplex else "DEFAULT",
         "local_reply_mappers": _local_reply_mappers(request_buffer_limit, backend_timeout_s).rstrip("\n"),
     }
-    config = Template(GATEWAY_TEMPLATE.read_text()).substitute(values)
-    if not extproc:
-        config = _without_extproc_filter(config)
-    return config
+    # Without ext_proc the listener is a plain proxy: no filter (its per-route config left on the
+    # catch-all route is harmless: Envoy only hands per-filter config to filters in the chain).
+    values["extproc_filter"] = _fill(EXTPROC_FILTER_TEMPLATE, values) if extproc else ""
+    return _fill(GATEWAY_TEMPLATE, values)
 
 
-def _egress_listener(address: str, port: int, chat_path: str, backend_timeout_s: float, host_rewrite: str
-                     ) -> str:
-    """The `backend_egress` listener (see `render`): loopback, chat completions only, no ext_proc."""
-    timeout = _seconds(backend_timeout_s)
-    return (
-        "  # Egress for the servicer's own model calls (hosted tool loops): no ext_proc filter and\n"
-        "  # one route to the backend cluster, so these calls pass through Envoy but never loop.\n"
-        "  - name: backend_egress\n"
-        "    address:\n"
-        f"      socket_address: {{address: {address}, port_value: {port}}}\n"
-        "    filter_chains:\n"
-        "    - filters:\n"
-        "      - name: envoy.filters.network.http_connection_manager\n"
-        "        typed_config:\n"
-        '          "@type": type.googleapis.com/'
-        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n"
-        "          stat_prefix: backend_egress\n"
-        "          codec_type: AUTO\n"
-        f"          stream_idle_timeout: {timeout}\n"
-        "          route_config:\n"
-        "            name: backend_egress\n"
-        "            virtual_hosts:\n"
-        "            - name: backend_egress\n"
-        '              domains: ["*"]\n'
-        "              routes:\n"
-        "              - name: chat_completions\n"
-        "                match:\n"
-        "                  path: /v1/chat/completions\n"
-        "                  headers:\n"
-        '                  - name: ":method"\n'
-        "                    string_match: {exact: POST}\n"
-        "                route:\n"
-        "                  cluster: backend\n"
-        "                  timeout: 0s\n"
-        f"                  idle_timeout: {timeout}\n"
-        "                  regex_rewrite:\n"
-        '                    pattern: {regex: "^/v1/chat/completions$"}\n'
-        f'                    substitution: "{chat_path}"\n'
-        f"{host_rewrite}"
-        "          http_filters:\n"
-        "          - name: envoy.filters.http.router\n"
-        "            typed_config:\n"
-        '              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n'
-    )
-
-
-_EXTPROC_FILTER_START = "          - name: envoy.filters.http.ext_proc\n"
-_ROUTER_FILTER_START = "          - name: envoy.filters.http.router\n"
-
-
-def _without_extproc_filter(config: str) -> str:
-    """Drop the ext_proc entry of http_filters (the template's filter list is ext_proc, router).
-
-    The per-route `ExtProcPerRoute` left on the catch-all route is harmless without the filter
-    (Envoy only hands per-filter config to filters in the chain)."""
-    start = config.index(_EXTPROC_FILTER_START)
-    end = config.index(_ROUTER_FILTER_START, start)
-    return config[:start] + config[end:]
+def _fill(template: Path, values: dict[str, object]) -> str:
+    """The one way configs are built: a template of envoy/templates with its `${name}`s filled
+    (its leading comment lines, which document the template itself, left out)."""
+    lines = template.read_text().splitlines(keepends=True)
+    if template != GATEWAY_TEMPLATE:
+        while lines and lines[0].startswith("#"):
+            lines.pop(0)
+    return Template("".join(lines)).substitute(values)
 
 
 def validate(config: str, *, envoy: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -103,9 +103,9 @@ def test_serve_logs_no_url_credentials_and_applies_the_allow_list(tmp_path: Path
     list is refused."""
     import httpx
 
+    from devstack.gateway_process import start_subprocess
     from fixtures import mcp_server
     from fixtures.backend.server import start_subprocess as start_backend
-    from devstack.gateway_process import start_subprocess
 
     mcp = mcp_server.start()
     try:
