@@ -59,7 +59,7 @@ OLLAMA_EMBEDDING_MODEL = os.environ.get("OLLAMA_EMBEDDING_MODEL", "all-minilm")
 # The gateway embeds with this model name (reference.ingest's default); Ollama serves the
 # embedding model under it after `ollama cp`.
 GATEWAY_EMBEDDING_MODEL = "text-embedding-3-small"
-# What `responses-gateway up` gives the gateway and Envoy (reference.stack, reference.config).
+# What `responses-gateway up` gives the gateway and Envoy (devstack.stack, reference.config).
 MAX_BODY_BYTES = 8 * 1024 * 1024
 BACKEND_TIMEOUT_S = 120.0
 
