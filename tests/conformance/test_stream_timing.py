@@ -23,6 +23,7 @@ from conformance.context import RunConfig
 from conformance.model import REGISTRY, Verdict
 from conformance.runner import CaseResult, run_cases
 from conformance.targets import RunningTarget, builtin_target
+from devstack.stack import Stack, StackConfig
 from fixtures import mcp_server
 from fixtures.mutants.catalog import ALL, get_mutant
 from fixtures.mutants.faults import streaming as m
@@ -30,7 +31,6 @@ from fixtures.mutants.proxy import ProxyHandle, start_proxy
 from fixtures.mutants.sse import Frame
 from fixtures.mutants.valid import VALID, VALID_TRANSFORMS, CoalescePairs, CommentEveryEvent, Rechunk
 from fixtures.mutants.vocabulary import Mutant, StreamMutator
-from reference.stack import Stack, StackConfig
 
 TIMING = "responses.stream.timing*"
 REPEAT = int(os.environ.get("STREAM_TIMING_REPEAT", "1"))
