@@ -33,3 +33,16 @@ def test_every_package_on_disk_is_declared() -> None:
 def test_every_declared_package_exists() -> None:
     stale = sorted(p for p in _declared_packages() - _packages_on_disk() if p != "gateway_envoy")
     assert not stale, f"pyproject.toml lists packages that do not exist: {stale}"
+
+
+def test_image_build_context_holds_every_package() -> None:
+    """The images are built with `pip install /src` from a context that .dockerignore narrows to
+    an allow-list; a package missing there breaks the image build, not any local test."""
+    allowed = {
+        line[1:].strip("/")
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.startswith("!")
+    }
+    package_dirs = {p.split(".")[0] for p in _declared_packages() if p != "gateway_envoy"} | {"envoy"}
+    missing = sorted(package_dirs - allowed)
+    assert not missing, f"add these to .dockerignore's allow-list: {missing}"
