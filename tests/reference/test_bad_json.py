@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,21 +62,31 @@ ROUTES = [
 ]
 
 
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[tuple[Quart, dict[str, str]]]:
+@asynccontextmanager
+async def _running_app(tmp_path: Path) -> AsyncIterator[tuple[Quart, dict[str, str]]]:
+    """The gateway's HTTP app before the scripted backend, with one conversation, vector store
+    and prompt to fill the `{conv}`, `{vs}` and `{prompt}` slots of ROUTES."""
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
         gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-        quart = gateway.http_app(max_body_bytes=8 * 1024 * 1024)
-        client = quart.test_client()
-        ids = {
-            "conv": (await (await client.post("/v1/conversations", json={})).get_json())["id"],
-            "vs": (await (await client.post("/v1/vector_stores", json={"name": "v"})).get_json())["id"],
-            "prompt": (await (await client.post("/v1/prompts",
-                                                json={"instructions": "hi"})).get_json())["id"],
-        }
-        yield quart, ids
-        await gateway.aclose()
+        try:
+            quart = gateway.http_app(max_body_bytes=8 * 1024 * 1024)
+            client = quart.test_client()
+            ids = {
+                "conv": (await (await client.post("/v1/conversations", json={})).get_json())["id"],
+                "vs": (await (await client.post("/v1/vector_stores", json={"name": "v"})).get_json())["id"],
+                "prompt": (await (await client.post("/v1/prompts",
+                                                    json={"instructions": "hi"})).get_json())["id"],
+            }
+            yield quart, ids
+        finally:
+            await gateway.aclose()
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[tuple[Quart, dict[str, str]]]:
+    async with _running_app(tmp_path) as running:
+        yield running
 
 
 async def _post(app: tuple[Quart, dict[str, str]], route: str, body: str) -> tuple[int, dict[str, Any]]:
@@ -191,17 +202,7 @@ def test_hostile_values_never_500(tmp_path: Path) -> None:
     import asyncio
 
     async def main() -> None:
-        with respx.mock(assert_all_called=False) as router:
-            mount(router, BACKEND)
-            gateway = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-            quart = gateway.http_app(max_body_bytes=8 * 1024 * 1024)
-            client = quart.test_client()
-            ids = {
-                "conv": (await (await client.post("/v1/conversations", json={})).get_json())["id"],
-                "vs": (await (await client.post("/v1/vector_stores", json={"name": "v"})).get_json())["id"],
-                "prompt": (await (await client.post("/v1/prompts",
-                                                    json={"instructions": "hi"})).get_json())["id"],
-            }
+        async with _running_app(tmp_path) as (quart, ids):
             seen: list[tuple[str, str, int]] = []
 
             @given(st.sampled_from(ROUTES), hostile_values)
@@ -220,7 +221,6 @@ def test_hostile_values_never_500(tmp_path: Path) -> None:
             loop = asyncio.get_running_loop()
             await asyncio.to_thread(check)
             assert seen
-            await gateway.aclose()
 
     asyncio.run(main())
 

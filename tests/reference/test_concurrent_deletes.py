@@ -12,6 +12,7 @@ import respx
 
 from fixtures.backend.respx_routes import mount
 from reference.store import Kind
+from tests.support.files import stop_gateway
 from tests.support.vector_stores import VS, _start
 
 BACKEND = "http://backend.test"
@@ -24,8 +25,6 @@ async def vs(tmp_path: Path) -> AsyncIterator[VS]:
         mount(router, BACKEND)
         gw, ctx = await _start(tmp_path / "db.sqlite3")
         yield gw
-        from test_files import stop_gateway
-
         await stop_gateway(gw, ctx)
 
 
@@ -63,8 +62,6 @@ async def test_attach_while_deleting_leaves_no_dangling_entry(vs: VS) -> None:
 
 
 async def test_partial_and_orphaned_uploads_are_removed_at_start(tmp_path: Path) -> None:
-    from test_files import stop_gateway
-
     db = tmp_path / "db.sqlite3"
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)

@@ -4,34 +4,15 @@ unchanged, against `responses-gateway serve` in front of the scripted backend, p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from openai import OpenAI
 
-from devstack.gateway_process import GatewayProcess, start_subprocess
-from fixtures.backend.server import run_in_thread
+from devstack.gateway_process import GatewayProcess
 from reference.core import compaction
 from reference.core.errors import APIError
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    db: Path = tmp_path_factory.mktemp("ctxwin") / "gateway.sqlite3"
-    with run_in_thread() as backend, start_subprocess(
-        ["--backend-url", backend.url, "--http-port", "0", "--db", str(db)]
-    ) as gw:
-        yield gw
-
-
-@pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[OpenAI]:
-    with OpenAI(base_url=gateway.url, api_key="unused", max_retries=0, timeout=20) as c:
-        yield c
-
 
 # --- core ---------------------------------------------------------------------------------------
 

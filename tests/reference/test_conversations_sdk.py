@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from openai import OpenAI
-
-from devstack.gateway_process import GatewayProcess, start_subprocess
-from fixtures.backend.server import run_in_thread
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    db: Path = tmp_path_factory.mktemp("conv-sdk") / "gateway.sqlite3"
-    with run_in_thread() as backend, start_subprocess(
-        ["--backend-url", backend.url, "--http-port", "0", "--db", str(db)]
-    ) as gw:
-        yield gw
-
-
-@pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[OpenAI]:
-    with OpenAI(base_url=gateway.url, api_key="unused", max_retries=0, timeout=20) as c:
-        yield c
 
 
 def test_conversation_lifecycle(client: OpenAI) -> None:

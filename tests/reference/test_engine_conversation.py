@@ -12,18 +12,13 @@ from typing import Any
 import pytest
 
 from tests.support.files import error_of
-from tests.support.tool_loops import Gateway, open_gateway
+from tests.support.tool_loops import Gateway, open_gateway, output_text
 
 
 @pytest.fixture
 async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
     async with open_gateway(tmp_path) as gateway:
         yield gateway
-
-
-def _text(response: dict[str, Any]) -> str:
-    return "".join(p["text"] for item in response["output"] if item["type"] == "message"
-                   for p in item["content"] if p["type"] == "output_text")
 
 
 async def _items(gw: Gateway, conv_id: str) -> list[dict[str, Any]]:
@@ -45,7 +40,7 @@ async def test_three_turns_keep_items_in_order(gw: Gateway) -> None:
                               "instructions": "be brief"})
 
     # The model saw the seeded item, both earlier turns and the new input, oldest first.
-    seen = json.loads(_text(third))
+    seen = json.loads(output_text(third))
     assert [(m["role"], m["content"]) for m in seen] == [
         ("system", "be brief"),
         ("user", "my name is Ada"),
@@ -116,6 +111,6 @@ async def test_conversation_replays_hosted_items_for_the_model(gw: Gateway) -> N
     items = await _items(gw, conv["id"])
     assert [i["type"] for i in items] == ["message", "file_search_call", "message"]
     response = await gw.respond({"input": "[[messages]]", "conversation": conv["id"]})
-    seen = json.loads(_text(response))
+    seen = json.loads(output_text(response))
     assert [m["role"] for m in seen] == ["user", "assistant", "tool", "assistant", "user"]
     assert "Solar panels" in seen[2]["content"]

@@ -12,18 +12,13 @@ from typing import Any
 import pytest
 
 from tests.support.files import error_of
-from tests.support.tool_loops import Gateway, open_gateway
+from tests.support.tool_loops import Gateway, open_gateway, output_text
 
 
 @pytest.fixture
 async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
     async with open_gateway(tmp_path) as gateway:
         yield gateway
-
-
-def _text(response: dict[str, Any]) -> str:
-    return "".join(p["text"] for item in response["output"] if item["type"] == "message"
-                   for p in item["content"] if p["type"] == "output_text")
 
 
 async def _prompt(gw: Gateway) -> dict[str, Any]:
@@ -39,7 +34,7 @@ async def test_prompt_with_variables_reaches_the_model(gw: Gateway) -> None:
     prompt = await _prompt(gw)
     response = await gw.respond({"input": "[[messages]]", "instructions": "Answer in French.",
                                  "prompt": {"id": prompt["id"], "variables": {"customer": "Ada"}}})
-    seen = json.loads(_text(response))
+    seen = json.loads(output_text(response))
     # The template's instructions, then the request's own; the template input before the input.
     assert seen == [
         {"role": "system", "content": "You help Ada with the gadget.\n\nAnswer in French."},
@@ -64,7 +59,7 @@ async def test_prompt_version_and_streaming(gw: Gateway) -> None:
     final = events[-1]["response"]
     assert events[0]["response"]["instructions"] == "Version two for Bo."
     assert final["prompt"]["version"] == "2"
-    assert json.loads(_text(final)) == [{"role": "system", "content": "Version two for Bo."},
+    assert json.loads(output_text(final)) == [{"role": "system", "content": "Version two for Bo."},
                                         {"role": "user", "content": "[[messages]]"}]
 
 

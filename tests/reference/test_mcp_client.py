@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from fixtures import mcp_server
 from fixtures.mcp_server import MCPServerHandle
 from reference.mcp_client import (
     MCPClientError,
@@ -27,28 +25,10 @@ from reference.mcp_client import (
 from tests.support.mcp import TOKEN, free_closed_port
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MCPServerHandle]:
-    handle = mcp_server.start()
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture(scope="module")
-def auth_server() -> Iterator[MCPServerHandle]:
-    handle = mcp_server.start(auth_token=TOKEN)
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
 @pytest.fixture
-def ref(server: MCPServerHandle) -> MCPServerRef:
-    server.stats.reset()
-    return MCPServerRef("fixture", server.url)
+def ref(mcp: MCPServerHandle) -> MCPServerRef:
+    mcp.stats.reset()
+    return MCPServerRef("fixture", mcp.url)
 
 
 class FakeClock:
@@ -86,13 +66,13 @@ async def test_list_tools(ref: MCPServerRef) -> None:
     ],
 )
 async def test_call_each_tool(
-    ref: MCPServerRef, server: MCPServerHandle, tool: str, arguments: dict[str, object], text: str
+    ref: MCPServerRef, mcp: MCPServerHandle, tool: str, arguments: dict[str, object], text: str
 ) -> None:
     result = await MCPToolCache().call_tool(ref, tool, arguments)
     assert result.is_error is False
     assert result.output_text == text
     assert result.content == [{"type": "text", "text": text}]
-    assert server.snapshot()["call_tool"] == {tool: 1}
+    assert mcp.snapshot()["call_tool"] == {tool: 1}
 
 
 async def test_tool_error_is_a_result_not_an_exception(ref: MCPServerRef) -> None:
@@ -127,111 +107,111 @@ async def test_unknown_tool_is_a_protocol_error(ref: MCPServerRef) -> None:
 # ---------------------------------------------------------------- caching
 
 
-async def test_second_list_is_served_from_the_cache(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_second_list_is_served_from_the_cache(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     cache = MCPToolCache()
     first = await cache.list_tools(ref)
-    requests_after_first = len(server.snapshot()["requests"])
+    requests_after_first = len(mcp.snapshot()["requests"])
     second = await cache.list_tools(ref)
     assert second == first
-    stats = server.snapshot()
+    stats = mcp.snapshot()
     assert stats["list_tools"] == 1
     # Not one HTTP request reached the server for the cached list.
     assert len(stats["requests"]) == requests_after_first
 
 
-async def test_calls_reuse_the_cached_listing(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_calls_reuse_the_cached_listing(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     cache = MCPToolCache()
     await cache.list_tools(ref)
     for _ in range(3):
         assert (await cache.call_tool(ref, "echo", {"text": "x"})).output_text == "x"
-    assert server.snapshot()["list_tools"] == 1
-    assert server.snapshot()["call_tool"] == {"echo": 3}
+    assert mcp.snapshot()["list_tools"] == 1
+    assert mcp.snapshot()["call_tool"] == {"echo": 3}
 
 
-async def test_a_call_on_a_cold_cache_fills_it(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_a_call_on_a_cold_cache_fills_it(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     cache = MCPToolCache()
     await cache.call_tool(ref, "add", {"a": 1, "b": 1})
     await cache.call_tool(ref, "add", {"a": 1, "b": 1})
     await cache.list_tools(ref)
-    assert server.snapshot()["list_tools"] == 1
+    assert mcp.snapshot()["list_tools"] == 1
 
 
-async def test_cache_expires_after_ttl(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_cache_expires_after_ttl(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     clock = FakeClock()
     cache = MCPToolCache(ttl=60, clock=clock)
     await cache.list_tools(ref)
     clock.now += 59.9
     await cache.list_tools(ref)
-    assert server.snapshot()["list_tools"] == 1
+    assert mcp.snapshot()["list_tools"] == 1
     clock.now += 0.2
     await cache.list_tools(ref)
-    assert server.snapshot()["list_tools"] == 2
+    assert mcp.snapshot()["list_tools"] == 2
 
 
-async def test_ttl_zero_disables_caching(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_ttl_zero_disables_caching(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     cache = MCPToolCache(ttl=0)
     await cache.list_tools(ref)
     await cache.list_tools(ref)
-    assert server.snapshot()["list_tools"] == 2
+    assert mcp.snapshot()["list_tools"] == 2
 
 
-async def test_cache_is_keyed_by_url_and_headers(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_cache_is_keyed_by_url_and_headers(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     cache = MCPToolCache()
     await cache.list_tools(ref)
-    await cache.list_tools(MCPServerRef("other-label", server.url))  # label is not part of the key
-    assert server.snapshot()["list_tools"] == 1
-    await cache.list_tools(MCPServerRef("fixture", server.url, {"X-Tenant": "a"}))
-    await cache.list_tools(MCPServerRef("fixture", server.url, {"x-tenant": "a"}))
-    assert server.snapshot()["list_tools"] == 2
-    await cache.list_tools(MCPServerRef("fixture", server.url, {"X-Tenant": "b"}))
-    assert server.snapshot()["list_tools"] == 3
+    await cache.list_tools(MCPServerRef("other-label", mcp.url))  # label is not part of the key
+    assert mcp.snapshot()["list_tools"] == 1
+    await cache.list_tools(MCPServerRef("fixture", mcp.url, {"X-Tenant": "a"}))
+    await cache.list_tools(MCPServerRef("fixture", mcp.url, {"x-tenant": "a"}))
+    assert mcp.snapshot()["list_tools"] == 2
+    await cache.list_tools(MCPServerRef("fixture", mcp.url, {"X-Tenant": "b"}))
+    assert mcp.snapshot()["list_tools"] == 3
 
 
-async def test_invalidate(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_invalidate(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     cache = MCPToolCache()
     await cache.list_tools(ref)
     cache.invalidate(ref)
     await cache.list_tools(ref)
     cache.clear()
     await cache.list_tools(ref)
-    assert server.snapshot()["list_tools"] == 3
+    assert mcp.snapshot()["list_tools"] == 3
 
 
-async def test_concurrent_misses_share_one_fetch(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_concurrent_misses_share_one_fetch(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     cache = MCPToolCache()
     results = await asyncio.gather(*(cache.list_tools(ref) for _ in range(5)))
     assert all(r == results[0] for r in results)
-    assert server.snapshot()["list_tools"] == 1
+    assert mcp.snapshot()["list_tools"] == 1
 
 
-async def test_handshake_era_negotiation(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_handshake_era_negotiation(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     """mode="legacy" uses the `initialize` handshake and an Mcp-Session-Id, as pre-2026 servers do."""
     cache = MCPToolCache(mode="legacy")
     assert len(await cache.list_tools(ref)) == 5
     assert (await cache.call_tool(ref, "add", {"a": 2, "b": 2})).output_text == "4"
-    requests = server.snapshot()["requests"]
+    requests = mcp.snapshot()["requests"]
     assert any("mcp-session-id" in r["headers"] for r in requests)
-    assert server.snapshot()["list_tools"] == 1
+    assert mcp.snapshot()["list_tools"] == 1
 
 
 # ---------------------------------------------------------------- headers and errors
 
 
-async def test_headers_are_sent_to_the_server(auth_server: MCPServerHandle) -> None:
-    auth_server.stats.reset()
-    ref = MCPServerRef("secure", auth_server.url, {"Authorization": f"Bearer {TOKEN}", "X-Trace": "t-1"})
+async def test_headers_are_sent_to_the_server(auth_mcp: MCPServerHandle) -> None:
+    auth_mcp.stats.reset()
+    ref = MCPServerRef("secure", auth_mcp.url, {"Authorization": f"Bearer {TOKEN}", "X-Trace": "t-1"})
     cache = MCPToolCache()
     assert len(await cache.list_tools(ref)) == 5
     assert (await cache.call_tool(ref, "echo", {"text": "ok"})).output_text == "ok"
-    requests = auth_server.snapshot()["requests"]
+    requests = auth_mcp.snapshot()["requests"]
     assert requests and all(r["headers"].get("authorization") == f"Bearer {TOKEN}" for r in requests)
     assert all(r["headers"].get("x-trace") == "t-1" for r in requests)
 
 
-async def test_http_error_status_is_kept_and_not_cached(auth_server: MCPServerHandle) -> None:
-    auth_server.stats.reset()
+async def test_http_error_status_is_kept_and_not_cached(auth_mcp: MCPServerHandle) -> None:
+    auth_mcp.stats.reset()
     cache = MCPToolCache()
-    bad = MCPServerRef("secure", auth_server.url, {"Authorization": "Bearer wrong"})
+    bad = MCPServerRef("secure", auth_mcp.url, {"Authorization": "Bearer wrong"})
     with pytest.raises(MCPClientError) as info:
         await cache.list_tools(bad)
     exc = info.value
@@ -243,13 +223,13 @@ async def test_http_error_status_is_kept_and_not_cached(auth_server: MCPServerHa
     # The failure was not cached: the same key is fetched again (and fails again).
     with pytest.raises(MCPClientError):
         await cache.list_tools(bad)
-    good = MCPServerRef("secure", auth_server.url, {"Authorization": f"Bearer {TOKEN}"})
+    good = MCPServerRef("secure", auth_mcp.url, {"Authorization": f"Bearer {TOKEN}"})
     assert len(await cache.list_tools(good)) == 5
 
 
-async def test_wrong_path_is_an_http_error(server: MCPServerHandle) -> None:
+async def test_wrong_path_is_an_http_error(mcp: MCPServerHandle) -> None:
     with pytest.raises(MCPClientError) as info:
-        await MCPToolCache().list_tools(MCPServerRef("fx", server.base_url + "/not-mcp"))
+        await MCPToolCache().list_tools(MCPServerRef("fx", mcp.base_url + "/not-mcp"))
     assert info.value.kind == "http" and info.value.code == 404
 
 
@@ -281,7 +261,7 @@ async def test_timeout(ref: MCPServerRef) -> None:
 # ---------------------------------------------------------------- the loop, end to end
 
 
-async def test_loop_pieces_end_to_end(ref: MCPServerRef, server: MCPServerHandle) -> None:
+async def test_loop_pieces_end_to_end(ref: MCPServerRef, mcp: MCPServerHandle) -> None:
     """What the engine does for one turn: list, filter, offer, resolve the model's call, run it."""
     cache = MCPToolCache()
     request_tool = {
@@ -317,5 +297,5 @@ async def test_loop_pieces_end_to_end(ref: MCPServerRef, server: MCPServerHandle
             assert item["output"] == "42" and item["status"] == "completed" and item["arguments"] == arguments
         else:
             assert approval is True  # lookup_weather is not in `never`: default always
-    assert server.snapshot()["list_tools"] == 1
-    assert server.snapshot()["call_tool"] == {"add": 1}
+    assert mcp.snapshot()["list_tools"] == 1
+    assert mcp.snapshot()["call_tool"] == {"add": 1}

@@ -4,35 +4,14 @@ front of the real fixture backend."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
 from openai import OpenAI
 
-from devstack.gateway_process import GatewayProcess, start_subprocess
-from fixtures.backend.server import run_in_thread
-
 WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather for a city",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                "required": ["city"]}}
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    db: Path = tmp_path_factory.mktemp("sdk") / "gateway.sqlite3"
-    with run_in_thread() as backend, start_subprocess(
-        ["--backend-url", backend.url, "--http-port", "0", "--db", str(db)]
-    ) as gw:
-        yield gw
-
-
-@pytest.fixture
-def client(gateway: GatewayProcess) -> Iterator[OpenAI]:
-    # max_retries=0: a failure must show up as the status the gateway sent, not a retry.
-    with OpenAI(base_url=gateway.url, api_key="unused", max_retries=0, timeout=20) as c:
-        yield c
 
 
 def test_create_and_retrieve(client: OpenAI) -> None:

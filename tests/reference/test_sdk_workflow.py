@@ -20,22 +20,12 @@ import pytest
 from openai import OpenAI
 
 from devstack.stack import Stack, StackConfig
-from fixtures import mcp_server
 from fixtures.mcp_server import MCPServerHandle
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
 DOCS = Path(__file__).resolve().parents[2] / "fixtures" / "documents"
 CORPUS = ("solar.txt", "sourdough.md", "tides.html")
-
-
-@pytest.fixture(scope="module")
-def mcp() -> Iterator[MCPServerHandle]:
-    handle = mcp_server.start()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")

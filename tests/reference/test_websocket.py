@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +16,11 @@ from openai import OpenAI
 from quart.testing.connections import WebsocketResponseError
 from websockets.asyncio.client import ClientConnection, connect
 
-from devstack.gateway_process import GatewayProcess, start_subprocess
-from fixtures.backend.server import run_in_thread
+from devstack.gateway_process import GatewayProcess
 from reference.core import websocket as ws
 from reference.core.errors import APIError
 from reference.gateway import Gateway, build_gateway
 from reference.store import open_store
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    db: Path = tmp_path_factory.mktemp("ws") / "gateway.sqlite3"
-    with run_in_thread() as backend, start_subprocess(
-        ["--backend-url", backend.url, "--http-port", "0", "--db", str(db)]
-    ) as gw:
-        yield gw
 
 
 def ws_url(gateway: GatewayProcess) -> str:

@@ -55,6 +55,12 @@ class Gateway(VS):
         return created["id"], files
 
 
+def output_text(response: dict[str, Any]) -> str:
+    """The text of every `output_text` part of the response's messages, joined."""
+    return "".join(p["text"] for item in response["output"] if item["type"] == "message"
+                   for p in item["content"] if p["type"] == "output_text")
+
+
 @contextlib.asynccontextmanager
 async def open_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     """The gateway app (Quart test client) with the scripted backend mounted by respx."""

@@ -4,13 +4,12 @@ real message sequence through RequestProcessor, and an illegal one becomes a wel
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 import protos
-from fixtures import mcp_server
 from fixtures.mcp_server import MCPServerHandle
 from reference.core.envoy_contract import LOCAL_REPLY_HEADER
 from reference.engine import Engine
@@ -208,15 +207,6 @@ class RecordingProcessor(RequestProcessor):
         before = self.phase
         super()._advance(event)
         self.taken.append((before, event, self.phase))
-
-
-@pytest.fixture(scope="module")
-def mcp() -> Iterator[MCPServerHandle]:
-    handle = mcp_server.start()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ import pytest
 from gateway_envoy.launcher import EnvoyProcess, RequestMode, render
 
 from devstack.stack import Stack, StackConfig
-from fixtures import mcp_server
 from fixtures.backend.testing import sse_data
 from fixtures.mcp_server import MCPServerHandle
 
@@ -72,15 +71,6 @@ class EgressStack(Stack):
         )
         self.envoy = EnvoyProcess(config, ready_timeout=self.config.startup_timeout)
         self.envoy.start()
-
-
-@pytest.fixture(scope="module")
-def mcp() -> Iterator[MCPServerHandle]:
-    handle = mcp_server.start()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module", params=["own-client", "egress", "full-duplex"])

@@ -8,7 +8,7 @@ Also the wire form of `streamed_immediate_response`, which the xds-protos 1.85 s
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,6 @@ import respx
 from google.protobuf.internal.decoder import _DecodeVarint
 
 import protos
-from fixtures import mcp_server
 from fixtures.backend.respx_routes import MountedBackend, mount
 from fixtures.backend.testing import sse_data
 from fixtures.mcp_server import MCPServerHandle
@@ -32,15 +31,6 @@ from reference.store import open_store
 PM = protos.ProcessingMode
 BACKEND = "http://backend.test"
 ADD = '[[tool:mcp7_fixture_add:{"a":1,"b":2}]]'
-
-
-@pytest.fixture(scope="module")
-def mcp() -> Iterator[MCPServerHandle]:
-    handle = mcp_server.start()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

@@ -25,30 +25,10 @@ from openai.types.responses import (
     ResponseOutputTextAnnotationAddedEvent,
 )
 
-from devstack.gateway_process import GatewayProcess, start_subprocess
-from fixtures import mcp_server
-from fixtures.backend.server import run_in_thread
+from devstack.gateway_process import GatewayProcess
 from fixtures.mcp_server import MCPServerHandle
 
 DOCS = Path(__file__).resolve().parents[3] / "fixtures" / "documents"
-
-
-@pytest.fixture(scope="module")
-def mcp() -> Iterator[MCPServerHandle]:
-    handle = mcp_server.start()
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    db: Path = tmp_path_factory.mktemp("tools-sdk") / "gateway.sqlite3"
-    with run_in_thread() as backend, start_subprocess(
-        ["--backend-url", backend.url, "--http-port", "0", "--db", str(db)]
-    ) as gw:
-        yield gw
 
 
 @pytest.fixture
