@@ -5,57 +5,41 @@ subprocess, real Envoy) and directly against the gateway it runs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from openai import OpenAI
 
-from devstack.stack import Stack, StackConfig
-
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    db = tmp_path_factory.mktemp("surface-up") / "gateway.sqlite3"
-    with Stack(StackConfig(db=str(db))) as running:
-        yield running
-
-
-@pytest.fixture(params=["direct", "envoy"])
-def client(request: pytest.FixtureRequest, stack: Stack) -> Iterator[OpenAI]:
-    root = stack.http_url if request.param == "direct" else stack.envoy_url
-    with OpenAI(base_url=root.rstrip("/") + "/v1", api_key="unused", max_retries=0, timeout=60) as c:
-        yield c
-
-
-def test_input_tokens_count_includes_history(client: OpenAI) -> None:
-    first = client.responses.create(model="scripted", input="[[text:alpha beta gamma]]")
-    alone = client.responses.input_tokens.count(model="scripted", input="delta epsilon")
-    chained = client.responses.input_tokens.count(model="scripted", input="delta epsilon",
-                                                  previous_response_id=first.id)
+def test_input_tokens_count_includes_history(up_client: OpenAI) -> None:
+    first = up_client.responses.create(model="scripted", input="[[text:alpha beta gamma]]")
+    alone = up_client.responses.input_tokens.count(model="scripted", input="delta epsilon")
+    chained = up_client.responses.input_tokens.count(model="scripted", input="delta epsilon",
+                                                     previous_response_id=first.id)
     assert alone.input_tokens == 2
     # the first input ("[[text:alpha beta gamma]]", 3 words) and its output (3 words) count too
     assert chained.input_tokens == 2 + 3 + 3
-    follow = client.responses.create(model="scripted", input="delta epsilon", previous_response_id=first.id)
+    follow = up_client.responses.create(model="scripted", input="delta epsilon",
+                                        previous_response_id=first.id)
     assert follow.usage is not None and follow.usage.input_tokens == chained.input_tokens
 
 
-def test_compact_then_continue(client: OpenAI) -> None:
-    first = client.responses.create(model="scripted", input="The code word is papaya.")
-    compacted = client.responses.compact(model="scripted", previous_response_id=first.id,
-                                         input="What is the code word?")
+def test_compact_then_continue(up_client: OpenAI) -> None:
+    first = up_client.responses.create(model="scripted", input="The code word is papaya.")
+    compacted = up_client.responses.compact(model="scripted", previous_response_id=first.id,
+                                            input="What is the code word?")
     assert compacted.object == "response.compaction"
     assert [item.type for item in compacted.output] == ["message", "message", "compaction"]
-    follow = client.responses.create(
+    follow = up_client.responses.create(
         model="scripted",
         input=[*[item.model_dump(exclude_none=True) for item in compacted.output],
-               {"role": "user", "content": "[[text:still here]]"}])
+                  {"role": "user", "content": "[[text:still here]]"}])
     assert follow.status == "completed" and follow.output_text == "still here"
 
 
-def test_connect_store_false_continuation(client: OpenAI) -> None:
-    with client.responses.connect() as connection:
+def test_connect_store_false_continuation(up_client: OpenAI) -> None:
+    with up_client.responses.connect() as connection:
         connection.response.create(model="scripted", input="[[text:over the socket]]", store=False)
         for event in connection:
             if event.type in ("response.completed", "error"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
-from devstack.stack import Stack, StackConfig
 from fixtures.mcp_server import MCPServerHandle
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
@@ -28,48 +26,34 @@ DOCS = Path(__file__).resolve().parents[2] / "fixtures" / "documents"
 CORPUS = ("solar.txt", "sourdough.md", "tides.html")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    db = tmp_path_factory.mktemp("sdk-workflow") / "gateway.sqlite3"
-    with Stack(StackConfig(db=str(db))) as running:
-        yield running
-
-
-@pytest.fixture(params=["direct", "envoy"])
-def client(request: pytest.FixtureRequest, stack: Stack) -> Iterator[OpenAI]:
-    root = stack.http_url if request.param == "direct" else stack.envoy_url
-    with OpenAI(base_url=root.rstrip("/") + "/v1", api_key="unused", max_retries=0, timeout=60) as c:
-        yield c
-
-
-def _wait_ingested(client: OpenAI, store_id: str, files: int) -> None:
+def _wait_ingested(up_client: OpenAI, store_id: str, files: int) -> None:
     deadline = time.monotonic() + 30
     while True:
-        store = client.vector_stores.retrieve(store_id)
+        store = up_client.vector_stores.retrieve(store_id)
         if store.status == "completed" and store.file_counts.completed == files:
             return
         assert time.monotonic() < deadline, store
         time.sleep(0.05)
 
 
-def test_full_workflow(client: OpenAI, mcp: MCPServerHandle) -> None:
+def test_full_workflow(up_client: OpenAI, mcp: MCPServerHandle) -> None:
     # 1. Upload files.
     uploaded = {
-        name: client.files.create(file=(name, BytesIO((DOCS / name).read_bytes())), purpose="assistants")
+        name: up_client.files.create(file=(name, BytesIO((DOCS / name).read_bytes())), purpose="assistants")
         for name in CORPUS
     }
-    assert client.files.content(uploaded["solar.txt"].id).content == (DOCS / "solar.txt").read_bytes()
+    assert up_client.files.content(uploaded["solar.txt"].id).content == (DOCS / "solar.txt").read_bytes()
 
     # 2. A vector store, polled until ingestion completes.
-    store = client.vector_stores.create(name="workflow", file_ids=[f.id for f in uploaded.values()])
-    _wait_ingested(client, store.id, len(CORPUS))
+    store = up_client.vector_stores.create(name="workflow", file_ids=[f.id for f in uploaded.values()])
+    _wait_ingested(up_client, store.id, len(CORPUS))
 
     # 3. Search: the document that answers ranks first.
-    page = client.vector_stores.search(store.id, query="how do I feed a sourdough starter")
+    page = up_client.vector_stores.search(store.id, query="how do I feed a sourdough starter")
     assert page.data[0].file_id == uploaded["sourdough.md"].id
 
     # 4. A response with file_search, streamed.
-    events = list(client.responses.create(
+    events = list(up_client.responses.create(
         model="scripted", stream=True, tools=[{"type": "file_search", "vector_store_ids": [store.id]}],
         input='[[tool:file_search:{"query":"sourdough starter flour water"}]]'))
     types = [e.type for e in events]
@@ -83,26 +67,26 @@ def test_full_workflow(client: OpenAI, mcp: MCPServerHandle) -> None:
     assert uploaded["sourdough.md"].id in cited
 
     # 5. A conversation across three turns: every turn sees the ones before it.
-    conversation = client.conversations.create()
+    conversation = up_client.conversations.create()
     for turn in ("one", "two", "three"):
-        response = client.responses.create(model="scripted", conversation=conversation.id,
-                                           input=f"turn {turn} [[messages]]")
+        response = up_client.responses.create(model="scripted", conversation=conversation.id,
+                                              input=f"turn {turn} [[messages]]")
     seen = json.loads(response.output_text)
     assert [m["role"] for m in seen] == ["user", "assistant", "user", "assistant", "user"]
     assert seen[0]["content"] == "turn one [[messages]]"
-    items = client.conversations.items.list(conversation.id, order="asc")
+    items = up_client.conversations.items.list(conversation.id, order="asc")
     assert [item.type for item in items.data] == ["message"] * 6
 
     # 6. A prompt template (the SDK has no prompts resource; its generic POST reaches ours).
-    prompt = client.post("/prompts", cast_to=dict[str, Any],
-                         body={"instructions": "Answer as {{persona}}.", "variables": {"persona": {}}})
-    response = client.responses.create(model="scripted", input="[[messages]]",
-                                       prompt={"id": prompt["id"], "variables": {"persona": "a baker"}})
+    prompt = up_client.post("/prompts", cast_to=dict[str, Any],
+                            body={"instructions": "Answer as {{persona}}.", "variables": {"persona": {}}})
+    response = up_client.responses.create(model="scripted", input="[[messages]]",
+                                          prompt={"id": prompt["id"], "variables": {"persona": "a baker"}})
     assert json.loads(response.output_text)[0] == {"role": "system", "content": "Answer as a baker."}
 
     # 7. An MCP tool call.
     tool = {"type": "mcp", "server_label": "fixture", "server_url": mcp.url, "require_approval": "never"}
-    response = client.responses.create(
+    response = up_client.responses.create(
         model="scripted", input='[[tool:mcp7_fixture_add:{"a":2,"b":3}]]', tools=[tool])  # type: ignore[list-item]
     kinds = [item.type for item in response.output]
     assert kinds == ["mcp_list_tools", "mcp_call", "message"]
