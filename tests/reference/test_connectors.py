@@ -9,19 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from quart.typing import TestClientProtocol as QuartTestClient
 
-from fixtures.backend.respx_routes import mount
-from reference.backend import Backend
 from reference.core.errors import APIError
-from reference.gateway import Gateway, build_gateway
+from reference.gateway import Gateway
 from reference.mcp_client import server_ref_from_tool
-from reference.store import SQLiteStore
+from tests.support.http_env import body_kwargs, error_fields, scripted_gateway, sqlite_gateway
 
-BACKEND = "http://backend.test"
 MAX_BODY = 4096
 SECRET = "Bearer sk-live-0123456789abcdef"
 
@@ -34,12 +30,7 @@ class Env:
 
     async def raw(self, method: str, path: str, body: Any = None,
                   data: bytes | None = None) -> tuple[int, str]:
-        kwargs: dict[str, Any] = {}
-        if data is not None:
-            kwargs = {"data": data, "headers": {"content-type": "application/json"}}
-        elif body is not None:
-            kwargs = {"json": body}
-        resp = await self.http.open(path, method=method, **kwargs)
+        resp = await self.http.open(path, method=method, **body_kwargs(body, data))
         assert resp.content_type == "application/json"
         return resp.status_code, await resp.get_data(as_text=True)
 
@@ -55,22 +46,13 @@ class Env:
         got, text = await self.raw(method, path, body, data)
         assert got == status, text
         parsed = json.loads(text)
-        assert set(parsed) == {"error"} and set(parsed["error"]) == {"message", "type", "param", "code"}
-        err: dict[str, Any] = parsed["error"]
-        return err
-
-
-def _gateway(db: Path) -> Gateway:
-    return build_gateway(SQLiteStore(db), Backend(BACKEND, timeout=5))
+        return error_fields(parsed)
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    with respx.mock(assert_all_called=False) as router:
-        mount(router, BACKEND)
-        gateway = _gateway(tmp_path / "db.sqlite")
+    async with scripted_gateway(tmp_path / "db.sqlite") as gateway:
         yield Env(gateway)
-        await gateway.aclose()
 
 
 DOCS: dict[str, Any] = {"label": "docs", "server_url": "https://mcp.example.test/mcp",
@@ -158,7 +140,7 @@ async def test_bad_bodies_ids_and_pagination(env: Env) -> None:
 @given(n=st.integers(1, 7), limit=st.integers(1, 3))
 async def test_pagination_backwards_walk(tmp_path: Path, n: int, limit: int) -> None:
     # tmp_path is shared by the examples: a fresh database file each time.
-    gateway = _gateway(tmp_path / f"walk-{uuid.uuid4().hex}.sqlite")
+    gateway = sqlite_gateway(tmp_path / f"walk-{uuid.uuid4().hex}.sqlite")
     env = Env(gateway)
     try:
         made = [(await env.ok("POST", "/v1/connectors", {"label": f"c{i}", "server_url": "https://x.test"}))["id"]
@@ -183,10 +165,10 @@ async def test_pagination_backwards_walk(tmp_path: Path, n: int, limit: int) -> 
 
 async def test_survives_restart(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
-    gateway = _gateway(db)
+    gateway = sqlite_gateway(db)
     conn = await Env(gateway).ok("POST", "/v1/connectors", DOCS)
     await gateway.aclose()
-    gateway2 = _gateway(db)
+    gateway2 = sqlite_gateway(db)
     try:
         assert await Env(gateway2).ok("GET", f"/v1/connectors/{conn['id']}") == conn
         assert (await gateway2.connectors.resolve_connector(conn["id"]))["headers"] == DOCS["headers"]

@@ -22,8 +22,8 @@ from reference.core.errors import APIError
 from reference.gateway import Gateway, build_gateway
 from reference.services import conversations
 from reference.store import SQLiteStore
+from tests.support.http_env import BACKEND, body_kwargs
 
-BACKEND = "http://backend.test"
 MAX_BODY = 8192
 
 
@@ -45,12 +45,7 @@ class Env:
 
     async def err(self, method: str, path: str, status: int, body: Any = None, *,
                   data: bytes | None = None) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        if data is not None:
-            kwargs = {"data": data, "headers": {"content-type": "application/json"}}
-        elif body is not None:
-            kwargs = {"json": body}
-        resp = await self.http.open(path, method=method, **kwargs)
+        resp = await self.http.open(path, method=method, **body_kwargs(body, data))
         text = await resp.get_data(as_text=True)
         assert resp.status_code == status, text
         parsed = json.loads(text)

@@ -9,19 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from quart.typing import TestClientProtocol as QuartTestClient
 
-from fixtures.backend.respx_routes import mount
-from reference.backend import Backend
 from reference.core.errors import APIError
-from reference.gateway import Gateway, build_gateway
+from reference.gateway import Gateway
 from reference.services import prompts
-from reference.store import SQLiteStore
+from tests.support.http_env import body_kwargs, error_fields, scripted_gateway, sqlite_gateway
 
-BACKEND = "http://backend.test"
 MAX_BODY = 8192
 
 
@@ -33,12 +29,7 @@ class Env:
 
     async def call(self, method: str, path: str, body: Any = None,
                    data: bytes | None = None) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {}
-        if data is not None:
-            kwargs = {"data": data, "headers": {"content-type": "application/json"}}
-        elif body is not None:
-            kwargs = {"json": body}
-        resp = await self.http.open(path, method=method, **kwargs)
+        resp = await self.http.open(path, method=method, **body_kwargs(body, data))
         text = await resp.get_data(as_text=True)
         assert resp.content_type == "application/json", text
         return resp.status_code, json.loads(text)
@@ -52,22 +43,13 @@ class Env:
                   data: bytes | None = None) -> dict[str, Any]:
         got, parsed = await self.call(method, path, body, data)
         assert got == status, parsed
-        assert set(parsed) == {"error"} and set(parsed["error"]) == {"message", "type", "param", "code"}
-        err: dict[str, Any] = parsed["error"]
-        return err
-
-
-def _gateway(db: Path) -> Gateway:
-    return build_gateway(SQLiteStore(db), Backend(BACKEND, timeout=5))
+        return error_fields(parsed)
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    with respx.mock(assert_all_called=False) as router:
-        mount(router, BACKEND)
-        gateway = _gateway(tmp_path / "db.sqlite")
+    async with scripted_gateway(tmp_path / "db.sqlite") as gateway:
         yield Env(gateway)
-        await gateway.aclose()
 
 
 SUPPORT = {
@@ -330,14 +312,14 @@ def test_substitution_is_single_pass(value: str) -> None:
 
 async def test_survives_restart(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
-    gateway = _gateway(db)
+    gateway = sqlite_gateway(db)
     env = Env(gateway)
     prompt = await _prompt(env)
     v2 = await env.ok("POST", f"/v1/prompts/{prompt['id']}/versions",
                       {"base_version": "1", "instructions": "two"})
     await gateway.aclose()
 
-    gateway2 = _gateway(db)
+    gateway2 = sqlite_gateway(db)
     try:
         env2 = Env(gateway2)
         assert await env2.ok("GET", f"/v1/prompts/{prompt['id']}") == {**prompt, "latest_version": "2"}
