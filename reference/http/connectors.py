@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from quart import Blueprint, Response, request
-from quart_schema import document_querystring, document_request, document_response
+from quart_schema import document_querystring, document_request
 
-from reference.core.models import ErrorResponse
 from reference.http import context
+from reference.http.openapi import documented
 from reference.services.common import ListQuery, dump
 from reference.services.connectors import (
     ConnectorList,
@@ -26,15 +25,6 @@ from reference.services.connectors import (
 bp = Blueprint("connectors", __name__, url_prefix="/v1")
 
 
-def _documented(model: type[BaseModel], *errors: int) -> Any:
-    def decorate(func: Any) -> Any:
-        func = document_response(model, 200)(func)
-        for status in errors:
-            func = document_response(ErrorResponse, status)(func)
-        return func
-    return decorate
-
-
 def _connectors() -> Connectors:
     return context.services().connectors
 
@@ -45,26 +35,26 @@ def _json(obj: Any) -> Response:
 
 @bp.post("/connectors")
 @document_request(CreateConnectorBody)
-@_documented(ConnectorObject, 400, 413)
+@documented(ConnectorObject, 400, 413)
 async def create_connector() -> Response:
     return _json(await _connectors().create(await request.get_data(cache=False)))
 
 
 @bp.get("/connectors")
 @document_querystring(ListQuery)
-@_documented(ConnectorList, 400)
+@documented(ConnectorList, 400)
 async def list_connectors() -> Response:
     args = {name: request.args.get(name) for name in ("limit", "after", "before", "order")}
     return _json(await _connectors().list_connectors(**args))
 
 
 @bp.get("/connectors/<connector_id>")
-@_documented(ConnectorObject, 404)
+@documented(ConnectorObject, 404)
 async def get_connector(connector_id: str) -> Response:
     return _json(await _connectors().get(connector_id))
 
 
 @bp.delete("/connectors/<connector_id>")
-@_documented(DeletedConnector, 404)
+@documented(DeletedConnector, 404)
 async def delete_connector(connector_id: str) -> Response:
     return _json(await _connectors().delete(connector_id))

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from quart import Blueprint, Response, request
-from quart_schema import document_querystring, document_request, document_response
+from quart_schema import document_querystring, document_request
 
-from reference.core.models import ErrorResponse
 from reference.http import context
+from reference.http.openapi import documented
 from reference.services import conversations
 from reference.services.common import dump
 from reference.services.conversations import (
@@ -29,15 +28,6 @@ from reference.services.conversations import (
 )
 
 bp = Blueprint("conversations", __name__, url_prefix="/v1")
-
-
-def _documented(model: type[BaseModel], *errors: int) -> Any:
-    def decorate(func: Any) -> Any:
-        func = document_response(model, 200)(func)
-        for status in errors:
-            func = document_response(ErrorResponse, status)(func)
-        return func
-    return decorate
 
 
 def _conversations() -> Conversations:
@@ -59,33 +49,33 @@ async def _body() -> bytes | str:
 
 @bp.post("/conversations")
 @document_request(CreateConversationBody)
-@_documented(ConversationResource, 400, 413)
+@documented(ConversationResource, 400, 413)
 async def create_conversation() -> Response:
     return _json(await _conversations().create(await _body()))
 
 
 @bp.get("/conversations/<conversation_id>")
-@_documented(ConversationResource, 404)
+@documented(ConversationResource, 404)
 async def get_conversation(conversation_id: str) -> Response:
     return _json(await _conversations().get_text(conversation_id))
 
 
 @bp.post("/conversations/<conversation_id>")
 @document_request(UpdateConversationBody)
-@_documented(ConversationResource, 400, 404, 413)
+@documented(ConversationResource, 400, 404, 413)
 async def update_conversation(conversation_id: str) -> Response:
     return _json(await _conversations().update(conversation_id, await _body()))
 
 
 @bp.delete("/conversations/<conversation_id>")
-@_documented(DeletedConversation, 404)
+@documented(DeletedConversation, 404)
 async def delete_conversation(conversation_id: str) -> Response:
     return _json(dump(await _conversations().delete(conversation_id)))
 
 
 @bp.post("/conversations/<conversation_id>/items")
 @document_request(CreateItemsBody)
-@_documented(ConversationItemList, 400, 404, 413)
+@documented(ConversationItemList, 400, 404, 413)
 async def create_items(conversation_id: str) -> Response:
     _include()
     return _json(dump(await _conversations().create_items(conversation_id, await _body())))
@@ -93,7 +83,7 @@ async def create_items(conversation_id: str) -> Response:
 
 @bp.get("/conversations/<conversation_id>/items")
 @document_querystring(ItemsQuery)
-@_documented(ConversationItemList, 400, 404)
+@documented(ConversationItemList, 400, 404)
 async def list_items(conversation_id: str) -> Response:
     _include()
     args: dict[str, Any] = {name: request.args.get(name) for name in ("limit", "after", "before", "order")}
@@ -101,13 +91,13 @@ async def list_items(conversation_id: str) -> Response:
 
 
 @bp.get("/conversations/<conversation_id>/items/<item_id>")
-@_documented(ConversationItem, 400, 404)
+@documented(ConversationItem, 400, 404)
 async def get_item(conversation_id: str, item_id: str) -> Response:
     _include()
     return _json(await _conversations().get_item_text(conversation_id, item_id))
 
 
 @bp.delete("/conversations/<conversation_id>/items/<item_id>")
-@_documented(ConversationResource, 404)
+@documented(ConversationResource, 404)
 async def delete_item(conversation_id: str, item_id: str) -> Response:
     return _json(await _conversations().delete_item(conversation_id, item_id))

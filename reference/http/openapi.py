@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+from quart_schema import document_response
 from quart_schema.openapi import OpenAPIProvider
+
+from reference.core.models import ErrorResponse
 
 # Per Responses streaming: "If set to true, the model response data will be streamed to the
 # client as it is generated using server-sent events."
@@ -20,6 +24,16 @@ _EVENT_STREAM = {
     }
 }
 _BYTES = {"schema": {"type": "string", "format": "binary"}}
+
+
+def documented(model: type[BaseModel], *errors: int) -> Any:
+    """Declare a route's 200 model and the statuses it answers with an OpenAI error object."""
+    def decorate(func: Any) -> Any:
+        func = document_response(model, 200)(func)
+        for status in errors:
+            func = document_response(ErrorResponse, status)(func)
+        return func
+    return decorate
 
 
 class GatewayOpenAPIProvider(OpenAPIProvider):

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from quart import Blueprint, Response, request
-from quart_schema import document_querystring, document_request, document_response
+from quart_schema import document_querystring, document_request
 
-from reference.core.models import ErrorResponse
 from reference.http import context
+from reference.http.openapi import documented
 from reference.services.common import ListQuery, dump
 from reference.services.prompts import (
     CreatePromptBody,
@@ -28,15 +27,6 @@ from reference.services.prompts import (
 )
 
 bp = Blueprint("prompts", __name__, url_prefix="/v1")
-
-
-def _documented(model: type[BaseModel], *errors: int) -> Any:
-    def decorate(func: Any) -> Any:
-        func = document_response(model, 200)(func)
-        for status in errors:
-            func = document_response(ErrorResponse, status)(func)
-        return func
-    return decorate
 
 
 def _prompts() -> Prompts:
@@ -58,52 +48,52 @@ async def _body() -> bytes | str:
 
 @bp.post("/prompts")
 @document_request(CreatePromptBody)
-@_documented(PromptObject, 400, 413)
+@documented(PromptObject, 400, 413)
 async def create_prompt() -> Response:
     return _json(await _prompts().create(await _body()))
 
 
 @bp.get("/prompts")
 @document_querystring(ListQuery)
-@_documented(PromptList, 400)
+@documented(PromptList, 400)
 async def list_prompts() -> Response:
     return _json(dump(await _prompts().list_prompts(**_page_args())))
 
 
 @bp.get("/prompts/<prompt_id>")
-@_documented(PromptObject, 404)
+@documented(PromptObject, 404)
 async def get_prompt(prompt_id: str) -> Response:
     return _json(await _prompts().get_text(prompt_id))
 
 
 @bp.post("/prompts/<prompt_id>")
 @document_request(UpdatePromptBody)
-@_documented(PromptObject, 400, 404, 409, 413)
+@documented(PromptObject, 400, 404, 409, 413)
 async def update_prompt(prompt_id: str) -> Response:
     return _json(await _prompts().update(prompt_id, await _body()))
 
 
 @bp.delete("/prompts/<prompt_id>")
-@_documented(DeletedPrompt, 404)
+@documented(DeletedPrompt, 404)
 async def delete_prompt(prompt_id: str) -> Response:
     return _json(dump(await _prompts().delete(prompt_id)))
 
 
 @bp.post("/prompts/<prompt_id>/versions")
 @document_request(CreateVersionBody)
-@_documented(PromptVersionObject, 400, 404, 409, 413)
+@documented(PromptVersionObject, 400, 404, 409, 413)
 async def create_version(prompt_id: str) -> Response:
     return _json(await _prompts().create_version(prompt_id, await _body()))
 
 
 @bp.get("/prompts/<prompt_id>/versions")
 @document_querystring(ListQuery)
-@_documented(PromptVersionList, 400, 404)
+@documented(PromptVersionList, 400, 404)
 async def list_versions(prompt_id: str) -> Response:
     return _json(dump(await _prompts().list_versions(prompt_id, **_page_args())))
 
 
 @bp.get("/prompts/<prompt_id>/versions/<version>")
-@_documented(PromptVersionObject, 404)
+@documented(PromptVersionObject, 404)
 async def get_version(prompt_id: str, version: str) -> Response:
     return _json(await _prompts().get_version_text(prompt_id, version))
