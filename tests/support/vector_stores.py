@@ -35,18 +35,16 @@ class VS(Gateway):
 
     async def wait_file(self, vs_id: str, file_id: str, timeout: float = 10.0) -> dict[str, Any]:
         """Poll like a client until the vector store file leaves in_progress."""
-        deadline = time.monotonic() + timeout
-        while True:
-            obj: dict[str, Any] = await self.get(f"/v1/vector_stores/{vs_id}/files/{file_id}")
-            if obj["status"] != "in_progress":
-                return obj
-            assert time.monotonic() < deadline, obj
-            await asyncio.sleep(0.02)
+        return await self._wait_done(f"/v1/vector_stores/{vs_id}/files/{file_id}", timeout)
 
     async def wait_store(self, vs_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        return await self._wait_done(f"/v1/vector_stores/{vs_id}", timeout)
+
+    async def _wait_done(self, path: str, timeout: float) -> dict[str, Any]:
+        """GET `path` like a client until the object's status leaves in_progress."""
         deadline = time.monotonic() + timeout
         while True:
-            obj: dict[str, Any] = await self.get(f"/v1/vector_stores/{vs_id}")
+            obj: dict[str, Any] = await self.get(path)
             if obj["status"] != "in_progress":
                 return obj
             assert time.monotonic() < deadline, obj
