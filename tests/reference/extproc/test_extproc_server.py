@@ -30,6 +30,20 @@ async def server(engine: Engine) -> AsyncIterator[ExtProcHandle]:
     await handle.stop(0)
 
 
+def _upstream_200(content_type: bytes) -> protos.ProcessingRequest:
+    """The response_headers message Envoy sends for an upstream 200 of `content_type`."""
+    return protos.ProcessingRequest(
+        response_headers=protos.HttpHeaders(
+            headers=protos.HeaderMap(
+                headers=[
+                    protos.HeaderValue(key=":status", raw_value=b"200"),
+                    protos.HeaderValue(key="content-type", raw_value=content_type),
+                ]
+            )
+        )
+    )
+
+
 async def test_port_zero_picks_a_port(server: ExtProcHandle) -> None:
     assert server.port > 0
 
@@ -73,16 +87,7 @@ async def test_process_stream_over_grpc(server: ExtProcHandle, engine: Engine) -
                 body=json.dumps({"model": "m", "input": "ping"}).encode(), end_of_stream=True
             )
         ),
-        protos.ProcessingRequest(
-            response_headers=protos.HttpHeaders(
-                headers=protos.HeaderMap(
-                    headers=[
-                        protos.HeaderValue(key=":status", raw_value=b"200"),
-                        protos.HeaderValue(key="content-type", raw_value=b"application/json"),
-                    ]
-                )
-            )
-        ),
+        _upstream_200(b"application/json"),
         protos.ProcessingRequest(
             response_body=protos.HttpBody(body=json.dumps(chat).encode(), end_of_stream=True)
         ),
@@ -117,18 +122,7 @@ async def test_sse_mode_from_envoy_metadata(server: ExtProcHandle) -> None:
             )
         )
         await call.read()
-        await call.write(
-            protos.ProcessingRequest(
-                response_headers=protos.HttpHeaders(
-                    headers=protos.HeaderMap(
-                        headers=[
-                            protos.HeaderValue(key=":status", raw_value=b"200"),
-                            protos.HeaderValue(key="content-type", raw_value=b"text/event-stream"),
-                        ]
-                    )
-                )
-            )
-        )
+        await call.write(_upstream_200(b"text/event-stream"))
         reply = await call.read()
         await call.done_writing()
     assert reply.mode_override.response_body_mode == protos.ProcessingMode.FULL_DUPLEX_STREAMED
