@@ -194,7 +194,7 @@ def test_allowlist_gives_reasons_per_profile() -> None:
 
 
 def test_known_findings_each_name_an_existing_regression_test() -> None:
-    source = (ROOT / "tests" / "test_fuzz_regressions.py").read_text()
+    source = (ROOT / "tests" / "fuzz" / "test_fuzz_regressions.py").read_text()
     for finding in known.KNOWN_FINDINGS:
         path, _, name = finding.test.partition("::")
         assert path == "tests/fuzz/test_fuzz_regressions.py"
