@@ -18,6 +18,7 @@ import pytest
 
 from devstack.stack import Stack, StackConfig
 from fixtures.backend.testing import sse_data
+from tests.support.envoy_stacks import EgressStack
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
@@ -48,8 +49,6 @@ def keyed_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     os.environ[KEY_ENV] = GATEWAY_KEY
     stack: Stack
     if request.param == "full_duplex":
-        from tests.test_extproc_tools_envoy import EgressStack
-
         stack = EgressStack(StackConfig(backend_api_key_env=KEY_ENV), egress=False,
                             request_mode="full_duplex")
     else:
