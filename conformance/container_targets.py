@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance.targets import (
+from conformance.target_base import (
     BACKEND_RE,
     EXTPROC_RE,
     MCP_SERVER_RE,
