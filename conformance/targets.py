@@ -3,6 +3,43 @@
 The harness never imports ``reference``: the built-in targets are started with their command
 lines (``python -m fixtures.backend``, ``responses-gateway serve|up``) and found by the lines
 those commands print.
+
+How a built-in target is started and found: the harness reads each subprocess's **stdout** line
+by line (stderr goes to a log file) and matches the lines below (any prefix such as
+``responses-gateway: `` is allowed; matching is case-insensitive). It stops each process with
+SIGINT, then SIGTERM/SIGKILL after 10 s.
+
+- ``--target reference``: ``python -m fixtures.backend --port 0`` (prints ``fixtures.backend
+  listening on http://127.0.0.1:PORT``), then ``responses-gateway serve --backend-url <that>
+  --http-port 0 --extproc-port auto --db <tmp> --profile <openai|openresponses>`` (prints ``HTTP
+  on http://HOST:PORT/v1``; when ext_proc runs also ``ext_proc gRPC on HOST:PORT``). ``serve``'s
+  ``--extproc-port`` defaults to 10000; ``0`` disables ext_proc and ``auto`` picks a free port.
+- ``--target reference-envoy``: ``responses-gateway up --envoy-port 0 --admin-port 0 --http-port
+  0 --extproc-port auto --db <tmp> --profile <openai|openresponses>`` (0 = a free port). Once
+  Envoy's ``/ready`` answers 200 it prints, flushed, one line each: ``envoy:
+  http://127.0.0.1:PORT`` (the API root is that URL + ``/v1``), ``admin: http://127.0.0.1:PORT``,
+  ``extproc: 127.0.0.1:PORT``. SIGINT stops all of it.
+- MCP server: both built-in targets also start ``python -m fixtures.mcp_server --port 0``
+  (``fixtures.mcp_server listening on http://127.0.0.1:PORT/mcp``; optional: when it cannot
+  start, the MCP cases are UNIMPLEMENTED) and pass its URL to the cases as
+  ``RunConfig.mcp_server_url``. For any other gateway, ``responses-conformance run
+  --mcp-server-url URL`` names an MCP server the *gateway* can reach; without it the MCP cases
+  (``tool_flows.mcp.*``, ``connectors.use.mcp-by-connector-id``) are UNIMPLEMENTED.
+- Scripted-tier detection: the harness sends ``[[probe:NONCE]]`` through the gateway (model from
+  ``--model``, default ``scripted``) and expects the output text ``fixtures.backend/1 `` +
+  ``sha256(NONCE).hexdigest()[:16]``; otherwise the scripted cases are UNIMPLEMENTED.
+- Container targets (``conformance.container_targets``): ``reference-docker`` is
+  ``reference-envoy`` with each part a container (the backend image for the scripted backend and
+  the MCP server, the gateway image, an Envoy image with the config from ``python -m
+  gateway_envoy.launcher --print-config`` with ``up``'s body limit and backend timeout). Host
+  network and free loopback ports when the engine has no ``bridge`` network, else a
+  testcontainers ``Network`` with aliases ``backend``, ``mcp``, ``gateway``, ``envoy`` and
+  published loopback ports. Ready = the backend's, MCP server's and gateway's ready lines in
+  their logs, then Envoy's admin ``/ready`` (host) or ``/health`` through Envoy (bridge).
+  ``TargetUnavailable`` (a ``TargetError``) means "cannot run here": the CLI prints one
+  ``skipped:`` line and exits 3, no report. Containers carry
+  ``org.responses-conformance.run=<id>``; the target removes them (and their anonymous volumes)
+  on exit, SIGTERM unwinding like Ctrl-C.
 """
 
 from __future__ import annotations

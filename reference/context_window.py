@@ -5,6 +5,20 @@ Both build the window exactly as a create request would (`Engine.prepare`: the
 input), so what they compact or count is what the model would receive. The decisions (what a
 compaction keeps, the summary call, the token-counting rule and how close it is to a real
 tokenizer) are in `reference/core/compaction.py`.
+
+API: `await compact(engine, body) -> dict` (a `response.compaction`: `id`, `created_at`,
+`output`, `usage`) and `await count_input_tokens(engine, body) -> {"object":
+"response.input_tokens", "input_tokens"}`. Every failure is an `APIError`: 400 for a missing
+`model`, nothing to compact or an unknown parameter, 400 `previous_response_not_found`, and the
+backend's errors as for create.
+
+A compaction answers the window's user messages verbatim and in order, then one `compaction` item
+(`cmp_...`) whose `encrypted_content` is `rgw-cmp1.` + base64url(`{"summary"}`): opaque to
+clients, readable by every gateway instance, **not encrypted**. A compaction item in any input
+(create, WebSocket, history, conversation) reaches the model as a system message
+`Summary of the earlier conversation:\\n<summary>` (`translate.items_to_messages`); content the
+gateway cannot read is a 400 naming `input[i].encrypted_content` (`CreateResponseRequest.parse`).
+The token count equals the scripted backend's `usage.input_tokens` for the same request.
 """
 
 from __future__ import annotations

@@ -31,6 +31,61 @@ Store calls are blocking (sqlite3); they run on the gateway's one store thread
 The engine looks nothing up: the composition root (`reference.gateway.build_gateway`) passes the
 store, its thread, the backend client and the services, each through the narrow interface the
 engine uses (`ConversationLog`, `PromptRenderer`, `reference.tools.ToolServices`).
+
+The API the adapters use. `Engine(store, backend | None, *, thread, conversations, prompts,
+tools)` is built by `reference.gateway.build_gateway(store, backend)` (use `gateway.engine`);
+all methods are async except `complete`.
+
+- `prepare(body: bytes | str | dict) -> Prepared`: validates (raises `APIError`), loads the
+  history for `previous_response_id`, builds `Prepared.chat_request` (the Chat Completions body,
+  `stream` set from the request) and the `Prepared.response` skeleton (status `in_progress`).
+  Also `Prepared.id`, `.stream`, `.store`, `.background`, `.input_items`, `.history`, `.request`.
+- `create(prepared) -> str`: the response JSON text; raises `APIError` on a backend failure and
+  stores nothing. `stream(prepared) -> AsyncIterator[dict]`: events; a backend failure ends it
+  with `response.failed` and stores `failed`.
+- For an adapter that does not call the backend itself: `complete(prepared, chat_json) -> dict`
+  (sync; may raise `APIError` 502 on a non-completion), or `core.streaming.StreamTranslator(
+  prepared.response)` fed with the chunks; then `await finalize(prepared, response) -> str`
+  persists it (unless `store: false`) and returns the exact JSON text to send. On a backend
+  error: `errors.from_backend_http(...)` and nothing is finalized (non-streaming), or
+  `translator.fail(err)` then `finalize` (streaming).
+- `get(id) -> dict`, `get_text(id) -> str` (the byte-identical stored text), `delete(id) -> dict`,
+  `input_items(id, limit=, after=, before=, order=) -> dict`, `list(...) -> dict`,
+  `cancel(id) -> str`, `wait_background(id)`, `aclose()`.
+
+Behaviour decisions:
+- An unknown `previous_response_id` is **400** `invalid_request_error`, param
+  `previous_response_id`, code `previous_response_not_found` (what the OpenAI API answers:
+  "Previous response with id 'resp_...' not found."), not 404.
+- `background: true` with `store: false` is 400 (param `background`).
+- Cancel: not background -> 400, finished -> 400, already cancelled -> 200 with the response
+  (idempotent), unknown -> 404.
+- DELETE returns `{"id", "object": "response.deleted", "deleted": true}`.
+- `input_items` lists the request's own input items (not the inherited history, nor a prompt
+  template's messages).
+- The store is `reference.store.ResponseStore`, a synchronous Protocol (`SQLiteStore` is the
+  default, `open_store(path_or_url)`).
+- `conversation` (an id or `{id}`): its items (`ConversationLog.load_items`) are the history;
+  `finalize` appends the request's input items and the output to the conversation when the
+  response ends `completed` or `incomplete` (also with `store: false`; never when it failed).
+- `prompt`: `PromptRenderer.render`; the template's instructions, then the request's own
+  `instructions`, joined by a blank line, become the system message and the response's
+  `instructions`; the template's input messages go between the history and the request's input;
+  the response echoes `prompt` (`RenderedPrompt.reference`).
+
+Hosted tools: `build_gateway(store, backend, mcp_cache=MCPToolCache())` (one tool-list cache per
+engine). `prepare` resolves `file_search` / `mcp` tools (`Prepared.hosted`) and pairs
+`mcp_approval_response` inputs with their requests (`Prepared.approvals`), raising 400, 404
+(unknown vector store, param `tools[i].vector_store_ids`) or 424 (MCP tool list unavailable)
+before anything runs; `Prepared.chat_request` then also offers the hosted tools as chat
+functions. When `Prepared.tool_loop` is true, `create` / `stream` / background run
+`reference.tools.ToolLoop`; an adapter that calls the model itself uses
+`await engine.run_tool_loop(prepared, call_model)` (`call_model(chat_request)` -> chat
+completion JSON, raising the model's `APIError`; then `finalize`) or
+`engine.stream_tool_loop(prepared, stream_model)` (`stream_model(chat_request)` -> an async
+iterator of chunks; yields Responses events, already finalized before the terminal one). The
+response's `tools` echo mcp `headers` / `authorization` redacted (`****` + the last 4 characters
+when at least 16 long).
 """
 
 from __future__ import annotations

@@ -6,6 +6,26 @@ time: the next message is read only after the previous response's terminal event
 responses on one connection never interleave. Errors are `error` envelopes with `status` and
 `error.code`; the connection stays open after them. The connection ends with
 `websocket_connection_limit_reached` after `app.config["WEBSOCKET_MAX_SECONDS"]` (60 minutes).
+
+The contract (Open Responses "WebSocket Transport"; OpenAI `ResponsesClientEvent` /
+`ResponsesServerEvent` / `ResponseWsError`):
+- `GET /v1/responses` with `Upgrade: websocket`. Each message must be `{"type":
+  "response.create", ...create body}` (optional `stream_id`, echoed on every event of that
+  response); `stream`, `stream_options` and `background` are 400s. The response is stored unless
+  `store: false`.
+- One response at a time: messages sent while a response runs wait in order; lanes are not run
+  concurrently.
+- Connection-local state: the latest completed/incomplete response of the socket (its whole chain
+  of items), so a `store: false` response can be continued with `previous_response_id` on the same
+  socket (`Engine.prepare(body, history=...)`); other ids come from the store. A continuation that
+  fails (an error event or `response.failed`) evicts the id it continued from.
+- Failures: `{"type": "error", "status", "error": {"message", "type", "param", "code"}}` (+
+  `stream_id`); the socket stays open. After `app.config["WEBSOCKET_MAX_SECONDS"]` (3600) the
+  gateway sends `websocket_connection_limit_reached` (status 400) and closes with 1000.
+- An upgrade of any other path is answered with the route's honest HTTP error (404/405 JSON),
+  never a 500. Through Envoy the upgrade has its own route to the HTTP server (ext_proc never sees
+  frames, `envoy/README.md`), and the ext_proc server passes it through untouched
+  (`reference.extproc.processor.is_create_request`).
 """
 
 from __future__ import annotations
