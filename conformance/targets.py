@@ -162,7 +162,8 @@ def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> Runni
         target.stop()
         raise TargetError(
             f"{exc}\n  `responses-gateway up` must print lines 'envoy: http://127.0.0.1:PORT', "
-            "'admin: http://127.0.0.1:PORT' and 'extproc: 127.0.0.1:PORT' (see ARCHITECTURE.md)"
+            "'admin: http://127.0.0.1:PORT' and 'extproc: 127.0.0.1:PORT' "
+            "(see the docstring of conformance/targets.py)"
         ) from None
     except BaseException:
         target.stop()

@@ -53,7 +53,7 @@ from reference.retrieval import FileSearchTool, Hit, RetrievalError, SearchOptio
 
 # The chat function name the model sees for the (first) file_search tool; further file_search
 # tools of one request are `file_search_2`, `file_search_3`, ... . Documented in
-# ARCHITECTURE.md ("Hosted tool loop"): with the scripted backend a test makes the model search
+# reference/tools/__init__.py docstring: with the scripted backend a test makes the model search
 # with `[[tool:file_search:{"query": "..."}]]`.
 FILE_SEARCH_FUNCTION = "file_search"
 FILE_SEARCH_CALL_PREFIX = "fs"

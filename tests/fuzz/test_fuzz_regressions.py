@@ -79,7 +79,7 @@ def test_openapi_documents_deleted_response_object(client: httpx.Client, openapi
     resp = client.delete(f"/v1/responses/{created['id']}")
     assert resp.status_code == 200
     body = resp.json()
-    # ARCHITECTURE.md: DELETE returns {"id", "object": "response.deleted", "deleted": true}.
+    # reference/engine.py docstring: DELETE returns {"id", "object": "response.deleted", "deleted": true}.
     assert body == {"id": created["id"], "object": "response.deleted", "deleted": True}
     validate_documented(openapi, "/v1/responses/{response_id}", "delete", "200", body)
 
