@@ -84,6 +84,10 @@ def _ollama_image_unavailable() -> str:
         return "no Docker engine is reachable"
     if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0:
         return ""
+    if os.environ.get("RESPONSES_CONFORMANCE_PULL", "1") == "0":
+        # No registry on this network: do not even try (a pull would query the resolver).
+        return (f"the image {image} is not present and cannot be pulled "
+                "(pulling is off: RESPONSES_CONFORMANCE_PULL=0)")
     pull = subprocess.run(["docker", "pull", "-q", image], capture_output=True, text=True)
     if pull.returncode == 0:
         return ""

@@ -102,6 +102,10 @@ def ollama_unavailable_reason() -> str | None:
             return None
         except Exception:
             pass
+        if os.environ.get("RESPONSES_CONFORMANCE_PULL", "1") == "0":
+            # No registry on this network: do not even try (a pull would query the resolver).
+            return (f"the image {OLLAMA_IMAGE} is not present and cannot be pulled "
+                    "(pulling is off: RESPONSES_CONFORMANCE_PULL=0)")
         try:
             client.images.pull(OLLAMA_IMAGE)
             return None
