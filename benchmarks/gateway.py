@@ -551,8 +551,9 @@ def run(args: argparse.Namespace) -> tuple[list[Row], Memory]:
     rows: list[Row] = []
     memory = Memory()
     with bench_stack() as (_stack, _plain, watch, paths):
-        for stream in (False, True):
-            mode = [Path_(label, url, kind, stream) for label, url, kind in paths]
+        for stream in (False, True) if args.mode is None else (args.mode == "stream",):
+            mode = [Path_(label, url, kind, stream) for label, url, kind in paths
+                    if not args.only or any(word in label for word in args.only)]
             measured = measure(mode, args, watch)
             if not stream:  # the gateway has warmed up on the sequential and first wrk runs
                 memory.start_kib = _rss_kib(watch["gateway"])
@@ -657,6 +658,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slow-ms", type=int, default=50, help="backend pause between stream chunks")
     parser.add_argument("--words", type=int, default=5, help="text deltas per slow stream")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--only", action="append", metavar="WORD",
+                        help="only the paths whose label contains WORD (repeatable; for A/B runs)")
+    parser.add_argument("--mode", choices=("json", "stream"), help="only this mode (for A/B runs)")
     parser.add_argument("--profile", metavar="DIR",
                         help="py-spy the gateway under wrk load on its two paths instead of benchmarking; "
                              "write flame graphs (SVG) and top-function tables to DIR")
