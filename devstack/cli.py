@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from devstack.stack import add_up_arguments, up_command
-from reference.cli import add_serve_arguments, configure_logging, serve_command
+from reference.cli import add_log_format_argument, add_serve_arguments, configure_logging, serve_command
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -30,12 +30,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     add_up_arguments(up)
     up.add_argument("--log-level", default="WARNING")
+    add_log_format_argument(up)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     if args.command == "up":
         return up_command(args)
     if args.backend_url is not None:

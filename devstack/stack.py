@@ -331,7 +331,8 @@ def up_command(args: argparse.Namespace) -> int:
             envoy_log_level=args.envoy_log_level,
             profile=args.profile,
             extra_gateway_args=[arg for url in args.mcp_allow_url for arg in ("--mcp-allow-url", url)]
-            + (["--api-keys", args.api_keys] if args.api_keys else []),
+            + (["--api-keys", args.api_keys] if args.api_keys else [])
+            + ["--log-format", getattr(args, "log_format", "text")],
         )
     )
 

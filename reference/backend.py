@@ -3,10 +3,15 @@
 Every transport fault becomes an `APIError` with an honest status, so no backend failure can
 be mistaken for a successful answer: unreachable -> 502, not JSON -> 502, too slow -> 504,
 backend 4xx passed on with its message, backend 5xx -> 502 (`errors.from_backend_http`).
+
+Every call carries the request id of the request it serves (`x-request-id`), so the model
+server's logs can be joined with the gateway's; with `metrics`, each call's duration and time to
+first byte are recorded (operation `chat`, `chat_stream`, `embeddings`, `models`; path `direct`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +22,9 @@ from reference.core import errors
 from reference.core.serialization import dump_bytes
 from reference.core.sse import ChatStreamDecoder
 from reference.core.translate import parse_chat_completion
+from reference.observability.logs import HEADER as REQUEST_ID_HEADER
+from reference.observability.logs import current_request_id
+from reference.observability.metrics import GatewayMetrics
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -39,8 +47,10 @@ class Backend:
         api_key: str | None = None,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.base_url = base_url
+        self.metrics = metrics
         self.url = chat_completions_url(base_url)
         self.timeout = timeout
         headers = {"content-type": "application/json", "accept": "application/json"}
@@ -58,14 +68,22 @@ class Backend:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def observe(self, operation: str, started: float, ttfb: float | None) -> None:
+        """Record one call that started at `started` (perf_counter) and ends now."""
+        if self.metrics is not None:
+            self.metrics.backend_call(operation, "direct", ttfb, time.perf_counter() - started)
+
     async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
         """POST a non-streaming chat completion and return its JSON."""
+        started = time.perf_counter()
         try:
-            resp = await self._client.post(self.url, content=dump_bytes(request))
+            resp = await self._client.post(self.url, content=dump_bytes(request), headers=request_headers())
         except httpx.TimeoutException as exc:
             raise errors.backend_timeout(self.timeout) from exc
         except httpx.HTTPError as exc:
             raise errors.backend_unreachable(_describe(exc)) from exc
+        finally:
+            self.observe("chat", started, None)
         if resp.status_code >= 400:
             raise errors.from_backend_http(resp.status_code, resp.content)
         return parse_chat_completion(resp.content)
@@ -77,13 +95,18 @@ class Backend:
         truncated, and passing it off as complete would hide the fault.
         """
         started = False
+        began = time.perf_counter()
+        ttfb: float | None = None
         try:
-            async with self._client.stream("POST", self.url, content=dump_bytes(request)) as resp:
+            async with self._client.stream("POST", self.url, content=dump_bytes(request),
+                                           headers=request_headers()) as resp:
                 started = True
                 if resp.status_code >= 400:
                     raise errors.from_backend_http(resp.status_code, await resp.aread())
                 decoder = ChatStreamDecoder()
                 async for data in resp.aiter_bytes():
+                    if ttfb is None:
+                        ttfb = time.perf_counter() - began
                     for event in decoder.feed(data):
                         if not isinstance(event, dict):  # DONE
                             return
@@ -101,7 +124,15 @@ class Backend:
                 # unreachable backend.
                 raise errors.backend_bad_response(f"the stream broke off ({_describe(exc)})") from exc
             raise errors.backend_unreachable(_describe(exc)) from exc
+        finally:
+            self.observe("chat_stream", began, ttfb)
         raise errors.backend_bad_response("the stream ended without [DONE]")
+
+
+def request_headers() -> dict[str, str] | None:
+    """Per-call headers: the id of the request being served (None outside a request)."""
+    request_id = current_request_id()
+    return {REQUEST_ID_HEADER: request_id} if request_id is not None else None
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -2,6 +2,7 @@
 
     python -m reference.cli serve --backend-url URL --http-port 8080 --db PATH [--host 127.0.0.1]
         [--max-body-bytes N] [--backend-timeout S] [--backend-api-key-env VAR] [--extproc-port P]
+        [--log-level INFO] [--log-format text|json]
 
 The `responses-gateway` command (`devstack.cli`) adds what needs the dev tooling: `serve`
 without `--backend-url` (the scripted backend on a free port) and `up`. This module never
@@ -30,6 +31,7 @@ from reference.config import (
     PROFILES,
     GatewayConfig,
 )
+from reference.observability import logs
 
 log = logging.getLogger("reference.cli")
 
@@ -69,6 +71,7 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
     from reference.backend import Backend
     from reference.gateway import build_gateway
     from reference.mcp_client import MCPToolCache
+    from reference.observability.metrics import GatewayMetrics
     from reference.store import open_store
 
     shutdown = shutdown or asyncio.Event()
@@ -77,11 +80,13 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, shutdown.set)
 
-    backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout)
+    metrics = GatewayMetrics()
+    backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout,
+                      metrics=metrics)
     api_keys = load_api_keys(config.api_keys_file) if config.api_keys_file else None
     gateway = build_gateway(open_store(config.db), backend,
                             mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls),
-                            api_keys=api_keys)
+                            api_keys=api_keys, metrics=metrics)
     for response_id in await gateway.start():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
     app = gateway.http_app(max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout,
@@ -158,7 +163,16 @@ def add_serve_arguments(p: argparse.ArgumentParser, *, backend_url_help: str) ->
                    help="streaming dialect where the specs disagree: openresponses ends streams with "
                    "data: [DONE] (default %(default)s)")
     p.add_argument("--log-level", default="INFO")
+    add_log_format_argument(p)
     add_security_arguments(p)
+
+
+def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
+    """`--log-format` (shared with `up`)."""
+    parser.add_argument("--log-format", choices=logs.LOG_FORMATS, default="text",
+                        help="text: one readable line per record; json: one JSON object per line "
+                        "(time, level, logger, request_id, message, and the access log's method, "
+                        "path, status, duration_ms) (default %(default)s)")
 
 
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
@@ -174,8 +188,10 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
         "path prefix) may be used; repeatable. Default: any server a request names")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, log_format: str = "text") -> None:
+    logging.basicConfig(level=level.upper())
+    # Every line carries the id of the request it belongs to (`-` outside one).
+    logs.install(log_format)
     # httpx logs every backend request at INFO: noise next to Hypercorn's own log.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     # URLs clients send (MCP servers) may carry credentials; HTTP clients log them at INFO.
@@ -218,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.backend_url is None:
         serve_parser.error("--backend-url is required")
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     return serve_command(args, args.backend_url)
 
 

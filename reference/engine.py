@@ -107,6 +107,7 @@ from reference.core.serialization import dump
 from reference.core.sse import TERMINAL_EVENTS
 from reference.core.streaming import StreamTranslator
 from reference.mcp_client import mangle_tool_name
+from reference.observability.metrics import GatewayMetrics
 from reference.services.prompts import RenderedPrompt
 from reference.store import ResponseStore, StoredResponse, StoreThread
 from reference.tools import (
@@ -209,8 +210,11 @@ class Engine:
         prompts: PromptRenderer,
         tools: ToolServices,
         clock: Callable[[], float] = time.time,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.store = store
+        # Token counts of finished responses (None: not counted).
+        self._metrics = metrics
         self.backend = backend
         self._run = thread.run
         self._conversations = conversations
@@ -407,6 +411,8 @@ class Engine:
         GET returns.
         """
         text = dump(response)
+        if self._metrics is not None:
+            self._metrics.usage(response.get("usage"))
         if prepared.store:
             await self._save(prepared, response, text, with_items=True)
         await self._append_to_conversation(prepared, response)

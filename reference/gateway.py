@@ -44,6 +44,7 @@ from reference.engine import Engine
 from reference.extproc.server import ExtProcHandle, serve_extproc
 from reference.http import create_app
 from reference.mcp_client import MCPToolCache
+from reference.observability.metrics import GatewayMetrics
 from reference.services import Connectors, Conversations, Prompts, Services, VectorStores
 from reference.services.ingest import DEFAULT_EMBEDDING_MODEL
 from reference.store import ResponseStore, SQLiteStore, StoreThread
@@ -73,6 +74,8 @@ class Gateway:
     engine: Engine
     api_keys: ApiKeys | None = None
     """KEY -> tenant (`--api-keys`): both adapters then require a key; None: open."""
+    metrics: GatewayMetrics | None = None
+    """What both adapters, the engine and the store thread record (`GET /metrics`)."""
 
     @property
     def conversations(self) -> Conversations:
@@ -110,11 +113,12 @@ class Gateway:
         """The HTTP adapter over this gateway's engine and services."""
         return create_app(self.engine, self.services, max_body_bytes=max_body_bytes,
                           stream_done_marker=stream_done_marker, body_timeout=body_timeout,
-                          api_keys=self.api_keys)
+                          api_keys=self.api_keys, metrics=self.metrics)
 
     async def serve_extproc(self, host: str, port: int, *, done_marker: bool = False) -> ExtProcHandle:
         """The ext_proc adapter (gRPC, with health) on host:port; port 0 picks a free one."""
-        return await serve_extproc(self.engine, host, port, done_marker=done_marker, api_keys=self.api_keys)
+        return await serve_extproc(self.engine, host, port, done_marker=done_marker, api_keys=self.api_keys,
+                                   metrics=self.metrics)
 
 
 def build_gateway(
@@ -126,15 +130,20 @@ def build_gateway(
     mcp_cache: MCPToolCache | None = None,
     clock: Callable[[], float] = time.time,
     api_keys: ApiKeys | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> Gateway:
     """Wire a gateway over `store` and `backend` (None: a gateway without a model backend,
-    whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`."""
+    whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`. `metrics`
+    defaults to a registry of the gateway's own (give the backend the same one to see its
+    calls)."""
+    if metrics is None:
+        metrics = GatewayMetrics()
     if blob_dir is None:
         blob_dir = files_dir_for(store)
     if api_keys is not None:
         # Tenants: every stored object belongs to the key that created it.
         store = TenantScopedStore(store)
-    thread = StoreThread()
+    thread = StoreThread(observe=metrics.store_call)
     # One MCP tool-list cache per gateway: tool lists are not fetched per request. Its URL
     # allow-list also bounds the servers a connector may name.
     mcp = mcp_cache if mcp_cache is not None else MCPToolCache()
@@ -149,6 +158,6 @@ def build_gateway(
                          check_vector_store=vector_stores.check_vector_store,
                          connectors=connectors.connector_refs)
     engine = Engine(store, backend, thread=thread, conversations=conversations, prompts=prompts,
-                    tools=tools, clock=clock)
+                    tools=tools, clock=clock, metrics=metrics)
     return Gateway(store, thread, backend,
-                   Services(conversations, prompts, connectors, vector_stores), engine, api_keys)
+                   Services(conversations, prompts, connectors, vector_stores), engine, api_keys, metrics)

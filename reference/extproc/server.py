@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,10 @@ import protos
 from reference.auth import ApiKeys
 from reference.backend import Backend
 from reference.core.envoy_contract import MAX_MODEL_CALLS
+from reference.extproc.phases import Phase
 from reference.extproc.processor import SSE_MODE_METADATA, RequestProcessor, SseMode
+from reference.observability import logs
+from reference.observability.metrics import GatewayMetrics
 
 if TYPE_CHECKING:
     from reference.engine import Engine
@@ -50,8 +54,10 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
         sse_mode: SseMode = "streamed",
         done_marker: bool = False,
         api_keys: ApiKeys | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.api_keys = api_keys
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
         self.done_marker = done_marker
         self.engine = engine
         self.chat_path = chat_path
@@ -106,14 +112,107 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
             message_timeout=message_timeout,
             api_keys=self.api_keys,
         )
+        seen = _Observed(self.metrics)
         try:
             async for request in request_iterator:
+                seen.received(request, processor)
                 async for reply in processor.process(request):
+                    seen.replied(reply, processor)
                     yield reply
         finally:
             # Shielded: when Envoy resets the stream the handler is cancelled, and the cut-off
             # response must still be recorded.
             await asyncio.shield(processor.finish())
+            seen.finished(processor)
+
+
+class _Observed:
+    """What one Process stream records: the request id (from the request headers Envoy sends,
+    into `logs.REQUEST_ID` for every log line and backend call of the stream: grpc.aio runs
+    each stream in a task of its own), the messages by phase, the upstream hop Envoy makes
+    (time to its response headers and to the end of its body), the active-stream gauge, and
+    at the end the access-log line and the request counters."""
+
+    __slots__ = (
+        "method",
+        "metrics",
+        "path",
+        "request_id",
+        "started",
+        "status",
+        "streaming",
+        "upstream_sent",
+        "upstream_ttfb",
+    )
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+        self.started = time.perf_counter()
+        self.method = "-"
+        self.path = "-"
+        self.status = 0
+        self.request_id: str | None = None
+        self.upstream_sent: float | None = None
+        self.upstream_ttfb: float | None = None
+        self.streaming = False
+
+    def received(self, request: Any, processor: RequestProcessor) -> None:
+        message = request.WhichOneof("request")
+        self.metrics.extproc_message(message or "unknown")
+        if message == "request_headers":
+            given = None
+            for header in request.request_headers.headers.headers:
+                key = header.key
+                if key in (":method", ":path", logs.HEADER):
+                    value = header.raw_value.decode("latin-1") if header.raw_value else header.value
+                    if key == ":method":
+                        self.method = value
+                    elif key == ":path":
+                        self.path = value
+                    else:
+                        given = value
+            self.request_id = logs.request_id_for(given)
+            logs.REQUEST_ID.set(self.request_id)
+        elif message == "response_headers":
+            for header in request.response_headers.headers.headers:
+                if header.key == ":status":
+                    value = header.raw_value.decode("latin-1") if header.raw_value else header.value
+                    self.status = int(value) if value.isdigit() else self.status
+                    break
+            if self.upstream_sent is not None:
+                self.upstream_ttfb = time.perf_counter() - self.upstream_sent
+        elif message == "response_body" and request.response_body.end_of_stream:
+            self._upstream_done(processor)
+
+    def replied(self, reply: Any, processor: RequestProcessor) -> None:
+        kind = reply.WhichOneof("response")
+        if kind == "immediate_response":
+            self.status = reply.immediate_response.status.code or self.status
+        elif kind == "request_body" and processor.phase is Phase.UPSTREAM and self.upstream_sent is None:
+            # The rewritten chat request is on its way to the model server.
+            self.upstream_sent = time.perf_counter()
+        if not self.streaming and processor.prepared is not None and processor.prepared.stream:
+            self.streaming = True
+            self.metrics.stream_opened("extproc")
+
+    def _upstream_done(self, processor: RequestProcessor) -> None:
+        if self.upstream_sent is None:
+            return
+        stream = processor.prepared is not None and processor.prepared.stream
+        self.metrics.backend_call("chat_stream" if stream else "chat", "envoy", self.upstream_ttfb,
+                                  time.perf_counter() - self.upstream_sent)
+        self.upstream_sent = None
+
+    def finished(self, processor: RequestProcessor) -> None:
+        if self.streaming:
+            self.metrics.stream_closed("extproc")
+        self._upstream_done(processor)
+        if self.status == 0 and processor.phase in (Phase.RUN_IN_GATEWAY, Phase.DONE):
+            # A streamed immediate response (hosted tools, full-duplex) always starts with 200.
+            self.status = 200
+        seconds = time.perf_counter() - self.started
+        self.metrics.extproc_request(self.status, seconds)
+        logs.log_access(self.method, self.path, self.status, seconds, self.request_id or "-", via="extproc")
 
 
 @dataclass
@@ -141,6 +240,7 @@ async def serve_extproc(
     sse_mode: SseMode = "streamed",
     done_marker: bool = False,
     api_keys: ApiKeys | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> ExtProcHandle:
     """Start the ext_proc server (plus gRPC health) on host:port; port 0 picks a free one."""
     # gRPC's default 4 MiB message cap is below Envoy's body buffer limit (8 MiB by default):
@@ -152,7 +252,7 @@ async def serve_extproc(
         ]
     )
     servicer = ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode, done_marker=done_marker,
-                                 api_keys=api_keys)
+                                 api_keys=api_keys, metrics=metrics)
     protos.ext_proc_pb2_grpc.add_ExternalProcessorServicer_to_server(servicer, server)
     health = protos.HealthServicer()
     protos.health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -15,23 +15,29 @@ from reference.http import conversations as conversations_http
 from reference.http import prompts as prompts_http
 from reference.http import websocket as websocket_http
 from reference.http.errors import register_error_handlers
+from reference.http.observe import attach as observe
 from reference.http.openapi import GatewayOpenAPIProvider
+from reference.observability.metrics import GatewayMetrics
 from reference.services import Services
 from reference.store.tenancy import current_tenant
 
-# Reachable without an API key: liveness checks.
-UNAUTHENTICATED_PATHS = frozenset({"/health"})
+# Reachable without an API key: liveness checks and the metrics scrape (operators' tools, which
+# hold no tenant key; the metrics carry no tenant data).
+UNAUTHENTICATED_PATHS = frozenset({"/health", "/metrics"})
 
 
 def create_app(
     engine: Engine, services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     stream_done_marker: bool = False, body_timeout: float = DEFAULT_BODY_TIMEOUT,
-    api_keys: ApiKeys | None = None,
+    api_keys: ApiKeys | None = None, metrics: GatewayMetrics | None = None,
 ) -> Quart:
     """The HTTP adapter over `engine` and `services` (built by `reference.gateway`, which also
-    owns their lifecycle: the app starts and stops nothing)."""
+    owns their lifecycle: the app starts and stops nothing). `metrics`: where the app records
+    and what `GET /metrics` shows (default: a registry of its own)."""
     app = Quart("responses-gateway")
-    context.attach(app, engine, services)
+    metrics = metrics if metrics is not None else GatewayMetrics()
+    context.attach(app, engine, services, metrics)
+    observe(app, metrics)
     # Open Responses ends streams with `data: [DONE]`; OpenAI does not (see GatewayConfig.profile).
     app.config["STREAM_DONE_MARKER"] = stream_done_marker
     # Quart answers 413 when a body exceeds this, before reading it all (Content-Length) or as

@@ -9,15 +9,18 @@ from __future__ import annotations
 from quart import Quart, current_app
 
 from reference.engine import Engine
+from reference.observability.metrics import GatewayMetrics
 from reference.services import Services
 
 _ENGINE = "responses_engine"
 _SERVICES = "responses_services"
+_METRICS = "responses_metrics"
 
 
-def attach(app: Quart, engine: Engine, services: Services) -> None:
+def attach(app: Quart, engine: Engine, services: Services, metrics: GatewayMetrics) -> None:
     app.extensions[_ENGINE] = engine
     app.extensions[_SERVICES] = services
+    app.extensions[_METRICS] = metrics
 
 
 def engine() -> Engine:
@@ -29,4 +32,10 @@ def engine() -> Engine:
 def services() -> Services:
     """The services of the application serving the current request."""
     found: Services = current_app.extensions[_SERVICES]
+    return found
+
+
+def metrics() -> GatewayMetrics:
+    """The metrics of the application serving the current request."""
+    found: GatewayMetrics = current_app.extensions[_METRICS]
     return found
