@@ -30,6 +30,11 @@ _502 = (
     "request."
 )
 RFC_502 = "RFC 9110 section 15.6.3 (502 Bad Gateway)"
+_5XX = (
+    "The 5xx (Server Error) class of status code indicates that the server is aware that it has erred "
+    "or is incapable of performing the requested method."
+)
+RFC_5XX = "RFC 9110 section 15.6 (Server Error 5xx)"
 _TYPES = (
     "Error: required `type` (a string). The OpenAI API types failures on its side `server_error` and "
     "requests it cannot accept `invalid_request_error`."
@@ -123,18 +128,39 @@ ERROR_ANSWERS = [
         Answer(_get("/conformance-no-such-route"), range(404, 405), "status for an unknown route"),
         source="RFC 9110 section 15.5.5",
     ),
+    # A backend failure MUST be a 5xx with an error object (never a success); which 5xx is a
+    # SHOULD: 502 is the status RFC 9110 gives a gateway for an invalid upstream answer, but a
+    # gateway passing the upstream's 503 on, or answering 500, still reports the failure.
+    Row(
+        "errors.backend.unavailable-5xx",
+        Level.MUST,
+        "A backend 503 is answered with a 5xx and an error object, never 200",
+        _5XX,
+        Answer(_backend("[[error:503]]"), range(500, 600), "status for a backend 503"),
+        tier=Tier.SCRIPTED,
+        source=RFC_5XX,
+    ),
     Row(
         "errors.backend.unavailable-502",
-        Level.MUST,
-        "A backend 503 is answered 502 with an error object, never 200",
+        Level.SHOULD,
+        "A backend 503 is answered 502 with an error object",
         _502,
         Answer(_backend("[[error:503]]"), range(502, 503), "status for a backend 503"),
         tier=Tier.SCRIPTED,
         source=RFC_502,
     ),
     Row(
-        "errors.backend.malformed-502",
+        "errors.backend.malformed-5xx",
         Level.MUST,
+        "A backend answer that is not JSON is answered with a 5xx and an error object, never 200",
+        _5XX,
+        Answer(_backend("[[malformed]]"), range(500, 600), "status for a garbled backend answer"),
+        tier=Tier.SCRIPTED,
+        source=RFC_5XX,
+    ),
+    Row(
+        "errors.backend.malformed-502",
+        Level.SHOULD,
         "A backend answer that is not JSON is answered 502",
         _502,
         Answer(_backend("[[malformed]]"), range(502, 503), "status for a garbled backend answer"),

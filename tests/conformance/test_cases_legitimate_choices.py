@@ -1,0 +1,83 @@
+"""Gateways that chose differently from the reference, legitimately, PASS the MUST cases, and a
+broken variant of the same choice still FAILs: a backend failure answered with the upstream's
+503 instead of 502 (the exact 502 is a SHOULD), and an upload named ../../etc/passwd refused with
+a clean 400 instead of being reduced to a name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import conformance.cases  # noqa: F401  (registers the cases)
+from conformance.context import RunConfig
+from conformance.model import REGISTRY, Verdict
+from conformance.profiles import PROFILES
+from conformance.runner import run_cases
+from conformance.targets import RunningTarget
+from fixtures.mutants.hooks import status_map
+from fixtures.mutants.proxy import ThreadedProxy
+from fixtures.mutants.vocabulary import Answer, Exchange, HttpFault, Mutant
+
+
+def _config(proxy: ThreadedProxy) -> RunConfig:
+    return RunConfig(base_url=proxy.url, profile=PROFILES["openai"], model="scripted", timeout=30)
+
+
+def _variant(name: str, response: Callable[[Exchange, Answer], Answer | None]) -> Mutant:
+    # not a case's proof fault: not registered in the catalog
+    return Mutant(f"test.{name}", name, "", "errors", http=lambda: HttpFault(response=response))
+
+
+async def _verdicts(proxy: ThreadedProxy, mutant: Mutant, ids: list[str]) -> dict[str, Verdict]:
+    proxy.set_mutant(mutant)
+    results = (await run_cases([REGISTRY.get(i) for i in ids], _config(proxy))).results
+    return {r.case_id: r.verdict for r in results}
+
+
+BACKEND_5XX = ["errors.backend.unavailable-5xx", "errors.backend.malformed-5xx"]
+BACKEND_502 = ["errors.backend.unavailable-502", "errors.backend.malformed-502"]
+
+
+def _as_503(ex: Exchange, a: Answer) -> None:
+    status_map(502, 503)(ex, a)
+
+
+def _as_200(ex: Exchange, a: Answer) -> None:
+    status_map(502, 200)(ex, a)
+
+
+async def test_a_503_for_a_backend_failure_meets_the_must_and_misses_the_should(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    verdicts = await _verdicts(proxy, _variant("backend-503", _as_503), BACKEND_5XX + BACKEND_502)
+    assert [verdicts[i] for i in BACKEND_5XX] == [Verdict.PASS] * 2
+    assert [verdicts[i] for i in BACKEND_502] == [Verdict.NON_STRICT] * 2
+
+
+async def test_a_success_for_a_backend_failure_fails_the_must(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    verdicts = await _verdicts(proxy, _variant("backend-200", _as_200), BACKEND_5XX)
+    assert [verdicts[i] for i in BACKEND_5XX] == [Verdict.FAIL] * 2
+
+
+def _refuse_path_names(error_object: bool) -> Callable[[Exchange, Answer], Answer | None]:
+    def hook(ex: Exchange, a: Answer) -> Answer | None:
+        if ex.method != "POST" or not ex.path.endswith("/files") or b"../../etc/passwd" not in ex.raw:
+            return None
+        if not error_object:
+            return Answer.of(400, [("content-type", "text/plain")], b"bad filename")
+        err = {"message": "filename must not be a path", "type": "invalid_request_error", "param": "file"}
+        return Answer.of_json(400, {"error": {**err, "code": None}})
+
+    return hook
+
+
+@pytest.mark.parametrize(("error_object", "verdict"), [(True, Verdict.PASS), (False, Verdict.FAIL)])
+async def test_a_path_filename_may_be_refused_with_a_clean_400(
+    proxy: ThreadedProxy, reference_target: RunningTarget, error_object: bool, verdict: Verdict
+) -> None:
+    mutant = _variant("refuse-path-filename", _refuse_path_names(error_object))
+    verdicts = await _verdicts(proxy, mutant, ["files.upload.filename-not-a-path"])
+    assert verdicts == {"files.upload.filename-not-a-path": verdict}
