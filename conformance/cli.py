@@ -1,7 +1,8 @@
 """``responses-conformance``: list the cases, or run them against a gateway.
 
-Exit codes: 0 conformant (no MUST case failed or errored; with --strict no SHOULD either),
-1 not conformant, 2 usage error or a target that could not be started, 3 a built-in target that
+Exit codes: 0 conformant (no MUST case failed, errored or was blocked; with --strict no SHOULD
+either), 1 not conformant, 2 usage error, a target that could not be started or one that fails
+the pre-flight (``conformance.preflight``: unreachable, no API root, key refused), 3 a built-in target that
 cannot run on this machine (no Docker engine, an image that cannot be pulled): skipped, no report.
 """
 
@@ -24,7 +25,9 @@ from rich.markup import escape
 
 from conformance import reports
 from conformance.context import RunConfig
-from conformance.model import REGISTRY, Case, select
+from conformance.events import Reporter
+from conformance.model import REGISTRY, Case, select, unmatched_patterns, with_probes
+from conformance.preflight import PreflightError, parse_hostport, preflight
 from conformance.profiles import PROFILES
 from conformance.runner import load_waivers, run_cases
 from conformance.targets import BUILTIN_TARGETS, TargetError, TargetUnavailable, builtin_target
@@ -58,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     rp = sub.add_parser("run", help="run the cases against a gateway")
-    tg = rp.add_mutually_exclusive_group(required=True)
-    tg.add_argument("--base-url", help="the gateway's API root, e.g. http://127.0.0.1:8080/v1")
+    tg = rp.add_mutually_exclusive_group()
+    tg.add_argument(
+        "--base-url",
+        help="the gateway's API root, e.g. http://127.0.0.1:8080/v1 (default: $OPENAI_BASE_URL, as the "
+        "OpenAI SDK reads it)",
+    )
     tg.add_argument("--target", choices=BUILTIN_TARGETS, help="start a built-in target and test it")
     rp.add_argument("--extproc", metavar="HOST:PORT", help="an Envoy ext_proc gRPC server to drive as Envoy")
     rp.add_argument("--profile", choices=sorted(PROFILES), default="openai")
@@ -80,7 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", metavar="FILE", help="also write a Markdown summary (e.g. for a CI job page)"
     )
     rp.add_argument("--model", default="scripted", help="model name sent in requests (default scripted)")
-    rp.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the bearer token")
+    rp.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the bearer token (prefer --api-key-env: a command line is visible to other users)",
+    )
+    rp.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="environment variable holding the bearer token; without --api-key or --api-key-env the "
+        "key is $OPENAI_API_KEY when set, as the OpenAI SDK reads it",
+    )
+    rp.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="skip the pre-flight check (one POST /responses that must not answer 401, 404 or 405)",
+    )
     rp.add_argument("--openapi", metavar="PATH", help="also validate objects against this OpenAPI document")
     rp.add_argument(
         "--mcp-server-url",
@@ -104,15 +126,36 @@ def target_slug(base_url: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{parts.hostname or 'target'}_{parts.port or ''}").strip("_")
 
 
+def selection(args: argparse.Namespace, console: Console) -> list[Case] | None:
+    """The cases ``--cases``/``--exclude`` pick; None (reported) when a ``--cases`` pattern
+    matches no case at all, which is a typo rather than an empty area."""
+    every = load_cases()
+    missing = unmatched_patterns(every, args.cases)
+    if missing:
+        from conformance.cases import AREAS
+
+        console.print(
+            f"[red]--cases {escape(', '.join(missing))} matches no case.[/] Areas: "
+            + escape(", ".join(AREAS)),
+            soft_wrap=True,
+        )
+        return None
+    return select(every, args.cases, args.exclude)
+
+
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
-    cases = select(load_cases(), args.cases, args.exclude)
+    cases = selection(args, console)
+    if cases is None:
+        return 2
     if args.areas:
         return list_areas(cases, console)
     for c in cases:
         profiles = "" if len(c.profiles) > 1 else f" [{c.profiles[0]} only]"
+        # one line per case however narrow the terminal (and unwrapped when piped)
         console.print(
             f"{c.id:<52} {c.level.value:<6} {c.tier.value:<10} {escape(c.title)}{escape(profiles)}",
             highlight=False,
+            soft_wrap=True,
         )
     console.print(f"{len(cases)} cases", style="dim")
     return 0
@@ -164,16 +207,33 @@ def _schema(path: str) -> SchemaValidator:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    cases = select(load_cases(), args.cases, args.exclude)
+    cases = selection(args, console)
+    if cases is None:
+        return 2
     if not cases:
         console.print("[red]no case matches the selection[/]")
         return 2
-    api_key = None
+    # a case selected without its area's probe still gets it: BLOCKED beats a FAIL per case
+    cases = with_probes(cases, REGISTRY.all())
+    if not args.target and not args.base_url:
+        args.base_url = os.environ.get("OPENAI_BASE_URL") or None
+        if not args.base_url:
+            console.print("[red]give --base-url URL or --target NAME (or set OPENAI_BASE_URL)[/]")
+            return 2
+    if args.extproc:
+        try:
+            parse_hostport(args.extproc)
+        except PreflightError as exc:
+            console.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
+            return 2
+    api_key, api_key_env = args.api_key, None
     if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
+        api_key, api_key_env = os.environ.get(args.api_key_env), args.api_key_env
         if not api_key:
             console.print(f"[red]environment variable {escape(args.api_key_env)} is not set[/]")
             return 2
+    elif not api_key and os.environ.get("OPENAI_API_KEY"):
+        api_key, api_key_env = os.environ["OPENAI_API_KEY"], "OPENAI_API_KEY"
     try:
         waivers = _load_option(console, "--waivers", args.waivers, load_waivers) if args.waivers else {}
         validator = _load_option(console, "--openapi", args.openapi, _schema) if args.openapi else None
@@ -209,7 +269,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             profile=PROFILES[args.profile],
             model=args.model,
             api_key=api_key,
-            api_key_env=args.api_key_env,
+            api_key_env=api_key_env,
+            api_key_explicit=bool(args.api_key or args.api_key_env),
             timeout=args.timeout,
             extproc=extproc,
             target_name=name,
@@ -218,9 +279,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             waivers=waivers,
         )
 
+        if not args.no_preflight:
+            try:
+                asyncio.run(preflight(config))
+            except PreflightError as exc:
+                console.print(f"[red]pre-flight: {escape(str(exc))}[/]", soft_wrap=True, highlight=False)
+                return 2
         files = file_reporters(args, Path(args.report_dir or Path("conformance-reports") / name))
         console_reporter = reports.ConsoleReporter(console, progress=not args.quiet)
-        run = asyncio.run(run_cases(cases, config, strict=args.strict, reporters=[*files, console_reporter]))
+        others: list[Reporter] = [console_reporter]
+        if reports.GitHubReporter.wanted(dict(os.environ)):
+            others.append(reports.GitHubReporter(console, dict(os.environ)))
+        run = asyncio.run(run_cases(cases, config, strict=args.strict, reporters=[*files, *others]))
 
     for reporter in files:
         console.print(f"{reporter.kind:>5}: {reporter.written}", highlight=False)

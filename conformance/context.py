@@ -4,6 +4,7 @@ exits, profile, model, scripted-backend detection, schema validation, gRPC chann
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import json
 import secrets
@@ -11,6 +12,7 @@ import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -45,6 +47,10 @@ class Unimplemented(CaseExit):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RateLimited(Exception):
+    """The target kept answering 429 after every allowed retry (verdict ERROR, never FAIL)."""
 
 
 class Skipped(CaseExit):
@@ -203,6 +209,33 @@ class RunConfig:
     # case id -> reason: a known, documented limitation of the target (--waivers FILE). A waived
     # case still runs; a FAIL or ERROR is reported as SKIPPED with the reason and what was seen.
     waivers: dict[str, str] = field(default_factory=dict)
+    # A 429 is the target's rate limit (a router's cooldown after backend errors), not a verdict
+    # on the case that met it: the request is repeated up to ``rate_limit_retries`` times, after
+    # the answer's ``Retry-After`` (capped at ``max_retry_after`` seconds) or a doubling backoff.
+    rate_limit_retries: int = 3
+    max_retry_after: float = 10.0
+    # Whether the key was given for this target (--api-key / --api-key-env) rather than picked
+    # from OPENAI_API_KEY; only then do the auth cases assume the target needs it.
+    api_key_explicit: bool = True
+
+
+def retry_delay(headers: httpx.Headers, attempt: int, cap: float) -> float:
+    """Seconds to wait before retrying a 429: ``Retry-After`` (seconds or an HTTP date), else
+    0.5 s doubled per attempt; never more than ``cap``."""
+    value = headers.get("retry-after", "").strip()
+    delay: float | None = None
+    if value:
+        try:
+            delay = float(value)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+                delay = (when - datetime.now(UTC)).total_seconds()
+            except (TypeError, ValueError):
+                delay = None
+    if delay is None or delay != delay:  # absent, unreadable or NaN
+        delay = 0.5 * 2**attempt
+    return min(max(delay, 0.0), cap)
 
 
 class RunState:
@@ -243,6 +276,7 @@ class CaseContext:
         self.transcript: list[Exchange] = []
         self.checks: list[Check] = []
         self.notes: list[str] = []
+        self.rate_limit_retries = 0
         self._grpc_channel: Any = None
 
     # ---- facts about the run
@@ -288,6 +322,18 @@ class CaseContext:
         )
 
     # ---- HTTP
+    async def _rate_limited(self, resp_headers: httpx.Headers, attempt: int, what: str) -> None:
+        """After a 429: wait and return (the caller retries), or raise ``RateLimited``."""
+        if attempt >= self.config.rate_limit_retries:
+            raise RateLimited(
+                f"rate limited: {what} answered 429 after {attempt} retries "
+                "(the target's rate limit, not this case's requirement)"
+            )
+        delay = retry_delay(resp_headers, attempt, self.config.max_retry_after)
+        self.rate_limit_retries += 1
+        self.note(f"{what} answered 429; retried after {delay:g} s")
+        await asyncio.sleep(delay)
+
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             return path
@@ -362,9 +408,27 @@ class CaseContext:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """Send one request and record it; transport faults propagate (verdict ERROR)."""
+        """Send one request and record it; transport faults propagate (verdict ERROR).
+
+        A 429 is retried (``RunConfig.rate_limit_retries``); each attempt is in the transcript."""
         if params:
             path = path + ("&" if "?" in path else "?") + str(httpx.QueryParams(dict(params)))
+        attempt = 0
+        while True:
+            resp = await self._request_once(method, path, json, content, headers)
+            if resp.status_code != 429:
+                return resp
+            await self._rate_limited(resp.headers, attempt, f"{method} {path}")
+            attempt += 1
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
         url, hdrs, body, ex = self._prepare(method, path, json, content, headers, stream=False)
         start = time.perf_counter()
         try:
@@ -399,7 +463,24 @@ class CaseContext:
     ) -> StreamResult:
         """Send a request and read its answer as an event stream with the harness's parser.
 
-        Frames received before a transport fault are kept in the transcript."""
+        Frames received before a transport fault are kept in the transcript; a 429 is retried
+        like ``request`` does."""
+        attempt = 0
+        while True:
+            got = await self._stream_once(method, path, json, content, headers)
+            if got.status != 429:
+                return got
+            await self._rate_limited(got.headers, attempt, f"{method} {path}")
+            attempt += 1
+
+    async def _stream_once(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+    ) -> StreamResult:
         url, hdrs, body, ex = self._prepare(method, path, json, content, headers, stream=True)
         hdrs.setdefault("accept", "text/event-stream")
         parser = SSEParser()

@@ -39,6 +39,7 @@ class Verdict(enum.StrEnum):
     UNIMPLEMENTED = "UNIMPLEMENTED"  # optional feature the target lacks (detected, not assumed)
     SKIPPED = "SKIPPED"  # not applicable to this run (profile, missing option)
     ERROR = "ERROR"  # harness or transport fault: says nothing about conformance
+    BLOCKED = "BLOCKED"  # not run: the probe of its area failed (the probe's verdict has the finding)
 
 
 VERDICT_LEGEND: dict[Verdict, str] = {
@@ -48,6 +49,8 @@ VERDICT_LEGEND: dict[Verdict, str] = {
     Verdict.UNIMPLEMENTED: "an optional feature the target does not offer (detected by probing)",
     Verdict.SKIPPED: "not applicable to this run (profile, target or options)",
     Verdict.ERROR: "harness or transport fault (timeout, connection reset, bug): not a conformance verdict",
+    Verdict.BLOCKED: "not run: the probe of its area failed, so the case could not be set up "
+    "(the probe's own verdict carries the finding); never a pass",
 }
 
 PROFILES = ("openai", "openresponses")
@@ -69,6 +72,15 @@ class Case:
     tier: Tier = Tier.STRUCTURAL
     profiles: tuple[str, ...] = PROFILES
     source: str = ""  # which specification the sentence comes from
+    # A probe: the basic operation of an area (upload a file, create a vector store). It runs
+    # before the cases it gates (ids matched as by ``select``: globs, or prefixes on a dot
+    # boundary); when it fails, they are BLOCKED instead of failing one by one for the same cause.
+    gates: tuple[str, ...] = ()
+    # what the target needs for the area to work, shown when the probe does not pass
+    hint: str = ""
+    # the case makes the model backend fail (errors, dropped connections, timeouts): it runs
+    # after the others, so a router's cooldown after backend errors cannot touch unrelated cases
+    provokes_backend_failure: bool = False
     # where the case is written, ``module:qualname`` (``module:qualname[case id]`` for a family
     # row); the registry fills it in and tells a re-import from a reused id by it
     origin: str = field(default="", compare=False, repr=False)
@@ -77,6 +89,14 @@ class Case:
     def area(self) -> str:
         """``responses.stream.sequence-monotonic`` -> ``responses.stream``."""
         return self.id.rsplit(".", 1)[0]
+
+    @property
+    def is_probe(self) -> bool:
+        return bool(self.gates)
+
+    def gated_by(self, probe: Case) -> bool:
+        """Whether ``probe`` gates this case (a probe never gates itself)."""
+        return probe.id != self.id and any(_matches(self.id, p) for p in probe.gates)
 
     @property
     def module(self) -> str:
@@ -96,6 +116,7 @@ class Row(Generic[P]):
     source: str = ""
     tier: Tier = Tier.STRUCTURAL
     profiles: tuple[str, ...] = PROFILES
+    provokes_backend_failure: bool = False
 
 
 def _bind(func: FamilyFunc[P], params: P) -> CaseFunc:
@@ -150,12 +171,16 @@ class Registry:
         tier: Tier | str = Tier.STRUCTURAL,
         profiles: Iterable[str] = PROFILES,
         source: str = "",
+        gates: Iterable[str] = (),
+        hint: str = "",
+        provokes_backend_failure: bool = False,
     ) -> Callable[[CaseFunc], CaseFunc]:
         """Decorator registering an ``async def case(ctx)`` function.
 
         The title and the spec sentence default to the function's docstring: its first paragraph
         is the title, the rest the quoted sentence (each joined into one line). A sentence that
-        several cases share is given as ``spec=`` instead."""
+        several cases share is given as ``spec=`` instead. ``gates`` makes the case its area's
+        probe (see ``Case.gates``), ``hint`` says what the target needs when it does not pass."""
 
         def decorate(func: CaseFunc) -> CaseFunc:
             doc_title, doc_spec = docstring_parts(func)
@@ -172,6 +197,9 @@ class Registry:
                     tier=Tier(tier),
                     profiles=tuple(profiles),
                     source=source,
+                    gates=tuple(gates),
+                    hint=hint,
+                    provokes_backend_failure=provokes_backend_failure,
                 )
             )
             return func
@@ -204,6 +232,7 @@ class Registry:
                         tier=Tier(row.tier),
                         profiles=tuple(row.profiles),
                         source=row.source,
+                        provokes_backend_failure=row.provokes_backend_failure,
                         origin=f"{where}:{qualname}[{row.id}]",
                     )
                 )
@@ -239,17 +268,44 @@ def select(cases: Iterable[Case], include: Iterable[str] = (), exclude: Iterable
     """
     inc = _split_globs(include)
     exc = _split_globs(exclude)
-
-    def matches(case_id: str, pattern: str) -> bool:
-        if fnmatch.fnmatchcase(case_id, pattern):
-            return True
-        return not any(ch in pattern for ch in "*?[") and case_id.startswith(pattern + ".")
-
     return [
         c
         for c in cases
-        if (not inc or any(matches(c.id, p) for p in inc)) and not any(matches(c.id, p) for p in exc)
+        if (not inc or any(_matches(c.id, p) for p in inc)) and not any(_matches(c.id, p) for p in exc)
     ]
+
+
+def _matches(case_id: str, pattern: str) -> bool:
+    if fnmatch.fnmatchcase(case_id, pattern):
+        return True
+    return not any(ch in pattern for ch in "*?[") and case_id.startswith(pattern + ".")
+
+
+def unmatched_patterns(cases: Iterable[Case], include: Iterable[str]) -> list[str]:
+    """The include patterns that match no case (a typo in ``--cases``)."""
+    ids = [c.id for c in cases]
+    return [p for p in _split_globs(include) if not any(_matches(i, p) for i in ids)]
+
+
+def with_probes(selected: Iterable[Case], every: Iterable[Case]) -> list[Case]:
+    """``selected`` plus the probes (from ``every``) that gate any of them, sorted by id: a case
+    selected alone still gets BLOCKED rather than failing for its area's missing set-up."""
+    chosen = {c.id: c for c in selected}
+    for probe in every:
+        if probe.is_probe and probe.id not in chosen and any(c.gated_by(probe) for c in chosen.values()):
+            chosen[probe.id] = probe
+    return sorted(chosen.values(), key=lambda c: c.id)
+
+
+def run_order(cases: Iterable[Case]) -> list[Case]:
+    """The order a run uses: probes first, then the other cases, and the cases that provoke
+    backend failures last (each group keeps the order it was given in)."""
+    cases = list(cases)
+
+    def rank(c: Case) -> int:
+        return 0 if c.is_probe else 2 if c.provokes_backend_failure else 1
+
+    return sorted(cases, key=rank)
 
 
 #: The registry the built-in cases (``conformance.cases``) register into.

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from conformance.events import CaseFinished, Event, RunFinished
 from conformance.model import VERDICT_LEGEND, Verdict
-from conformance.results import CaseResult, RunResult
+from conformance.results import CaseResult, RootCause, RunResult, hints, root_causes
 
 VERDICT_STYLE = {
     Verdict.PASS: "green",
@@ -27,6 +27,7 @@ VERDICT_STYLE = {
     Verdict.NON_STRICT: "yellow",
     Verdict.UNIMPLEMENTED: "cyan",
     Verdict.SKIPPED: "dim",
+    Verdict.BLOCKED: "bold yellow",
     Verdict.ERROR: "bold magenta",
 }
 
@@ -61,8 +62,35 @@ def summary_table(run: RunResult) -> Table:
     return table
 
 
+def cause_line(cause: RootCause, max_ids: int = 6) -> str:
+    """``FAIL x12 [HTTP 500] POST /files answers 200: files.a, files.b, ... (+6 more)``."""
+    status = f" [HTTP {cause.status}]" if cause.status is not None else ""
+    ids = ", ".join(cause.case_ids[:max_ids])
+    more = f", ... (+{len(cause.case_ids) - max_ids} more)" if len(cause.case_ids) > max_ids else ""
+    return f"{cause.verdict.value} x{len(cause.case_ids)}{status} {cause.check[:200]}: {ids}{more}"
+
+
 def print_summary(console: Console, run: RunResult) -> None:
     console.print(summary_table(run))
+    causes = root_causes(run.results)
+    if causes:
+        console.print("[bold]by root cause[/] (same verdict, failing check and status):")
+        for cause in causes:
+            console.print(
+                f"  [{VERDICT_STYLE[cause.verdict]}]{escape(cause_line(cause))}[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
+    failed = [r.case_id for r in run.results if r.verdict is Verdict.FAIL]
+    if failed:
+        console.print(f"[bold red]FAIL[/] ({len(failed)}): {escape(' '.join(failed))}", soft_wrap=True)
+    for line in hints(run.results):
+        console.print(f"[bold]hint[/]: {escape(line)}", soft_wrap=True)
+    if run.rate_limit_retries:
+        console.print(
+            f"rate limits: {run.rate_limit_retries} request(s) answered 429 were retried "
+            "(not counted against any case)"
+        )
     code = run.exit_code
     rule = "no MUST case failed or errored" + (" (strict: SHOULD cases too)" if run.strict else "")
     console.print(
@@ -93,6 +121,12 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "duration": round(run.duration, 3),
         "counts": run.counts(),
         "exit_code": run.exit_code,
+        "rate_limit_retries": run.rate_limit_retries,
+        "root_causes": [
+            {"verdict": c.verdict.value, "check": c.check, "status": c.status, "cases": c.case_ids}
+            for c in root_causes(run.results)
+        ],
+        "hints": hints(run.results),
     }
 
 
@@ -129,8 +163,9 @@ def _details(r: CaseResult) -> str:
 
 
 def junit_tree(run: RunResult) -> ET.ElementTree:
-    """JUnit XML: FAIL -> <failure>, ERROR -> <error>, SKIPPED/UNIMPLEMENTED -> <skipped>;
-    NON_STRICT is a <failure> only in strict mode (otherwise a passing test with a note)."""
+    """JUnit XML: FAIL -> <failure>, ERROR -> <error>, SKIPPED/UNIMPLEMENTED/BLOCKED -> <skipped>
+    (a BLOCKED case was not run; its probe's <failure> carries the finding); NON_STRICT is a
+    <failure> only in strict mode (otherwise a passing test with a note)."""
     suite = ET.Element(
         "testsuite",
         name=f"responses-conformance[{run.target}:{run.profile}]",
@@ -155,8 +190,8 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
         elif r.verdict is Verdict.ERROR:
             ET.SubElement(tc, "error", message=r.message, type="ERROR").text = details
             counts["errors"] += 1
-        elif r.verdict in (Verdict.SKIPPED, Verdict.UNIMPLEMENTED):
-            ET.SubElement(tc, "skipped", message=f"{r.verdict.value}: {r.message}")
+        elif r.verdict in (Verdict.SKIPPED, Verdict.UNIMPLEMENTED, Verdict.BLOCKED):
+            ET.SubElement(tc, "skipped", message=f"{r.verdict.value}: {r.message}", type=r.verdict.value)
             counts["skipped"] += 1
         else:
             ET.SubElement(tc, "system-out").text = details
@@ -294,6 +329,13 @@ def html_report(run: RunResult) -> str:
         for area, rs in sorted(by_area.items())
     )
     status = "conformant" if run.exit_code == 0 else "NOT conformant"
+    causes = "".join(f"<li>{_e(cause_line(c, max_ids=20))}</li>" for c in root_causes(run.results))
+    hint_items = "".join(f"<li>{_e(h)}</li>" for h in hints(run.results))
+    extra = (f"<h2>By root cause</h2><ul>{causes}</ul>" if causes else "") + (
+        f"<h2>Hints</h2><ul>{hint_items}</ul>" if hint_items else ""
+    )
+    if run.rate_limit_retries:
+        extra += f"<p>{run.rate_limit_retries} request(s) answered 429 were retried.</p>"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Conformance report - {_e(run.target)}</title><style>{_css()}</style></head><body>"
@@ -303,7 +345,7 @@ def html_report(run: RunResult) -> str:
         f"Result: <b class='{'ok' if run.exit_code == 0 else 'bad'}'>{status}</b> "
         f"(exit code {run.exit_code}).</p>"
         f"<table class='legend'><tr><th>verdict</th><th>meaning</th><th>cases</th></tr>{legend}</table>"
-        f"{sections}</body></html>"
+        f"{extra}{sections}</body></html>"
     )
 
 
@@ -340,7 +382,21 @@ def markdown_report(run: RunResult) -> str:
         lines.append(f"| {_md(area)} | " + " | ".join(str(by_area[area][v] or "") for v in Verdict) + " |")
     counts = run.counts()
     lines.append("| **total** | " + " | ".join(f"**{counts[v.value]}**" for v in Verdict) + " |")
-    notable = [r for r in run.results if r.verdict not in (Verdict.PASS, Verdict.SKIPPED)]
+    causes = root_causes(run.results)
+    if causes:
+        lines += ["", "### By root cause", ""]
+        lines += [f"- {_md(cause_line(c))}" for c in causes]
+    failed = [r.case_id for r in run.results if r.verdict is Verdict.FAIL]
+    if failed:
+        lines += ["", f"**FAIL** ({len(failed)}): " + " ".join(f"`{i}`" for i in failed)]
+    run_hints = hints(run.results)
+    if run_hints:
+        lines += ["", "### Hints", ""] + [f"- {_md(h)}" for h in run_hints]
+    if run.rate_limit_retries:
+        lines += ["", f"{run.rate_limit_retries} request(s) answered 429 were retried (no verdict changed)."]
+    notable = [
+        r for r in run.results if r.verdict not in (Verdict.PASS, Verdict.SKIPPED, Verdict.BLOCKED)
+    ]
     if notable:
         lines += ["", "| verdict | level | case | message |", "|---|---|---|---|"]
         lines += [
@@ -407,3 +463,44 @@ def html_reporter(path: str | Path) -> FileReporter:
 
 def markdown_reporter(path: str | Path) -> FileReporter:
     return FileReporter("markdown", write_markdown, path)
+
+
+# --------------------------------------------------------------------------- GitHub Actions
+
+
+def _annotation_text(text: str) -> str:
+    """Escape a workflow-command message (``%``, CR, LF) as GitHub's runner expects."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def github_annotations(run: RunResult) -> list[str]:
+    """One ``::error`` (FAIL, ERROR) or ``::warning`` (NON_STRICT) command per root cause."""
+    out = []
+    for c in root_causes(run.results):
+        kind = "warning" if c.verdict is Verdict.NON_STRICT else "error"
+        title = _annotation_text(f"conformance {c.verdict.value} x{len(c.case_ids)}").replace(",", "%2C")
+        out.append(f"::{kind} title={title}::{_annotation_text(cause_line(c))}")
+    return out
+
+
+class GitHubReporter:
+    """In GitHub Actions (``GITHUB_ACTIONS=true``): appends the Markdown report to the job's step
+    summary (the file ``GITHUB_STEP_SUMMARY`` names) and prints one annotation per root cause."""
+
+    def __init__(self, console: Console, env: dict[str, str]) -> None:
+        self.console = console
+        self.summary = env.get("GITHUB_STEP_SUMMARY")
+
+    @staticmethod
+    def wanted(env: dict[str, str]) -> bool:
+        return env.get("GITHUB_ACTIONS") == "true"
+
+    def handle(self, event: Event) -> None:
+        if not isinstance(event, RunFinished):
+            return
+        if self.summary:
+            with open(self.summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown_report(event.run))
+        for line in github_annotations(event.run):
+            # plain stdout: the runner reads workflow commands from whole lines
+            print(line, flush=True)

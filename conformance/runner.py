@@ -7,6 +7,7 @@ import time
 import tomllib
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -14,19 +15,21 @@ import httpx
 from conformance.context import (
     CaseContext,
     CheckFailed,
+    RateLimited,
     RunConfig,
     RunState,
     Skipped,
     Unimplemented,
 )
 from conformance.events import CaseFinished, CaseStarted, Event, Reporter, RunFinished, RunStarted
-from conformance.model import Case, Level, Verdict
+from conformance.model import Case, Level, Verdict, run_order
 from conformance.results import CaseResult, RunResult, exit_code
 
 __all__ = [
     "CaseResult",
     "RunResult",
     "apply_waiver",
+    "blocked_result",
     "exit_code",
     "load_waivers",
     "new_client",
@@ -77,6 +80,10 @@ async def run_case(case: Case, config: RunConfig, state: RunState, client: httpx
     except Skipped as exc:
         result.verdict = Verdict.SKIPPED
         result.message = exc.reason
+    except RateLimited as exc:
+        # the target's rate limit, not the case's requirement: never a conformance verdict
+        result.verdict = Verdict.ERROR
+        result.message = str(exc)
     except TimeoutError:
         result.verdict = Verdict.ERROR
         result.message = f"case did not finish within {config.timeout * 4:g}s"
@@ -92,8 +99,46 @@ async def run_case(case: Case, config: RunConfig, state: RunState, client: httpx
         result.transcript = [ex.as_dict() for ex in ctx.transcript]
         result.checks = [c.as_dict() for c in ctx.checks]
         result.notes = list(ctx.notes)
+        result.rate_limit_retries = ctx.rate_limit_retries
+        if case.hint and result.verdict not in (Verdict.PASS, Verdict.SKIPPED):
+            result.hint = case.hint
         await ctx.aclose()
     return result
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def probe_finding(result: CaseResult) -> str:
+    """One line saying why a probe did not pass (its message and what it saw)."""
+    seen = "" if result.actual is None else f" (got {result.actual!r})"
+    return _one_line(f"{result.verdict.value} {result.message}{seen}")
+
+
+def blocked_result(case: Case, probe: CaseResult) -> CaseResult:
+    """The verdict of a case gated by ``probe`` when the probe did not pass: BLOCKED after a
+    failed probe, UNIMPLEMENTED when the probe found the API not offered (404/405)."""
+    if probe.verdict is Verdict.UNIMPLEMENTED:
+        verdict, message = Verdict.UNIMPLEMENTED, f"not offered ({probe.case_id}: {_one_line(probe.message)})"
+    else:
+        verdict, message = Verdict.BLOCKED, f"blocked by {probe.case_id}: {probe_finding(probe)}"
+    return CaseResult(
+        case_id=case.id,
+        level=case.level,
+        tier=case.tier.value,
+        area=case.area,
+        title=case.title,
+        spec=case.spec,
+        verdict=verdict,
+        message=message,
+        blocked_by=probe.case_id,
+    )
+
+
+#: probe verdicts that keep the cases they gate from running
+_PROBE_STOPS = (Verdict.FAIL, Verdict.NON_STRICT, Verdict.ERROR, Verdict.UNIMPLEMENTED)
 
 
 def apply_waiver(result: CaseResult, waivers: dict[str, str]) -> CaseResult:
@@ -131,6 +176,10 @@ async def run_cases(
 ) -> RunResult:
     """Run cases one after another (deterministic transcripts, gentle on small gateways).
 
+    Order: probes first, cases that provoke backend failures last (``model.run_order``). A case
+    gated by a probe of this run that did not pass is not run: BLOCKED (or UNIMPLEMENTED when the
+    probe found the API not offered), judged on the probe's verdict before waivers.
+
     Every reporter gets the run's events in order: ``RunStarted``, then ``CaseStarted`` and
     ``CaseFinished`` (with the verdict, after waivers) per case, then ``RunFinished``."""
 
@@ -139,6 +188,7 @@ async def run_cases(
             reporter.handle(event)
 
     state = RunState()
+    cases = run_order(cases)
     total = len(cases)
     emit(
         RunStarted(
@@ -151,10 +201,18 @@ async def run_cases(
     )
     start = time.perf_counter()
     results: list[CaseResult] = []
+    stopped: list[tuple[Case, CaseResult]] = []  # probes that did not pass, with their raw result
     async with new_client(config) as client:
         for i, case in enumerate(cases, 1):
             emit(CaseStarted(case=case, index=i, total=total))
-            res = apply_waiver(await run_case(case, config, state, client), config.waivers)
+            probe = next((r for p, r in stopped if case.gated_by(p)), None)
+            if probe is not None and config.profile.name in case.profiles:
+                raw = blocked_result(case, probe)
+            else:
+                raw = await run_case(case, config, state, client)
+                if case.is_probe and raw.verdict in _PROBE_STOPS:
+                    stopped.append((case, replace(raw)))
+            res = apply_waiver(raw, config.waivers)
             results.append(res)
             emit(CaseFinished(result=res, index=i, total=total))
     run = RunResult(

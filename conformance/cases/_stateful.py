@@ -64,6 +64,25 @@ def require_support(ctx: CaseContext, resp: httpx.Response, route: str) -> None:
         ctx.unimplemented(f"{route} answers {resp.status_code}: the gateway does not offer this API")
 
 
+async def probe(ctx: CaseContext, resp: httpx.Response, route: str) -> dict[str, Any]:
+    """The check of an area's probe case: the basic operation ``route`` succeeds.
+
+    404/405 mean the API is not offered (UNIMPLEMENTED); any other non-2xx is a FAIL carrying the
+    status and the error message (a gateway answering 500 "not configured" fails here, once, and
+    the cases the probe gates are BLOCKED)."""
+    require_support(ctx, resp, route)
+    body = json_of(resp)
+    error = body.get("error") if isinstance(body, dict) else None
+    said = error.get("message") if isinstance(error, dict) else resp.text[:200]
+    ctx.check(
+        200 <= resp.status_code < 300,
+        f"{route} succeeds",
+        expected="a 2xx answer",
+        actual=f"HTTP {resp.status_code}: {said}",
+    )
+    return ctx.json_ok(resp, route) if resp.status_code == 200 else {}
+
+
 def is_4xx(status: int) -> bool:
     return 400 <= status < 500
 

@@ -21,6 +21,7 @@ from conformance.cases._stateful import (
     Retrieve,
     Unknown,
     list_cases,
+    probe,
     require_support,
     resource_cases,
 )
@@ -73,6 +74,22 @@ async def _all_texts(ctx: CaseContext, cid: str) -> list[tuple[Any, Any, str]]:
 
 
 # --------------------------------------------------------------------------- lifecycle
+
+
+@case(
+    "conversations.probe.create",
+    Level.MUST,
+    source=f"{SRC}.post",
+    gates=("conversations",),
+    hint="creating a conversation must work (the gateway needs its conversation store configured) "
+    "for the conversations cases to run",
+)
+async def probe_create(ctx: CaseContext) -> None:
+    """POST /conversations creates a conversation (the conversations area's probe)
+
+    Create a conversation. (responses: 200 with the Conversation object)
+    """
+    await probe(ctx, await ctx.post("/conversations", json={}), "POST /conversations")
 
 
 @case("conversations.create.shape", Level.MUST, source=RESOURCE)
@@ -409,7 +426,8 @@ async def with_previous(ctx: CaseContext) -> None:
     )
 
 
-@case("conversations.responses.failed-not-appended", Level.SHOULD, source=PARAM, tier=Tier.SCRIPTED)
+@case("conversations.responses.failed-not-appended", Level.SHOULD, source=PARAM, tier=Tier.SCRIPTED,
+       provokes_backend_failure=True)
 async def failed_not_appended(ctx: CaseContext) -> None:
     """A failed Response (backend error) appends nothing to the conversation
 

@@ -147,6 +147,7 @@ ERROR_ANSWERS = [
         _502,
         Answer(_backend("[[error:503]]"), range(502, 503), "status for a backend 503"),
         tier=Tier.SCRIPTED,
+        provokes_backend_failure=True,
         source=RFC_502,
     ),
     Row(
@@ -165,6 +166,7 @@ ERROR_ANSWERS = [
         _502,
         Answer(_backend("[[malformed]]"), range(502, 503), "status for a garbled backend answer"),
         tier=Tier.SCRIPTED,
+        provokes_backend_failure=True,
         source=RFC_502,
     ),
     Row(
@@ -174,6 +176,7 @@ ERROR_ANSWERS = [
         _502,
         Answer(_backend("[[drop]]"), range(500, 600), "a 5xx status"),
         tier=Tier.SCRIPTED,
+        provokes_backend_failure=True,
         source=RFC_502,
     ),
 ]
@@ -425,7 +428,8 @@ async def wrong_method_405(ctx: CaseContext) -> None:
 # --------------------------------------------------------------------------- backend failures
 
 
-@case("errors.backend.server-error-type", Level.SHOULD, spec=_TYPES, tier=Tier.SCRIPTED, source=ERROR_SCHEMA)
+@case("errors.backend.server-error-type", Level.SHOULD, spec=_TYPES, tier=Tier.SCRIPTED, source=ERROR_SCHEMA,
+       provokes_backend_failure=True)
 async def server_error_type(ctx: CaseContext) -> None:
     """A backend failure is reported with error.type "server_error"
     """
@@ -434,7 +438,8 @@ async def server_error_type(ctx: CaseContext) -> None:
     ctx.check_eq(checks.error_object(ctx, resp).get("type"), "server_error", "error.type")
 
 
-@case("errors.backend.client-error-passed-on", Level.MUST, tier=Tier.SCRIPTED, source=ERROR_SCHEMA)
+@case("errors.backend.client-error-passed-on", Level.MUST, tier=Tier.SCRIPTED, source=ERROR_SCHEMA,
+       provokes_backend_failure=True)
 async def client_error_passed_on(ctx: CaseContext) -> None:
     """A backend 400 is passed on as 400 with the backend's message
 
@@ -454,6 +459,7 @@ async def client_error_passed_on(ctx: CaseContext) -> None:
     "errors.backend.not-stored",
     Level.SHOULD,
     tier=Tier.SCRIPTED,
+    provokes_backend_failure=True,
     source=f"{OAI} components.schemas.Response",
 )
 async def not_stored(ctx: CaseContext) -> None:

@@ -25,6 +25,7 @@ from conformance.cases._stateful import (
     json_of,
     list_cases,
     multipart,
+    probe,
     require_support,
     resource_cases,
     upload,
@@ -49,6 +50,23 @@ _PURPOSE = (
 _FILE_ID = re.compile(r"^file[-_][A-Za-z0-9_-]+$")
 BINARY = bytes(range(256)) * 3 + b"\r\n\x00end"
 UNICODE = "Grüße, 世界! naïve café — ok\n".encode()
+
+
+@case(
+    "files.probe.upload",
+    Level.MUST,
+    source=f"{SRC}.post",
+    gates=("files", "vector_stores.files", "vector_stores.batches", "vector_stores.search",
+           "tool_flows.file_search"),
+    hint="file uploads must work (the gateway needs its file storage configured) for the files, "
+    "vector-store file and file_search cases to run",
+)
+async def probe_upload(ctx: CaseContext) -> None:
+    """POST /files uploads a small text file (the files area's probe)
+
+    Upload a file that can be used across various endpoints. (responses: 200 with the File object)
+    """
+    await probe(ctx, await upload(ctx, "probe.txt", b"conformance probe\n"), "POST /files")
 
 
 @case("files.upload.shape", Level.MUST, source=FILE)

@@ -31,6 +31,7 @@ from conformance.cases._stateful import (
     is_4xx,
     json_of,
     list_cases,
+    probe,
     require_support,
     resource_cases,
     search,
@@ -75,6 +76,23 @@ def _counts_ok(counts: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- stores
+
+
+@case(
+    "vector_stores.probe.create",
+    Level.MUST,
+    source=f"{SRC}.post",
+    gates=("vector_stores", "tool_flows.file_search"),
+    hint="creating a vector store must work (the gateway needs its vector-store backend "
+    "configured) for the vector-store and file_search cases to run",
+)
+async def probe_create(ctx: CaseContext) -> None:
+    """POST /vector_stores creates a vector store (the vector stores area's probe)
+
+    Create a vector store. (responses: 200 with the VectorStoreObject)
+    """
+    resp = await ctx.post("/vector_stores", json={"name": "conformance-probe"})
+    await probe(ctx, resp, "POST /vector_stores")
 
 
 @case("vector_stores.create.shape", Level.MUST, source=STORE)

@@ -132,3 +132,19 @@ def test_cli_takes_an_mcp_server_url() -> None:
     )
     assert args.mcp_server_url == "http://127.0.0.1:2/mcp"
     assert build_parser().parse_args(["run", "--target", "reference"]).mcp_server_url is None
+
+
+async def test_an_area_not_set_up_is_one_fail_and_the_rest_blocked(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    """A gateway whose file storage is not configured (POST /files answers 500): the probe FAILs
+    once with the status and message, every other files case is BLOCKED, none FAILs."""
+    proxy.set_mutant(get_mutant("proof.stateful.files-not-configured-500"))
+    cases = [c for c in REGISTRY.all() if c.module == "conformance.cases.files"]
+    run = await run_cases(cases, _config(proxy, reference_target))
+    verdicts = {r.case_id: r for r in run.results}
+    probe = verdicts.pop("files.probe.upload")
+    assert probe.verdict is Verdict.FAIL and "HTTP 500: storage is not configured" in str(probe.actual)
+    assert {r.verdict for r in verdicts.values()} == {Verdict.BLOCKED}
+    assert all(r.message.startswith("blocked by files.probe.upload: FAIL") for r in verdicts.values())
+    assert run.exit_code == 1

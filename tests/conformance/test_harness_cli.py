@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,28 +131,172 @@ def test_explicit_report_paths_and_exclude(gw: RunningFake, tmp_path: Path) -> N
     assert (tmp_path / "x.xml").exists() and (tmp_path / "x.html").exists()
 
 
-def test_unreachable_gateway_is_error_and_exit_1(tmp_path: Path) -> None:
+def _closed_port() -> int:
     import socket
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
+    return int(port)
+
+
+def test_an_unreachable_gateway_is_one_preflight_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    code = main(["run", "--base-url", url, "--report-dir", str(tmp_path), "--quiet"])
+    assert code == 2
+    out = capsys.readouterr().out
+    assert out.startswith("pre-flight: cannot reach") and len(out.strip().splitlines()) == 1
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_without_preflight_an_unreachable_gateway_is_error_and_exit_1(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
     code = main(
-        [
-            "run",
-            "--base-url",
-            f"http://127.0.0.1:{port}/v1",
-            "--report-dir",
-            str(tmp_path),
-            "--quiet",
-            "--cases",
-            "errors.invalid-json",
-        ]
+        ["run", "--base-url", url, "--report-dir", str(tmp_path), "--quiet", "--cases", "errors.invalid-json",
+         "--no-preflight"]
     )
     assert code == 1
     index = json.loads((tmp_path / "report.json").read_text())
     assert index["errors.invalid-json"]["verdict"] == "ERROR"
+
+
+@contextlib.contextmanager
+def _answering(status: int) -> Iterator[str]:
+    """A loopback HTTP server answering every request with ``status`` and an error object."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = b'{"error": {"message": "no", "type": "x", "param": null, "code": null}}'
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_DELETE = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "path", "said"),
+    [
+        (404, "", "the API root usually ends in /v1: try --base-url http://"),
+        (404, "/v1", "answers 404: is this the gateway's API root?"),
+        (405, "/api", "answers 405; the API root usually ends in /v1"),
+        (401, "/v1", "the target needs an API key (401 on POST /responses): give --api-key"),
+    ],
+)
+def test_preflight_names_the_mistake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, status: int,
+    path: str, said: str,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with _answering(status) as root:
+        code = main(["run", "--base-url", root + path, "--report-dir", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 2 and said in out, out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_preflight_says_when_the_key_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GW_KEY", "sk-wrong")
+    with _answering(401) as root:
+        argv = ["run", "--base-url", root + "/v1", "--api-key-env", "GW_KEY", "--report-dir", str(tmp_path)]
+        code = main(argv)
+    assert code == 2 and "refuses the API key from $GW_KEY" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--base-url", "127.0.0.1:8080/v1"], "is not an http:// or https:// URL"),
+        (["--base-url", "ftp://127.0.0.1/v1"], "is not an http:// or https:// URL"),
+        (["--base-url", "http://127.0.0.1:8080/v1", "--extproc", "127.0.0.1"], "is not HOST:PORT"),
+        (["--base-url", "http://127.0.0.1:8080/v1", "--extproc", "127.0.0.1:99999"], "is not HOST:PORT"),
+        (["--base-url", "http://127.0.0.1:8080/v1", "--extproc", "http://h:1"], "is not HOST:PORT"),
+    ],
+)
+def test_malformed_addresses_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    assert main(["run", *argv, "--report-dir", str(tmp_path), "--quiet"]) == 2
+    out = capsys.readouterr().out
+    assert said in out and len(out.strip().splitlines()) == 1
+
+
+def test_a_dead_extproc_address_fails_the_preflight(
+    gw: RunningFake, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extproc = f"127.0.0.1:{_closed_port()}"
+    code = main(["run", "--base-url", gw.base_url, "--extproc", extproc, "--report-dir", str(tmp_path)])
+    assert code == 2 and f"cannot connect to --extproc {extproc}" in capsys.readouterr().out
+
+
+def test_extproc_addresses_parse_strictly() -> None:
+    from conformance.preflight import parse_hostport
+
+    assert parse_hostport("127.0.0.1:10000") == ("127.0.0.1", 10000)
+    assert parse_hostport("[::1]:1") == ("::1", 1)
+    assert parse_hostport("envoy-ext.local:65535") == ("envoy-ext.local", 65535)
+
+
+def test_base_url_and_key_fall_back_to_the_openai_environment(
+    gw: RunningFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    @gw.gateway.app.before_request
+    async def record() -> None:
+        from quart import request
+
+        seen.append(request.headers.get("authorization", ""))
+
+    monkeypatch.setenv("OPENAI_BASE_URL", gw.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    code = main(["run", "--cases", "responses.create.object-type", "--report-dir", str(tmp_path), "--quiet"])
+    assert code == 0 and "Bearer sk-from-env" in seen
+    assert "sk-from-env" not in (tmp_path / "report.json").read_text()
+    assert "$OPENAI_API_KEY" in (tmp_path / "report.html").read_text()
+    seen.clear()
+    code = main(["run", "--cases", "responses.create.object-type", "--api-key", "sk-given",
+                 "--report-dir", str(tmp_path), "--quiet"])
+    assert code == 0 and seen and set(seen) == {"Bearer sk-given"}
+
+
+def test_list_is_one_line_per_case_when_piped() -> None:
+    out = subprocess.run(
+        [str(CLI), "list", "--cases", "files"], capture_output=True, text=True, check=True,
+        env={**os.environ, "COLUMNS": "40"},
+    ).stdout
+    lines = out.splitlines()
+    assert all(ln.startswith("files.") for ln in lines[:-1]), lines[:3]
+
+
+def test_a_cases_glob_matching_nothing_is_an_error_listing_the_areas(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["list", "--cases", "file.*"]) == 2
+    out = capsys.readouterr().out
+    assert "--cases file.* matches no case" in out and "vector_stores" in out and "responses.stream" in out
 
 
 def test_usage_errors_exit_2(gw: RunningFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,8 +319,8 @@ def test_usage_errors_exit_2(gw: RunningFake, tmp_path: Path, monkeypatch: pytes
         main(["run", "--base-url", gw.base_url, "--cases", "nothing.matches", "--report-dir", str(tmp_path)])
         == 2
     )
-    with pytest.raises(SystemExit):
-        main(["run"])  # a target is required
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert main(["run"]) == 2  # a target is required
 
 
 def test_api_key_is_sent(gw: RunningFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

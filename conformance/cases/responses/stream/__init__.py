@@ -339,6 +339,7 @@ async def scripted_deltas_word_pieces(ctx: CaseContext) -> None:
     "responses.stream.scripted-backend-drop-fails",
     Level.MUST,
     tier=Tier.SCRIPTED,
+    provokes_backend_failure=True,
     source="openai-openapi.yaml components.schemas.ResponseFailedEvent, ResponseError",
 )
 async def scripted_backend_drop_fails(ctx: CaseContext) -> None:
@@ -369,6 +370,7 @@ async def scripted_backend_drop_fails(ctx: CaseContext) -> None:
     "responses.stream.scripted-error-event-shape",
     Level.MUST,
     tier=Tier.SCRIPTED,
+    provokes_backend_failure=True,
     source="openai-openapi.yaml ResponseErrorEvent; openresponses-openapi.json ErrorStreamingEvent",
 )
 async def scripted_error_event_shape(ctx: CaseContext) -> None:
@@ -762,6 +764,7 @@ async def length_incomplete(ctx: CaseContext) -> None:
     "responses.stream.finish.terminal-status-matches",
     Level.MUST,
     tier=Tier.SCRIPTED,
+    provokes_backend_failure=True,
     source=f"{EV}.ResponseStreamEvent",
 )
 async def terminal_status_matches(ctx: CaseContext) -> None:
@@ -857,6 +860,7 @@ async def store_false_not_retrievable(ctx: CaseContext) -> None:
     "responses.stream.errors.backend-error-not-completed",
     Level.MUST,
     tier=Tier.SCRIPTED,
+    provokes_backend_failure=True,
     source=f"{EV}.ResponseFailedEvent",
 )
 async def backend_error_not_completed(ctx: CaseContext) -> None:
@@ -877,6 +881,7 @@ async def backend_error_not_completed(ctx: CaseContext) -> None:
     "responses.stream.errors.malformed-fails",
     Level.MUST,
     tier=Tier.SCRIPTED,
+    provokes_backend_failure=True,
     source=f"{EV}.ResponseFailedEvent",
 )
 async def malformed_fails(ctx: CaseContext) -> None:
