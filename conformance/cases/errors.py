@@ -138,6 +138,7 @@ ERROR_ANSWERS = [
         _5XX,
         Answer(_backend("[[error:503]]"), range(500, 600), "status for a backend 503"),
         tier=Tier.SCRIPTED,
+        provokes_backend_failure=True,
         source=RFC_5XX,
     ),
     Row(
@@ -157,6 +158,7 @@ ERROR_ANSWERS = [
         _5XX,
         Answer(_backend("[[malformed]]"), range(500, 600), "status for a garbled backend answer"),
         tier=Tier.SCRIPTED,
+        provokes_backend_failure=True,
         source=RFC_5XX,
     ),
     Row(
