@@ -14,7 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from devstack.stack import add_up_arguments, up_command
-from reference.cli import add_log_format_argument, add_serve_arguments, configure_logging, serve_command
+from reference.cli import (
+    add_embedding_arguments,
+    add_log_format_argument,
+    add_serve_arguments,
+    configure_logging,
+    serve_command,
+)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -31,6 +37,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_up_arguments(up)
     up.add_argument("--log-level", default="WARNING")
     add_log_format_argument(up)
+    add_embedding_arguments(up)
     return parser
 
 

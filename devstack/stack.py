@@ -117,8 +117,18 @@ class Stack:
             f"http: {self.http_url}",
             f"backend: {self.backend_url}",
             f"try: curl -s {self.envoy_url}/v1/responses -H 'content-type: application/json' "
-            '-d \'{"model": "any", "input": "Say hello"}\'',
+            f'-d \'{{"model": "{self.served_model()}", "input": "Say hello"}}\'',
         ]
+
+    def served_model(self) -> str:
+        """A model the backend lists (GET /v1/models through Envoy), for the curl line."""
+        import httpx
+
+        try:
+            listed = httpx.get(f"{self.envoy_url}/v1/models", timeout=5).json()["data"]
+            return str(listed[0]["id"])
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+            return "MODEL"
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -332,7 +342,11 @@ def up_command(args: argparse.Namespace) -> int:
             profile=args.profile,
             extra_gateway_args=[arg for url in args.mcp_allow_url for arg in ("--mcp-allow-url", url)]
             + (["--api-keys", args.api_keys] if args.api_keys else [])
-            + ["--log-format", getattr(args, "log_format", "text")],
+            + ["--log-format", getattr(args, "log_format", "text")]
+            + [arg for name in ("embedding_url", "embedding_api_key_env", "embedding_model",
+                                "embedding_dimensions")
+               if getattr(args, name, None) is not None
+               for arg in ("--" + name.replace("_", "-"), str(getattr(args, name)))],
         )
     )
 

@@ -27,8 +27,8 @@ from reference.observability.logs import current_request_id
 from reference.observability.metrics import GatewayMetrics
 
 
-def chat_completions_url(base_url: str) -> str:
-    """`http://host:port` and `http://host:port/v1` both mean `.../v1/chat/completions`.
+def api_root(base_url: str) -> str:
+    """`http://host:port` and `http://host:port/v1` both mean `http://host:port/v1`.
 
     A base URL with any other path (`https://api.example.com/openai/v1`) is taken as the API
     root as given, the way the openai SDK treats `base_url`.
@@ -36,7 +36,12 @@ def chat_completions_url(base_url: str) -> str:
     base = base_url.rstrip("/")
     if urlsplit(base).path in ("", "/"):
         base += "/v1"
-    return base + "/chat/completions"
+    return base
+
+
+def chat_completions_url(base_url: str) -> str:
+    """`.../v1/chat/completions` under `api_root(base_url)`."""
+    return api_root(base_url) + "/chat/completions"
 
 
 class Backend:
@@ -127,6 +132,31 @@ class Backend:
         finally:
             self.observe("chat_stream", began, ttfb)
         raise errors.backend_bad_response("the stream ended without [DONE]")
+
+
+    async def list_models(self) -> dict[str, Any]:
+        """`GET /v1/models` of the model server, as an OpenAI list object
+        (`{"object": "list", "data": [{"id", "object": "model", ...}]}`); faults as for chat."""
+        started = time.perf_counter()
+        try:
+            resp = await self._client.get(api_root(self.base_url) + "/models", headers=request_headers())
+        except httpx.TimeoutException as exc:
+            raise errors.backend_timeout(self.timeout) from exc
+        except httpx.HTTPError as exc:
+            raise errors.backend_unreachable(_describe(exc)) from exc
+        finally:
+            self.observe("models", started, None)
+        if resp.status_code >= 400:
+            raise errors.from_backend_http(resp.status_code, resp.content)
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise errors.backend_bad_response("the model list is not JSON") from exc
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or not all(isinstance(m, dict) and isinstance(m.get("id"), str)
+                                                 for m in data):
+            raise errors.backend_bad_response("the model list has no data array of models with ids")
+        return {"object": "list", "data": data}
 
 
 def request_headers() -> dict[str, str] | None:

@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from reference import logredact
 from reference.config import (
@@ -32,6 +33,9 @@ from reference.config import (
     GatewayConfig,
 )
 from reference.observability import logs
+
+if TYPE_CHECKING:
+    from reference.backend import Backend
 
 log = logging.getLogger("reference.cli")
 
@@ -83,10 +87,19 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
     metrics = GatewayMetrics()
     backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout,
                       metrics=metrics)
+    embedder = None
+    if config.embedding_url is not None:
+        embedder = Backend(config.embedding_url, api_key=config.embedding_api_key,
+                           timeout=config.backend_timeout, metrics=metrics)
+    elif config.embedding_api_key != config.backend_api_key:
+        embedder = Backend(config.backend_url, api_key=config.embedding_api_key,
+                           timeout=config.backend_timeout, metrics=metrics)
     api_keys = load_api_keys(config.api_keys_file) if config.api_keys_file else None
     gateway = build_gateway(open_store(config.db), backend,
                             mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls),
-                            api_keys=api_keys, metrics=metrics)
+                            api_keys=api_keys, metrics=metrics, embedding_backend=embedder,
+                            embedding_model=config.embedding_model,
+                            embedding_dimensions=config.embedding_dimensions)
     for response_id in await gateway.start():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
     app = gateway.http_app(max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout,
@@ -111,14 +124,27 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
         base = f"http://{_url_host(config.host)}:{port}/v1"
         print(f"{READY_PREFIX}{base}", flush=True)
         _say(f"backend {backend.url}; store {config.db}")
+        model = await _a_served_model(backend)
         _say(f"try: curl -s {base}/responses -H 'content-type: application/json' "
-             "-d '{\"model\": \"any\", \"input\": \"Say hello\"}'")
+             f"-d '{{\"model\": \"{model}\", \"input\": \"Say hello\"}}'")
         await hypercorn_serve(app, hc, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
     finally:
         if extproc is not None:
             await extproc.stop(2.0)
         await gateway.aclose()
         _say("stopped")
+
+
+async def _a_served_model(backend: Backend) -> str:
+    """A model the backend lists (for the printed curl line), `MODEL` when it lists none."""
+    from reference.core.errors import APIError
+
+    try:
+        listed = await asyncio.wait_for(backend.list_models(), 5.0)
+    except (APIError, TimeoutError):
+        return "MODEL"
+    ids = [m["id"] for m in listed["data"]]
+    return ids[0] if ids else "MODEL"
 
 
 def _extproc_port(text: str) -> int | None:
@@ -164,7 +190,25 @@ def add_serve_arguments(p: argparse.ArgumentParser, *, backend_url_help: str) ->
                    "data: [DONE] (default %(default)s)")
     p.add_argument("--log-level", default="INFO")
     add_log_format_argument(p)
+    add_embedding_arguments(p)
     add_security_arguments(p)
+
+
+def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where vector stores get their embeddings (shared with `up`)."""
+    parser.add_argument("--embedding-url", metavar="URL", default=None,
+                        help="OpenAI-compatible server for POST /v1/embeddings (default: the backend; "
+                        "vLLM serves one model per server, so point this at the embedding one)")
+    parser.add_argument("--embedding-api-key-env", metavar="VAR", default=None,
+                        help="environment variable holding its API key (default: the backend's key "
+                        "when embeddings go to the backend, none otherwise)")
+    parser.add_argument("--embedding-model", metavar="NAME", default="auto",
+                        help="embedding model; 'auto' asks the server's GET /v1/models: its only "
+                        "model, else text-embedding-3-small if listed, else the first id containing "
+                        "'embed' (Ollama: nomic-embed-text, ...) (default %(default)s)")
+    parser.add_argument("--embedding-dimensions", metavar="N", type=int, default=None,
+                        help="ask for N-dimensional embeddings (`dimensions`; default: not sent, the "
+                        "model's own size)")
 
 
 def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
@@ -214,6 +258,10 @@ def serve_command(args: argparse.Namespace, backend_url: str) -> int:
             profile=args.profile,
             mcp_allowed_urls=tuple(args.mcp_allow_url),
             api_keys_file=args.api_keys,
+            embedding_url=args.embedding_url,
+            embedding_api_key_env=args.embedding_api_key_env,
+            embedding_model=args.embedding_model,
+            embedding_dimensions=args.embedding_dimensions,
         )
         asyncio.run(serve(config))
     except (ValueError, OSError) as exc:

@@ -36,6 +36,14 @@ class GatewayConfig:
     tenant. None: no authentication (everything is shared)."""
     mcp_allowed_urls: tuple[str, ...] = ()
     """URL prefixes of the MCP servers (tools and connectors) requests may name; empty: any."""
+    embedding_url: str | None = None
+    """The OpenAI-compatible server that computes embeddings (None: the backend)."""
+    embedding_api_key_env: str | None = None
+    """Environment variable with its key (None: the backend's key when it is the backend)."""
+    embedding_model: str = "auto"
+    """`auto`: ask the embedding server's GET /v1/models (reference.services.ingest.choose_model)."""
+    embedding_dimensions: int | None = None
+    """Sent as `dimensions` when set (None: the model's own size)."""
 
     def __post_init__(self) -> None:
         if self.body_timeout <= 0:
@@ -44,6 +52,10 @@ class GatewayConfig:
             raise ValueError("max_body_bytes must be positive")
         if self.backend_timeout <= 0:
             raise ValueError("backend_timeout must be positive")
+        if self.embedding_dimensions is not None and self.embedding_dimensions <= 0:
+            raise ValueError("embedding_dimensions must be positive")
+        if not self.embedding_model:
+            raise ValueError("embedding_model must not be empty")
         if self.profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
 
@@ -60,3 +72,12 @@ class GatewayConfig:
         if value is None:
             raise ValueError(f"environment variable {self.backend_api_key_env} is not set")
         return value
+
+    @property
+    def embedding_api_key(self) -> str | None:
+        if self.embedding_api_key_env:
+            value = os.environ.get(self.embedding_api_key_env)
+            if value is None:
+                raise ValueError(f"environment variable {self.embedding_api_key_env} is not set")
+            return value
+        return self.backend_api_key if self.embedding_url is None else None

@@ -105,6 +105,9 @@ class Gateway:
         await self.engine.aclose()
         if self.backend is not None:
             await self.backend.aclose()
+        embedder = self.vector_stores.backend
+        if embedder is not None and embedder is not self.backend:
+            await embedder.aclose()
         await self.thread.run(self.store.close)
         self.thread.close()
 
@@ -127,13 +130,17 @@ def build_gateway(
     *,
     blob_dir: str | Path | None = None,
     embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+    embedding_backend: Backend | None = None,
+    embedding_dimensions: int | None = None,
     mcp_cache: MCPToolCache | None = None,
     clock: Callable[[], float] = time.time,
     api_keys: ApiKeys | None = None,
     metrics: GatewayMetrics | None = None,
 ) -> Gateway:
     """Wire a gateway over `store` and `backend` (None: a gateway without a model backend,
-    whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`. `metrics`
+    whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`. Embeddings
+    go to `embedding_backend` (default: `backend`) with `embedding_model` (`auto`: ask it) and,
+    when given, `embedding_dimensions`. `metrics`
     defaults to a registry of the gateway's own (give the backend the same one to see its
     calls)."""
     if metrics is None:
@@ -151,8 +158,9 @@ def build_gateway(
     prompts = Prompts(store.objects, thread)
     connectors = Connectors(store.objects, thread, url_allowed=mcp.allows)
     vector_stores = VectorStores.open(
-        store.objects, thread, backend, blob_dir=blob_dir if blob_dir is not None else files_dir_for(store),
-        embedding_model=embedding_model)
+        store.objects, thread, embedding_backend if embedding_backend is not None else backend,
+        blob_dir=blob_dir if blob_dir is not None else files_dir_for(store),
+        embedding_model=embedding_model, embedding_dimensions=embedding_dimensions)
     tools = ToolServices(mcp=mcp,
                          search=vector_stores.file_search,
                          check_vector_store=vector_stores.check_vector_store,

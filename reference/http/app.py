@@ -9,7 +9,7 @@ from reference.auth import ApiKeys, tenant_for
 from reference.config import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 from reference.engine import Engine
 from reference.http import connectors as connectors_http
-from reference.http import context, files, health, responses, vector_stores
+from reference.http import context, files, health, models, responses, vector_stores
 from reference.http import context_window as context_window_http
 from reference.http import conversations as conversations_http
 from reference.http import prompts as prompts_http
@@ -65,6 +65,7 @@ def create_app(
     app.register_blueprint(context_window_http.bp)
     app.register_blueprint(websocket_http.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(models.bp)
     for resource in (conversations_http, prompts_http, connectors_http):
         app.register_blueprint(resource.bp)
     app.register_blueprint(files.bp)

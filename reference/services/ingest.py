@@ -20,16 +20,16 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
 from reference import retrieval
-from reference.backend import Backend
+from reference.backend import Backend, api_root, request_headers
 from reference.core import errors
 from reference.core.errors import APIError
 from reference.retrieval import vectors
@@ -41,6 +41,9 @@ T = TypeVar("T")
 Runner = Callable[..., Awaitable[Any]]
 
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+AUTO_MODEL = "auto"
+"""`--embedding-model auto` (the CLI's default): ask the embedding endpoint which model to use
+(`resolve_model`)."""
 EMBED_BATCH = 64
 """Chunks per `/v1/embeddings` request: big enough to amortise the round trip, small enough
 that one request stays far below any server's body limit (64 x 800 tokens)."""
@@ -48,10 +51,35 @@ that one request stays far below any server's body limit (64 x 800 tokens)."""
 
 def embeddings_url(base_url: str) -> str:
     """Same rule as `reference.backend.chat_completions_url`: a bare host means `/v1`."""
-    base = base_url.rstrip("/")
-    if urlsplit(base).path in ("", "/"):
-        base += "/v1"
-    return base + "/embeddings"
+    return api_root(base_url) + "/embeddings"
+
+
+def choose_model(ids: Sequence[str]) -> str:
+    """The embedding model `auto` means, given the ids the endpoint's `GET /v1/models` lists:
+    the only one (a vLLM server runs one model), else `text-embedding-3-small` when listed
+    (OpenAI; an Ollama model copied to that name), else the first id with `embed` in it
+    (Ollama's `nomic-embed-text`, `mxbai-embed-large`, ...), else `text-embedding-3-small`."""
+    if len(ids) == 1:
+        return ids[0]
+    if DEFAULT_EMBEDDING_MODEL in ids:
+        return DEFAULT_EMBEDDING_MODEL
+    return next((i for i in ids if "embed" in i.lower()), DEFAULT_EMBEDDING_MODEL)
+
+
+async def resolve_model(backend: Backend, model: str) -> str:
+    """`model`, or for `auto` the endpoint's choice (`choose_model`; a model list that cannot be
+    read falls back to `text-embedding-3-small`, and the embedding call then says what is wrong)."""
+    if model != AUTO_MODEL:
+        return model
+    try:
+        listed = await backend.list_models()
+    except APIError as exc:
+        log.warning("embedding model auto: cannot list the models of %s (%s); using %s",
+                    backend.base_url, exc.message, DEFAULT_EMBEDDING_MODEL)
+        return DEFAULT_EMBEDDING_MODEL
+    chosen = choose_model([m["id"] for m in listed["data"]])
+    log.info("embedding model auto: %s serves %s", backend.base_url, chosen)
+    return chosen
 
 
 def _is_number(value: object) -> bool:
@@ -73,11 +101,14 @@ def _vector(item: Any) -> list[float]:
     raise errors.backend_bad_response("an embeddings item has no embedding")
 
 
-async def embed(backend: Backend, texts: Sequence[str], *, model: str) -> list[list[float]]:
-    """Embed `texts` (in order) through the backend; every fault is an `APIError`.
+async def embed(backend: Backend, texts: Sequence[str], *, model: str,
+                dimensions: int | None = None) -> list[list[float]]:
+    """Embed `texts` (in order) through the embedding endpoint `backend` (the model backend
+    unless `--embedding-url` names another); every fault is an `APIError`. `dimensions` is sent
+    only when given (models that cannot shorten their vectors reject it).
 
     Uses the Backend's own httpx client, so the API key, timeout and connection pool are the
-    ones configured for chat. `reference.backend.Backend` has no embeddings call yet; this is
+    ones configured for it. `reference.backend.Backend` has no embeddings call yet; this is
     the one place that speaks the endpoint.
     """
     url = embeddings_url(backend.base_url)
@@ -85,13 +116,18 @@ async def embed(backend: Backend, texts: Sequence[str], *, model: str) -> list[l
     out: list[list[float]] = []
     for start in range(0, len(texts), EMBED_BATCH):
         batch = list(texts[start:start + EMBED_BATCH])
-        body = json.dumps({"model": model, "input": batch, "encoding_format": "float"}).encode()
+        request: dict[str, Any] = {"model": model, "input": batch, "encoding_format": "float"}
+        if dimensions is not None:
+            request["dimensions"] = dimensions
+        started = time.perf_counter()
         try:
-            resp = await client.post(url, content=body)
+            resp = await client.post(url, content=json.dumps(request).encode(), headers=request_headers())
         except httpx.TimeoutException as exc:
             raise errors.backend_timeout(backend.timeout) from exc
         except httpx.HTTPError as exc:
             raise errors.backend_unreachable(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            backend.observe("embeddings", started, None)
         if resp.status_code >= 400:
             raise errors.from_backend_http(resp.status_code, resp.content)
         try:
@@ -145,6 +181,7 @@ async def ingest_file(
     objects: ObjectStore,
     backend: Backend | None,
     model: str,
+    dimensions: int | None = None,
     vector_store_id: str,
     file_id: str,
     path: Path,
@@ -172,7 +209,7 @@ async def ingest_file(
     if backend is None:
         return Outcome.failed("server_error", "This gateway has no model backend to compute embeddings.")
     try:
-        embeddings = await embed(backend, texts, model=model)
+        embeddings = await embed(backend, texts, model=model, dimensions=dimensions)
         rows = [(text, vectors.encode(vec)) for text, vec in zip(texts, embeddings, strict=True)]
     except APIError as exc:
         return Outcome.failed("server_error", f"Embedding the file failed: {exc.message}")

@@ -38,7 +38,8 @@ Decisions the spec leaves open (pinned by tests/test_vector_stores*.py):
   but stays readable and searchable, and files are never deleted when their `expires_at` passes.
 - `usage_bytes` counts what search keeps: chunk text (UTF-8) plus the float32 vectors.
 - At most `MAX_CONCURRENT_INGESTIONS` jobs extract and embed at once; the others wait
-  `in_progress`. The embedding model is `ingest.DEFAULT_EMBEDDING_MODEL` unless one is given.
+  `in_progress`. The embedding model is `ingest.DEFAULT_EMBEDDING_MODEL` unless one is given;
+  `auto` (the CLI's default) is resolved once, at the first embedding, by `ingest.resolve_model`.
 """
 
 from __future__ import annotations
@@ -113,9 +114,11 @@ class VectorStores:
     objects: ObjectStore
     thread: StoreThread
     backend: Backend | None
-    """The model backend that computes embeddings (None: ingestion and search fail cleanly)."""
+    """The embedding endpoint (the model backend unless configured apart; None: ingestion and
+    search fail cleanly)."""
     blob_dir: Path
     embedding_model: str = ingest.DEFAULT_EMBEDDING_MODEL
+    embedding_dimensions: int | None = None
     clock: Callable[[], float] = time.time
     _tasks: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
     _cache: dict[str, _Matrix] = field(default_factory=dict)
@@ -128,7 +131,8 @@ class VectorStores:
     # -- plumbing ------------------------------------------------------------------------
     @classmethod
     def open(cls, objects: ObjectStore, thread: StoreThread, backend: Backend | None, *,
-             blob_dir: str | Path | None, embedding_model: str | None = None) -> VectorStores:
+             blob_dir: str | Path | None, embedding_model: str | None = None,
+             embedding_dimensions: int | None = None) -> VectorStores:
         """The service with its blob directory created (`None`: a temporary one, removed by
         `aclose`)."""
         temp = None
@@ -138,7 +142,13 @@ class VectorStores:
         path = Path(blob_dir)
         path.mkdir(parents=True, exist_ok=True)
         return cls(objects, thread, backend, path, embedding_model or ingest.DEFAULT_EMBEDDING_MODEL,
-                   _temp_dir=temp)
+                   embedding_dimensions, _temp_dir=temp)
+
+    async def _model(self, backend: Backend) -> str:
+        """The embedding model, `auto` resolved (once: the answer is kept)."""
+        if self.embedding_model == ingest.AUTO_MODEL:
+            self.embedding_model = await ingest.resolve_model(backend, ingest.AUTO_MODEL)
+        return self.embedding_model
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self.thread.run(fn, *args, **kwargs)
@@ -370,7 +380,8 @@ class VectorStores:
                 async with self._slots:
                     outcome = await ingest.ingest_file(
                         run=self._run, objects=self.objects, backend=self.backend,
-                        model=self.embedding_model, vector_store_id=vs_id, file_id=file_id,
+                        model=await self._model(self.backend) if self.backend else self.embedding_model,
+                        dimensions=self.embedding_dimensions, vector_store_id=vs_id, file_id=file_id,
                         path=self.blob_path(file_id), filename=file["filename"], mime=file.get("_mime"),
                         chunking_strategy=vs_file.get("chunking_strategy"),
                     )
@@ -589,8 +600,8 @@ class VectorStores:
         backend = self.backend
         if backend is None:
             raise APIError(500, "This gateway has no model backend configured.", errors.SERVER_ERROR)
-        return np.asarray(await ingest.embed(backend, list(queries), model=self.embedding_model),
-                          dtype=np.float32)
+        return np.asarray(await ingest.embed(backend, list(queries), model=await self._model(backend),
+                                             dimensions=self.embedding_dimensions), dtype=np.float32)
 
     async def rank(self, vector_store_ids: Sequence[str], options: SearchOptions
                    ) -> list[Hit]:
