@@ -33,6 +33,7 @@ __all__ = [
     "exit_code",
     "load_waivers",
     "new_client",
+    "probe_stops",
     "run_case",
     "run_cases",
 ]
@@ -139,6 +140,11 @@ def blocked_result(case: Case, probe: CaseResult) -> CaseResult:
 
 #: probe verdicts that keep the cases they gate from running
 _PROBE_STOPS = (Verdict.FAIL, Verdict.NON_STRICT, Verdict.ERROR, Verdict.UNIMPLEMENTED)
+
+
+def probe_stops() -> tuple[Verdict, ...]:
+    """The verdicts of a probe that keep the cases it gates from running (judged before waivers)."""
+    return _PROBE_STOPS
 
 
 def apply_waiver(result: CaseResult, waivers: dict[str, str]) -> CaseResult:

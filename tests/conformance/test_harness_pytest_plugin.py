@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import Any
+
 import pytest
 
 from tests.support.fake_gateway import RunningFake
@@ -75,3 +78,72 @@ def test_keyword_selection_works_on_case_items(pytester: pytest.Pytester, gw: Ru
         "conformance",
     )
     result.assert_outcomes(passed=2)  # state.delete-then-get-404, state.delete-twice-404
+
+
+def test_only_conformance_items_run_without_paths(pytester: pytest.Pytester, gw: RunningFake) -> None:
+    """`pytest --gateway-url URL` from a project root runs the cases, not the project's tests (which
+    may need extras the harness does not)."""
+    pytester.makepyfile("import not_installed_anywhere\n\ndef test_x():\n    assert False\n")
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url,
+        "--gateway-cases", "responses.create.status-enum",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_failed_probe_blocks_its_cases_as_in_the_cli(pytester: pytest.Pytester, gw: RunningFake) -> None:
+    @gw.gateway.app.before_request
+    async def storage_not_configured() -> Any:
+        from quart import request
+
+        if request.method == "POST" and request.path == "/v1/files":
+            error = {"message": "not configured", "type": "server_error", "param": None, "code": None}
+            return {"error": error}, 500
+        return None
+
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", "files.list.shape", "-rs"
+    )
+    result.assert_outcomes(failed=1, skipped=1)  # the probe (brought in), the case BLOCKED
+    out = result.stdout.str()
+    assert "BLOCKED: blocked by files.probe.upload: FAIL POST /files succeeds" in out
+    waivers = pytester.makefile(".toml", waivers='[waivers]\n"files.probe.upload" = "storage is off here"\n')
+    waived = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", "files.list.shape",
+        "--gateway-waivers", str(waivers), "-rs",
+    )
+    waived.assert_outcomes(skipped=2)
+    assert "waived: storage is off here" in waived.stdout.str()
+
+
+def test_every_cli_option_has_a_plugin_twin(
+    pytester: pytest.Pytester, gw: RunningFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conformance.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    run = sub.choices["run"]
+    cli = {opt for action in run._actions for opt in action.option_strings if opt.startswith("--")}
+    own = {"--help", "--target", "--report-dir", "--junit", "--json", "--html", "--markdown", "--quiet",
+           "--no-preflight"}  # reports and built-in targets are pytest's and the CLI's own business
+    twins = {"--base-url": "--gateway-url"}
+    help_text = pytester.runpytest_inprocess("--help").stdout.str()
+    missing = [o for o in sorted(cli - own) if twins.get(o, "--gateway-" + o[2:]) not in help_text]
+    assert not missing
+
+    seen: list[str] = []
+
+    @gw.gateway.app.before_request
+    async def record() -> None:
+        from quart import request
+
+        seen.append(request.headers.get("authorization", ""))
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--gateway-url", gw.base_url,
+        "--gateway-cases", "responses.create.status-enum", "--gateway-api-key", "sk-plugin",
+    )
+    result.assert_outcomes(passed=1)
+    assert "Bearer sk-plugin" in seen
