@@ -7,14 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint
+from quart_schema import document_response
 
 from reference.core.errors import SERVER_ERROR, APIError
+from reference.core.models import ErrorResponse
 from reference.http import context
 
 bp = Blueprint("models", __name__)
 
 
 @bp.get("/v1/models")
+# 500: no backend configured; 502: backend unreachable or garbage; 504: backend too slow (the
+# 200 is documented in reference/http/openapi.py: the list has no pydantic model).
+@document_response(ErrorResponse, 500)
+@document_response(ErrorResponse, 502)
+@document_response(ErrorResponse, 504)
 async def list_models() -> dict[str, Any]:
     backend = context.engine().backend
     if backend is None:
