@@ -163,3 +163,42 @@ async def test_websocket_mode_needs_a_key_too(gw: tuple[Gateway, Quart]) -> None
         while not seen or seen[-1] not in ("response.completed", "response.failed", "error"):
             seen.append(json.loads(await sock.receive())["type"])
     assert seen[-1] == "response.completed", seen
+
+
+async def test_objects_stored_before_keys_belong_to_no_tenant(tmp_path: Path) -> None:
+    """Objects stored while the gateway ran without `--api-keys` have no owner: once keys are on,
+    no tenant can read, list, chain to or delete them; without keys they are all there again."""
+    db = tmp_path / "db.sqlite"
+
+    async def run(api_keys: dict[str, str] | None) -> tuple[Gateway, Quart]:
+        gateway = build_gateway(SQLiteStore(db), Backend(BACKEND, timeout=5), api_keys=api_keys)
+        await gateway.start()
+        return gateway, gateway.http_app()
+
+    with respx.mock(assert_all_called=False) as router:
+        mount(router, BACKEND)
+        gateway, app = await run(None)
+        _, resp = await _call(app, "POST", "/v1/responses", json={"model": "m", "input": "[[text:old]]"})
+        _, conv = await _call(app, "POST", "/v1/conversations", json={})
+        _, vs = await _call(app, "POST", "/v1/vector_stores", json={"name": "old"})
+        await gateway.aclose()
+
+        old = {f"/v1/responses/{resp['id']}": "responses", f"/v1/conversations/{conv['id']}": None,
+               f"/v1/vector_stores/{vs['id']}": "vector_stores"}
+        gateway, app = await run(KEYS)
+        for headers in (A, B):
+            for path, listing in old.items():
+                assert (await _call(app, "GET", path, headers))[0] == 404, path
+                if listing:
+                    _, page = await _call(app, "GET", f"/v1/{listing}", headers)
+                    assert not any(x["id"] in path for x in page["data"]), listing
+            status, body = await _call(app, "POST", "/v1/responses", headers, json={
+                "model": "m", "input": "hi", "previous_response_id": resp["id"]})
+            assert status == 400 and body["error"]["param"] == "previous_response_id", body
+            assert (await _call(app, "DELETE", f"/v1/responses/{resp['id']}", headers))[0] == 404
+        await gateway.aclose()
+
+        gateway, app = await run(None)
+        for path in old:
+            assert (await _call(app, "GET", path))[0] == 200, path
+        await gateway.aclose()
