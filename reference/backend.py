@@ -89,9 +89,13 @@ class Backend:
             raise errors.backend_unreachable(_describe(exc)) from exc
         finally:
             self.observe("chat", started, None)
-        if resp.status_code >= 400:
-            raise errors.from_backend_http(resp.status_code, resp.content)
-        return parse_chat_completion(resp.content)
+        # Keep only the answer's bytes: the response object holds the request, whose body (the
+        # whole conversation, serialised) need not outlive the hop.
+        status, content = resp.status_code, resp.content
+        del resp
+        if status >= 400:
+            raise errors.from_backend_http(status, content)
+        return parse_chat_completion(content)
 
     async def stream_chat(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """POST a streaming chat completion and yield its chunks until `[DONE]`.

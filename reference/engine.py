@@ -268,6 +268,7 @@ class Engine:
         replaces the lookup in the store.
         """
         req = CreateResponseRequest.parse(body)
+        del body  # the parsed request holds everything; the raw bytes would double the memory
         if req.background and req.store is False:
             # OpenAI: background mode needs the response stored, since the client fetches the
             # result later with GET.
@@ -432,7 +433,9 @@ class Engine:
     ) -> None:
         items = None
         if with_items:
-            items = [(str(item.get("id", "")), dump(item)) for item in prepared.input_items]
+            # Serialised one at a time as the store writes them, so the JSON text of a large
+            # input never exists twice (as objects and as one list of texts).
+            items = ((str(item.get("id", "")), dump(item)) for item in prepared.input_items)
         await self._run(
             self.store.save_response,
             prepared.id,

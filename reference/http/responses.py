@@ -58,9 +58,10 @@ async def create_response() -> Response:
     # Validation happens in the core (`CreateResponseRequest.parse`), not in quart-schema, so
     # every 400 is an OpenAI error object naming the offending param. The model is only
     # *documented* here, for /openapi.json.
-    body = await request.get_data(cache=False)
     engine = _engine()
-    prepared = await engine.prepare(body)
+    # The body goes straight to `prepare`, which drops it once parsed: no frame here keeps the
+    # raw bytes alive while the response is made.
+    prepared = await engine.prepare(await request.get_data(cache=False))
     if not prepared.stream:
         return _json(await engine.create(prepared))
 

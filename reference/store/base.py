@@ -12,7 +12,7 @@ so what a client reads back is byte-identical to what it was first sent.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -113,7 +113,7 @@ class ResponseStore(Protocol):
         created_at: int,
         status: str,
         previous_response_id: str | None = None,
-        input_items: Sequence[tuple[str, str]] | None = None,
+        input_items: Iterable[tuple[str, str]] | None = None,
     ) -> None:
         """Insert or replace a response's JSON text.
 

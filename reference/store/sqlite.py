@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from reference.store.base import StoredResponse
@@ -53,7 +53,7 @@ class SQLiteStore:
         created_at: int,
         status: str,
         previous_response_id: str | None = None,
-        input_items: Sequence[tuple[str, str]] | None = None,
+        input_items: Iterable[tuple[str, str]] | None = None,
     ) -> None:
         with self._lock, self._conn:
             # ON CONFLICT ... DO UPDATE keeps `seq`, so a background response updated from queued
@@ -70,7 +70,7 @@ class SQLiteStore:
                 self._conn.execute("DELETE FROM input_items WHERE response_id = ?", (response_id,))
                 self._conn.executemany(
                     "INSERT INTO input_items (response_id, position, item_id, body) VALUES (?, ?, ?, ?)",
-                    [(response_id, i, item_id, text) for i, (item_id, text) in enumerate(input_items)],
+                    ((response_id, i, item_id, text) for i, (item_id, text) in enumerate(input_items)),
                 )
 
     def get_response(self, response_id: str) -> StoredResponse | None:

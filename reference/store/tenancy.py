@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -140,7 +140,7 @@ class TenantScopedStore:
 
     def save_response(self, response_id: str, body: str, *, created_at: int, status: str,
                       previous_response_id: str | None = None,
-                      input_items: Sequence[tuple[str, str]] | None = None) -> None:
+                      input_items: Iterable[tuple[str, str]] | None = None) -> None:
         tenant = current_tenant.get()
         if tenant is not None:
             owner = self._objects.owner(RESPONSE, response_id)
