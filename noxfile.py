@@ -35,7 +35,7 @@ def _install(session: nox.Session, extras: str = "test") -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit, property, integration and harness self-tests (the fuzz plumbing's tests need schemathesis)."""
-    _install(session, "test,fuzz,docker")
+    _install(session, "test,fuzz,docker,postgres")
     profile = "ci" if os.environ.get("CI") else "dev"
     session.run("python", "-m", "pytest", f"--hypothesis-profile={profile}", *session.posargs)
 

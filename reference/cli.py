@@ -33,6 +33,7 @@ from reference.config import (
     GatewayConfig,
 )
 from reference.observability import logs
+from reference.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from reference.backend import Backend
@@ -95,7 +96,7 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
         embedder = Backend(config.backend_url, api_key=config.embedding_api_key,
                            timeout=config.backend_timeout, metrics=metrics)
     api_keys = load_api_keys(config.api_keys_file) if config.api_keys_file else None
-    gateway = build_gateway(open_store(config.db), backend,
+    gateway = build_gateway(open_store(config.db), backend, blob_dir=config.files_dir,
                             mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls),
                             api_keys=api_keys, metrics=metrics, embedding_backend=embedder,
                             embedding_model=config.embedding_model,
@@ -123,7 +124,7 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
             _say(f"ext_proc gRPC on {_url_host(config.host)}:{extproc.port}")
         base = f"http://{_url_host(config.host)}:{port}/v1"
         print(f"{READY_PREFIX}{base}", flush=True)
-        _say(f"backend {backend.url}; store {config.db}")
+        _say(f"backend {backend.url}; store {logredact.redact_url_credentials(config.db)}")
         model = await _a_served_model(backend)
         _say(f"try: curl -s {base}/responses -H 'content-type: application/json' "
              f"-d '{{\"model\": \"{model}\", \"input\": \"Say hello\"}}'")
@@ -170,8 +171,12 @@ def add_serve_arguments(p: argparse.ArgumentParser, *, backend_url_help: str) ->
     p.add_argument("--http-port", type=int, default=8080, help="HTTP port (0: pick a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB}; ':memory:' for none)",
+        "--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB}; ':memory:' for none) or "
+        "a postgresql://user@host:port/db URL (replicas share one)",
     )
+    p.add_argument("--files-dir", default=None, metavar="DIR",
+                   help="where uploaded file bytes live (default: <SQLite file>.files; a temporary "
+                   "directory for :memory: and PostgreSQL; replicas share one)")
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                    help="larger request bodies get 413 (default %(default)s)")
     p.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT,
@@ -262,8 +267,12 @@ def serve_command(args: argparse.Namespace, backend_url: str) -> int:
             embedding_api_key_env=args.embedding_api_key_env,
             embedding_model=args.embedding_model,
             embedding_dimensions=args.embedding_dimensions,
+            files_dir=args.files_dir,
         )
         asyncio.run(serve(config))
+    except StoreUnavailable as exc:
+        print(f"responses-gateway: error: {exc.message} ({exc.detail})", file=sys.stderr, flush=True)
+        return 1
     except (ValueError, OSError) as exc:
         print(f"responses-gateway: error: {exc}", file=sys.stderr, flush=True)
         return 1

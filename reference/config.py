@@ -44,6 +44,9 @@ class GatewayConfig:
     """`auto`: ask the embedding server's GET /v1/models (reference.services.ingest.choose_model)."""
     embedding_dimensions: int | None = None
     """Sent as `dimensions` when set (None: the model's own size)."""
+    files_dir: str | None = None
+    """Where uploaded file bytes live; None: beside the SQLite file, or a temporary directory
+    (`:memory:`, PostgreSQL). Replicas on one machine share one."""
 
     def __post_init__(self) -> None:
         if self.body_timeout <= 0:

@@ -9,6 +9,12 @@ conformance cases, which need no dev extras): without hypothesis it registers no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import postgres
+
 try:
     from hypothesis import HealthCheck, settings
 except ImportError:  # the harness installed alone: no property tests to configure
@@ -23,3 +29,11 @@ else:
     )
     settings.register_profile("dev", max_examples=300, deadline=None)
     settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_throwaway_postgres() -> Iterator[None]:
+    """The PostgreSQL server `tests.support.postgres` starts on first use stops with the session
+    (stdlib only until then: the harness installed alone loads this file too)."""
+    yield
+    postgres.stop()

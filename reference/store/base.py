@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from reference.core import errors
+from reference.core.errors import APIError
+
 
 class Kind(StrEnum):
     """The kinds of stateful object in `ObjectStore` (the value is what the table holds)."""
@@ -45,6 +48,17 @@ CASCADES: Mapping[Kind, tuple[Kind, ...]] = {
 }
 """Deleting an object of the key kind deletes its children of these kinds (parent = its id).
 Chunks go with their vector store and with their vector-store file."""
+
+
+class StoreUnavailable(APIError):
+    """The database cannot be reached (a PostgreSQL server down or restarting): a 503
+    `server_error` the client may retry, never a 500 traceback. Any store may raise it from any
+    method; the next call tries again (a pooled store reconnects by itself)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, "The gateway's database is unavailable; retry later.", errors.SERVER_ERROR,
+                         None, "store_unavailable")
+        self.detail = detail
 
 
 @dataclass(frozen=True)

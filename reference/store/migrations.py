@@ -1,10 +1,13 @@
-"""Versioned schema migrations for the SQLite store.
+"""Versioned schema migrations for the SQLite and PostgreSQL stores.
 
 The schema version lives in a one-row `schema_version` table. `MIGRATIONS` is an ordered list:
 migration N (1-based) brings a database from version N-1 to N. Opening a database applies the
 missing migrations in order, each in its own transaction, so an interrupted upgrade resumes
 where it stopped and reopening an up-to-date database changes nothing. Append new migrations;
 never edit a released one (databases in the field have already applied it).
+
+`POSTGRES_MIGRATIONS` is the same list, migration for migration, in PostgreSQL's dialect
+(`reference.store.postgres.migrate` applies it): a schema change is appended to both.
 """
 
 from __future__ import annotations
@@ -67,7 +70,59 @@ MIGRATIONS: Sequence[Sequence[str]] = (
     ),
 )
 
+# The same migrations for PostgreSQL: JSON stays in `text` (never `jsonb`, which re-serialises);
+# `seq` is an identity column (insertion order); '' stands for "no parent" as in SQLite.
+POSTGRES_MIGRATIONS: Sequence[Sequence[str]] = (
+    (
+        """
+        CREATE TABLE responses (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            created_at BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            previous_response_id TEXT,
+            body TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE input_items (
+            response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            item_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (response_id, position)
+        )
+        """,
+    ),
+    ("CREATE INDEX responses_created_at ON responses(created_at, seq)",),
+    (
+        """
+        CREATE TABLE objects (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            parent TEXT NOT NULL DEFAULT '',
+            created_at BIGINT NOT NULL,
+            body TEXT NOT NULL,
+            UNIQUE (kind, id, parent)
+        )
+        """,
+        "CREATE INDEX objects_kind_parent ON objects(kind, parent, seq)",
+        """
+        CREATE TABLE chunks (
+            vector_store_id TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            vector BYTEA NOT NULL,
+            PRIMARY KEY (vector_store_id, file_id, position)
+        )
+        """,
+    ),
+)
+
 LATEST_VERSION = len(MIGRATIONS)
+assert len(POSTGRES_MIGRATIONS) == LATEST_VERSION, "every migration has a PostgreSQL twin"
 
 
 def current_version(conn: sqlite3.Connection) -> int:

@@ -1,4 +1,7 @@
-"""The SQLite store: migrations, WAL, byte-identical round trips across reopen."""
+"""The stores: migrations, WAL, byte-identical round trips across reopen.
+
+Tests taking `open_backend` run against SQLite and PostgreSQL (`conftest.py`); the others pin
+SQLite's own mechanics (its migration runner, WAL)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 
 from reference.store import ResponseStore, SQLiteStore, open_store
 from reference.store.migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
+from tests.reference.store.conftest import OpenStore
 
 
 def _body(rid: str, created_at: int = 1, **extra: object) -> str:
@@ -18,10 +22,10 @@ def _body(rid: str, created_at: int = 1, **extra: object) -> str:
             f'"extra": {json.dumps(extra)}, "text":"h\\u00e9"}}')
 
 
-def test_sqlite_store_satisfies_the_protocol(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+def test_store_satisfies_the_protocol(open_backend: OpenStore) -> None:
+    store = open_backend()
     assert isinstance(store, ResponseStore)
-    store.close()
+    assert store.schema_version == LATEST_VERSION  # type: ignore[attr-defined]
 
 
 def test_empty_database_is_migrated_to_latest(tmp_path: Path) -> None:
@@ -37,20 +41,16 @@ def test_empty_database_is_migrated_to_latest(tmp_path: Path) -> None:
     assert "responses_created_at" in indexes
 
 
-def test_reopen_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    store = SQLiteStore(path)
+def test_reopen_is_idempotent_and_keeps_data(open_backend: OpenStore) -> None:
+    store = open_backend()
     store.save_response("resp_1", _body("resp_1"), created_at=1, status="completed",
                         input_items=[("msg_1", '{"id":"msg_1"}')])
     store.close()
     for _ in range(2):
-        store = SQLiteStore(path)
-        assert store.schema_version == LATEST_VERSION
+        store = open_backend()
+        assert store.schema_version == LATEST_VERSION  # type: ignore[attr-defined]
         assert store.get_response("resp_1") is not None
         store.close()
-    conn = sqlite3.connect(path)
-    # Reopening never appends a second version row.
-    assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (1,)
 
 
 def test_upgrade_from_an_older_version_applies_only_newer_migrations(tmp_path: Path) -> None:
@@ -94,14 +94,13 @@ def test_wal_is_on_for_files(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_round_trip_is_byte_identical_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    body = _body("resp_a", nested={"b": [1, 2.50, None]})
-    items = [("msg_1", '{"id":"msg_1", "type":"message"}'), ("fc_1", '{ "id": "fc_1" }')]
-    store = SQLiteStore(path)
+def test_round_trip_is_byte_identical_across_reopen(open_backend: OpenStore) -> None:
+    body = _body("resp_a", nested={"b": [1, 2.50, None], "e": "\u00e9\u2028 \U0001f600"})
+    items = [("msg_1", '{"id":"msg_1", "type":"message", "t":"hé 😀"}'), ("fc_1", '{ "id": "fc_1" }')]
+    store = open_backend()
     store.save_response("resp_a", body, created_at=1, status="completed", input_items=items)
     store.close()
-    store = SQLiteStore(path)
+    store = open_backend()
     stored = store.get_response("resp_a")
     assert stored is not None
     assert stored.body == body
@@ -110,8 +109,8 @@ def test_round_trip_is_byte_identical_across_reopen(tmp_path: Path) -> None:
     store.close()
 
 
-def test_update_keeps_items_and_list_position(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+def test_update_keeps_items_and_list_position(open_backend: OpenStore) -> None:
+    store = open_backend()
     store.save_response("resp_1", _body("resp_1"), created_at=1, status="queued",
                         input_items=[("msg_1", '{"id":"msg_1"}')])
     store.save_response("resp_2", _body("resp_2"), created_at=1, status="completed",
@@ -125,22 +124,24 @@ def test_update_keeps_items_and_list_position(tmp_path: Path) -> None:
     assert stored2 is not None and stored2.previous_response_id == "resp_1"
 
 
-def test_list_orders_by_creation_time(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+def test_list_orders_by_creation_time(open_backend: OpenStore) -> None:
+    store = open_backend()
     store.save_response("resp_late", _body("resp_late", 20), created_at=20, status="completed")
     store.save_response("resp_early", _body("resp_early", 10), created_at=10, status="completed")
     assert [json.loads(b)["id"] for b in store.list_responses()] == ["resp_early", "resp_late"]
 
 
-def test_delete_removes_response_and_items(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+def test_delete_removes_response_and_items(open_backend: OpenStore) -> None:
+    store = open_backend()
     store.save_response("resp_1", _body("resp_1"), created_at=1, status="completed",
                         input_items=[("msg_1", "{}")])
     assert store.delete_response("resp_1") is True
     assert store.get_response("resp_1") is None
     assert store.get_input_items("resp_1") is None
     assert store.delete_response("resp_1") is False
-    assert store._conn.execute("SELECT count(*) FROM input_items").fetchone() == (0,)
+    # The items went too: a response saved again under the same id starts without them.
+    store.save_response("resp_1", "{}", created_at=2, status="completed")
+    assert store.get_input_items("resp_1") == []
 
 
 def test_open_store_accepts_paths_urls_and_memory(tmp_path: Path) -> None:
@@ -152,12 +153,12 @@ def test_open_store_accepts_paths_urls_and_memory(tmp_path: Path) -> None:
         assert s.get_response("resp_x") is not None
         s.close()
     assert (tmp_path / "b.sqlite").exists()
-    with pytest.raises(ValueError):
-        open_store("postgresql://localhost/db")
+    with pytest.raises(ValueError, match="postgresql://"):
+        open_store("mysql://localhost/db")
 
 
-def test_ids_with_status(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+def test_ids_with_status(open_backend: OpenStore) -> None:
+    store = open_backend()
     store.save_response("resp_q", "{}", created_at=1, status="queued")
     store.save_response("resp_p", "{}", created_at=2, status="in_progress")
     store.save_response("resp_c", "{}", created_at=3, status="completed")
