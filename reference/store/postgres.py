@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -81,14 +82,10 @@ class PostgresStore:
     def __init__(self, url: str, *, min_size: int = DEFAULT_POOL_MIN, max_size: int = DEFAULT_POOL_MAX,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
-        self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout,
-                                    check=ConnectionPool.check_connection, open=False,
-                                    kwargs={"autocommit": True}, name="responses-store")
-        try:
-            self._pool.open(wait=True, timeout=timeout)
-        except PoolTimeout as exc:
-            self._pool.close()
-            raise StoreUnavailable(f"cannot connect to PostgreSQL at {_redacted(url)}") from exc
+        self._sizes = (min_size, max_size)
+        self._timeout = timeout
+        self._renew_lock = threading.Lock()
+        self._pool = self._open_pool()
         try:
             with self._pool.connection() as conn:
                 self.schema_version = migrate(conn)
@@ -104,14 +101,56 @@ class PostgresStore:
                  if has_vector else "in-process (pgvector extension not installed)")
         self.objects = PostgresObjectStore(self._tx)
 
+    def _open_pool(self) -> ConnectionPool[Any]:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self.url, min_size=self._sizes[0], max_size=self._sizes[1], timeout=self._timeout,
+            check=ConnectionPool.check_connection, open=False, kwargs={"autocommit": True},
+            name="responses-store")
+        try:
+            pool.open(wait=True, timeout=self._timeout)
+        except PoolTimeout as exc:
+            pool.close()
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {_redacted(self.url)}") from exc
+        return pool
+
+    def _acquire(self) -> tuple[ConnectionPool[Any], psycopg.Connection[Any]]:
+        pool = self._pool
+        try:
+            return pool, pool.getconn()
+        except PoolTimeout as exc:
+            # After an outage the pool retries with a growing back-off, so it may still be waiting
+            # when the server is back: if the server answers, a fresh pool serves this call now.
+            if not self._server_answers():
+                raise StoreUnavailable(f"no connection to PostgreSQL within {self._timeout} s") from exc
+            with self._renew_lock:
+                if self._pool is pool:
+                    log.warning("PostgreSQL is reachable again: reopening the connection pool")
+                    self._pool = self._open_pool()
+                    pool.close(timeout=0)
+                pool = self._pool
+            try:
+                return pool, pool.getconn()
+            except PoolTimeout as again:
+                raise StoreUnavailable(f"no connection to PostgreSQL within {self._timeout} s") from again
+
+    def _server_answers(self) -> bool:
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, int(self._timeout))).close()
+        except psycopg.Error:
+            return False
+        return True
+
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction on a pooled connection; connection failures become `StoreUnavailable`."""
+        pool, conn = self._acquire()
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with conn.transaction():
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except psycopg.OperationalError as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+        finally:
+            pool.putconn(conn)
 
     def save_response(
         self,
