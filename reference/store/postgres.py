@@ -24,7 +24,7 @@ import builtins
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -160,7 +160,7 @@ class PostgresStore:
         created_at: int,
         status: str,
         previous_response_id: str | None = None,
-        input_items: Sequence[tuple[str, str]] | None = None,
+        input_items: Iterable[tuple[str, str]] | None = None,
     ) -> None:
         with self._tx() as conn:
             # ON CONFLICT ... DO UPDATE keeps `seq`: an updated background response keeps its place.
@@ -178,7 +178,7 @@ class PostgresStore:
                     cur.executemany(
                         "INSERT INTO input_items (response_id, position, item_id, body) "
                         "VALUES (%s, %s, %s, %s)",
-                        [(response_id, i, item_id, text) for i, (item_id, text) in enumerate(input_items)],
+                        ((response_id, i, item_id, text) for i, (item_id, text) in enumerate(input_items)),
                     )
 
     def get_response(self, response_id: str) -> StoredResponse | None:
