@@ -46,11 +46,17 @@ def error_object(ctx: CaseContext, resp: httpx.Response) -> dict[str, Any]:
     return err  # type: ignore[no-any-return]
 
 
+def param_named(err: dict[str, Any], param: str) -> bool:
+    """``error.param`` is ``param`` or a path inside it (``tools[0].name``, ``text.format``)."""
+    got = err.get("param")
+    return isinstance(got, str) and (got == param or got.startswith((param + ".", param + "[")))
+
+
 def names_param(ctx: CaseContext, err: dict[str, Any], param: str) -> None:
     """``error.param`` is ``param`` or a path inside it (``tools[0].name``, ``text.format``)."""
     got = err.get("param")
     ctx.check(
-        isinstance(got, str) and (got == param or got.startswith(param + ".") or got.startswith(param + "[")),
+        param_named(err, param),
         "error.param names the offending parameter",
         expected=param,
         actual=got,

@@ -43,6 +43,10 @@ def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def items_of(resp: dict[str, Any], item_type: str) -> list[dict[str, Any]]:
     return [i for i in resp.get("output") or [] if isinstance(i, dict) and i.get("type") == item_type]
 

@@ -370,7 +370,16 @@ REJECTED = [
 @family(REJECTED)
 async def rejected(ctx: CaseContext, request: Rejected) -> None:
     resp = await ctx.post("/responses", json=ctx.body(request.input, **request.extra))
-    checks.rejected(ctx, resp, request.what, request.param)
+    if ctx.case.level is not Level.MUST or request.param is None:
+        checks.rejected(ctx, resp, request.what, request.param)
+        return
+    # The MUST is the 400 with an error object. Error.param is only "nullable string" in the
+    # schema: a gateway that leaves validation to its upstream passes on the upstream's param
+    # (`messages[0].role` for an input role); naming the Responses parameter is what the SHOULD
+    # cases (errors.params.unknown-parameter-named, errors.missing-model-param) check.
+    err = checks.rejected(ctx, resp, request.what)
+    if not checks.param_named(err, request.param):
+        ctx.note(f"error.param is {err.get('param')!r}, not the request's {request.param!r}")
 
 
 # --------------------------------------------------------------------------- other error answers

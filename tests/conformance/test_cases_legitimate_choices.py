@@ -81,3 +81,51 @@ async def test_a_path_filename_may_be_refused_with_a_clean_400(
     mutant = _variant("refuse-path-filename", _refuse_path_names(error_object))
     verdicts = await _verdicts(proxy, mutant, ["files.upload.filename-not-a-path"])
     assert verdicts == {"files.upload.filename-not-a-path": verdict}
+
+
+def _upstream_param(ex: Exchange, a: Answer) -> None:
+    """A gateway passing its upstream's 400 on: the error names the Chat Completions field."""
+    if ex.path.endswith("/responses") and a.status == 400 and isinstance(a.body, dict):
+        a.body = {"error": {**a.body["error"], "param": "messages[0].role"}}
+
+
+async def test_an_upstream_400_naming_the_chat_field_meets_the_must_cases(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    ids = [
+        "errors.params.input-role",
+        "errors.params.temperature-range",
+        "errors.params.unknown-parameter-named",
+    ]
+    verdicts = await _verdicts(proxy, _variant("upstream-param", _upstream_param), ids)
+    assert verdicts == {
+        "errors.params.input-role": Verdict.PASS,
+        "errors.params.temperature-range": Verdict.PASS,
+        # naming the Responses parameter is still checked, as the SHOULD it is
+        "errors.params.unknown-parameter-named": Verdict.NON_STRICT,
+    }
+
+
+def _fractional_timestamps(ex: Exchange, a: Answer) -> None:
+    if ex.method == "POST" and ex.path.endswith("/responses") and isinstance(a.body, dict):
+        body = dict(a.body)
+        for key in ("created_at", "completed_at"):
+            if isinstance(body.get(key), int):
+                body[key] = body[key] + 0.25
+        a.body = body
+
+
+async def test_fractional_timestamps_fail_the_type_case_only(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    ids = [
+        "responses.create.created-at",
+        "responses.output.created-at-recent",
+        "responses.output.completed-at-after-created",
+    ]
+    verdicts = await _verdicts(proxy, _variant("fractional-timestamps", _fractional_timestamps), ids)
+    assert verdicts == {
+        "responses.create.created-at": Verdict.FAIL,
+        "responses.output.created-at-recent": Verdict.PASS,
+        "responses.output.completed-at-after-created": Verdict.PASS,
+    }

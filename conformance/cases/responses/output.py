@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conformance.cases._support import OAI, TOOLS, is_int, items_of
+from conformance.cases._support import OAI, TOOLS, is_int, is_number, items_of
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
@@ -161,8 +161,10 @@ async def created_at_recent(ctx: CaseContext) -> None:
     resp = await ctx.create_ok()
     after = time.time()
     value = resp.get("created_at")
+    # Only the time is judged here: an integer type is responses.create.created-at's check, so a
+    # gateway sending fractional seconds fails that one case, not three.
     ctx.check(
-        is_int(value) and before - 300 <= value <= after + 300,
+        is_number(value) and before - 300 <= value <= after + 300,
         "created_at is the creation time (5 minutes of clock skew allowed)",
         expected=f"{int(before)} +- 300",
         actual=value,
@@ -187,7 +189,7 @@ async def completed_at_after_created(ctx: CaseContext) -> None:
         )
         ctx.skip("the target does not report completed_at")
     ctx.check(
-        is_int(done) and is_int(created) and done >= created and done - created < 3600,
+        is_number(done) and is_number(created) and done >= created and done - created < 3600,
         "created_at <= completed_at (and within the hour)",
         expected=f">= {created}",
         actual=done,
