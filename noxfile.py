@@ -205,3 +205,15 @@ def bench(session: nox.Session) -> None:
     Extra arguments go to the script, e.g. `nox -s bench -- --json bench.json`."""
     _install(session)
     session.run("python", "benchmarks/gateway.py", *session.posargs)
+
+
+@nox.session
+def thirdparty(session: nox.Session) -> None:
+    """The harness on open-source gateways from PyPI (docs/third-party/README.md): each is
+    installed at its pinned version into `.cache/thirdparty/` (reused offline afterwards), put in
+    front of the scripted backend on loopback, and run; the session fails when a verdict differs
+    from docs/third-party/verdicts/<name>.json. Not a default session (about 2 minutes once
+    installed, and the first run needs PyPI). `nox -s thirdparty -- --update` records new verdicts,
+    `-- --only codex-relay` runs one gateway."""
+    _install(session)
+    session.run("python", "-m", "thirdparty.run", *session.posargs)
