@@ -40,7 +40,12 @@ from childproc import ChildProcess
 
 # What this config and the gateway's code agree on: the marker header of Envoy's own error
 # replies, and the tool loop's model-call budget (max_message_timeout = backend timeout x it).
-from reference.core.envoy_contract import LOCAL_REPLY_HEADER, MAX_MODEL_CALLS
+from reference.core.envoy_contract import (
+    IN_GATEWAY_HEADER,
+    IN_GATEWAY_ROUTE_METADATA,
+    LOCAL_REPLY_HEADER,
+    MAX_MODEL_CALLS,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GATEWAY_TEMPLATE = TEMPLATES / "gateway.yaml"
@@ -277,6 +282,8 @@ def render(
         )
     values = {
         "mode": mode,
+        "in_gateway_header": IN_GATEWAY_HEADER,
+        "in_gateway_route_metadata": IN_GATEWAY_ROUTE_METADATA,
         "listen_address": listen_address,
         "listen_port": listen_port,
         "admin_port": admin_port,

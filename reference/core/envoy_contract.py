@@ -17,3 +17,14 @@ LOCAL_REPLY_HEADER = "x-gateway-local-reply"
 # so the filter's max_message_timeout is the backend timeout times this, and the servicer asks
 # for that much with `override_message_timeout`.
 MAX_MODEL_CALLS = 8
+
+# A `stream: true` request the gateway runs itself (hosted tools, a background stream) is handed
+# to the gateway's own HTTP server, which streams it as it happens: the servicer sets this header
+# on the request and clears Envoy's route cache in its reply to the request body (before the
+# router connects anywhere), and the create route for requests carrying it leads to the HTTP
+# server's cluster. The servicer does so only when the Envoy config announces that route with
+# the gRPC metadata IN_GATEWAY_ROUTE_METADATA (a config without it gets the answer as one
+# immediate response). A client sending the header itself gains nothing: the servicer removes
+# it and clears the route cache before any request goes upstream.
+IN_GATEWAY_HEADER = "x-gateway-run-in-gateway"
+IN_GATEWAY_ROUTE_METADATA = "x-gateway-in-gateway-route"

@@ -14,6 +14,7 @@ stream or by passing an untranslated body through.
     REQUEST(_HEADERS_HELD) -> UPSTREAM   the body is a chat request, forwarded
                            -> RUN_IN_GATEWAY(_HEADERS_HELD) -> DONE   hosted tools, background stream
                            -> DONE       background request, empty POST, Envoy's local reply, failure
+    REQUEST -> IN_GATEWAY_HTTP -> DONE   a stream the gateway runs, handed to its HTTP server
     UPSTREAM -> STREAMING -> STREAM_ENDED   2xx answer to `stream: true`
              -> JSON_BODY -> DONE           2xx answer
              -> ERROR_BODY -> DONE          backend error status
@@ -44,6 +45,9 @@ class Phase(enum.Enum):
     # HEADERS_HELD variant may stream it (a streamed immediate response).
     RUN_IN_GATEWAY = "run_in_gateway"
     RUN_IN_GATEWAY_HEADERS_HELD = "run_in_gateway_headers_held"
+    # Such a request with `stream: true`, sent by Envoy to the gateway's own HTTP server (a route
+    # the config announces), which streams it as it happens; its answer passes unchanged.
+    IN_GATEWAY_HTTP = "in_gateway_http"
     # The chat request went to the backend; its response headers are awaited.
     UPSTREAM = "upstream"
     # A 2xx answer to a non-streaming request: its BUFFERED body becomes the Responses object.
@@ -67,6 +71,8 @@ class Event(enum.Enum):
     RUN_IN_GATEWAY = "run_in_gateway"  # hosted tools or a background stream: run here
     CHAT_REQUEST = "chat_request"  # forwarded to the backend
     RUN_STARTED = "run_started"
+    HAND_TO_HTTP_SERVER = "hand_to_http_server"  # rerouted to the gateway's HTTP server
+    HTTP_SERVER_RESPONSE = "http_server_response"  # response headers of the HTTP server's answer
     LOCAL_REPLY = "local_reply"  # response headers of Envoy's own reply
     RESPONSE_WITHOUT_REQUEST = "response_without_request"
     STREAM_RESPONSE = "stream_response"
@@ -92,10 +98,12 @@ TRANSITIONS: Mapping[tuple[Phase, Event], Phase] = {
     (Phase.REQUEST_HEADERS_HELD, Event.RUN_IN_GATEWAY): Phase.RUN_IN_GATEWAY_HEADERS_HELD,
     **{(p, Event.CHAT_REQUEST): Phase.UPSTREAM for p in _BEFORE_REQUEST},
     (Phase.RUN_IN_GATEWAY, Event.RUN_STARTED): Phase.DONE,
+    (Phase.REQUEST, Event.HAND_TO_HTTP_SERVER): Phase.IN_GATEWAY_HTTP,
+    (Phase.IN_GATEWAY_HTTP, Event.HTTP_SERVER_RESPONSE): Phase.DONE,
     (Phase.RUN_IN_GATEWAY_HEADERS_HELD, Event.RUN_STARTED): Phase.DONE,
     # Envoy answers by itself before the body reaches us (413, body too large) or instead of
     # the upstream (502 unreachable, 504 timeout).
-    **{(p, Event.LOCAL_REPLY): Phase.DONE for p in (*_BEFORE_REQUEST, Phase.UPSTREAM)},
+    **{(p, Event.LOCAL_REPLY): Phase.DONE for p in (*_BEFORE_REQUEST, Phase.UPSTREAM, Phase.IN_GATEWAY_HTTP)},
     # An empty POST: Envoy sends no body message, so the response is the first we hear of it.
     **{(p, Event.RESPONSE_WITHOUT_REQUEST): Phase.DONE for p in _BEFORE_REQUEST},
     (Phase.UPSTREAM, Event.STREAM_RESPONSE): Phase.STREAMING,

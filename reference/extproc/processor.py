@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import protos
 from reference.auth import ApiKeys, tenant_for
 from reference.core import errors, sse
-from reference.core.envoy_contract import LOCAL_REPLY_HEADER
+from reference.core.envoy_contract import IN_GATEWAY_HEADER, LOCAL_REPLY_HEADER
 from reference.core.errors import APIError
 from reference.core.serialization import dump_bytes
 from reference.core.streaming import StreamTranslator
@@ -119,8 +119,14 @@ class RequestProcessor:
         message_timeout: float | None = None,
         authorization: str | None = None,
         api_keys: ApiKeys | None = None,
+        in_gateway_route: bool = False,
     ) -> None:
         self.engine = engine
+        # The Envoy config has a route that sends requests carrying IN_GATEWAY_HEADER to the
+        # gateway's own HTTP server (announced with gRPC metadata): a `stream: true` request the
+        # gateway runs itself goes there and streams as it happens, instead of leaving this
+        # server as one immediate response at the end.
+        self.in_gateway_route = in_gateway_route
         # With API keys the client's key is checked on its request headers (401 otherwise) and
         # its tenant scopes every store call of this stream (reference.store.tenancy).
         self.api_keys = api_keys
@@ -280,6 +286,16 @@ class RequestProcessor:
             self.prepared = prepared
             text = await self.engine.create(prepared)
             return [replies.immediate(200, text.encode(), details="gateway_background")]
+        if (prepared.tool_loop or prepared.background) and prepared.stream and self.in_gateway_route \
+                and self.phase is Phase.REQUEST:
+            # A stream the gateway runs itself (several model calls, or a background stream):
+            # Envoy 1.40 takes no streamed immediate response after a BUFFERED request body, so
+            # the request goes, unchanged, to the gateway's own HTTP server, which streams it as
+            # it happens. Decided here, while Envoy still holds the request headers: the router
+            # connects only to that server, after the verdict on the request.
+            self._advance(Event.HAND_TO_HTTP_SERVER)
+            self.prepared = prepared
+            return [replies.request_to_http_server(IN_GATEWAY_HEADER, self.client_headers, self.authorization)]
         if prepared.tool_loop or prepared.background:
             # Several model calls, which Envoy's one upstream request cannot carry: the loop
             # runs here (`process` -> `_run_in_gateway_replies`) and answers with an immediate
@@ -295,7 +311,11 @@ class RequestProcessor:
         if headers_held:
             return replies.request_replaced_full_duplex(chat, self.chat_path, self.client_headers,
                                                         self.authorization)
-        return [replies.request_body_replaced(chat, self.chat_path, self.client_headers, self.authorization)]
+        # A client that sent the marker header itself had its request routed to the gateway's HTTP
+        # server: the mutation removes the header (it is off the allow-list) and the route is
+        # chosen again.
+        return [replies.request_body_replaced(chat, self.chat_path, self.client_headers, self.authorization,
+                                              clear_route_cache=IN_GATEWAY_HEADER in self.client_headers)]
 
     # --- response phases -----------------------------------------------------------------------
 
@@ -316,6 +336,12 @@ class RequestProcessor:
             self._advance(Event.LOCAL_REPLY)
             self.response = seen
             return replies.response_headers_unchanged()
+        if self.phase is Phase.IN_GATEWAY_HTTP:
+            # The gateway's HTTP server answered the request handed to it: already the direct
+            # path's answer (JSON, error or a live event stream), passed as it comes.
+            self._advance(Event.HTTP_SERVER_RESPONSE)
+            self.response = seen
+            return replies.response_headers_body_not_processed()
         if self.phase in (Phase.REQUEST, Phase.REQUEST_HEADERS_HELD):
             # No request body reached us (an empty POST): the request never was a valid
             # Responses request, whatever the upstream answered.

@@ -129,13 +129,34 @@ def request_body_held() -> Any:
 
 
 def request_body_replaced(chat: bytes, chat_path: str, client_headers: dict[str, str],
-                          authorization: str | None) -> Any:
+                          authorization: str | None, *, clear_route_cache: bool = False) -> Any:
     """The Responses request body replaced by the chat request (BUFFERED request body): the
-    headers travel with the body reply, content-length set to the new body's length."""
+    headers travel with the body reply, content-length set to the new body's length.
+    `clear_route_cache` makes Envoy choose the route again (the client sent a header the route
+    table matches on, which the mutation removes)."""
     headers = upstream_header_mutation(client_headers, authorization, [
         (":path", chat_path), ("content-length", str(len(chat))), ("content-type", "application/json")])
     return protos.ProcessingResponse(request_body=protos.BodyResponse(response=protos.CommonResponse(
-        header_mutation=headers, body_mutation=protos.BodyMutation(body=chat))))
+        header_mutation=headers, body_mutation=protos.BodyMutation(body=chat),
+        clear_route_cache=clear_route_cache)))
+
+
+def request_to_http_server(marker_header: str, client_headers: dict[str, str],
+                           authorization: str | None) -> Any:
+    """The reply to a BUFFERED request body that hands the request to the gateway's own HTTP
+    server: the marker header selects the config's route to it and `clear_route_cache` makes
+    Envoy pick the route again. Envoy holds the request headers until this reply, so the router
+    connects only to that server. The request goes as the client sent it: the reply to its
+    headers (which must be safe for a request whose body never comes) already pointed `:path`
+    at the model server and cut the client's headers down, so both are put back (the original
+    `:path`, the client's headers, no gateway `authorization` the client did not send). The
+    destination is the gateway itself: it checks the client's key and calls the model server
+    with its own credentials."""
+    restored = [(name, value) for name, value in client_headers.items()
+                if (not name.startswith(":") or name == ":path") and name != "host"]
+    remove = ["authorization"] if authorization and "authorization" not in client_headers else []
+    return protos.ProcessingResponse(request_body=protos.BodyResponse(response=protos.CommonResponse(
+        header_mutation=header_mutation([*restored, (marker_header, "1")], remove), clear_route_cache=True)))
 
 
 def request_replaced_full_duplex(chat: bytes, chat_path: str, client_headers: dict[str, str],
@@ -183,6 +204,15 @@ def response_headers_event_stream(current_body_mode: int, sse_mode: str) -> tupl
         override.response_trailer_mode = PM.SEND
     reply.mode_override.CopyFrom(override)
     return reply, target
+
+
+def response_headers_body_not_processed() -> Any:
+    """The reply to the headers of an answer that passes whole (the gateway's HTTP server
+    answering a request handed to it): unchanged, and the body mode switched to NONE with
+    `mode_override` so Envoy streams the body to the client without sending it here."""
+    reply = response_headers_unchanged()
+    reply.mode_override.CopyFrom(PM(response_body_mode=PM.NONE, response_trailer_mode=PM.SKIP))
+    return reply
 
 
 def response_body_unchanged() -> Any:

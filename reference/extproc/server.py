@@ -25,7 +25,7 @@ import grpc
 import protos
 from reference.auth import ApiKeys
 from reference.backend import Backend
-from reference.core.envoy_contract import MAX_MODEL_CALLS
+from reference.core.envoy_contract import IN_GATEWAY_ROUTE_METADATA, MAX_MODEL_CALLS
 from reference.extproc.phases import Phase
 from reference.extproc.processor import SSE_MODE_METADATA, RequestProcessor, SseMode
 from reference.observability import logs
@@ -101,6 +101,13 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
                 return value  # type: ignore[no-any-return]
         return self.sse_mode
 
+    @staticmethod
+    def _in_gateway_route(context: Any) -> bool:
+        # The Envoy config announces its route to the gateway's HTTP server for the streams the
+        # gateway runs itself (envoy_contract.IN_GATEWAY_HEADER).
+        return any(key == IN_GATEWAY_ROUTE_METADATA and value == "1"
+                   for key, value in context.invocation_metadata() or ())
+
     async def Process(self, request_iterator: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
         backend, message_timeout = self._tool_loop_options(context)
         processor = RequestProcessor(
@@ -111,6 +118,7 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
             backend=backend,
             message_timeout=message_timeout,
             api_keys=self.api_keys,
+            in_gateway_route=self._in_gateway_route(context),
         )
         seen = _Observed(self.metrics)
         try:

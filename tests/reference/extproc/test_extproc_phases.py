@@ -37,6 +37,9 @@ EXPECTED = {
     (P.REQUEST_HEADERS_HELD, E.CHAT_REQUEST): P.UPSTREAM,
     (P.RUN_IN_GATEWAY, E.RUN_STARTED): P.DONE,
     (P.RUN_IN_GATEWAY_HEADERS_HELD, E.RUN_STARTED): P.DONE,
+    (P.REQUEST, E.HAND_TO_HTTP_SERVER): P.IN_GATEWAY_HTTP,
+    (P.IN_GATEWAY_HTTP, E.HTTP_SERVER_RESPONSE): P.DONE,
+    (P.IN_GATEWAY_HTTP, E.LOCAL_REPLY): P.DONE,
     (P.REQUEST, E.LOCAL_REPLY): P.DONE,
     (P.REQUEST_HEADERS_HELD, E.LOCAL_REPLY): P.DONE,
     (P.UPSTREAM, E.LOCAL_REPLY): P.DONE,
@@ -55,6 +58,7 @@ EXPECTED = {
     (P.REQUEST_HEADERS_HELD, E.FAILED): P.DONE,
     (P.RUN_IN_GATEWAY, E.FAILED): P.DONE,
     (P.RUN_IN_GATEWAY_HEADERS_HELD, E.FAILED): P.DONE,
+    (P.IN_GATEWAY_HTTP, E.FAILED): P.DONE,
     (P.UPSTREAM, E.FAILED): P.DONE,
     (P.JSON_BODY, E.FAILED): P.DONE,
     (P.ERROR_BODY, E.FAILED): P.DONE,
@@ -134,6 +138,10 @@ def _scenarios(TOOLS: dict[str, Any]) -> dict[str, list[Any]]:
         "held-background": [req_headers(full_duplex=True), duplex_body(BACKGROUND)],
         "tool-loop": [req_body(TOOLS)],
         "held-tool-loop": [req_headers(full_duplex=True), duplex_body(TOOLS)],
+        # "handoff*": the Envoy config announces its route to the gateway's HTTP server.
+        "handoff": [req_headers(), req_body({**TOOLS, "stream": True}), resp_headers(200, "text/event-stream")],
+        "handoff-local-reply": [req_headers(), req_body({**TOOLS, "stream": True}), resp_headers(502, **LOCAL)],
+        "handoff-body-twice": [req_headers(), req_body({**TOOLS, "stream": True}), req_body(PLAIN)],
         "json": [req_body(PLAIN), resp_headers(200), resp_body(CHAT), resp_body(b"")],
         "backend-error": [req_body(PLAIN), resp_headers(503), resp_body(b"{}")],
         "stream": [req_body(STREAM), resp_headers(200, "text/event-stream"), resp_body(SSE, eos=False),
@@ -171,6 +179,9 @@ SCENARIO_OF: dict[tuple[Phase, Event], str] = {
     (P.REQUEST_HEADERS_HELD, E.CHAT_REQUEST): "held-headers-body-in-pieces",
     (P.RUN_IN_GATEWAY, E.RUN_STARTED): "tool-loop",
     (P.RUN_IN_GATEWAY_HEADERS_HELD, E.RUN_STARTED): "held-tool-loop",
+    (P.REQUEST, E.HAND_TO_HTTP_SERVER): "handoff",
+    (P.IN_GATEWAY_HTTP, E.HTTP_SERVER_RESPONSE): "handoff",
+    (P.IN_GATEWAY_HTTP, E.LOCAL_REPLY): "handoff-local-reply",
     (P.REQUEST, E.LOCAL_REPLY): "local-reply-before-body",
     (P.REQUEST_HEADERS_HELD, E.LOCAL_REPLY): "held-local-reply",
     (P.UPSTREAM, E.LOCAL_REPLY): "local-reply-upstream",
@@ -189,6 +200,7 @@ SCENARIO_OF: dict[tuple[Phase, Event], str] = {
     (P.REQUEST_HEADERS_HELD, E.FAILED): "held-invalid-body",
     (P.RUN_IN_GATEWAY, E.FAILED): "tool-loop-interrupted",
     (P.RUN_IN_GATEWAY_HEADERS_HELD, E.FAILED): "held-tool-loop-interrupted",
+    (P.IN_GATEWAY_HTTP, E.FAILED): "handoff-body-twice",
     (P.UPSTREAM, E.FAILED): "body-before-headers",
     (P.JSON_BODY, E.FAILED): "json-misconfigured",
     (P.ERROR_BODY, E.FAILED): "error-misconfigured",
@@ -216,11 +228,11 @@ async def engine() -> AsyncIterator[Engine]:
     await gateway.aclose()
 
 
-async def run(engine: Engine, messages: list[Any], *, loop: bool = True
+async def run(engine: Engine, messages: list[Any], *, loop: bool = True, in_gateway_route: bool = False
               ) -> tuple[RecordingProcessor, list[Any]]:
     """Feed `messages` as the server does (`process`), or with `loop=False` through `handle`
     alone, which leaves a tool-loop request's loop unstarted."""
-    proc = RecordingProcessor(engine)
+    proc = RecordingProcessor(engine, in_gateway_route=in_gateway_route)
     out: list[Any] = []
     for message in messages:
         out.extend([reply async for reply in proc.process(message)] if loop else await proc.handle(message))
@@ -246,7 +258,8 @@ def test_every_phase_is_reachable_and_only_the_ends_are_final() -> None:
 async def test_legal_transition_is_taken_by_its_messages(
         engine: Engine, mcp: MCPServerHandle, phase: Phase, event: Event) -> None:
     name = SCENARIO_OF[(phase, event)]
-    proc, out = await run(engine, scenarios(mcp.url)[name], loop=not name.endswith("-interrupted"))
+    proc, out = await run(engine, scenarios(mcp.url)[name], loop=not name.endswith("-interrupted"),
+                          in_gateway_route=name.startswith("handoff"))
     assert (phase, event, EXPECTED[(phase, event)]) in proc.taken, proc.taken
     # Whatever the path, every message got a well-formed ProcessingResponse.
     assert out and all(isinstance(r, protos.ProcessingResponse) for r in out)

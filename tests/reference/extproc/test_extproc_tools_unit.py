@@ -21,6 +21,7 @@ from fixtures.backend.respx_routes import MountedBackend, mount
 from fixtures.backend.testing import sse_data
 from fixtures.mcp_server import MCPServerHandle
 from reference.backend import Backend
+from reference.core.envoy_contract import IN_GATEWAY_HEADER
 from reference.engine import Engine
 from reference.extproc.phases import Phase
 from reference.extproc.processor import RequestProcessor
@@ -236,3 +237,92 @@ async def test_egress_backend_is_used_when_given(setup: tuple[Engine, MountedBac
     assert out[-1].immediate_response.status.code == 200
     assert len([r for r in egress.recorder.requests if r["path"] == "/v1/chat/completions"]) == 2
     assert httpx.URL(client.url).path == "/v1/chat/completions"
+
+
+# --- handed to the gateway's HTTP server (the config's in-gateway route) -------------------------
+
+
+def buffered_headers_msg(**headers: str) -> Any:
+    values = {":path": "/v1/responses", ":method": "POST", "content-length": "100", **headers}
+    msg = protos.ProcessingRequest(request_headers=protos.HttpHeaders(headers=protos.HeaderMap(headers=[
+        protos.HeaderValue(key=k, raw_value=v.encode()) for k, v in values.items()])))
+    msg.protocol_config.CopyFrom(protos.ProtocolConfiguration(request_body_mode=PM.BUFFERED,
+                                                              response_body_mode=PM.BUFFERED))
+    return msg
+
+
+def set_and_removed(mutation: Any) -> tuple[dict[str, bytes], list[str]]:
+    return {o.header.key: o.header.raw_value for o in mutation.set_headers}, list(mutation.remove_headers)
+
+
+async def test_streaming_hosted_tools_go_to_the_http_server_unchanged(
+        setup: tuple[Engine, MountedBackend], mcp: MCPServerHandle) -> None:
+    """With the in-gateway route announced, a hosted-tool stream is handed, as the client sent
+    it, to the gateway's HTTP server (which streams it): the body reply puts back what the
+    headers' reply took (`:path`, the client's key), sets the route's marker and clears the
+    route cache; the servicer calls no model itself."""
+    engine, backend = setup
+    processor = RequestProcessor(engine, in_gateway_route=True, authorization="Bearer gateway-key",
+                                 message_timeout=56.0)
+    first = await replies(processor, buffered_headers_msg(authorization="Bearer client-key", cookie="c=1"))
+    sent, removed = set_and_removed(first[0].request_headers.response.header_mutation)
+    assert sent[":path"] == b"/v1/chat/completions" and sent["authorization"] == b"Bearer gateway-key"
+    assert "cookie" in removed
+    out = await replies(processor, body_msg(tool_request(mcp, stream=True)))
+    assert [r.WhichOneof("response") for r in out] == ["request_body"]  # no timer, no immediate answer
+    common = out[0].request_body.response
+    assert common.clear_route_cache
+    assert not common.HasField("body_mutation")  # the body goes unchanged
+    sent, removed = set_and_removed(common.header_mutation)
+    assert sent[IN_GATEWAY_HEADER] == b"1"
+    assert sent[":path"] == b"/v1/responses"
+    assert sent["authorization"] == b"Bearer client-key" and sent["cookie"] == b"c=1"
+    assert sent["content-length"] == b"100"
+    assert processor.phase is Phase.IN_GATEWAY_HTTP
+    assert not [r for r in backend.recorder.requests if r["path"] == "/v1/chat/completions"]
+    # The HTTP server's answer passes whole, its body never sent here.
+    headers = protos.ProcessingRequest(response_headers=protos.HttpHeaders(headers=protos.HeaderMap(headers=[
+        protos.HeaderValue(key=":status", raw_value=b"200"),
+        protos.HeaderValue(key="content-type", raw_value=b"text/event-stream")])))
+    out = await replies(processor, headers)
+    assert out[0].response_headers.response == protos.CommonResponse()
+    assert out[0].mode_override.response_body_mode == PM.NONE
+    assert processor.phase is Phase.DONE
+
+
+async def test_http_server_handoff_drops_a_gateway_key_the_client_did_not_send(
+        setup: tuple[Engine, MountedBackend], mcp: MCPServerHandle) -> None:
+    engine, _ = setup
+    processor = RequestProcessor(engine, in_gateway_route=True, authorization="Bearer gateway-key")
+    await replies(processor, buffered_headers_msg())
+    out = await replies(processor, body_msg(tool_request(mcp, stream=True)))
+    sent, removed = set_and_removed(out[0].request_body.response.header_mutation)
+    assert "authorization" not in sent and "authorization" in removed
+
+
+async def test_non_streaming_hosted_tools_stay_in_the_servicer(
+        setup: tuple[Engine, MountedBackend], mcp: MCPServerHandle) -> None:
+    """Without streaming there is nothing to deliver early: the loop runs here as before."""
+    engine, _ = setup
+    processor = RequestProcessor(engine, in_gateway_route=True)
+    await replies(processor, buffered_headers_msg())
+    out = await replies(processor, body_msg(tool_request(mcp, stream=False)))
+    assert out[-1].immediate_response.status.code == 200
+
+
+async def test_client_sent_marker_is_removed_and_the_route_chosen_again(
+        setup: tuple[Engine, MountedBackend]) -> None:
+    """A client naming the in-gateway route itself was routed there before the servicer saw
+    it: the chat request loses the header and Envoy chooses the route again."""
+    engine, _ = setup
+    processor = RequestProcessor(engine, in_gateway_route=True)
+    await replies(processor, buffered_headers_msg(**{IN_GATEWAY_HEADER: "1"}))
+    out = await replies(processor, body_msg({"model": "m", "input": "hi", "stream": True}))
+    common = out[0].request_body.response
+    assert common.clear_route_cache
+    assert IN_GATEWAY_HEADER in common.header_mutation.remove_headers
+    # Without the header nothing needs choosing again.
+    processor = RequestProcessor(engine, in_gateway_route=True)
+    await replies(processor, buffered_headers_msg())
+    out = await replies(processor, body_msg({"model": "m", "input": "hi"}))
+    assert not out[0].request_body.response.clear_route_cache
