@@ -42,6 +42,7 @@ from gateway_envoy.launcher import (
     Mode,
     RequestMode,
     render,
+    request_mode_refusal,
 )
 
 from childproc import ChildProcess
@@ -302,8 +303,8 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         "--request-mode",
         choices=REQUEST_MODES,
         default="buffered",
-        help="ext_proc request phases (default %(default)s); full_duplex streams hosted-tool answers but "
-        "Envoy 1.40 then holds ordinary event streams to their end (envoy/README.md)",
+        help="ext_proc request phases (default %(default)s); full_duplex is refused with the reason: "
+        "Envoy 1.40 would hold every event stream to its end (envoy/README.md)",
     )
     parser.add_argument(
         "--max-body-bytes",
@@ -325,6 +326,11 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
 
 def up_command(args: argparse.Namespace) -> int:
     """Run `up` from parsed arguments (cli.py: `return up_command(args)`)."""
+    refusal = request_mode_refusal(args.request_mode)
+    if refusal is not None:
+        # Refused before anything starts: the rendered config could not stream.
+        print(f"responses-gateway up: error: {refusal}", file=sys.stderr, flush=True)
+        return 2
     return run_up(
         StackConfig(
             backend_url=args.backend_url,

@@ -55,13 +55,26 @@ LOCAL_REPLY_MAPPER_TEMPLATE = TEMPLATES / "local_reply_mapper.yaml"
 
 Mode = Literal["streamed", "full_duplex"]
 MODES: tuple[Mode, ...] = ("streamed", "full_duplex")
-# How the create route's request reaches the servicer. "buffered": headers SKIP, body BUFFERED
-# (one message per request). "full_duplex": headers SEND, body FULL_DUPLEX_STREAMED, trailers
-# SEND; the servicer holds the headers' reply until the body is in, which lets it answer a
-# hosted-tool request with a *streamed* immediate response (Envoy 1.40 accepts one only in this
-# mode), at the cost of more gRPC messages for every request.
+# How the create route's request reaches the servicer: headers SEND, body BUFFERED, trailers SKIP
+# ("buffered", the one mode rendered). "full_duplex" (body FULL_DUPLEX_STREAMED) is accepted as a
+# name only to be refused with the reason (FULL_DUPLEX_REQUEST_REFUSED).
 RequestMode = Literal["buffered", "full_duplex"]
 REQUEST_MODES: tuple[RequestMode, ...] = ("buffered", "full_duplex")
+FULL_DUPLEX_REQUEST_REFUSED = (
+    "request mode full_duplex is refused: with a FULL_DUPLEX_STREAMED request body Envoy 1.40 "
+    "ignores the mode_override of the response-headers reply (measured), so every event stream "
+    "would reach the client in one piece at its end (or untranslated). Use the default request "
+    "mode buffered: hosted-tool streams stream there too, through the gateway's HTTP server "
+    "(envoy/README.md, \"Hosted tools\").")
+
+
+def request_mode_refusal(request_mode: str) -> str | None:
+    """Why `request_mode` cannot be rendered, or None when it can."""
+    if request_mode == "full_duplex":
+        return FULL_DUPLEX_REQUEST_REFUSED
+    if request_mode not in REQUEST_MODES:
+        return f"request_mode must be one of {REQUEST_MODES}, not {request_mode!r}"
+    return None
 
 # Envoy's per-stream buffer limit: a request body over this many bytes is answered 413 by Envoy
 # (ext_proc BUFFERED mode cannot hold more) with an OpenAI error body. Give the gateway's direct
@@ -226,8 +239,9 @@ def render(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    if request_mode not in REQUEST_MODES:
-        raise ValueError(f"request_mode must be one of {REQUEST_MODES}, not {request_mode!r}")
+    refusal = request_mode_refusal(request_mode)
+    if refusal is not None:
+        raise ValueError(refusal)
     for name, port in (
         ("listen_port", listen_port),
         ("admin_port", admin_port),
@@ -307,9 +321,8 @@ def render(
         # allow-list, and (BUFFERED body) Envoy holds the headers until the body reply, so the
         # router connects upstream only once the processor has judged the request.
         "request_header_mode": "SEND",
-        "request_body_mode": "FULL_DUPLEX_STREAMED" if request_mode == "full_duplex" else "BUFFERED",
-        # Envoy accepts FULL_DUPLEX_STREAMED only together with trailers SEND.
-        "request_trailer_mode": "SEND" if request_mode == "full_duplex" else "SKIP",
+        "request_body_mode": "BUFFERED",
+        "request_trailer_mode": "SKIP",
         "backend_timeout": _seconds(backend_timeout_s),
         "connect_timeout": _seconds(connect_timeout_s),
         "status_on_error": EXTPROC_DOWN_STATUS,
@@ -509,12 +522,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-timeout", type=float, default=300.0,
                         help="seconds Envoy waits for the backend (headers, gap between chunks)")
     parser.add_argument("--request-mode", choices=REQUEST_MODES, default="buffered",
-                        help="full_duplex: stream hosted-tool answers (more gRPC messages per request)")
+                        help="only buffered is rendered; full_duplex is refused with the reason")
     parser.add_argument("--egress-port", type=int, default=None,
                         help="add the backend_egress listener the hosted tool loop calls the model through")
     parser.add_argument("--print-config", action="store_true", help="print the rendered config and exit")
     parser.add_argument("--validate", action="store_true", help="validate the rendered config and exit")
     args = parser.parse_args(argv)
+    refusal = request_mode_refusal(args.request_mode)
+    if refusal is not None:
+        parser.error(refusal)
     config = render(
         listen_port=args.listen_port,
         admin_port=args.admin_port,

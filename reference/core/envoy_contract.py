@@ -24,7 +24,8 @@ MAX_MODEL_CALLS = 8
 # router connects anywhere), and the create route for requests carrying it leads to the HTTP
 # server's cluster. The servicer does so only when the Envoy config announces that route with
 # the gRPC metadata IN_GATEWAY_ROUTE_METADATA (a config without it gets the answer as one
-# immediate response). A client sending the header itself gains nothing: the servicer removes
-# it and clears the route cache before any request goes upstream.
+# immediate response). The header is reserved: the servicer answers a client that sends it
+# with a 400 `reserved_header` in its reply to the request headers, before anything goes
+# upstream (that request was routed to the HTTP server's route, which keeps ext_proc on).
 IN_GATEWAY_HEADER = "x-gateway-run-in-gateway"
 IN_GATEWAY_ROUTE_METADATA = "x-gateway-in-gateway-route"

@@ -5,6 +5,7 @@
 - Where the exchange is is one `Phase` (`phases.py`): REQUEST (or REQUEST_HEADERS_HELD in
   full-duplex request mode) -> UPSTREAM -> JSON_BODY / ERROR_BODY / STREAMING -> STREAM_ENDED;
   RUN_IN_GATEWAY for requests the servicer answers itself (hosted tools, background streams);
+  IN_GATEWAY_HTTP for such a stream handed to the gateway's HTTP server;
   PASS_THROUGH for a request that is not a create request (every message answered unchanged);
   DONE once answered. `TRANSITIONS` maps (phase, event) to the next phase and `advance` is the
   only way to move; a pair not in the table (a message Envoy does not send in that phase) raises
@@ -24,11 +25,14 @@
   WebSocket upgrade, `/compact`, `/input_tokens`) through untouched
   (`processor.is_create_request`).
 - Invalid requests and upstream errors become ImmediateResponses with the same status and
-  OpenAI error body as the direct path. Requests with hosted tools (`Prepared.tool_loop`) are
-  answered by the ext_proc server itself, which runs `reference.tools` (an immediate response; a
-  streamed immediate response in the opt-in `request_mode="full_duplex"`, `up --request-mode
-  full_duplex`, in which Envoy 1.40 holds ordinary event streams to their end), see
-  `envoy/README.md`.
+  OpenAI error body as the direct path. A `stream: true` request the gateway runs itself (hosted
+  tools, `Prepared.tool_loop`, or a background stream) is handed to the gateway's own HTTP
+  server when the Envoy config announces its route for that (`envoy_contract.IN_GATEWAY_HEADER`,
+  route-cache clear in the body reply, response body mode NONE): it streams as on the direct
+  path (IN_GATEWAY_HTTP). Without streaming, hosted tools run here (`reference.tools`) and are
+  answered with an ImmediateResponse (RUN_IN_GATEWAY); so is a stream when no such route is
+  announced (a streamed immediate response after a full-duplex request body), see
+  `envoy/README.md` "Hosted tools".
 - `serve --profile openresponses` makes both adapters end streams with `data: [DONE]`.
 - What Envoy decides and the gateway cannot change (ext_proc down -> 503
   `processor_unavailable`; a backend dropping mid-stream -> Envoy's reset or 502) is listed in

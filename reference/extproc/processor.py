@@ -257,6 +257,11 @@ class RequestProcessor:
             # phase of this request passes through unchanged.
             self._advance(Event.FOREIGN_REQUEST)
             return replies.passed_through("request_headers")
+        if IN_GATEWAY_HEADER in headers:
+            # The header that routes a request to the gateway's HTTP server is the servicer's to
+            # set: a client sending it would have Envoy pick that route before any verdict.
+            raise APIError(400, f"The request header {IN_GATEWAY_HEADER!r} is reserved for the gateway.",
+                           errors.INVALID_REQUEST, None, "reserved_header")
         held = self.request_body_mode == PM.FULL_DUPLEX_STREAMED and not message.end_of_stream
         self._advance(Event.REQUEST_HEADERS_HELD if held else Event.REQUEST_HEADERS)
         self.client_headers = headers
@@ -295,7 +300,8 @@ class RequestProcessor:
             # connects only to that server, after the verdict on the request.
             self._advance(Event.HAND_TO_HTTP_SERVER)
             self.prepared = prepared
-            return [replies.request_to_http_server(IN_GATEWAY_HEADER, self.client_headers, self.authorization)]
+            return [replies.request_to_http_server(IN_GATEWAY_HEADER, self.client_headers,
+                                                   self.authorization)]
         if prepared.tool_loop or prepared.background:
             # Several model calls, which Envoy's one upstream request cannot carry: the loop
             # runs here (`process` -> `_run_in_gateway_replies`) and answers with an immediate
@@ -311,11 +317,7 @@ class RequestProcessor:
         if headers_held:
             return replies.request_replaced_full_duplex(chat, self.chat_path, self.client_headers,
                                                         self.authorization)
-        # A client that sent the marker header itself had its request routed to the gateway's HTTP
-        # server: the mutation removes the header (it is off the allow-list) and the route is
-        # chosen again.
-        return [replies.request_body_replaced(chat, self.chat_path, self.client_headers, self.authorization,
-                                              clear_route_cache=IN_GATEWAY_HEADER in self.client_headers)]
+        return [replies.request_body_replaced(chat, self.chat_path, self.client_headers, self.authorization)]
 
     # --- response phases -----------------------------------------------------------------------
 
@@ -456,9 +458,9 @@ class RequestProcessor:
     async def _run_in_gateway_replies(self) -> AsyncIterator[Any]:
         """Run the hosted tool loop (or the background stream) of the request, while Envoy waits
         for the reply to its request body, and yield the replies: the timer extension first, then
-        the answer as one
-        ImmediateResponse, or (full-duplex request body, `stream: true`) as a streamed immediate
-        response: its headers, then one body chunk per event.
+        the answer as one ImmediateResponse, or (full-duplex request body, `stream: true`) as a
+        streamed immediate response: its headers, then one body chunk per event. (A stream whose
+        config announces the in-gateway route never gets here: it is handed to the HTTP server.)
 
         The loop runs as a task feeding a queue, so replies go out as soon as they are ready. If
         Envoy gives up on the stream (client gone, timeout) this generator is closed and the task
@@ -514,9 +516,9 @@ class RequestProcessor:
                     send(replies.streamed_immediate_body(self._events.encode([event]), end=terminal))
                 self.stored = prepared.store
                 return
-            # BUFFERED request body (the default config): Envoy 1.40 rejects a streamed immediate
-            # response there, so the whole event stream goes out as one ImmediateResponse once
-            # the loop ended (envoy/README.md, "Hosted tools").
+            # BUFFERED request body without the in-gateway route (an Envoy config other than
+            # ours): Envoy 1.40 rejects a streamed immediate response there, so the whole event
+            # stream goes out as one ImmediateResponse once the loop ended (envoy/README.md).
             collected = [event async for event in events]
             self.stored = prepared.store
             send(replies.immediate(200, self._events.encode(collected), "text/event-stream",

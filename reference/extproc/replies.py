@@ -129,16 +129,13 @@ def request_body_held() -> Any:
 
 
 def request_body_replaced(chat: bytes, chat_path: str, client_headers: dict[str, str],
-                          authorization: str | None, *, clear_route_cache: bool = False) -> Any:
+                          authorization: str | None) -> Any:
     """The Responses request body replaced by the chat request (BUFFERED request body): the
-    headers travel with the body reply, content-length set to the new body's length.
-    `clear_route_cache` makes Envoy choose the route again (the client sent a header the route
-    table matches on, which the mutation removes)."""
+    headers travel with the body reply, content-length set to the new body's length."""
     headers = upstream_header_mutation(client_headers, authorization, [
         (":path", chat_path), ("content-length", str(len(chat))), ("content-type", "application/json")])
     return protos.ProcessingResponse(request_body=protos.BodyResponse(response=protos.CommonResponse(
-        header_mutation=headers, body_mutation=protos.BodyMutation(body=chat),
-        clear_route_cache=clear_route_cache)))
+        header_mutation=headers, body_mutation=protos.BodyMutation(body=chat))))
 
 
 def request_to_http_server(marker_header: str, client_headers: dict[str, str],

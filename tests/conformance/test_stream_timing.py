@@ -286,8 +286,9 @@ def envoy_stack(request: pytest.FixtureRequest) -> Iterator[tuple[Stack, str]]:
 
 
 async def test_envoy_verdicts_do_not_flicker(envoy_stack: tuple[Stack, str]) -> None:
-    """Through Envoy every timing case PASSes except the hosted-tool streams, which the default
-    request mode sends in one piece (waived: envoy/conformance-waivers.toml), in every run."""
+    """Through Envoy every timing case PASSes in every run, the hosted-tool streams included
+    (the processor hands them to the gateway's HTTP server, which streams them), with none of
+    them waived."""
     stack, mcp_url = envoy_stack
     config = RunConfig(
         base_url=stack.envoy_url + "/v1",
@@ -296,11 +297,24 @@ async def test_envoy_verdicts_do_not_flicker(envoy_stack: tuple[Stack, str]) -> 
         mcp_server_url=mcp_url,
         waivers=WAIVERS,
     )
-    hosted = {"responses.stream.timing.hosted-mcp", "responses.stream.timing.hosted-file-search"}
-    assert hosted <= set(WAIVERS)
+    assert not [case for case in WAIVERS if case.startswith("responses.stream.timing.")]
     for _ in range(REPEAT):
         run = await run_cases(REGISTRY.select([TIMING]), config)
         got = {r.case_id: r.verdict for r in run.results}
-        plain = {k: v for k, v in got.items() if k not in hosted}
-        assert plain == dict.fromkeys(plain, Verdict.PASS), got
-        assert {got[k] for k in hosted} == {Verdict.SKIPPED}, got
+        assert got == dict.fromkeys(got, Verdict.PASS), got
+        assert len(got) == 8
+
+
+async def test_envoy_hosted_tool_streams_held_by_a_mutant_fail(envoy_stack: tuple[Stack, str]) -> None:
+    """The hosted-tool cases that PASS through Envoy FAIL when a proxy in front of Envoy holds
+    the stream: what they see through Envoy is the gateway's live stream, not a fluke."""
+    stack, mcp_url = envoy_stack
+    handle = await start_proxy("gap.stream-held-whole", stack.envoy_url + "/v1", quiet=True)
+    try:
+        config = RunConfig(base_url=handle.url, model="scripted", timeout=30, mcp_server_url=mcp_url)
+        run = await run_cases(REGISTRY.select(["responses.stream.timing.hosted-*"]), config)
+    finally:
+        await handle.stop()
+    got = {r.case_id: r.verdict for r in run.results}
+    assert got == {"responses.stream.timing.hosted-mcp": Verdict.FAIL,
+                   "responses.stream.timing.hosted-file-search": Verdict.FAIL}, got

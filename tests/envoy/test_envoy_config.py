@@ -75,13 +75,21 @@ def _routes(config: dict[str, object]) -> list[dict[str, object]]:
 @pytest.mark.parametrize("mode", ["streamed", "full_duplex"])
 def test_route_split_and_processing_mode(mode: str) -> None:
     config = yaml.safe_load(render(**PORTS, mode=mode))  # type: ignore[arg-type]
-    websocket, create, rest = _routes(config)
+    websocket, in_gateway, create, rest = _routes(config)
     # WebSocket mode goes to the gateway's HTTP server: ext_proc never sees WebSocket frames.
     assert websocket["match"]["path"] == "/v1/responses"  # type: ignore[index]
     assert websocket["match"]["headers"][0]["name"] == "upgrade"  # type: ignore[index]
     assert websocket["route"]["cluster"] == "gateway_http"  # type: ignore[index]
     assert websocket["route"]["upgrade_configs"] == [{"upgrade_type": "websocket", "enabled": True}]  # type: ignore[index]
     assert websocket["typed_per_filter_config"]["envoy.filters.http.ext_proc"]["disabled"] is True  # type: ignore[index]
+    # A stream the gateway runs itself, handed over by the servicer (marker header, route cache
+    # cleared): to the HTTP server, ext_proc still on (it sees the answer's headers).
+    assert in_gateway["match"]["path"] == "/v1/responses"  # type: ignore[index]
+    assert in_gateway["match"]["headers"] == [  # type: ignore[index]
+        {"name": ":method", "string_match": {"exact": "POST"}},
+        {"name": "x-gateway-run-in-gateway", "string_match": {"exact": "1"}}]
+    assert in_gateway["route"]["cluster"] == "gateway_http"  # type: ignore[index]
+    assert "typed_per_filter_config" not in in_gateway
     assert create["match"]["path"] == "/v1/responses"  # type: ignore[index]
     assert create["match"]["headers"] == [{"name": ":method", "string_match": {"exact": "POST"}}]  # type: ignore[index]
     assert create["route"]["cluster"] == "backend"  # type: ignore[index]
@@ -102,7 +110,8 @@ def test_route_split_and_processing_mode(mode: str) -> None:
         "response_body_mode": "BUFFERED",
         "response_trailer_mode": "SKIP",
     }
-    assert ext["grpc_service"]["initial_metadata"] == [{"key": "x-gateway-sse-mode", "value": mode}]  # type: ignore[index]
+    assert ext["grpc_service"]["initial_metadata"] == [  # type: ignore[index]
+        {"key": "x-gateway-sse-mode", "value": mode}, {"key": "x-gateway-in-gateway-route", "value": "1"}]
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     # ext_proc is gRPC: HTTP/2 to the processor.
     opts = clusters["extproc"]["typed_extension_protocol_options"]
@@ -225,3 +234,22 @@ def test_compose_file_wires_the_three_services() -> None:
     command = " ".join(services["gateway"]["command"])
     assert "--extproc-port 10000" in command and "--http-port 8080" in command
     assert "http://ollama:11434" in command
+
+
+def test_full_duplex_request_mode_is_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    """Envoy 1.40 ignores the response-headers mode_override with a FULL_DUPLEX_STREAMED request
+    body, which holds every event stream to its end: no config is rendered for it, and `up` and
+    the launcher CLI refuse it before starting anything."""
+    from devstack import cli
+
+    with pytest.raises(ValueError, match="ignores the mode_override"):
+        render(**PORTS, request_mode="full_duplex")  # type: ignore[arg-type]
+    assert cli.main(["up", "--request-mode", "full_duplex"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("responses-gateway up: error: request mode full_duplex is refused")
+    assert "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_info:
+        launcher.main(["--request-mode", "full_duplex", "--print-config"])
+    assert exit_info.value.code == 2
+    assert "request mode full_duplex is refused" in capsys.readouterr().err
+    assert "request_body_mode: BUFFERED" in render(**PORTS)  # type: ignore[arg-type]

