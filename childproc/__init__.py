@@ -10,26 +10,71 @@ the reference gateway.
         url = child.wait_for(re.compile(r"listening on (\\S+)"), timeout=10).group(1)
 
 The output (stdout, and stderr unless it goes to a log file) is drained on a thread into
-`lines`, so a chatty child never blocks on a full pipe. `stop` sends the given signals in turn,
-waiting `timeout` after each, and SIGKILLs a child that survives them all.
+`lines`, so a chatty child never blocks on a full pipe. A long-running child gets `keep_lines=N`
+(only its last N lines are kept, for error messages) and usually `on_line` (each line handed on
+as read, e.g. to a prefixed terminal stream), so its output costs no memory however long it runs.
+`die_with_parent=True` (Linux) has the kernel SIGTERM the child when the thread that spawned it
+ends, so even a `kill -9` of the parent leaves no child behind. `stop` sends the given signals in
+turn, waiting `timeout` after each, and SIGKILLs a child that survives them all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import itertools
 import os
 import re
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-__all__ = ["ChildFailed", "ChildProcess"]
+__all__ = ["ChildFailed", "ChildProcess", "die_with_parent_supported"]
+
+# prctl(2): "PR_SET_PDEATHSIG: set the parent-death signal of the calling process" -- the signal
+# arrives when the parent *thread* that created the child exits, whatever killed it.
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    prctl: Callable[..., int] = libc.prctl
+    return prctl
+
+
+# Looked up once, before any fork: the preexec hook then only calls a function already bound.
+_PRCTL = _load_prctl()
+
+
+def die_with_parent_supported() -> bool:
+    """Whether `die_with_parent=True` has an effect here (Linux, libc prctl found)."""
+    return _PRCTL is not None
+
+
+def _parent_death_hook(signum: int) -> Callable[[], None]:
+    parent = os.getpid()
+
+    def hook() -> None:  # runs in the child between fork and exec
+        assert _PRCTL is not None
+        _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signum)
+
+    return hook
 
 
 class ChildFailed(RuntimeError):
@@ -40,13 +85,17 @@ class ChildProcess:
     """A running child process whose output lines are collected on a thread."""
 
     def __init__(self, name: str, popen: subprocess.Popen[str], cmd: Sequence[str],
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, *, keep_lines: int | None = None,
+                 on_line: Callable[[str], None] | None = None) -> None:
         self.name = name
         self.popen = popen
         self.cmd = list(cmd)
         self.log_path = log_path
-        self.lines: list[str] = []
-        """Output lines without their line ends, in order."""
+        self.lines: list[str] | deque[str] = [] if keep_lines is None else deque(maxlen=keep_lines)
+        """Output lines without their line ends, in order (only the last `keep_lines` if given)."""
+        self.line_count = 0
+        """How many lines were read in all (more than `len(lines)` once `keep_lines` drops some)."""
+        self._on_line = on_line
         self._eof = False
         self._cond = threading.Condition()
         self._reader: threading.Thread | None = None
@@ -64,11 +113,18 @@ class ChildProcess:
         stderr: Path | bool = True,
         stdout: Path | None = None,
         env: Mapping[str, str] | None = None,
+        keep_lines: int | None = None,
+        on_line: Callable[[str], None] | None = None,
+        die_with_parent: bool = False,
     ) -> ChildProcess:
         """Start `cmd` (stdin closed, Python children unbuffered).
 
         `stdout`: a log file to write the output to instead of reading it. `stderr`: True merges
         it into the lines read, a path appends it to that file, False leaves it to the parent.
+        `keep_lines`: keep only that many last lines. `on_line`: called (on the reader thread)
+        with every line read. `die_with_parent`: SIGTERM the child when the calling thread ends
+        (Linux PR_SET_PDEATHSIG; ignored elsewhere), so spawn long-lived children from a thread
+        that lives as long as they should, such as the main thread.
         """
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         log: IO[bytes] | None = None
@@ -83,20 +139,25 @@ class ChildProcess:
         elif stderr:
             err = subprocess.STDOUT
         try:
+            hook = _parent_death_hook(signal.SIGTERM) if die_with_parent and _PRCTL is not None else None
             popen = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                     text=True, bufsize=1, env=full_env)
+                                     text=True, bufsize=1, env=full_env, preexec_fn=hook)
         finally:
             if log is not None:
                 log.close()  # the child has its own descriptor
         log_path = stdout if stdout is not None else stderr if isinstance(stderr, Path) else None
-        return cls(name, popen, cmd, log_path)
+        return cls(name, popen, cmd, log_path, keep_lines=keep_lines, on_line=on_line)
 
     # --- output ------------------------------------------------------------------------------
 
     def _drain(self, stream: IO[str]) -> None:
-        for line in stream:
+        for raw in stream:
+            line = raw.rstrip("\n")
+            if self._on_line is not None:
+                self._on_line(line)
             with self._cond:
-                self.lines.append(line.rstrip("\n"))
+                self.lines.append(line)
+                self.line_count += 1
                 self._cond.notify_all()
         with self._cond:
             self._eof = True
@@ -116,15 +177,16 @@ class ChildProcess:
         needed = list(patterns) if required is None else list(required)
         found: dict[str, re.Match[str]] = {}
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = 0  # of line_count: lines dropped by keep_lines before we looked are not searched
         with self._cond:
             while True:
-                for line in self.lines[seen:]:
+                fresh = min(self.line_count - seen, len(self.lines))
+                for line in itertools.islice(self.lines, len(self.lines) - fresh, None):
                     for key, rx in patterns.items():
                         match = rx.search(line)
                         if match and key not in found:
                             found[key] = match
-                seen = len(self.lines)
+                seen = self.line_count
                 if all(key in found for key in needed):
                     return found
                 ended = self._eof or (self._reader is None and self.popen.poll() is not None)
@@ -144,7 +206,7 @@ class ChildProcess:
     def failure(self, what: str, missing: Sequence[str] = ()) -> str:
         """A message naming the child, what went wrong, its command and its last output."""
         with self._cond:
-            tail = "\n".join("    " + line for line in self.lines[-20:]) or "    (no output)"
+            tail = "\n".join("    " + line for line in list(self.lines)[-20:]) or "    (no output)"
         log_tail = ""
         if self.log_path is not None and self.log_path.exists():
             logged = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
