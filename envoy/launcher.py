@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -384,6 +384,15 @@ class EnvoyProcess:
     log_level: str = "warning"
     envoy: str | None = None
     ready_timeout: float = 20.0
+    log_path: Path | None = None
+    """Where Envoy's log goes (appended); None: `envoy.log` in its temporary work directory,
+    removed on stop, unless `on_line` is given."""
+    on_line: Callable[[str], None] | None = None
+    """Without `log_path`: read Envoy's log from a pipe and hand each line to this (its last
+    lines are kept for error messages) instead of writing a file."""
+    die_with_parent: bool = False
+    """SIGTERM Envoy when the thread that started it ends (`ChildProcess.spawn`); Envoy's own
+    parent-death signal is not relied upon."""
     child: ChildProcess | None = field(default=None, init=False)
     admin_port: int = field(default=0, init=False)
     listen_port: int = field(default=0, init=False)
@@ -416,6 +425,8 @@ class EnvoyProcess:
         config_path.write_text(self.config)
         admin_path = work / "admin-address"
         self.base_id = _next_base_id()
+        piped = self.log_path is None and self.on_line is not None
+        log_path = None if piped else self.log_path or work / "envoy.log"
         self.child = ChildProcess.spawn(
             "envoy",
             [
@@ -432,7 +443,10 @@ class EnvoyProcess:
                 "1",
                 "--disable-hot-restart",
             ],
-            stdout=work / "envoy.log",
+            stdout=log_path,
+            keep_lines=200,
+            on_line=self.on_line,
+            die_with_parent=self.die_with_parent,
         )
         try:
             self._wait_ready(admin_path)
@@ -442,10 +456,13 @@ class EnvoyProcess:
         return self
 
     def log_text(self) -> str:
-        if self._workdir is None:
+        """Envoy's log so far (from a pipe: its last lines)."""
+        if self.child is None:
             return ""
+        if self.child.log_path is None:
+            return self.child.output
         with contextlib.suppress(OSError):
-            return (Path(self._workdir.name) / "envoy.log").read_text(errors="replace")
+            return self.child.log_path.read_text(errors="replace")
         return ""
 
     def _wait_ready(self, admin_path: Path) -> None:

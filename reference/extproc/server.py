@@ -257,6 +257,9 @@ async def serve_extproc(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # gRPC sets SO_REUSEPORT by default: a second gateway on this port would then share
+            # it, each getting some of Envoy's streams. A port in use must fail to bind instead.
+            ("grpc.so_reuseport", 0),
         ]
     )
     servicer = ExternalProcessor(engine, chat_path=chat_path, sse_mode=sse_mode, done_marker=done_marker,
@@ -265,7 +268,10 @@ async def serve_extproc(
     health = protos.HealthServicer()
     protos.health_pb2_grpc.add_HealthServicer_to_server(health, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio's "Failed to bind to address ..."
+        raise OSError(f"ext_proc: cannot listen on {address}: is the port in use?") from exc
     if bound == 0:
         raise OSError(f"ext_proc: cannot listen on {address}")
     await server.start()

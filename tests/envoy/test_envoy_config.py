@@ -188,6 +188,31 @@ def test_two_envoys_get_distinct_base_ids(backend_url: str) -> None:
         assert httpx.get(f"{b.url}/v1/models", timeout=5).status_code == 200
 
 
+def test_a_second_envoy_cannot_share_a_listener_port(backend_url: str) -> None:
+    # Envoy's Linux default (SO_REUSEPORT) let a second Envoy bind the same port and take some
+    # of the first one's connections; the rendered listener must refuse the port instead.
+    port = int(backend_url.rsplit(":", 1)[1])
+    with EnvoyProcess(render(listen_port=0, admin_port=0, http_port=port, extproc_port=1,
+                             backend_port=port)) as first:
+        taken = render(listen_port=first.listen_port, admin_port=0, http_port=port, extproc_port=1,
+                       backend_port=port)
+        with pytest.raises(launcher.EnvoyError, match=r"(?i)address already in use"):
+            EnvoyProcess(taken, ready_timeout=15).start()
+
+
+def test_envoy_log_goes_where_it_is_asked(backend_url: str, tmp_path: Path) -> None:
+    port = int(backend_url.rsplit(":", 1)[1])
+    config = render(listen_port=0, admin_port=0, http_port=port, extproc_port=1, backend_port=port)
+    log = tmp_path / "envoy.log"
+    with EnvoyProcess(config, log_level="info", log_path=log):
+        pass
+    assert "starting main dispatch loop" in log.read_text()
+    relayed: list[str] = []
+    with EnvoyProcess(config, log_level="info", on_line=relayed.append) as envoy:
+        assert envoy.child is not None and envoy.child.log_path is None
+    assert any("starting main dispatch loop" in line for line in relayed)
+
+
 def test_launcher_reports_refused_config() -> None:
     with pytest.raises(launcher.EnvoyError):
         EnvoyProcess("static_resources: {listeners: [{name: x}]}\n", ready_timeout=10).start()

@@ -48,6 +48,13 @@ async def test_port_zero_picks_a_port(server: ExtProcHandle) -> None:
     assert server.port > 0
 
 
+async def test_a_port_in_use_is_refused_never_shared(server: ExtProcHandle, engine: Engine) -> None:
+    # With gRPC's default SO_REUSEPORT a second server bound the same port and took some of
+    # Envoy's streams; the port must be refused instead.
+    with pytest.raises(OSError, match=rf"cannot listen on 127\.0\.0\.1:{server.port}"):
+        await serve_extproc(engine, "127.0.0.1", server.port)
+
+
 async def test_health_serving_for_both_names(server: ExtProcHandle) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = protos.health_pb2_grpc.HealthStub(channel)
