@@ -35,7 +35,6 @@ def _build_parser() -> argparse.ArgumentParser:
         "backend, all on localhost; Ctrl-C stops everything",
     )
     add_up_arguments(up)
-    up.add_argument("--log-level", default="WARNING")
     add_log_format_argument(up)
     add_embedding_arguments(up)
     return parser
@@ -43,9 +42,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_format)
     if args.command == "up":
+        configure_logging("WARNING", args.log_format)  # `up` itself; --log-level is the gateway's
         return up_command(args)
+    configure_logging(args.log_level, args.log_format)
     if args.backend_url is not None:
         return serve_command(args, args.backend_url)
     # Imported here: `serve --backend-url` (what the harness runs) need not load the backend.

@@ -4,25 +4,39 @@ backend, all on localhost: the no-Docker equivalent of the seed's `docker-compos
     with Stack(StackConfig()) as stack:     # or stack.start() / stack.stop()
         print(stack.envoy_url)
 
-`run_up(config)` is the CLI hook: it starts the stack, prints the lines below (flushed) and
-holds it until Ctrl-C / SIGTERM, then stops everything it started, by PID:
+`run_up(config)` is the CLI hook: it checks that the fixed ports are free (one line naming a
+taken one, exit 1, nothing started), starts the stack, prints the lines below on stdout (flushed)
+and supervises it until Ctrl-C / SIGTERM, then stops everything it started, by PID:
 
     envoy: http://127.0.0.1:PORT
     admin: http://127.0.0.1:PORT
     extproc: 127.0.0.1:PORT
     http: http://127.0.0.1:PORT
     backend: URL
+    store: PATH (or "temporary ...")
+    logs: DIR                      (with --log-dir only)
     try: curl ...
 
 Every part is a child process (`childproc.ChildProcess`; the gateway is `python -m reference.cli
-serve`): Envoy sets
-PR_SET_PDEATHSIG, so it must be the child of a process that stays alive, and separate processes
-let tests kill one part (the ext_proc server, the backend) to check the error paths.
+serve`), so tests can kill one part (the ext_proc server, the backend) to check the error paths.
+The stack is their supervisor:
+
+- Output: every child's lines go to stderr prefixed with its name (`gateway | ...`), or with
+  `log_dir` to `DIR/gateway.log`, `DIR/envoy.log`, `DIR/backend.log`; `up` keeps only each
+  child's last lines (for error messages), so a long run costs no memory for logs.
+- Crashes: a gateway that exits is restarted on the same ports (Envoy's config names them), at
+  most `max_restarts` times within `restart_window` seconds, each with a message; past that, or
+  when Envoy or the scripted backend exits, `up` stops everything and exits 1.
+- Parent death: every child is spawned with PR_SET_PDEATHSIG (`die_with_parent`), so even a
+  `kill -9` of `up` takes them down. The signal follows the *thread* that spawned a child: start
+  and supervise a stack from one long-lived thread (the main thread in `up` and in tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import re
 import signal
@@ -30,9 +44,13 @@ import socket
 import sys
 import tempfile
 import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO
 from urllib.parse import urlsplit
 
 from gateway_envoy.launcher import (
@@ -45,12 +63,23 @@ from gateway_envoy.launcher import (
     request_mode_refusal,
 )
 
-from childproc import ChildProcess
-from fixtures.backend.server import start_subprocess as start_scripted_backend
-from reference.config import DEFAULT_BACKEND_TIMEOUT, PROFILES
+from childproc import ChildFailed, ChildProcess
+from fixtures.backend.server import LISTENING_PREFIX as BACKEND_LISTENING_PREFIX
+from fixtures.backend.server import SubprocessHandle
+from reference.config import DEFAULT_BACKEND_TIMEOUT, DEFAULT_DB, DEFAULT_EXTPROC_PORT, PROFILES
 
 _HTTP_RE = re.compile(r"HTTP on (http://\S+?)(?:/v1)?\s*$")
 _EXTPROC_RE = re.compile(r"ext_proc gRPC on \[?([^\]\s]+?)\]?:(\d+)\s*$")
+_BACKEND_RE = re.compile(re.escape(BACKEND_LISTENING_PREFIX) + r"(\S+)")
+
+# `responses-gateway up`'s fixed ports (a user running it plainly gets the same addresses every
+# time; tests pass 0 / `auto`). StackConfig's own defaults stay 0: free ports.
+DEFAULT_UP_ENVOY_PORT = 8080
+DEFAULT_UP_ADMIN_PORT = 9901
+DEFAULT_UP_HTTP_PORT = 8081
+DEFAULT_UP_EXTPROC_PORT = DEFAULT_EXTPROC_PORT  # 10000, as `serve`
+# How many of a child's last output lines `up` keeps for error messages.
+KEPT_LINES = 200
 
 
 @dataclass
@@ -62,7 +91,8 @@ class StackConfig:
     http_port: int = 0
     extproc_port: int = 0
     db: str | None = None
-    """SQLite file; None: a temporary file removed on stop."""
+    """SQLite file; None: a temporary file removed on stop (`up` defaults to a file in the
+    working directory, `--ephemeral` for this)."""
     mode: Mode = "streamed"
     request_mode: RequestMode = "buffered"
     max_body_bytes: int = DEFAULT_REQUEST_BUFFER_LIMIT
@@ -75,6 +105,114 @@ class StackConfig:
     extra_gateway_args: list[str] = field(default_factory=list)
     profile: str = "openai"
     """Streaming dialect where the specs disagree (see `responses-gateway serve --profile`)."""
+    gateway_log_level: str = "INFO"
+    log_dir: str | None = None
+    """Each child's output to `DIR/NAME.log` (created if missing); None: to `log_stream`."""
+    log_stream: IO[str] | None = None
+    """Where prefixed child lines go without `log_dir`; None: the current `sys.stderr`."""
+    kept_lines: int = KEPT_LINES
+    """How many of each child's last output lines are kept in memory (for error messages)."""
+    max_restarts: int = 3
+    restart_window: float = 60.0
+    """A gateway that exits is restarted at most `max_restarts` times within this many seconds."""
+
+
+class PortInUse(OSError):
+    """A fixed port of the stack is taken; `str()` is the one line `up` prints."""
+
+    def __init__(self, port: int, option: str) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} ({option}) is already in use on 127.0.0.1; "
+                         f"stop what holds it or choose another port ({option} auto: a free one)")
+        self.port = port
+        self.option = option
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def check_ports_free(ports: dict[str, int], host: str = "127.0.0.1") -> None:
+    """Raise `PortInUse` for the first fixed (non-zero) port another socket is listening on, or
+    that two options name. Probes bind without SO_REUSEPORT, so a holder that set it still
+    counts as taken; SO_REUSEADDR keeps closed connections (TIME_WAIT) from counting."""
+    with contextlib.ExitStack() as held:
+        for option, port in ports.items():
+            if not port:
+                continue
+            probe = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                probe.listen(1)
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    raise PortInUse(port, option) from None
+                raise
+
+
+class RestartBudget:
+    """At most `limit` restarts within any `window` seconds (sans-IO: the caller gives the time)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def take(self, now: float) -> bool:
+        """Record a restart at `now` if the budget allows one; False once it is spent."""
+        while self._times and self._times[0] <= now - self.window:
+            self._times.popleft()
+        if len(self._times) >= self.limit:
+            return False
+        self._times.append(now)
+        return True
+
+    @property
+    def used(self) -> int:
+        return len(self._times)
+
+
+class LogRelay:
+    """Child output lines to a terminal stream with a name prefix (`gateway | ...`), or to one
+    file per child under a directory. Lines from several reader threads never interleave."""
+
+    def __init__(self, log_dir: str | None = None, stream: IO[str] | None = None) -> None:
+        self.log_dir = Path(log_dir) if log_dir else None
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._files: list[IO[str]] = []
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path | None:
+        return self.log_dir / f"{name}.log" if self.log_dir is not None else None
+
+    def sink(self, name: str) -> Callable[[str], None]:
+        path = self.path(name)
+        if path is not None:
+            fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            self._files.append(fh)
+
+            def to_file(line: str) -> None:
+                with self._lock:
+                    fh.write(line + "\n")
+                    fh.flush()
+
+            return to_file
+        prefix = f"{name:<7} | "
+
+        def to_stream(line: str) -> None:
+            stream = self._stream or sys.stderr
+            with self._lock, contextlib.suppress(ValueError, OSError):  # closed at exit
+                stream.write(prefix + line + "\n")
+                stream.flush()
+
+        return to_stream
+
+    def close(self) -> None:
+        with self._lock:
+            for fh in self._files:
+                fh.close()
+            self._files.clear()
 
 
 def _free_port() -> int:
@@ -83,18 +221,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Stack:
-    """Scripted backend (optional) + gateway (HTTP and ext_proc) + Envoy, started in that order."""
+def _say(line: str) -> None:
+    print(f"responses-gateway up: {line}", file=sys.stderr, flush=True)
 
-    def __init__(self, config: StackConfig | None = None) -> None:
+
+class Stack:
+    """Scripted backend (optional) + gateway (HTTP and ext_proc) + Envoy, started in that order,
+    and their supervisor (`supervise`)."""
+
+    def __init__(self, config: StackConfig | None = None, *, say: Callable[[str], None] = _say) -> None:
         self.config = config or StackConfig()
-        self.backend: Any = None  # fixtures.backend.server.SubprocessHandle
+        self.say = say
+        """Where the supervisor's own messages (restarts, exits) go."""
+        self.backend: SubprocessHandle | None = None
         self.backend_url = self.config.backend_url or ""
         self.gateway: ChildProcess | None = None
         self.envoy: EnvoyProcess | None = None
         self.http_url = ""
         self.extproc_host = "127.0.0.1"
         self.extproc_port = 0
+        self.db_path = ""
+        self.restarts = RestartBudget(self.config.max_restarts, self.config.restart_window)
+        self.logs = LogRelay(self.config.log_dir, self.config.log_stream)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     # --- addresses -----------------------------------------------------------------------------
@@ -111,12 +259,15 @@ class Stack:
 
     def banner(self) -> list[str]:
         """The lines `up` prints (the harness parses them)."""
+        store = self.db_path if self._tmp is None else f"{self.db_path} (temporary: removed on stop)"
         return [
             f"envoy: {self.envoy_url}",
             f"admin: {self.admin_url}",
             f"extproc: {self.extproc_host}:{self.extproc_port}",
             f"http: {self.http_url}",
             f"backend: {self.backend_url}",
+            f"store: {store}",
+            *([f"logs: {self.logs.log_dir}"] if self.logs.log_dir is not None else []),
             f"try: curl -s {self.envoy_url}/v1/responses -H 'content-type: application/json' "
             f'-d \'{{"model": "{self.served_model()}", "input": "Say hello"}}\'',
         ]
@@ -131,13 +282,21 @@ class Stack:
         except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
             return "MODEL"
 
+    def fixed_ports(self) -> dict[str, int]:
+        """The ports asked for, by `up` option (0: a free one is picked)."""
+        cfg = self.config
+        return {"--envoy-port": cfg.envoy_port, "--admin-port": cfg.admin_port,
+                "--http-port": cfg.http_port, "--extproc-port": cfg.extproc_port}
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Stack:
+        """Start every part; `PortInUse` (before anything starts) when a fixed port is taken."""
         if self.gateway is not None and self.gateway.poll() is None:
             # Already running (`with stack.start():` enters after start): a second start would
             # orphan the first set of processes.
             return self
+        check_ports_free(self.fixed_ports())
         try:
             self._start_backend()
             self._start_gateway()
@@ -147,53 +306,68 @@ class Stack:
             raise
         return self
 
+    def _spawn(self, name: str, cmd: list[str]) -> ChildProcess:
+        return ChildProcess.spawn(name, cmd, keep_lines=self.config.kept_lines, on_line=self.logs.sink(name),
+                                  die_with_parent=True)
+
     def _start_backend(self) -> None:
         if self.config.backend_url:
             return
-        self.backend = start_scripted_backend(port=0, host="127.0.0.1", timeout=self.config.startup_timeout)
-        self.backend_url = self.backend.url
+        cmd = [sys.executable, "-m", "fixtures.backend", "--port", "0", "--host", "127.0.0.1"]
+        child = self._spawn("backend", cmd)
+        self.backend = SubprocessHandle(child, "")
+        url = child.wait_for(_BACKEND_RE, self.config.startup_timeout).group(1)
+        self.backend.url = self.backend_url = url
 
-    def _start_gateway(self) -> None:
+    def _gateway_command(self, http_port: int, extproc_port: int) -> list[str]:
         cfg = self.config
-        db = cfg.db
-        if db is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="responses-gateway-up-")
-            db = os.path.join(self._tmp.name, "responses.sqlite3")
-        # The issue text reserves `--extproc-port 0` for "disabled", so a free port is picked
-        # here rather than asked of the gateway.
-        extproc_port = cfg.extproc_port or _free_port()
         cmd = [
-            sys.executable,
-            "-m",
-            "reference.cli",
-            "serve",
-            "--backend-url",
-            self.backend_url,
-            "--http-port",
-            str(cfg.http_port),
-            "--extproc-port",
-            str(extproc_port),
-            "--host",
-            "127.0.0.1",
-            "--db",
-            db,
-            "--max-body-bytes",
-            str(cfg.max_body_bytes),
-            "--backend-timeout",
-            f"{cfg.backend_timeout:g}",
-            "--log-level",
-            "WARNING",
-            "--profile",
-            cfg.profile,
+            sys.executable, "-m", "reference.cli", "serve",
+            "--backend-url", self.backend_url,
+            "--http-port", str(http_port),
+            "--extproc-port", str(extproc_port),
+            "--host", "127.0.0.1",
+            "--db", self.db_path,
+            "--max-body-bytes", str(cfg.max_body_bytes),
+            "--backend-timeout", f"{cfg.backend_timeout:g}",
+            "--log-level", cfg.gateway_log_level,
+            "--profile", cfg.profile,
             *cfg.extra_gateway_args,
         ]
         if cfg.backend_api_key_env:
             cmd += ["--backend-api-key-env", cfg.backend_api_key_env]
-        self.gateway = ChildProcess.spawn("responses-gateway serve", cmd)
+        return cmd
+
+    def _start_gateway(self) -> None:
+        cfg = self.config
+        if cfg.db is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="responses-gateway-up-")
+            self.db_path = os.path.join(self._tmp.name, "responses.sqlite3")
+        else:
+            self.db_path = os.path.abspath(cfg.db)
+        # The issue text reserves `--extproc-port 0` for "disabled", so a free port is picked
+        # here rather than asked of the gateway.
+        self._run_gateway(cfg.http_port, cfg.extproc_port or _free_port())
+
+    def _run_gateway(self, http_port: int, extproc_port: int) -> None:
+        self.gateway = self._spawn("gateway", self._gateway_command(http_port, extproc_port))
         found = self.gateway.wait_for_all({"extproc": _EXTPROC_RE, "http": _HTTP_RE},
-                                          timeout=cfg.startup_timeout)
+                                          timeout=self.config.startup_timeout)
         self.extproc_host, self.extproc_port = found["extproc"].group(1), int(found["extproc"].group(2))
         self.http_url = found["http"].group(1)
+
+    def restart_gateway(self) -> None:
+        """Start the gateway again on the ports Envoy was configured with."""
+        if self.gateway is not None:
+            self.gateway.stop()
+        self._run_gateway(urlsplit(self.http_url).port or 0, self.extproc_port)
+
+    def envoy_process(self, config: str) -> EnvoyProcess:
+        """An Envoy for `config` that logs where the stack's children log and dies with it."""
+        log_path = self.logs.path("envoy")
+        return EnvoyProcess(config, log_level=self.config.envoy_log_level,
+                            ready_timeout=self.config.startup_timeout, log_path=log_path,
+                            on_line=None if log_path else self.logs.sink("envoy"), die_with_parent=True)
 
     def _start_envoy(self) -> None:
         cfg = self.config
@@ -215,8 +389,38 @@ class Stack:
             request_buffer_limit=cfg.max_body_bytes,
             backend_timeout_s=cfg.backend_timeout,
         )
-        self.envoy = EnvoyProcess(config, log_level=cfg.envoy_log_level, ready_timeout=cfg.startup_timeout)
+        self.envoy = self.envoy_process(config)
         self.envoy.start()
+
+    def supervise(self, now: float | None = None) -> str | None:
+        """One supervision step: restart a gateway that exited (within the restart budget);
+        return why the stack cannot go on (a message), or None while it runs."""
+        if self.backend is not None and (code := self.backend.child.poll()) is not None:
+            return f"the scripted backend exited with code {code}"
+        envoy = self.envoy.child if self.envoy is not None else None
+        if envoy is not None and (code := envoy.poll()) is not None:
+            return f"envoy exited with code {code}"
+        if self.gateway is None or (code := self.gateway.poll()) is None:
+            return None
+        now = time.monotonic() if now is None else now
+        if not self.restarts.take(now):
+            return (f"the gateway exited with code {code}, after {self.restarts.limit} restarts within "
+                    f"{self.restarts.window:g} s: giving up")
+        self.say(f"the gateway exited with code {code}; restarting it (restart {self.restarts.used} of at "
+                 f"most {self.restarts.limit} within {self.restarts.window:g} s)")
+        try:
+            self.restart_gateway()
+        except ChildFailed as exc:
+            return f"the gateway could not be restarted: {exc}"
+        self.say(f"the gateway is back: HTTP on {self.http_url}, ext_proc on "
+                 f"{self.extproc_host}:{self.extproc_port}")
+        return None
+
+    def pids(self) -> dict[str, int]:
+        """The PIDs of the running children, by name."""
+        children = {"backend": self.backend.child if self.backend else None, "gateway": self.gateway,
+                    "envoy": self.envoy.child if self.envoy else None}
+        return {name: child.pid for name, child in children.items() if child is not None}
 
     def stop(self) -> None:
         """Stop what was started, in reverse order, each by PID."""
@@ -226,6 +430,7 @@ class Stack:
             self.gateway.stop()
         if self.backend is not None:
             self.backend.stop()
+        self.logs.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -239,44 +444,54 @@ class Stack:
         self.stop()
 
 
-def run_up(config: StackConfig | None = None) -> int:
-    """The `responses-gateway up` hook: start, print the banner, hold until Ctrl-C / SIGTERM."""
-    stop = threading.Event()
-
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = Stack(config)
     try:
-        try:
-            stack.start()
-        except (OSError, RuntimeError) as exc:
-            print(f"responses-gateway up: error: {exc}", file=sys.stderr, flush=True)
-            return 1
-        for line in stack.banner():
-            print(line, flush=True)
-        while not stop.is_set():
-            if stack.gateway is not None and stack.gateway.poll() is not None:
-                print("responses-gateway up: the gateway exited", file=sys.stderr, flush=True)
-                return 1
-            if (
-                stack.envoy is not None
-                and stack.envoy.process is not None
-                and stack.envoy.process.poll() is not None
-            ):
-                print("responses-gateway up: envoy exited", file=sys.stderr, flush=True)
-                return 1
-            stop.wait(0.5)
-        return 0
+        yield
     finally:
-        stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
+def run_up(config: StackConfig | None = None, *, poll_interval: float = 0.5) -> int:
+    """The `responses-gateway up` hook: start, print the banner, supervise until Ctrl-C /
+    SIGTERM (exit 0) or a part that cannot go on (exit 1)."""
+    stop = threading.Event()
+    stack = Stack(config)
+    with _stop_on_signals(stop):
+        try:
+            try:
+                stack.start()
+            except (OSError, RuntimeError) as exc:
+                _say(f"error: {exc}")
+                return 1
+            for line in stack.banner():
+                print(line, flush=True)
+            while not stop.is_set():
+                failure = stack.supervise()
+                if failure is not None:
+                    _say(f"{failure}; stopping everything")
+                    return 1
+                stop.wait(poll_interval)
+            return 0
+        finally:
+            stack.stop()
+
+
 def _port_or_auto(text: str) -> int:
-    return 0 if text == "auto" else int(text)
+    if text == "auto":
+        return 0
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number or 'auto', got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range")
+    return port
 
 
 def add_up_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,14 +500,30 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend-url",
         help="OpenAI-compatible model server (default: start the scripted fixtures.backend on a free port)",
     )
-    parser.add_argument("--envoy-port", type=int, default=0, help="Envoy listener port (0: a free one)")
-    parser.add_argument("--admin-port", type=int, default=0, help="Envoy admin port (0: a free one)")
-    parser.add_argument("--http-port", type=int, default=0, help="gateway HTTP port (0: a free one)")
-    parser.add_argument("--extproc-port", type=_port_or_auto, default=0,
-                        help="gateway ext_proc port (0 or 'auto': a free one)")
+    parser.add_argument("--envoy-port", type=_port_or_auto, default=DEFAULT_UP_ENVOY_PORT,
+                        help="Envoy listener port, what clients call (default %(default)s; 'auto' or 0: "
+                        "a free one)")
+    parser.add_argument("--admin-port", type=_port_or_auto, default=DEFAULT_UP_ADMIN_PORT,
+                        help="Envoy admin port (default %(default)s; 'auto' or 0: a free one)")
+    parser.add_argument("--http-port", type=_port_or_auto, default=DEFAULT_UP_HTTP_PORT,
+                        help="gateway HTTP port, Envoy's upstream for every route but create "
+                        "(default %(default)s; 'auto' or 0: a free one)")
+    parser.add_argument("--extproc-port", type=_port_or_auto, default=DEFAULT_UP_EXTPROC_PORT,
+                        help="gateway ext_proc gRPC port (default %(default)s; 'auto' or 0: a free one)")
     parser.add_argument("--profile", choices=PROFILES, default="openai",
                         help="streaming dialect where the specs disagree (default %(default)s)")
-    parser.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--db", default=DEFAULT_DB,
+                       help="SQLite file, kept across runs (default %(default)s in the working directory)")
+    store.add_argument("--ephemeral", action="store_true",
+                       help="use a temporary database, removed when `up` stops")
+    parser.add_argument("--log-dir", metavar="DIR", default=None,
+                        help="write each child's output to DIR/gateway.log, DIR/envoy.log, DIR/backend.log "
+                        "(default: to stderr, each line prefixed with the child's name)")
+    parser.add_argument("--log-level", default="INFO", help="the gateway's log level (default %(default)s)")
+    parser.add_argument("--max-restarts", type=int, default=3, metavar="N",
+                        help="restart a gateway that exits at most N times within 60 s, then stop "
+                        "everything and exit 1 (default %(default)s; 0: exit on the first crash)")
     parser.add_argument(
         "--mode",
         choices=("streamed", "full_duplex"),
@@ -338,7 +569,7 @@ def up_command(args: argparse.Namespace) -> int:
             admin_port=args.admin_port,
             http_port=args.http_port,
             extproc_port=args.extproc_port,
-            db=args.db,
+            db=None if args.ephemeral else args.db,
             mode=args.mode,
             request_mode=args.request_mode,
             max_body_bytes=args.max_body_bytes,
@@ -346,6 +577,9 @@ def up_command(args: argparse.Namespace) -> int:
             backend_api_key_env=args.backend_api_key_env,
             envoy_log_level=args.envoy_log_level,
             profile=args.profile,
+            gateway_log_level=args.log_level,
+            max_restarts=args.max_restarts,
+            log_dir=args.log_dir,
             extra_gateway_args=[arg for url in args.mcp_allow_url for arg in ("--mcp-allow-url", url)]
             + (["--api-keys", args.api_keys] if args.api_keys else [])
             + ["--log-format", getattr(args, "log_format", "text")]

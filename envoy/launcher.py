@@ -10,8 +10,8 @@ Installed as `gateway_envoy.launcher` (the `envoy/` directory is the `gateway_en
 - `python -m gateway_envoy.launcher --extproc-port ... --http-port ... --backend-port ...`
   renders, starts and holds Envoy until Ctrl-C / SIGTERM.
 
-Envoy sets PR_SET_PDEATHSIG on itself: it gets SIGTERM when the process that started it
-exits, so it must be started from a process that stays alive (a test fixture, this CLI).
+Envoy does not exit when the process that started it dies (a `kill -9` of the parent leaves it
+running); `EnvoyProcess(die_with_parent=True)` has the kernel SIGTERM it then (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -391,8 +391,8 @@ class EnvoyProcess:
     """Without `log_path`: read Envoy's log from a pipe and hand each line to this (its last
     lines are kept for error messages) instead of writing a file."""
     die_with_parent: bool = False
-    """SIGTERM Envoy when the thread that started it ends (`ChildProcess.spawn`); Envoy's own
-    parent-death signal is not relied upon."""
+    """SIGTERM Envoy when the thread that started it ends (`ChildProcess.spawn`): Envoy itself
+    keeps running after its parent is killed."""
     child: ChildProcess | None = field(default=None, init=False)
     admin_port: int = field(default=0, init=False)
     listen_port: int = field(default=0, init=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from urllib.parse import urlsplit
 
-from gateway_envoy.launcher import EnvoyProcess, RequestMode, render
+from gateway_envoy.launcher import RequestMode, render
 
 from devstack.stack import Stack, StackConfig
 
@@ -40,5 +40,5 @@ class EgressStack(Stack):
             backend_timeout_s=self.config.backend_timeout, message_timeout_s=self.message_timeout_s,
             egress_port=self.egress_port, request_mode=self.request_mode,
         )
-        self.envoy = EnvoyProcess(config, ready_timeout=self.config.startup_timeout)
+        self.envoy = self.envoy_process(config)
         self.envoy.start()
