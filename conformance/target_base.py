@@ -59,7 +59,7 @@ class Process:
         return self.child.popen
 
     @property
-    def lines(self) -> list[str]:
+    def lines(self) -> Sequence[str]:
         return self.child.lines
 
     def wait_for(
