@@ -221,6 +221,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _without_password(db: str) -> str:
+    """A database URL as it may be printed (a password in it replaced by ***)."""
+    parts = urlsplit(db)
+    if "://" not in db or parts.password is None:
+        return db
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
 def _say(line: str) -> None:
     print(f"responses-gateway up: {line}", file=sys.stderr, flush=True)
 
@@ -259,7 +267,9 @@ class Stack:
 
     def banner(self) -> list[str]:
         """The lines `up` prints (the harness parses them)."""
-        store = self.db_path if self._tmp is None else f"{self.db_path} (temporary: removed on stop)"
+        store = _without_password(self.db_path)
+        if self._tmp is not None:
+            store += " (temporary: removed on stop)"
         return [
             f"envoy: {self.envoy_url}",
             f"admin: {self.admin_url}",
@@ -344,7 +354,9 @@ class Stack:
             self._tmp = tempfile.TemporaryDirectory(prefix="responses-gateway-up-")
             self.db_path = os.path.join(self._tmp.name, "responses.sqlite3")
         else:
-            self.db_path = os.path.abspath(cfg.db)
+            # A file is printed with its full path (the banner's `store:` line); a database URL
+            # (`postgresql://...`) is passed on as given.
+            self.db_path = cfg.db if "://" in cfg.db else os.path.abspath(cfg.db)
         # The issue text reserves `--extproc-port 0` for "disabled", so a free port is picked
         # here rather than asked of the gateway.
         self._run_gateway(cfg.http_port, cfg.extproc_port or _free_port())
