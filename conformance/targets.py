@@ -47,7 +47,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from conformance.target_base import (
@@ -86,7 +86,8 @@ __all__ = [
 # reference-docker and reference-ollama run in containers (conformance.container_targets).
 BUILTIN_TARGETS = ("reference", "reference-envoy", "reference-docker", "reference-ollama")
 
-def _start_reference(workdir: Path, timeout: float, profile: str) -> RunningTarget:
+def _start_reference(workdir: Path, timeout: float, profile: str,
+                     gateway_args: Sequence[str] = ()) -> RunningTarget:
     target = RunningTarget("reference", base_url="", workdir=workdir)
     try:
         backend = spawn(
@@ -111,6 +112,7 @@ def _start_reference(workdir: Path, timeout: float, profile: str) -> RunningTarg
                 str(workdir / "gateway.sqlite3"),
                 "--profile",
                 profile,
+                *gateway_args,
             ],
             workdir / "gateway.log",
         )
@@ -193,9 +195,11 @@ def _start_mcp_server(target: RunningTarget, workdir: Path, timeout: float) -> s
 
 @contextlib.contextmanager
 def builtin_target(
-    name: str, *, timeout: float = 60.0, workdir: Path | None = None, profile: str = "openai"
+    name: str, *, timeout: float = 60.0, workdir: Path | None = None, profile: str = "openai",
+    gateway_args: Sequence[str] = (),
 ) -> Iterator[RunningTarget]:
-    """Start a built-in target, yield it, and stop every process it started."""
+    """Start a built-in target, yield it, and stop every process it started. `gateway_args` are
+    extra `serve` options for the `reference` target (e.g. `--api-keys FILE`)."""
     if name not in BUILTIN_TARGETS:
         raise TargetError(f"unknown target {name!r}; choose from {', '.join(BUILTIN_TARGETS)}")
     with contextlib.ExitStack() as stack:
@@ -209,9 +213,12 @@ def builtin_target(
                 container_target(name, workdir=workdir, timeout=timeout, profile=profile)
             )
             return
-        start = _start_reference if name == "reference" else _start_reference_envoy
         # the gateway is told which profile to speak (e.g. `[DONE]` only for Open Responses)
-        target = start(workdir, timeout, profile)
+        if name == "reference":
+            target = _start_reference(workdir, timeout, profile, gateway_args)
+        else:
+            assert not gateway_args, "gateway_args are for the reference target"
+            target = _start_reference_envoy(workdir, timeout, profile)
         try:
             target.mcp_server_url = _start_mcp_server(target, workdir, timeout)
             yield target
