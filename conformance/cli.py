@@ -253,7 +253,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                               highlight=False)
                 return 3
             except TargetError as exc:
-                console.print(f"[red]could not start target {name}:[/] {escape(str(exc))}", highlight=False)
+                console.print(
+                    f"[red]could not start target {name}:[/] {escape(str(exc))}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 return 2
             base_url, extproc = running.base_url, args.extproc or running.extproc
             mcp_url = args.mcp_server_url or running.mcp_server_url

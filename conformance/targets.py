@@ -45,6 +45,7 @@ SIGINT, then SIGTERM/SIGKILL after 10 s.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -213,6 +214,12 @@ def builtin_target(
                 container_target(name, workdir=workdir, timeout=timeout, profile=profile)
             )
             return
+        if importlib.util.find_spec("quart") is None:
+            # the harness installed alone: the reference gateway's dependencies are an extra
+            raise TargetError(
+                f"target {name} runs the reference gateway, whose dependencies are not installed: "
+                "pip install -e '.[reference]' in a checkout of this repository"
+            )
         # the gateway is told which profile to speak (e.g. `[DONE]` only for Open Responses)
         if name == "reference":
             target = _start_reference(workdir, timeout, profile, gateway_args)

@@ -91,13 +91,16 @@ def base_images(local: bool) -> tuple[str, str]:
 
 
 def requirements() -> list[str]:
-    """The project's run-time dependencies (pyproject.toml)."""
+    """The images' run-time dependencies (pyproject.toml): the harness's and the `reference`
+    extra's (the images hold the reference gateway)."""
     with (ROOT / "pyproject.toml").open("rb") as f:
-        return list(tomllib.load(f)["project"]["dependencies"])
+        project = tomllib.load(f)["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["reference"]]
 
 
 def wheelhouse() -> Path:
-    """Every wheel `pip install .` needs, for these dependencies (filled once, then reused)."""
+    """Every wheel `pip install ".[reference]"` needs, for these dependencies (filled once, then
+    reused)."""
     key = hashlib.sha256("\n".join([*BUILD_REQUIREMENTS, *requirements()]).encode()).hexdigest()[:12]
     house = cache_root() / f"wheelhouse-{key}"
     if (house / ".complete").exists():
@@ -105,7 +108,7 @@ def wheelhouse() -> Path:
     _log(f"filling the wheelhouse {house}")
     house.mkdir(parents=True, exist_ok=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    _run([*pip, "wheel", "--quiet", "--wheel-dir", str(house), str(ROOT)])
+    _run([*pip, "wheel", "--quiet", "--wheel-dir", str(house), f"{ROOT}[reference]"])
     _run([*pip, "download", "--quiet", "--only-binary=:all:", "--dest", str(house), *BUILD_REQUIREMENTS])
     for own in house.glob("responses_gateway_conformance-*.whl"):
         own.unlink()  # the project itself is built from the checkout in the image
