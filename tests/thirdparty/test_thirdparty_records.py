@@ -1,0 +1,30 @@
+"""The record comparison of `nox -s thirdparty` (thirdparty/run.py), without installing anything."""
+
+from __future__ import annotations
+
+from thirdparty.run import GATEWAYS, Launch, differences, merge_runs
+
+
+def test_a_changed_verdict_is_a_difference() -> None:
+    assert differences({"a": "PASS", "b": "FAIL"}, {"a": "PASS", "b": "PASS"}) == {"b": ("FAIL", "PASS")}
+
+
+def test_a_new_or_vanished_case_is_a_difference() -> None:
+    assert differences({"a": "PASS"}, {"b": "PASS"}) == {"a": ("PASS", None), "b": (None, "PASS")}
+
+
+def test_an_unstable_case_accepts_each_recorded_verdict() -> None:
+    record = merge_runs({"a": "PASS", "b": "ERROR"}, {"a": "PASS", "b": "PASS"})
+    assert record == {"a": "PASS", "b": ["ERROR", "PASS"]}
+    assert differences(record, {"a": "PASS", "b": "ERROR"}) == {}
+    assert differences(record, {"a": "PASS", "b": "FAIL"}) == {"b": (["ERROR", "PASS"], "FAIL")}
+
+
+def test_every_gateway_is_pinned_and_pointed_at_the_given_backend(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    backend = "http://127.0.0.1:9"
+    for gateway in GATEWAYS.values():
+        assert "==" in gateway.requirement
+        launch: Launch = gateway.launch(tmp_path, 1234, backend)
+        settings = " ".join(launch.argv) + " " + " ".join(launch.env.values())
+        assert backend in settings
+        assert "https://" not in settings
