@@ -196,8 +196,12 @@ def test_a_second_envoy_cannot_share_a_listener_port(backend_url: str) -> None:
                              backend_port=port)) as first:
         taken = render(listen_port=first.listen_port, admin_port=0, http_port=port, extproc_port=1,
                        backend_port=port)
-        with pytest.raises(launcher.EnvoyError, match=r"(?i)address already in use"):
-            EnvoyProcess(taken, ready_timeout=15).start()
+        second = EnvoyProcess(taken, ready_timeout=15)
+        try:
+            with pytest.raises(launcher.EnvoyError, match=r"(?i)address already in use"):
+                second.start()
+        finally:
+            second.stop()  # an Envoy that did start (the failure) is not left running
 
 
 def test_envoy_log_goes_where_it_is_asked(backend_url: str, tmp_path: Path) -> None:
