@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the bearer token (prefer --api-key-env: a command line is visible to other users)",
     )
     rp.add_argument(
+        "--second-api-key-env",
+        metavar="VAR",
+        help="environment variable holding a key of another tenant than the run's key: the "
+        "tenants.* cases check that neither sees the other's objects (UNIMPLEMENTED without it)",
+    )
+    rp.add_argument(
         "--api-key-env",
         metavar="VAR",
         help="environment variable holding the bearer token; without --api-key or --api-key-env the "
@@ -234,6 +240,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             return 2
     elif not api_key and os.environ.get("OPENAI_API_KEY"):
         api_key, api_key_env = os.environ["OPENAI_API_KEY"], "OPENAI_API_KEY"
+    second_api_key = None
+    if args.second_api_key_env:
+        second_api_key = os.environ.get(args.second_api_key_env)
+        if not second_api_key:
+            console.print(f"[red]environment variable {escape(args.second_api_key_env)} is not set[/]")
+            return 2
     try:
         waivers = _load_option(console, "--waivers", args.waivers, load_waivers) if args.waivers else {}
         validator = _load_option(console, "--openapi", args.openapi, _schema) if args.openapi else None
@@ -275,6 +287,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             api_key=api_key,
             api_key_env=api_key_env,
             api_key_explicit=bool(args.api_key or args.api_key_env),
+            second_api_key=second_api_key,
             timeout=args.timeout,
             extproc=extproc,
             target_name=name,

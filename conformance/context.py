@@ -217,6 +217,8 @@ class RunConfig:
     # Whether the key was given for this target (--api-key / --api-key-env) rather than picked
     # from OPENAI_API_KEY; only then do the auth cases assume the target needs it.
     api_key_explicit: bool = True
+    # A key of a second tenant (--second-api-key-env): the tenant-isolation cases act as both.
+    second_api_key: str | None = None
 
 
 def retry_delay(headers: httpx.Headers, attempt: int, cap: float) -> float:

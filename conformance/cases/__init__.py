@@ -18,6 +18,7 @@ from conformance.cases import (
     files,
     prompts,
     state,
+    tenants,
     tool_flows,
     vector_stores,
 )
@@ -61,6 +62,7 @@ MODULES: tuple[ModuleType, ...] = (
     tool_flows,
     extproc,
     auth,
+    tenants,
 )
 
 

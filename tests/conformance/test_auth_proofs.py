@@ -1,4 +1,4 @@
-"""The `auth.api-key.*` cases proven on the `auth` rig (the `proof.auth.*` faults of
+"""The `auth.api-key.*` and `tenants.*` cases proven on the `auth` rig (the `proof.auth.*` faults of
 fixtures/mutants/proofs.py): each PASSes on a reference run with `--api-keys`, the harness given
 its key, and FAILs (NON_STRICT for a SHOULD case) with the fault on. Without a key they are UNIMPLEMENTED."""
 
@@ -15,7 +15,7 @@ from conformance.profiles import PROFILES
 from conformance.runner import run_cases
 from conformance.targets import RunningTarget, builtin_target
 from fixtures.mutants.catalog import get_mutant
-from fixtures.mutants.faults.auth import KEY, KEY_FILE
+from fixtures.mutants.faults.auth import KEY, KEY_FILE, SECOND_KEY
 from fixtures.mutants.proofs import PROOFS
 from fixtures.mutants.proxy import ThreadedProxy
 
@@ -45,11 +45,12 @@ def proxy(keyed_proxy: ThreadedProxy) -> Iterator[ThreadedProxy]:
 
 def _config(proxy: ThreadedProxy, *, key: str | None = KEY) -> RunConfig:
     return RunConfig(base_url=proxy.url, profile=PROFILES["openai"], model="scripted", timeout=30,
-                     api_key=key, api_key_env="MUTANTS_API_KEY" if key else None)
+                     api_key=key, api_key_env="MUTANTS_API_KEY" if key else None,
+                     second_api_key=SECOND_KEY if key else None)
 
 
 def test_every_auth_case_has_a_proof() -> None:
-    own = {c.id for c in REGISTRY.all() if c.id.startswith("auth.api-key.")}
+    own = {c.id for c in REGISTRY.all() if c.id.startswith(("auth.api-key.", "tenants."))}
     assert own == {c for c, _ in PAIRS}
 
 
