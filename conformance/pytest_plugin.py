@@ -54,6 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gateway-api-key-env", default=None, metavar="VAR",
                     help="environment variable holding the bearer token (default: $OPENAI_API_KEY)")
     group.addoption("--gateway-api-key", default=None, metavar="KEY", help="the bearer token")
+    group.addoption("--gateway-second-api-key-env", default=None, metavar="VAR",
+                    help="environment variable holding a key of a second tenant (tenants.* cases)")
     group.addoption("--gateway-extproc", default=None, metavar="HOST:PORT",
                     help="an Envoy ext_proc gRPC server to drive as Envoy")
     group.addoption("--gateway-waivers", default=None, metavar="FILE",
@@ -91,6 +93,10 @@ def _run_config(config: pytest.Config) -> RunConfig:
         raise pytest.UsageError(f"--gateway-api-key-env: environment variable {api_key_env} is not set")
     if not explicit and os.environ.get("OPENAI_API_KEY"):
         api_key, api_key_env = os.environ["OPENAI_API_KEY"], "OPENAI_API_KEY"
+    second_env = opt("--gateway-second-api-key-env")
+    second_api_key = os.environ.get(second_env) if second_env else None
+    if second_env and not second_api_key:
+        raise pytest.UsageError(f"--gateway-second-api-key-env: environment variable {second_env} is not set")
     validator = None
     if opt("--gateway-openapi"):
         from conformance.schema import SchemaValidator
@@ -110,6 +116,7 @@ def _run_config(config: pytest.Config) -> RunConfig:
         api_key=api_key,
         api_key_env=api_key_env,
         api_key_explicit=explicit,
+        second_api_key=second_api_key,
         timeout=opt("--gateway-timeout"),
         extproc=opt("--gateway-extproc"),
         target_name="pytest",
