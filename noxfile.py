@@ -217,7 +217,9 @@ def bench(session: nox.Session) -> None:
     fails on a missed target). One table, side by side: backend direct, Envoy pass-through,
     reference direct HTTP, reference via Envoy + ext_proc; see benchmarks/gateway.py.
     Extra arguments go to the script, e.g. `nox -s bench -- --json bench.json`."""
-    _install(session)
+    if shutil.which("wrk") is None:
+        session.error("the bench needs wrk (a C load generator): apt-get install -y wrk")
+    _install(session, "test,bench")
     session.run("python", "benchmarks/gateway.py", *session.posargs)
 
 

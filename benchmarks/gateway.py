@@ -589,6 +589,9 @@ def report(rows: list[Row], memory: Memory, args: argparse.Namespace, elapsed: f
 # --------------------------------------------------------------------------- profiling
 
 
+_LINE_RE = re.compile(r":\d+\)$")
+
+
 def _top_functions(collapsed: str, limit: int = 30) -> str:
     """Own-time and inclusive-time tables from py-spy's collapsed stacks ("a;b;c COUNT")."""
     own: dict[str, int] = {}
@@ -600,7 +603,8 @@ def _top_functions(collapsed: str, limit: int = 30) -> str:
             continue
         count = int(count_text)
         total += count
-        frames = stack.split(";")
+        # "fn (path/file.py:LINE)" -> "fn (path/file.py)": a function's lines add up.
+        frames = [_LINE_RE.sub(")", frame) for frame in stack.split(";")]
         own[frames[-1]] = own.get(frames[-1], 0) + count
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + count

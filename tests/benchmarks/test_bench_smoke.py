@@ -121,13 +121,15 @@ def test_direct_http_is_judged_against_pass_through() -> None:
 
 
 def test_top_functions_count_own_and_inclusive_samples() -> None:
-    collapsed = "main;handle;json.dumps 6\nmain;handle;validate 3\nmain;idle 1\n"
+    collapsed = ("main (a.py:1);handle (a.py:5);json.dumps (j.py:9) 4\n"
+                 "main (a.py:1);handle (a.py:5);json.dumps (j.py:12) 2\n"
+                 "main (a.py:1);handle (a.py:6);validate (v.py:3) 3\nmain (a.py:1);idle (a.py:8) 1\n")
     text = bench._top_functions(collapsed)
     assert text.startswith("10 samples")
     own, inclusive = text.split("inclusive time:")
-    assert own.splitlines()[3].split() == ["60.0%", "json.dumps"]
-    assert inclusive.splitlines()[1].split() == ["100.0%", "main"]
-    assert inclusive.splitlines()[2].split() == ["90.0%", "handle"]
+    assert own.splitlines()[3].split() == ["60.0%", "json.dumps", "(j.py)"]  # its two lines add up
+    assert inclusive.splitlines()[1].split() == ["100.0%", "main", "(a.py)"]
+    assert inclusive.splitlines()[2].split() == ["90.0%", "handle", "(a.py)"]
 
 
 @pytest.mark.envoy
