@@ -91,7 +91,6 @@ when at least 16 long).
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import time
@@ -103,7 +102,7 @@ from reference.backend import Backend
 from reference.core import errors, ids, pagination, responses, translate
 from reference.core.errors import APIError
 from reference.core.models import CreateResponseRequest
-from reference.core.serialization import dump
+from reference.core.serialization import copy_json, dump
 from reference.core.sse import TERMINAL_EVENTS
 from reference.core.streaming import StreamTranslator
 from reference.mcp_client import mangle_tool_name
@@ -403,7 +402,7 @@ class Engine:
 
     def complete(self, prepared: Prepared, chat_json: dict[str, Any]) -> dict[str, Any]:
         """Translate a backend chat completion into the finished response object."""
-        return translate.apply_chat_completion(copy.deepcopy(prepared.response), chat_json)
+        return translate.apply_chat_completion(copy_json(prepared.response), chat_json)
 
     async def finalize(self, prepared: Prepared, response: dict[str, Any]) -> str:
         """Persist `response` (unless `store: false`) and return its JSON text.
@@ -490,7 +489,7 @@ class Engine:
             yield queued
 
     async def _stream_events(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
-        translator = StreamTranslator(copy.deepcopy(prepared.response))
+        translator = StreamTranslator(copy_json(prepared.response))
         if prepared.background:
             # Stored from the start so GET shows it in progress (background implies store).
             await self._save(prepared, translator.response, dump(translator.response), with_items=True)
@@ -523,7 +522,7 @@ class Engine:
     # --- background ----------------------------------------------------------------------------
 
     async def _start_background(self, prepared: Prepared) -> str:
-        queued = copy.deepcopy(prepared.response)
+        queued = copy_json(prepared.response)
         queued["status"] = "queued"
         text = dump(queued)
         await self._save(prepared, queued, text, with_items=True)
@@ -537,7 +536,7 @@ class Engine:
         task.add_done_callback(lambda _t: self._tasks.pop(response_id, None))
 
     async def _run_background(self, prepared: Prepared) -> None:
-        running = copy.deepcopy(prepared.response)
+        running = copy_json(prepared.response)
         running["status"] = "in_progress"
         await self._save(prepared, running, dump(running), with_items=False)
         try:
@@ -656,7 +655,7 @@ class Engine:
 
 def failed_response(response: dict[str, Any], err: APIError) -> dict[str, Any]:
     """`response` marked failed with `err` in the Response object's `error` shape."""
-    failed = copy.deepcopy(response)
+    failed = copy_json(response)
     failed["status"] = "failed"
     # Same shape as the streaming `response.failed` (core.streaming.StreamTranslator.fail).
     failed["error"] = errors.response_error(err)

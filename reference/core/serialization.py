@@ -19,3 +19,14 @@ def dump(obj: Any) -> str:
 def dump_bytes(obj: Any) -> bytes:
     """`dump(obj)` encoded as UTF-8: a request or response body."""
     return dump(obj).encode()
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists and immutable scalars), equal to
+    `copy.deepcopy(value)` and several times cheaper: no memo, no per-type dispatch. The engine
+    copies a response skeleton once per request."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    return value
