@@ -37,7 +37,18 @@ def tests(session: nox.Session) -> None:
     """Unit, property, integration and harness self-tests (the fuzz plumbing's tests need schemathesis)."""
     _install(session, "test,fuzz,docker,postgres")
     profile = "ci" if os.environ.get("CI") else "dev"
-    session.run("python", "-m", "pytest", f"--hypothesis-profile={profile}", *session.posargs)
+    # The replica tests have their own session (`nox -s replicas`): they take about 45 s.
+    session.run("python", "-m", "pytest", f"--hypothesis-profile={profile}", "-m", "not replicas",
+                *session.posargs)
+
+
+@nox.session
+def replicas(session: nox.Session) -> None:
+    """`up --replicas 2` on a throwaway PostgreSQL: cross-replica reads, and one replica killed
+    during 300 concurrent creates loses no acknowledged response (tests/reference/test_replicas.py)."""
+    _install(session, "test,postgres")
+    session.run("python", "-m", "pytest", "-m", "replicas", "tests/reference/test_replicas.py",
+                *session.posargs)
 
 
 @nox.session

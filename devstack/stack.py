@@ -15,7 +15,12 @@ and supervises it until Ctrl-C / SIGTERM, then stops everything it started, by P
     backend: URL
     store: PATH (or "temporary ...")
     logs: DIR                      (with --log-dir only)
+    replica 2: http http://127.0.0.1:PORT, extproc 127.0.0.1:PORT      (with --replicas 2)
     try: curl ...
+
+`--replicas N` (`StackConfig.replicas`) starts N gateway processes on one PostgreSQL database
+(`--db postgresql://...`) and one shared files directory, all behind the one Envoy, which checks
+their health and takes a dead one out of rotation (`gateway_envoy.launcher.render`).
 
 Every part is a child process (`childproc.ChildProcess`; the gateway is `python -m reference.cli
 serve`), so tests can kill one part (the ext_proc server, the backend) to check the error paths.
@@ -112,9 +117,17 @@ class StackConfig:
     """Where prefixed child lines go without `log_dir`; None: the current `sys.stderr`."""
     kept_lines: int = KEPT_LINES
     """How many of each child's last output lines are kept in memory (for error messages)."""
+    replicas: int = 1
+    """Gateway processes behind Envoy; more than one needs a shared database (postgresql://)."""
     max_restarts: int = 3
     restart_window: float = 60.0
     """A gateway that exits is restarted at most `max_restarts` times within this many seconds."""
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        if self.replicas > 1 and not (self.db or "").startswith(("postgresql://", "postgres://")):
+            raise ValueError("--replicas above 1 needs a shared database: --db postgresql://...")
 
 
 class PortInUse(OSError):
@@ -244,6 +257,12 @@ class Stack:
         self.backend: SubprocessHandle | None = None
         self.backend_url = self.config.backend_url or ""
         self.gateway: ChildProcess | None = None
+        """The first replica."""
+        self.more_gateways: list[ChildProcess] = []
+        """Replicas 2..N (`--replicas`)."""
+        self.more_addresses: list[tuple[int, int]] = []
+        """(HTTP port, ext_proc port) of replicas 2..N on 127.0.0.1."""
+        self._shared_args: list[str] = []
         self.envoy: EnvoyProcess | None = None
         self.http_url = ""
         self.extproc_host = "127.0.0.1"
@@ -278,6 +297,8 @@ class Stack:
             f"backend: {self.backend_url}",
             f"store: {store}",
             *([f"logs: {self.logs.log_dir}"] if self.logs.log_dir is not None else []),
+            *(f"replica {n}: http http://127.0.0.1:{http}, extproc {self.extproc_host}:{extproc}"
+              for n, (http, extproc) in enumerate(self.more_addresses, 2)),
             f"try: curl -s {self.envoy_url}/v1/responses -H 'content-type: application/json' "
             f'-d \'{{"model": "{self.served_model()}", "input": "Say hello"}}\'',
         ]
@@ -343,6 +364,7 @@ class Stack:
             "--log-level", cfg.gateway_log_level,
             "--profile", cfg.profile,
             *cfg.extra_gateway_args,
+            *self._shared_args,
         ]
         if cfg.backend_api_key_env:
             cmd += ["--backend-api-key-env", cfg.backend_api_key_env]
@@ -357,9 +379,28 @@ class Stack:
             # A file is printed with its full path (the banner's `store:` line); a database URL
             # (`postgresql://...`) is passed on as given.
             self.db_path = cfg.db if "://" in cfg.db else os.path.abspath(cfg.db)
+        if cfg.replicas > 1:
+            # Uploaded file bytes live on local disk: every replica must see the same ones.
+            if self._tmp is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="responses-gateway-up-")
+            self._shared_args = ["--files-dir", os.path.join(self._tmp.name, "files")]
         # The issue text reserves `--extproc-port 0` for "disabled", so a free port is picked
         # here rather than asked of the gateway.
         self._run_gateway(cfg.http_port, cfg.extproc_port or _free_port())
+        for _ in range(cfg.replicas - 1):
+            self.more_gateways.append(self._run_replica(len(self.more_gateways), 0, _free_port()))
+
+    def _run_replica(self, index: int, http_port: int, extproc_port: int) -> ChildProcess:
+        """Start replica `index + 2` (HTTP port 0: a free one); record its ports."""
+        child = self._spawn(f"gateway-{index + 2}", self._gateway_command(http_port, extproc_port))
+        found = child.wait_for_all({"extproc": _EXTPROC_RE, "http": _HTTP_RE},
+                                   timeout=self.config.startup_timeout)
+        ports = (urlsplit(found["http"].group(1)).port or 80, int(found["extproc"].group(2)))
+        if index < len(self.more_addresses):
+            self.more_addresses[index] = ports
+        else:
+            self.more_addresses.append(ports)
+        return child
 
     def _run_gateway(self, http_port: int, extproc_port: int) -> None:
         self.gateway = self._spawn("gateway", self._gateway_command(http_port, extproc_port))
@@ -400,6 +441,7 @@ class Stack:
             request_mode=cfg.request_mode,
             request_buffer_limit=cfg.max_body_bytes,
             backend_timeout_s=cfg.backend_timeout,
+            more_replicas=self.more_addresses,
         )
         self.envoy = self.envoy_process(config)
         self.envoy.start()
@@ -412,6 +454,17 @@ class Stack:
         envoy = self.envoy.child if self.envoy is not None else None
         if envoy is not None and (code := envoy.poll()) is not None:
             return f"envoy exited with code {code}"
+        for index, replica in enumerate(self.more_gateways):
+            if (code := replica.poll()) is not None:
+                # Envoy keeps the dead one out of rotation meanwhile; it comes back on its ports.
+                now = time.monotonic() if now is None else now
+                if not self.restarts.take(now):
+                    return f"gateway replica {index + 2} exited with code {code}: giving up"
+                self.say(f"gateway replica {index + 2} exited with code {code}; restarting it")
+                try:
+                    self.more_gateways[index] = self._run_replica(index, *self.more_addresses[index])
+                except ChildFailed as exc:
+                    return f"gateway replica {index + 2} could not be restarted: {exc}"
         if self.gateway is None or (code := self.gateway.poll()) is None:
             return None
         now = time.monotonic() if now is None else now
@@ -432,12 +485,16 @@ class Stack:
         """The PIDs of the running children, by name."""
         children = {"backend": self.backend.child if self.backend else None, "gateway": self.gateway,
                     "envoy": self.envoy.child if self.envoy else None}
+        children.update({f"gateway-{n}": child for n, child in enumerate(self.more_gateways, 2)})
         return {name: child.pid for name, child in children.items() if child is not None}
 
     def stop(self) -> None:
         """Stop what was started, in reverse order, each by PID."""
         if self.envoy is not None:
             self.envoy.stop()
+        for replica in reversed(self.more_gateways):
+            replica.stop()
+        self.more_gateways.clear()
         if self.gateway is not None:
             self.gateway.stop()
         if self.backend is not None:
@@ -565,6 +622,9 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-keys", metavar="FILE", default=None,
         help="'KEY TENANT' lines: every route but /health needs a key, objects are per tenant "
         "(passed to `serve`)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="gateway processes behind the one Envoy (default 1; more need --db "
+                        "postgresql://...)")
 
 
 def up_command(args: argparse.Namespace) -> int:
@@ -574,8 +634,8 @@ def up_command(args: argparse.Namespace) -> int:
         # Refused before anything starts: the rendered config could not stream.
         print(f"responses-gateway up: error: {refusal}", file=sys.stderr, flush=True)
         return 2
-    return run_up(
-        StackConfig(
+    try:
+        config = StackConfig(
             backend_url=args.backend_url,
             envoy_port=args.envoy_port,
             admin_port=args.admin_port,
@@ -592,6 +652,7 @@ def up_command(args: argparse.Namespace) -> int:
             gateway_log_level=args.log_level,
             max_restarts=args.max_restarts,
             log_dir=args.log_dir,
+            replicas=args.replicas,
             extra_gateway_args=[arg for url in args.mcp_allow_url for arg in ("--mcp-allow-url", url)]
             + (["--api-keys", args.api_keys] if args.api_keys else [])
             + ["--log-format", getattr(args, "log_format", "text")]
@@ -600,7 +661,10 @@ def up_command(args: argparse.Namespace) -> int:
                if getattr(args, name, None) is not None
                for arg in ("--" + name.replace("_", "-"), str(getattr(args, name)))],
         )
-    )
+    except ValueError as exc:
+        print(f"responses-gateway up: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return run_up(config)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -216,8 +216,15 @@ def render(
     egress_port: int | None = None,
     egress_address: str = "127.0.0.1",
     request_mode: RequestMode = "buffered",
+    more_replicas: Sequence[tuple[int, int]] = (),
 ) -> str:
     """Return the Envoy YAML for one gateway stack.
+
+    `more_replicas` are the (HTTP port, ext_proc port) pairs of further gateway replicas on
+    `http_host` / `extproc_host`. With any, both gateway clusters get active health checks
+    (`GET /health`, gRPC health) and outlier detection on connection failures only (a replica's
+    own 5xx answers, a backend error passed on, never eject it), and the HTTP route retries a
+    request whose connection failed before it was sent: a dead replica leaves the rotation.
 
     Response bodies are BUFFERED (a JSON answer is rewritten whole, with the right status and
     content-length); for SSE answers the servicer switches to STREAMED (mode="streamed") or
@@ -255,6 +262,7 @@ def render(
         ("http_port", http_port),
         ("extproc_port", extproc_port),
         ("backend_port", backend_port),
+        *((f"replica {n} ports", min(pair)) for n, pair in enumerate(more_replicas, 2)),
     ):
         if port == 0:
             raise ValueError(f"{name} must be a real port (only listen/admin ports may be 0)")
@@ -332,11 +340,52 @@ def render(
         # Envoy accepts FULL_DUPLEX_STREAMED only together with trailers SEND.
         "response_stream_trailer_mode": "SEND" if full_duplex else "DEFAULT",
         "local_reply_mappers": _local_reply_mappers(request_buffer_limit, backend_timeout_s).rstrip("\n"),
+        "http_lb_endpoints": _lb_endpoints(http_host, [http_port, *(h for h, _ in more_replicas)]),
+        "extproc_lb_endpoints": _lb_endpoints(extproc_host, [extproc_port, *(x for _, x in more_replicas)]),
+        "http_resilience": _resilience("http_health_check: {path: /health}") if more_replicas else "",
+        "extproc_resilience": _resilience("grpc_health_check: {}") if more_replicas else "",
+        "http_retry_policy": _CONNECT_RETRY if more_replicas else "",
     }
     # Without ext_proc the listener is a plain proxy: no filter (its per-route config left on the
     # catch-all route is harmless: Envoy only hands per-filter config to filters in the chain).
     values["extproc_filter"] = _fill(EXTPROC_FILTER_TEMPLATE, values) if extproc else ""
     return _fill(GATEWAY_TEMPLATE, values)
+
+
+def _lb_endpoints(host: str, ports: Sequence[int]) -> str:
+    return "\n".join(
+        "        - endpoint:\n"
+        "            address:\n"
+        f"              socket_address: {{address: {host}, port_value: {port}}}" for port in ports)
+
+
+def _resilience(health_check: str) -> str:
+    """Health checks and outlier detection for a cluster of gateway replicas."""
+    return (
+        "\n    health_checks:\n"
+        "    - {timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1,\n"
+        f"       no_traffic_interval: 1s, {health_check}}}\n"
+        "    outlier_detection:\n"
+        # Only connection failures and resets count: a replica answering 5xx for a failed
+        # backend is alive and right.
+        "      split_external_local_origin_errors: true\n"
+        "      consecutive_local_origin_failure: 1\n"
+        "      enforcing_consecutive_local_origin_failure: 100\n"
+        "      enforcing_consecutive_5xx: 0\n"
+        "      enforcing_consecutive_gateway_failure: 0\n"
+        "      interval: 1s\n"
+        "      base_ejection_time: 5s\n"
+        "      max_ejection_percent: 100"
+    )
+
+
+# A request whose connection to a replica failed was never received: sending it to another
+# replica cannot run it twice.
+_CONNECT_RETRY = (
+    "\n                  retry_policy:\n"
+    "                    retry_on: connect-failure,refused-stream,reset-before-request\n"
+    "                    num_retries: 2"
+)
 
 
 def _fill(template: Path, values: dict[str, object]) -> str:
