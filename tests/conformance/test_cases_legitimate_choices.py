@@ -129,3 +129,28 @@ async def test_fractional_timestamps_fail_the_type_case_only(
         "responses.output.created-at-recent": Verdict.PASS,
         "responses.output.completed-at-after-created": Verdict.PASS,
     }
+
+
+def _stream_failure_as_json(ex: Exchange, a: Answer) -> Answer | None:
+    """A gateway that waits for the backend's first byte and answers its failure as JSON."""
+    original = ex.original if isinstance(ex.original, dict) else {}
+    if original.get("stream") is True and "[[error:503]]" in str(original.get("input")):
+        error = {"message": "upstream failed", "type": "server_error", "param": None, "code": None}
+        return Answer.of_json(502, {"error": error})
+    return None
+
+
+async def test_a_failure_before_the_first_byte_may_be_a_json_error(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    ids = [
+        "responses.stream.scripted-error-event-shape",
+        "responses.stream.errors.backend-error-not-completed",
+    ]
+    verdicts = await _verdicts(proxy, _variant("stream-failure-json", _stream_failure_as_json), ids)
+    assert verdicts == {
+        # no stream, so no `error` event to judge (the reference ends a dropped stream with
+        # response.failed only): skipped, where a 200 stream was required before
+        "responses.stream.scripted-error-event-shape": Verdict.SKIPPED,
+        "responses.stream.errors.backend-error-not-completed": Verdict.PASS,
+    }
