@@ -6,7 +6,8 @@ file or directory arguments, only the conformance cases are collected (so the co
 from this repository's root without the dev extras its own tests need).
 
 Every option of ``responses-conformance run`` has a ``--gateway-*`` twin (ext_proc address,
-waivers, MCP server URL, API key; ``OPENAI_API_KEY`` when no key option is given). Items run
+waivers, MCP server URL, API key; ``OPENAI_API_KEY`` when no key option is given), and the
+same pre-flight runs first: a target that cannot be tested is one usage error. Items run
 in the CLI's order (area probes first, cases that make the backend fail last), and a failed
 probe BLOCKs the cases it gates, as in the CLI.
 
@@ -62,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="TOML [waivers] table of case id = reason (FAIL/ERROR reported as SKIPPED)")
     group.addoption("--gateway-mcp-server-url", default=None, metavar="URL",
                     help="an MCP server the gateway can reach, for the mcp tool cases")
+    group.addoption("--gateway-no-preflight", action="store_true", default=False,
+                    help="skip the pre-flight check (an unreachable or refusing target is one usage error)")
     group.addoption("--gateway-cases", action="append", default=[], metavar="GLOB")
     group.addoption("--gateway-exclude", action="append", default=[], metavar="GLOB")
     group.addoption("--gateway-timeout", type=float, default=30.0)
@@ -201,8 +204,17 @@ def pytest_collection_modifyitems(
     import conformance.cases  # noqa: F401  (registers the built-in cases)
 
     # built here so that a bad option is a usage error, not a failure of the first item
+    run_config = _run_config(config)
+    if not config.getoption("--gateway-no-preflight"):
+        # as in the CLI: a target that cannot be tested is one line, not an ERROR per case
+        from conformance.preflight import PreflightError, preflight
+
+        try:
+            asyncio.run(preflight(run_config))
+        except PreflightError as exc:
+            raise pytest.UsageError(f"pre-flight: {exc}") from exc
     config.stash[_STATE_KEY] = {
-        "config": _run_config(config),
+        "config": run_config,
         "state": RunState(),
         "stopped": [],  # (probe case, its result) for the probes that did not pass
     }

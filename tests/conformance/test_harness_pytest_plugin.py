@@ -125,8 +125,8 @@ def test_every_cli_option_has_a_plugin_twin(
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     run = sub.choices["run"]
     cli = {opt for action in run._actions for opt in action.option_strings if opt.startswith("--")}
-    own = {"--help", "--target", "--report-dir", "--junit", "--json", "--html", "--markdown", "--quiet",
-           "--no-preflight"}  # reports and built-in targets are pytest's and the CLI's own business
+    # reports and built-in targets are pytest's and the CLI's own business
+    own = {"--help", "--target", "--report-dir", "--junit", "--json", "--html", "--markdown", "--quiet"}
     twins = {"--base-url": "--gateway-url"}
     help_text = pytester.runpytest_inprocess("--help").stdout.str()
     missing = [o for o in sorted(cli - own) if twins.get(o, "--gateway-" + o[2:]) not in help_text]
@@ -147,3 +147,15 @@ def test_every_cli_option_has_a_plugin_twin(
     )
     result.assert_outcomes(passed=1)
     assert "Bearer sk-plugin" in seen
+
+
+def test_an_unreachable_gateway_is_one_usage_error(pytester: pytest.Pytester) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--gateway-url", f"http://127.0.0.1:{port}/v1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pre-flight: cannot reach" in result.stderr.str()
