@@ -12,28 +12,25 @@ It then measures side by side, for each path, non-streaming and streaming:
 - reference Envoy+ext_proc  POST /v1/responses through Envoy and the ext_proc servicer
 
 and for each: p50/p99 latency of sequential requests (one keep-alive connection), requests/s
-with N concurrent connections (httpx AsyncClient, bounded by a request count and a time), and
-for streams the time to the first body byte and the spacing of text deltas when the backend is
-told to pause `--slow-ms` between chunks (`[[slow:MS]]`). The table ends with PASS/MISS per
-target for the ext_proc path (measured against Envoy pass-through); a MISS never fails the run.
+and latency under load with wrk (a C load generator: `apt-get install -y wrk`, or WRK=path;
+`benchmarks/wrk/post.lua` posts the body and prints wrk's figures as JSON), and for streams the
+time to the first body byte and the spacing of text deltas when the backend is told to pause
+`--slow-ms` between chunks (`[[slow:MS]]`). The table ends with PASS/MISS per target (measured
+against Envoy pass-through); a MISS never fails the run.
 
-    python benchmarks/gateway.py                      # the default budget (~1 minute)
-    python benchmarks/gateway.py --requests 5 --total 16 --duration 2 --stream-requests 1
+    python benchmarks/gateway.py                      # the default budget (~3 minutes)
+    python benchmarks/gateway.py --requests 5 --rounds 1 --duration 1 --wrk-warmup 0
+    python benchmarks/gateway.py --only ext_proc --mode json   # A/B runs of one path
     python benchmarks/gateway.py --json out.json      # also write the raw numbers
-    python benchmarks/gateway.py --profile-extproc    # cProfile the ext_proc servicer instead
+    python benchmarks/gateway.py --profile DIR        # py-spy flame graphs of the gateway instead
 
-`--profile-extproc` runs the ext_proc servicer alone in a child process under cProfile (json
-and streaming load through Envoy) and prints the top functions by own and cumulative time.
-grpc.aio's Cython core shows up only as `{method 'run' of '_contextvars.Context' objects}`.
-
-The numbers are for comparing paths on one machine in one run, not absolute figures: the client,
+The numbers are for comparing paths on one machine in one run, not absolute figures: wrk,
 Envoy, the backend and the gateway all share the machine's cores. So the paths take turns
-(request by request for latency, in short bursts for throughput) and a busy neighbour slows
-them alike; and the table also gives each server process's CPU milliseconds per request (Linux
-/proc), the steadier figure. The req/s column is bounded by this one-process httpx load
-generator whenever "backend direct" is not clearly the fastest row; the "capacity by server CPU"
-line is the throughput target judged on CPU instead (what the ratio becomes once the servers
-are the bottleneck).
+(request by request for latency, in rounds for throughput) and a busy neighbour slows them
+alike; the table also gives each server process's CPU milliseconds per request (utime + stime
+deltas of /proc/PID/stat over each round), the steadier figure, and wrk's own CPU per request
+and share of a core, which shows the load generator is not the bottleneck. The "capacity by
+server CPU" line is the throughput target judged on CPU instead.
 """
 
 from __future__ import annotations
@@ -532,7 +529,10 @@ def bench_stack() -> Iterator[tuple[Any, EnvoyProcess, dict[str, int], list[tupl
     """The stack, the pass-through Envoy, the PIDs to watch and the four (label, URL, kind)."""
     from devstack.stack import Stack, StackConfig
 
-    with Stack(StackConfig()) as stack, passthrough_envoy(stack.backend_url) as plain:
+    # The children's logs (the gateway's access log among them, on by default and measured as
+    # such) go to files, not through this process to the terminal.
+    with tempfile.TemporaryDirectory() as logs, Stack(StackConfig(log_dir=logs)) as stack, \
+            passthrough_envoy(stack.backend_url) as plain:
         chat = "/v1/chat/completions"
         assert stack.gateway is not None
         watch = {"backend": stack.backend.process.pid, "gateway": stack.gateway.pid,
