@@ -109,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the pre-flight check (one POST /responses that must not answer 401, 404 or 405)",
     )
-    rp.add_argument("--openapi", metavar="PATH", help="also validate objects against this OpenAPI document")
+    rp.add_argument("--openapi", metavar="PATH",
+                    help="validate objects against this OpenAPI document instead of the schemas the "
+                         "harness ships for the profile")
+    rp.add_argument("--no-openapi", action="store_true", help="no schema validation")
     rp.add_argument(
         "--mcp-server-url",
         metavar="URL",
@@ -248,7 +251,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             return 2
     try:
         waivers = _load_option(console, "--waivers", args.waivers, load_waivers) if args.waivers else {}
-        validator = _load_option(console, "--openapi", args.openapi, _schema) if args.openapi else None
+        if args.no_openapi:
+            validator = None
+        elif args.openapi:
+            validator = _load_option(console, "--openapi", args.openapi, _schema)
+        else:
+            from conformance.schema import SchemaValidator
+
+            validator = SchemaValidator.for_profile(args.profile)
     except _BadOption:
         return 2
 

@@ -69,7 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gateway-exclude", action="append", default=[], metavar="GLOB")
     group.addoption("--gateway-timeout", type=float, default=30.0)
     group.addoption("--gateway-strict", action="store_true", default=False)
-    group.addoption("--gateway-openapi", default=None, metavar="PATH")
+    group.addoption("--gateway-openapi", default=None, metavar="PATH",
+                    help="OpenAPI document to validate against (default: the schemas shipped for the "
+                         "profile; 'none': no schema validation)")
 
 
 def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
@@ -100,11 +102,15 @@ def _run_config(config: pytest.Config) -> RunConfig:
     second_api_key = os.environ.get(second_env) if second_env else None
     if second_env and not second_api_key:
         raise pytest.UsageError(f"--gateway-second-api-key-env: environment variable {second_env} is not set")
-    validator = None
-    if opt("--gateway-openapi"):
-        from conformance.schema import SchemaValidator
+    from conformance.schema import SchemaValidator
 
+    validator: SchemaValidator | None = None
+    if opt("--gateway-openapi") == "none":
+        validator = None
+    elif opt("--gateway-openapi"):
         validator = SchemaValidator(opt("--gateway-openapi"))
+    else:
+        validator = SchemaValidator.for_profile(opt("--gateway-profile"))
     waivers = {}
     if opt("--gateway-waivers"):
         try:

@@ -1,4 +1,8 @@
-"""``--openapi PATH``: validate objects against a named schema of an OpenAPI document.
+"""Validate objects against a named schema of an OpenAPI document.
+
+By default the document is the one the harness ships for the profile (``conformance/schemas/``:
+the published schemas, extracted by ``scripts/extract_schemas.py``, which records their source
+and commit); ``--openapi PATH`` takes any other document, e.g. a newer release.
 
 Published documents need a little help before a JSON-Schema validator can use them (see the
 pitfalls listed with the specs):
@@ -7,13 +11,17 @@ pitfalls listed with the specs):
   rewritten to ``anyOf: [<schema>, {type: null}]``;
 * ``format: unixtime`` is custom: it is checked as "an integer number of seconds";
 * ``x-stainless-const`` and other ``x-`` keys are annotations, ignored by the validator;
-* path keys containing ``?beta=true`` are not valid OpenAPI paths and are dropped.
+* path keys containing ``?beta=true`` are not valid OpenAPI paths and are dropped;
+* a property the document's own examples set to ``null`` although its schema does not allow it
+  (``NULL_IN_OWN_EXAMPLES``) accepts ``null``: a gateway that answers like the document's
+  examples made a legitimate choice.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,30 @@ def _fix_nullable(node: Any) -> Any:
     return node
 
 
+#: schema -> properties shown as ``null`` by the document's own examples. OpenAI's
+#: ResponseCreatedEvent and ResponseInProgressEvent examples carry a Response with
+#: ``"usage": null``, while Response.usage is a bare ``$ref: ResponseUsage``.
+NULL_IN_OWN_EXAMPLES: dict[str, tuple[str, ...]] = {"Response": ("usage",)}
+
+
+def _allow_null_as_examples_do(schemas: dict[str, Any]) -> dict[str, Any]:
+    schemas = dict(schemas)
+    for name, props in NULL_IN_OWN_EXAMPLES.items():
+        if name not in schemas:
+            continue
+        schema = dict(schemas[name])
+        parts = [schema] + [p for p in schema.get("allOf", []) if isinstance(p, dict)]
+        for part in parts:
+            properties = part.get("properties")
+            if not isinstance(properties, dict):
+                continue
+            for prop in props:
+                if prop in properties:
+                    properties[prop] = {"anyOf": [properties[prop], {"type": "null"}]}
+        schemas[name] = schema
+    return schemas
+
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on the 3 MB OpenAI spec
 
 
@@ -52,7 +84,17 @@ def _load_cached(path: str, mtime: float) -> dict[str, Any]:
     doc = dict(doc)  # shallow: the nested parts we change are rebuilt, not mutated
     doc["paths"] = {k: v for k, v in (doc.get("paths") or {}).items() if "?" not in k}
     doc["components"] = _fix_nullable(doc["components"])
+    doc["components"]["schemas"] = _allow_null_as_examples_do(doc["components"].get("schemas", {}))
     return doc
+
+
+#: profile -> the schemas shipped for it (package data, see scripts/extract_schemas.py)
+PACKAGED = {"openai": "openai.json", "openresponses": "openresponses.json"}
+
+
+def packaged_document(profile: str) -> Path:
+    """The path of the schemas shipped for ``profile``."""
+    return Path(str(resources.files("conformance") / "schemas" / PACKAGED[profile]))
 
 
 def load_document(path: str | Path) -> dict[str, Any]:
@@ -72,8 +114,13 @@ def _is_unixtime(value: object) -> bool:
 
 
 class SchemaValidator:
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+    @classmethod
+    def for_profile(cls, profile: str) -> SchemaValidator:
+        """The shipped schemas of the profile's published document."""
+        return cls(packaged_document(profile), label=f"the shipped {profile} schemas")
+
+    def __init__(self, path: str | Path, label: str | None = None) -> None:
+        self.path = label or str(path)
         self.document = load_document(path)
         resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
         self._registry: Registry = Registry().with_resource(_URI, resource)
@@ -92,6 +139,30 @@ class SchemaValidator:
                 schema, registry=self._registry, format_checker=_FORMATS
             )
         return self._cache[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.document["components"].get("schemas", {})
+
+    @functools.cached_property
+    def event_schemas(self) -> dict[str, str]:
+        """Stream event ``type`` -> the schema of that event in this document.
+
+        The OpenAI document lists its events in ``ResponseStreamEvent`` (an ``anyOf``); the Open
+        Responses document names them ``*StreamingEvent``. An event schema's ``type`` property
+        is a one-value ``enum`` or a ``const``.
+        """
+        schemas = self.document["components"].get("schemas", {})
+        union = schemas.get("ResponseStreamEvent", {})
+        names = [ref["$ref"].rsplit("/", 1)[-1] for ref in union.get("anyOf", union.get("oneOf", []))
+                 if isinstance(ref, dict) and "$ref" in ref]
+        names += [n for n in schemas if n.endswith("StreamingEvent") and n not in names]
+        out: dict[str, str] = {}
+        for name in names:
+            prop = (schemas.get(name, {}).get("properties") or {}).get("type") or {}
+            values = prop.get("enum") or ([prop["const"]] if "const" in prop else [])
+            for value in values:
+                out.setdefault(str(value), name)
+        return out
 
     def errors(self, obj: Any, name: str) -> list[str]:
         """Human-readable schema errors (empty when valid); a missing schema name is one error."""

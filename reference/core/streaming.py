@@ -301,10 +301,13 @@ class StreamTranslator:
         return out
 
     def fail(self, error: errors.APIError) -> list[dict[str, Any]]:
-        """The backend failed: emit `response.failed` (open items stay as they are). Called
-        before `start()`, it emits the start events first so the grammar stays whole."""
+        """The backend failed: close the open items as `incomplete` (the model stopped emitting
+        their tokens, so none is left `in_progress`), then emit `response.failed`. Called before
+        `start()`, it emits the start events first so the grammar stays whole."""
         out = [] if self._started else self.start()
         self._check()
+        for entry in list(self._open):
+            self._close_item(entry, "incomplete", out)
         self.response["status"] = "failed"
         # A code from OpenAI's closed `ResponseErrorCode` list; the detail is in the message.
         self.response["error"] = errors.response_error(error)

@@ -14,6 +14,7 @@ import conformance.cases  # noqa: F401  (registers the cases)
 from conformance.context import RunConfig
 from conformance.model import REGISTRY
 from conformance.profiles import PROFILES
+from conformance.schema import SchemaValidator
 from conformance.targets import RunningTarget
 from fixtures.mutants.catalog import get_mutant
 from fixtures.mutants.proofs import PROOFS
@@ -26,11 +27,14 @@ _RESPONSES = [
 ]
 AREAS = {"errors.backend", "errors.params", "errors.routes", "state.chain", "state.input-items"}
 AREAS |= {f"responses.{a}" for a in _RESPONSES}
+AREAS |= {"schemas.stream", "schemas.objects", "schemas.errors", "schemas.lists"}
 PAIRS = [(c, f) for c, faults in PROOFS.items() for f in faults if f.startswith("proof.mutproxy.")]
 
 
 def _config(proxy: ThreadedProxy) -> RunConfig:
-    return RunConfig(base_url=proxy.url, profile=PROFILES["openai"], model="scripted", timeout=30)
+    # the shipped schemas, as a harness run uses them by default
+    return RunConfig(base_url=proxy.url, profile=PROFILES["openai"], model="scripted", timeout=30,
+                     validator=SchemaValidator.for_profile("openai"))
 
 
 def test_every_case_of_these_modules_has_a_proof() -> None:

@@ -95,6 +95,17 @@ def test_must_failure_exits_1(gw: RunningFake, tmp_path: Path) -> None:
     }
 
 
+def test_objects_are_validated_against_the_shipped_schemas_unless_told_otherwise(
+    gw: RunningFake, tmp_path: Path
+) -> None:
+    gw.gateway.broken = {"missing-field"}
+    code, index = _run(gw, tmp_path / "a", "--cases", "responses.create.openapi-valid")
+    assert code == 1 and index["responses.create.openapi-valid"]["verdict"] == "FAIL"
+    assert "the shipped openai schemas" in index["responses.create.openapi-valid"]["message"]
+    code, index = _run(gw, tmp_path / "b", "--cases", "responses.create.openapi-valid", "--no-openapi")
+    assert code == 0 and index["responses.create.openapi-valid"]["verdict"] == "SKIPPED"
+
+
 def test_should_failure_only_fails_with_strict(gw: RunningFake, tmp_path: Path) -> None:
     gw.gateway.broken = {"id-prefix"}
     code, index = _run(gw, tmp_path / "a", "--cases", "responses.create.id-*")

@@ -300,10 +300,16 @@ def test_fail_mid_stream() -> None:
     translator = _translator()
     events = translator.start() + translator.feed(_delta(content="partial"))
     failed = translator.fail(errors.backend_bad_response("the stream broke off"))
-    assert [e["type"] for e in failed] == ["response.failed"]
+    # the open message is closed as incomplete before the terminal event: nothing stays in_progress
+    assert [e["type"] for e in failed] == [
+        "response.output_text.done", "response.content_part.done",
+        "response.output_item.done", "response.failed",
+    ]
+    assert failed[2]["item"]["status"] == "incomplete"
     events += failed
     final = check_grammar(events)
     assert final["status"] == "failed"
+    assert [item["status"] for item in final["output"]] == ["incomplete"]
     # OpenAI's ResponseErrorCode is a closed list: the gateway's own code stays out of it.
     assert final["error"] == {
         "code": "server_error",
