@@ -70,8 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gateway-timeout", type=float, default=30.0)
     group.addoption("--gateway-strict", action="store_true", default=False)
     group.addoption("--gateway-openapi", default=None, metavar="PATH",
-                    help="OpenAPI document to validate against (default: the schemas shipped for the "
-                         "profile; 'none': no schema validation)")
+                    help="OpenAPI document to validate against (default: the shipped schemas)")
+    group.addoption("--gateway-no-openapi", action="store_true", default=False, help="no schema validation")
 
 
 def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
@@ -105,7 +105,7 @@ def _run_config(config: pytest.Config) -> RunConfig:
     from conformance.schema import SchemaValidator
 
     validator: SchemaValidator | None = None
-    if opt("--gateway-openapi") == "none":
+    if opt("--gateway-no-openapi"):
         validator = None
     elif opt("--gateway-openapi"):
         validator = SchemaValidator(opt("--gateway-openapi"))

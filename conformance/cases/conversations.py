@@ -80,7 +80,7 @@ async def _all_texts(ctx: CaseContext, cid: str) -> list[tuple[Any, Any, str]]:
     "conversations.probe.create",
     Level.MUST,
     source=f"{SRC}.post",
-    gates=("conversations",),
+    gates=("conversations", "schemas.objects.conversations"),
     hint="creating a conversation must work (the gateway needs its conversation store configured) "
     "for the conversations cases to run",
 )

@@ -56,8 +56,8 @@ UNICODE = "Grüße, 世界! naïve café — ok\n".encode()
     "files.probe.upload",
     Level.MUST,
     source=f"{SRC}.post",
-    gates=("files", "vector_stores.files", "vector_stores.batches", "vector_stores.search",
-           "tool_flows.file_search"),
+    gates=("files", "schemas.objects.files", "vector_stores.files", "vector_stores.batches",
+           "vector_stores.search", "tool_flows.file_search"),
     hint="file uploads must work (the gateway needs its file storage configured) for the files, "
     "vector-store file and file_search cases to run",
 )

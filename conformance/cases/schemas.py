@@ -115,6 +115,7 @@ STREAMS = [
         source=f"{OAI} components.schemas.ResponseFailedEvent; "
         f"{ORS} components.schemas.ResponseFailedStreamingEvent",
         tier=Tier.SCRIPTED,
+        provokes_backend_failure=True,
     ),
 ]
 
@@ -132,6 +133,7 @@ async def stream_events(ctx: CaseContext, streamed: Streamed) -> None:
     "schemas.stream.failed-closes-items",
     Level.MUST,
     tier=Tier.SCRIPTED,
+    provokes_backend_failure=True,
     source=f"{OAI} components.schemas.ResponseFailedEvent, OutputMessage.status",
 )
 async def failed_closes_items(ctx: CaseContext) -> None:
@@ -189,24 +191,27 @@ async def _errors(ctx: CaseContext) -> list[Sample]:
     return samples
 
 
-async def _stored_objects(ctx: CaseContext) -> list[Sample]:
-    samples: list[Sample] = []
+async def _files(ctx: CaseContext) -> list[Sample]:
     file = await upload_ok(ctx)
-    samples.append(("POST /files", file, "OpenAIFile"))
     listed = await ctx.get("/files")
-    samples.append(("GET /files", json_of(listed), "ListFilesResponse"))
+    return [("POST /files", file, "OpenAIFile"), ("GET /files", json_of(listed), "ListFilesResponse")]
+
+
+async def _vector_stores(ctx: CaseContext) -> list[Sample]:
     store = await create_store(ctx, name="schemas")
-    samples.append(("POST /vector_stores", store, "VectorStoreObject"))
     stores = await ctx.get("/vector_stores")
-    samples.append(("GET /vector_stores", json_of(stores), "ListVectorStoresResponse"))
+    return [("POST /vector_stores", store, "VectorStoreObject"),
+            ("GET /vector_stores", json_of(stores), "ListVectorStoresResponse")]
+
+
+async def _conversations(ctx: CaseContext) -> list[Sample]:
     first = {"type": "message", "role": "user", "content": "Hi"}
     conv = await ctx.post("/conversations", json={"items": [first]})
-    if conv.status_code not in (404, 405):
-        samples.append(("POST /conversations", json_of(conv), "ConversationResource"))
-        conv_id = (json_of(conv) or {}).get("id")
-        items = await ctx.get(f"/conversations/{conv_id}/items")
-        samples.append(("GET /conversations/{id}/items", json_of(items), "ConversationItemList"))
-    return samples
+    require_support(ctx, conv, "POST /conversations")
+    created = ctx.json_ok(conv, "POST /conversations")
+    items = await ctx.get(f"/conversations/{created.get('id')}/items")
+    return [("POST /conversations", created, "ConversationResource"),
+            ("GET /conversations/{id}/items", json_of(items), "ConversationItemList")]
 
 
 COLLECTED = [
@@ -238,13 +243,31 @@ COLLECTED = [
         profiles=("openai",),
     ),
     Row(
-        "schemas.objects.stored",
+        "schemas.objects.files",
         Level.MUST,
-        "files, vector stores, conversations and their lists validate against their schemas",
-        "OpenAIFile, ListFilesResponse, VectorStoreObject, ListVectorStoresResponse, "
-        "ConversationResource, ConversationItemList (the 200 answers of their paths).",
-        Collected(_stored_objects),
-        source=f"{OAI} paths./files, ./vector_stores, ./conversations",
+        "an uploaded file and the files list validate against their schemas",
+        "POST /files 200: OpenAIFile. GET /files 200: ListFilesResponse.",
+        Collected(_files),
+        source=f"{OAI} paths./files",
+        profiles=("openai",),
+    ),
+    Row(
+        "schemas.objects.vector-stores",
+        Level.MUST,
+        "a vector store and the vector stores list validate against their schemas",
+        "POST /vector_stores 200: VectorStoreObject. GET /vector_stores 200: ListVectorStoresResponse.",
+        Collected(_vector_stores),
+        source=f"{OAI} paths./vector_stores",
+        profiles=("openai",),
+    ),
+    Row(
+        "schemas.objects.conversations",
+        Level.MUST,
+        "a conversation and its items list validate against their schemas",
+        "POST /conversations 200: ConversationResource. GET /conversations/{conversation_id}/items "
+        "200: ConversationItemList.",
+        Collected(_conversations),
+        source=f"{OAI} paths./conversations",
         profiles=("openai",),
     ),
 ]

@@ -82,7 +82,7 @@ def _counts_ok(counts: Any) -> bool:
     "vector_stores.probe.create",
     Level.MUST,
     source=f"{SRC}.post",
-    gates=("vector_stores", "tool_flows.file_search"),
+    gates=("vector_stores", "schemas.objects.vector-stores", "tool_flows.file_search"),
     hint="creating a vector store must work (the gateway needs its vector-store backend "
     "configured) for the vector-store and file_search cases to run",
 )

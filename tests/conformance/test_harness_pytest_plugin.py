@@ -40,12 +40,12 @@ def test_verdicts_map_to_pytest_outcomes(pytester: pytest.Pytester, gw: RunningF
             "responses.create.id-prefix",  # SHOULD, broken -> passed with a warning
             "responses.create.status-enum",  # MUST, fine -> passed
             "responses.create.scripted-exact-text",  # UNIMPLEMENTED (fake is not scripted) -> skipped
-            "responses.create.openapi-valid",  # SKIPPED (--gateway-openapi none) -> skipped
+            "responses.create.openapi-valid",  # SKIPPED (--gateway-no-openapi) -> skipped
         ]
     )
     result = pytester.runpytest_inprocess(
         "-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-cases", selected, "-rA",
-        "--gateway-openapi", "none",
+        "--gateway-no-openapi",
     )
     result.assert_outcomes(failed=1, passed=2, skipped=2, warnings=1)
     out = result.stdout.str()
