@@ -128,6 +128,8 @@ log = logging.getLogger("reference.engine")
 
 # Statuses from which a background response can still be cancelled.
 _CANCELLABLE = ("queued", "in_progress")
+CANCEL_POLL_SECONDS = 1.0
+"""How often a running background job checks whether another replica cancelled it."""
 # Responses whose input and output join their conversation (a failed or cancelled one did not
 # happen as far as the conversation is concerned).
 _APPEND_TO_CONVERSATION = ("completed", "incomplete")
@@ -539,18 +541,45 @@ class Engine:
         running = copy_json(prepared.response)
         running["status"] = "in_progress"
         await self._save(prepared, running, dump(running), with_items=False)
+        work = asyncio.ensure_future(self._respond(prepared))
+        watcher = asyncio.create_task(self._stop_when_cancelled_elsewhere(prepared.id, work))
         try:
-            response = await self._respond(prepared)
+            response = await work
         except APIError as err:
             response = failed_response(running, err)
         except asyncio.CancelledError:
-            raise  # `cancel` records the cancelled state itself
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # `cancel` (or shutdown) on this process records the state itself
+            return  # the watcher stopped it: cancelled on another replica, which stored that
         except Exception as exc:
             log.exception("background response %s failed", prepared.id)
             response = failed_response(running, APIError(500, f"The gateway failed: {type(exc).__name__}",
                                                          errors.SERVER_ERROR))
+        finally:
+            watcher.cancel()
+        if await self._stored_status(prepared.id) in ("cancelled", None):
+            return  # cancelled (or deleted) on another replica as it finished: that stands
         await self._save(prepared, response, dump(response), with_items=False)
         await self._append_to_conversation(prepared, response)
+
+    async def _stored_status(self, response_id: str) -> str | None:
+        stored = await self._run(self.store.get_response, response_id)
+        return None if stored is None else json.loads(stored.body).get("status")
+
+    async def _stop_when_cancelled_elsewhere(self, response_id: str, work: asyncio.Future[Any]) -> None:
+        """Replicas share the store, and a cancel may reach another replica than the one running
+        the job: that replica only records `cancelled`. This one notices within
+        `CANCEL_POLL_SECONDS` and stops the job (its result is never saved over the cancel)."""
+        while not work.done():
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            try:
+                status = await self._stored_status(response_id)
+            except APIError:
+                continue  # the store is unreachable for now: ask again next time
+            if status in ("cancelled", None):
+                work.cancel()
+                return
 
     async def wait_background(self, response_id: str) -> None:
         """Wait for a background job to end (tests and graceful shutdown)."""

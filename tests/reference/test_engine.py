@@ -385,3 +385,29 @@ async def test_shutdown_records_unfinished_background_responses_as_failed(tmp_pa
     assert stored is not None
     body = json.loads(stored.body)
     assert body["status"] == "failed" and "shut down" in body["error"]["message"]
+
+
+async def test_a_cancel_on_another_replica_stops_the_job_and_is_not_overwritten(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two gateways on one database stand for two replicas: the job runs on `a`, the cancel
+    # arrives at `b`, which can only record it.
+    monkeypatch.setattr("reference.engine.CANCEL_POLL_SECONDS", 0.05)
+    with respx.mock(assert_all_called=False) as router:
+        mount(router, BACKEND)
+        a = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        b = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        try:
+            prepared = await a.engine.prepare({"model": "m", "input": "[[slow:300]] a b c d e f g h",
+                                               "background": True, "stream": False})
+            rid = json.loads(await a.engine.create(prepared))["id"]
+            for _ in range(200):
+                if (await b.engine.get(rid))["status"] == "in_progress":
+                    break
+                await asyncio.sleep(0.01)
+            assert json.loads(await b.engine.cancel(rid))["status"] == "cancelled"
+            await asyncio.wait_for(a.engine.wait_background(rid), timeout=2)  # well before the ~2.7 s job
+            await asyncio.sleep(0.1)
+            assert (await a.engine.get(rid))["status"] == "cancelled"
+        finally:
+            await a.aclose()
+            await b.aclose()
