@@ -91,6 +91,19 @@ def conformance(session: nox.Session) -> None:
         )
 
 
+@nox.session(name="conformance-postgres")
+def conformance_postgres(session: nox.Session) -> None:
+    """Every conformance case against `up --replicas 2` on a throwaway PostgreSQL (the Envoy
+    waivers apply, as for `reference-envoy`). Not in `.ci/run` yet: it takes a whole-suite run."""
+    _install(session, "test,postgres")
+    openai_spec = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
+    session.run(
+        "python", "-m", "devstack.replicas_conformance", "--",
+        "--profile", "openai", *openai_spec, "--waivers", str(ROOT / "envoy" / "conformance-waivers.toml"),
+        "--report-dir", str(REPORTS / "reference-replicas-postgres"), *session.posargs,
+    )
+
+
 def _container_target_unavailable(session: nox.Session, check: str) -> str:
     """The one-line reason a container target cannot run here ('' when it can)."""
     out = session.run(
