@@ -92,13 +92,14 @@ def print_summary(console: Console, run: RunResult) -> None:
             "(not counted against any case)"
         )
     code = run.exit_code
-    rule = "no MUST case failed or errored" + (" (strict: SHOULD cases too)" if run.strict else "")
+    strict = " (strict: SHOULD cases too)" if run.strict else ""
+    rule = "no MUST case failed, errored or was blocked" + strict
     console.print(
         ("[green]OK[/]: " if code == 0 else "[red]NOT CONFORMANT[/]: ")
         + (
             rule
             if code == 0
-            else "a " + ("MUST/SHOULD" if run.strict else "MUST") + " case failed or errored"
+            else "a " + ("MUST/SHOULD" if run.strict else "MUST") + " case failed, errored or was blocked"
         )
     )
 

@@ -231,3 +231,22 @@ def test_retry_delay_honours_retry_after_within_the_cap(value: str | None, attem
 def test_retry_delay_reads_an_http_date() -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 25 < retry_delay(httpx.Headers({"retry-after": when}), 0, cap=60.0) <= 30
+
+
+def test_every_case_that_makes_the_backend_fail_runs_last() -> None:
+    """A case written with a scripted backend failure (an error status, a dropped connection,
+    garbage) is marked ``provokes_backend_failure`` so that the runner puts it after the others."""
+    import inspect
+    import re
+
+    import conformance.cases  # noqa: F401  (registers the cases)
+    from conformance.model import REGISTRY
+
+    failing = re.compile(r"\[\[(error|drop|malformed)\b|scripted-error")
+    unmarked = []
+    for case in REGISTRY.all():
+        if hasattr(case.func, "__wrapped__"):  # a family row: its data is not in the source
+            continue
+        if failing.search(inspect.getsource(case.func)) and not case.provokes_backend_failure:
+            unmarked.append(case.id)
+    assert not unmarked
