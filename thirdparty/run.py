@@ -212,11 +212,19 @@ def _matches(recorded: Recorded | None, got: str | None) -> bool:
 def differences(
     recorded: dict[str, Recorded], got: dict[str, str]
 ) -> dict[str, tuple[Recorded | None, str | None]]:
+    """Cases in both whose verdict changed (a case added or removed since the record is not a
+    change of verdict: see :func:`unrecorded`)."""
     return {
-        k: (recorded.get(k), got.get(k))
-        for k in sorted(recorded.keys() | got.keys())
-        if not _matches(recorded.get(k), got.get(k))
+        k: (recorded[k], got[k])
+        for k in sorted(recorded.keys() & got.keys())
+        if not _matches(recorded[k], got[k])
     }
+
+
+def unrecorded(recorded: dict[str, Recorded], got: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(cases run but not in the record, recorded cases not run): cases added to or removed from
+    the harness since the record was made."""
+    return sorted(got.keys() - recorded.keys()), sorted(recorded.keys() - got.keys())
 
 
 def merge_runs(first: dict[str, str], second: dict[str, str]) -> dict[str, Recorded]:
@@ -268,6 +276,10 @@ def check_gateway(gateway: Gateway, cache: Path, update: bool) -> int:
         record_path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         print(f"{gateway.name}: recorded in {record_path.relative_to(ROOT)}")
         return 0
+    added, removed = unrecorded(recorded, got)
+    if added or removed:
+        print(f"{gateway.name}: {len(added)} cases not in the record, {len(removed)} recorded cases gone "
+              "(--update records them): " + ", ".join(added + removed))
     if diff:
         for case_id, (before, now) in diff.items():
             print(f"  {case_id}: recorded {before}, now {now}")

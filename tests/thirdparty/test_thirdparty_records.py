@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from thirdparty.run import GATEWAYS, Launch, differences, merge_runs
+from thirdparty.run import GATEWAYS, Launch, differences, merge_runs, unrecorded
 
 
 def test_a_changed_verdict_is_a_difference() -> None:
     assert differences({"a": "PASS", "b": "FAIL"}, {"a": "PASS", "b": "PASS"}) == {"b": ("FAIL", "PASS")}
 
 
-def test_a_new_or_vanished_case_is_a_difference() -> None:
-    assert differences({"a": "PASS"}, {"b": "PASS"}) == {"a": ("PASS", None), "b": (None, "PASS")}
+def test_a_case_added_or_removed_since_the_record_is_reported_not_a_change() -> None:
+    assert differences({"a": "PASS"}, {"b": "PASS"}) == {}
+    assert unrecorded({"a": "PASS"}, {"b": "PASS"}) == (["b"], ["a"])
 
 
 def test_an_unstable_case_accepts_each_recorded_verdict() -> None:
