@@ -126,15 +126,21 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
         print(f"{READY_PREFIX}{base}", flush=True)
         _say(f"backend {backend.url}; store {logredact.redact_url_credentials(config.db)}; "
              f"event loop {type(loop).__module__.split('.')[0]}")
-        model = await _a_served_model(backend)
-        _say(f"try: curl -s {base}/responses -H 'content-type: application/json' "
-             f"-d '{{\"model\": \"{model}\", \"input\": \"Say hello\"}}'")
+        # Printed once the backend named a model; serving does not wait for that.
+        try_line = asyncio.create_task(_say_try_line(base, backend))
         await hypercorn_serve(app, hc, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+        try_line.cancel()
     finally:
         if extproc is not None:
             await extproc.stop(2.0)
         await gateway.aclose()
         _say("stopped")
+
+
+async def _say_try_line(base: str, backend: Backend) -> None:
+    model = await _a_served_model(backend)
+    _say(f"try: curl -s {base}/responses -H 'content-type: application/json' "
+         f"-d '{{\"model\": \"{model}\", \"input\": \"Say hello\"}}'")
 
 
 async def _a_served_model(backend: Backend) -> str:

@@ -48,6 +48,8 @@ def test_serve_prints_real_port_and_curl_line_and_stops_on_sigterm(
         assert _wait_for(gw, f"try: curl -s {gw.url}/responses")
         # HTTP and ext_proc run on uvloop (a dependency): about 15 % less CPU per request.
         assert "event loop uvloop" in gw.output
+        # The curl line names a model the backend lists (GET /v1/models).
+        assert _wait_for(gw, '"model": "scripted", "input": "Say hello"', timeout=20)
         assert httpx.get(f"{gw.base_url}/health").json() == {"status": "ok"}
         resp = httpx.post(f"{gw.url}/responses", json={"model": "m", "input": "[[text:hi there]]"})
         assert resp.status_code == 200
