@@ -309,7 +309,8 @@ class Engine:
                 client_function_names=[tool.name for tool in req.function_tools()])
             approvals = pending_approvals(own_items, history, hosted)
         context = expand_history([*history, *prompt_items])
-        chat_request = translate.to_chat_request(effective, context, stream=bool(req.stream))
+        chat_request = translate.to_chat_request(effective, context, stream=bool(req.stream),
+                                                 own_items=own_items)
         if has_hosted_items(own_items):
             # The request's own input replays hosted items: render those for the model too.
             head = chat_request["messages"][:1] if effective.instructions else []

@@ -12,8 +12,9 @@ What the adapters (HTTP, ext_proc, WebSocket) and the engine use from here:
   `/openapi.json`.
 - `responses.new_response(req, *, response_id, created_at, status) -> dict`: the response
   skeleton echoing the request's parameters, carrying every field both profiles require.
-- `translate.to_chat_request(req, history_items, *, stream) -> dict`: `history_items` are
-  Responses items (earlier inputs and outputs) placed before the request's own input; only the
+- `translate.to_chat_request(req, history_items, *, stream, own_items=None) -> dict`:
+  `history_items` are Responses items (earlier inputs and outputs) placed before the request's
+  own input (`own_items`, the caller's `input_items(req)`, built here when None); only the
   request's own `instructions` become the system message.
 - `translate.input_items(req) -> list[dict]`: the request's input normalised to items with ids.
 - `translate.apply_chat_completion(response, chat_json) -> dict`: fills output, usage, status.

@@ -290,18 +290,21 @@ def _chat_tools(req: CreateResponseRequest) -> tuple[list[dict[str, Any]], Any]:
 
 
 def to_chat_request(
-    req: CreateResponseRequest, history_items: Sequence[dict[str, Any]], *, stream: bool
+    req: CreateResponseRequest, history_items: Sequence[dict[str, Any]], *, stream: bool,
+    own_items: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The Chat Completions body for a Responses request.
 
     `history_items` are the earlier conversation's items (inputs and outputs, oldest first);
     only this request's `instructions` are sent (OpenAI: "When using along with
     previous_response_id, the instructions from a previous response will not be carried over").
+    `own_items` are `input_items(req)` when the caller has them already (not modified here):
+    building them again would hold a second copy of a large input.
     """
     messages: list[dict[str, Any]] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    own = _resolve_references(input_items(req), history_items)
+    own = _resolve_references(input_items(req) if own_items is None else own_items, history_items)
     messages.extend(items_to_messages([*history_items, *own]))
     body: dict[str, Any] = {"model": req.model, "messages": messages, "stream": stream}
     if stream:
