@@ -163,7 +163,7 @@ def test_up_prints_banner_serves_and_stops_everything(sig: signal.Signals, start
             f"127.0.0.1; stop what holds it or choose another port (--envoy-port auto: a free one)"]
     up.proc.send_signal(sig)
     assert up.proc.wait(30) == 0
-    assert _wait_until(lambda: not any(_port_open(p) for p in ports.values()), 10), ports
+    assert _wait_until(lambda: not any(_port_open(p) for p in ports.values()), 30), ports
     assert not list(tmp_path.glob("*.sqlite3"))  # --ephemeral: nothing left in the working directory
     if sig == signal.SIGINT:
         assert f"logs: {logs}" in lines
