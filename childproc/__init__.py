@@ -21,12 +21,11 @@ turn, waiting `timeout` after each, and SIGKILLs a child that survives them all.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import itertools
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,40 +40,21 @@ from typing import IO, Self
 __all__ = ["ChildFailed", "ChildProcess", "die_with_parent_supported"]
 
 # prctl(2): "PR_SET_PDEATHSIG: set the parent-death signal of the calling process" -- the signal
-# arrives when the parent *thread* that created the child exits, whatever killed it.
-_PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-    prctl: Callable[..., int] = libc.prctl
-    return prctl
-
-
-# Looked up once, before any fork: the preexec hook then only calls a function already bound.
-_PRCTL = _load_prctl()
+# arrives when the parent *thread* that created the child exits, whatever killed it. util-linux's
+# `setpriv --pdeathsig SIG -- CMD` sets it and execs CMD. It is used rather than a `preexec_fn`
+# calling prctl: Python code between fork and exec is unsafe in a process with threads (gRPC's
+# event engine in a process that also spawns children aborted the forked child that way).
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def die_with_parent_supported() -> bool:
-    """Whether `die_with_parent=True` has an effect here (Linux, libc prctl found)."""
-    return _PRCTL is not None
+    """Whether `die_with_parent=True` has an effect here (Linux with util-linux's setpriv)."""
+    return _SETPRIV is not None
 
 
-def _parent_death_hook(signum: int) -> Callable[[], None]:
-    parent = os.getpid()
-
-    def hook() -> None:  # runs in the child between fork and exec
-        assert _PRCTL is not None
-        _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signum)
-
-    return hook
+def _dying_with_parent(cmd: Sequence[str], signum: int) -> list[str]:
+    assert _SETPRIV is not None
+    return [_SETPRIV, "--pdeathsig", signal.Signals(signum).name.removeprefix("SIG"), "--", *cmd]
 
 
 class ChildFailed(RuntimeError):
@@ -139,9 +119,9 @@ class ChildProcess:
         elif stderr:
             err = subprocess.STDOUT
         try:
-            hook = _parent_death_hook(signal.SIGTERM) if die_with_parent and _PRCTL is not None else None
-            popen = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                     text=True, bufsize=1, env=full_env, preexec_fn=hook)
+            argv = _dying_with_parent(cmd, signal.SIGTERM) if die_with_parent and _SETPRIV else list(cmd)
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                     text=True, bufsize=1, env=full_env)
         finally:
             if log is not None:
                 log.close()  # the child has its own descriptor
