@@ -99,7 +99,8 @@ def test_compose_stack_serves_a_slice_of_the_suite(compose: list[str] | None, tm
         reports = tmp_path / "reports"
         result = subprocess.run(
             [sys.executable, "-m", "conformance.cli", "run", "--base-url", f"http://127.0.0.1:{port}/v1",
-             "--cases", "responses.create", "--cases", "responses.stream", "--cases", "state.get-after-create",
+             "--cases", "responses.create", "--cases", "responses.stream",
+             "--cases", "state.get-after-create",
              "--waivers", str(ROOT / "envoy" / "conformance-waivers.toml"),
              "--report-dir", str(reports), "--quiet"],
             capture_output=True, text=True, cwd=tmp_path,
