@@ -160,3 +160,9 @@ def test_an_unreachable_gateway_is_one_usage_error(pytester: pytest.Pytester) ->
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--gateway-url", f"http://127.0.0.1:{port}/v1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "pre-flight: cannot reach" in result.stderr.str()
+    # collecting sends nothing to the gateway: no pre-flight, the cases are listed
+    listed = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--collect-only", "-q", "--gateway-url", f"http://127.0.0.1:{port}/v1"
+    )
+    assert listed.ret == pytest.ExitCode.OK
+    assert "responses.stream.sequence-monotonic" in listed.stdout.str()
