@@ -57,6 +57,20 @@ def _dying_with_parent(cmd: Sequence[str], signum: int) -> list[str]:
     return [_SETPRIV, "--pdeathsig", signal.Signals(signum).name.removeprefix("SIG"), "--", *cmd]
 
 
+def _wait_past_setpriv(pid: int, timeout: float = 5.0) -> None:
+    """Return once `setpriv` has set the signal and exec'd the command (or the child ended): a
+    parent killed before that would leave a child without its parent-death signal."""
+    setpriv = os.path.realpath(_SETPRIV or "")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{pid}/exe") != setpriv:
+                return
+        except OSError:  # gone, or not readable: nothing left to wait for
+            return
+        time.sleep(0.001)
+
+
 class ChildFailed(RuntimeError):
     """The child exited, or printed no expected line in time; the message shows its output."""
 
@@ -122,6 +136,8 @@ class ChildProcess:
             argv = _dying_with_parent(cmd, signal.SIGTERM) if die_with_parent and _SETPRIV else list(cmd)
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                      text=True, bufsize=1, env=full_env)
+            if die_with_parent and _SETPRIV:
+                _wait_past_setpriv(popen.pid)
         finally:
             if log is not None:
                 log.close()  # the child has its own descriptor
