@@ -74,6 +74,9 @@ TARGET_TTFB_EXTRA_MS = 2.0
 # buffering proxy delivers the deltas bunched together: mean ~0). The smallest gap is shown
 # too; on a busy machine a client stall makes any path bunch two deltas now and then.
 SPACING_TOLERANCE = 0.10
+# "Memory flat over 10,000 requests": the fitted RSS growth per 10,000 requests at most this
+# (200 bytes a request; the allocator and SQLite's page cache move RSS in steps of this order).
+MEMORY_FLAT_MIB_PER_10K = 2.0
 
 PROMPT = "Say hello to the benchmark"
 
@@ -147,16 +150,55 @@ def _check(resp: httpx.Response, path: Path_, body: bytes) -> None:
         raise RuntimeError(f"{path.label}: the response is not completed: {body[:300]!r}")
 
 
+@dataclass(frozen=True)
+class ProcessTree:
+    """A server that forks a process per connection (PostgreSQL): its CPU is the root's own,
+    its reaped children's (cutime/cstime) and its live children's."""
+
+    pid: int
+
+
+Watched = int | tuple[int, ...] | ProcessTree
+"""What one CPU column charges: a process, several (the replicas), or a process tree."""
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    fields = _stat_fields(pid)
+    if fields is None:
+        return float("nan")
+    # Fields 14-17 of proc(5): utime, stime, cutime, cstime (waited-for children).
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            own = _cpu_seconds(int(child))
+            total += 0.0 if own != own else own  # a child that has just exited: in cutime soon
+    return total
+
+
+def _watched_cpu(spec: Watched) -> float:
+    if isinstance(spec, ProcessTree):
+        return _tree_cpu_seconds(spec.pid)
+    if isinstance(spec, tuple):
+        return sum(_cpu_seconds(pid) for pid in spec)
+    return _cpu_seconds(spec)
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process (all its threads) has used so far (Linux /proc).
 
     CPU per request is what the paths cost, and unlike wall-clock throughput it barely moves
     when other work shares the machine's cores."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return float("nan")
-    fields = stat[stat.rindex(")") + 2 :].split()
     # Fields 14 and 15 of proc(5) (utime, stime), counted after the ")" that ends the name.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -260,7 +302,7 @@ class Load:
 
 
 def throughput(paths: list[Path_], connections: int, duration: float, rounds: int = 4,
-               watch: dict[str, int] | None = None, warmup: int = 1) -> list[Load]:
+               watch: dict[str, Watched] | None = None, warmup: int = 1) -> list[Load]:
     """Per path: completed requests per second with `connections` concurrent keep-alive
     connections (wrk), latency under that load, and CPU ms per request of each `watch`ed
     process and of wrk. Each path gets `duration` seconds in all, in `rounds` turns taken in
@@ -281,12 +323,12 @@ def throughput(paths: list[Path_], connections: int, duration: float, rounds: in
                 _wrk(path, connections, warmup, bodies[i])
         for _ in range(rounds):
             for i, path in enumerate(paths):
-                before = {name: _cpu_seconds(pid) for name, pid in watch.items()}
+                before = {name: _watched_cpu(spec) for name, spec in watch.items()}
                 child_before = _children_cpu()
                 burst = _wrk(path, connections, duration / rounds, bodies[i])
                 wrk_cpu[i] += _children_cpu() - child_before
-                for name, pid in watch.items():
-                    loads[i].cpu_ms[name] += _cpu_seconds(pid) - before[name]
+                for name, spec in watch.items():
+                    loads[i].cpu_ms[name] += _watched_cpu(spec) - before[name]
                 loads[i].requests += burst.requests
                 loads[i].errors += burst.errors
                 seconds[i] += burst.seconds
@@ -371,9 +413,11 @@ def _percentile(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1]
 
 
-def measure(paths: list[Path_], args: argparse.Namespace, watch: dict[str, int] | None = None) -> list[Row]:
+def measure(paths: list[Path_], args: argparse.Namespace, watch: dict[str, Watched] | None = None,
+            routes: dict[str, tuple[str, ...]] = ROUTES) -> list[Row]:
     """Every measurement for paths of one mode (all streaming or all not); `watch` names the
-    server processes whose CPU time is charged to the paths."""
+    server processes whose CPU time is charged to the paths, `routes` which of them each path
+    goes through (a name `role@stack` is reported as its role)."""
     rows = [Row(p.label, p.stream) for p in paths]
     for row, samples in zip(rows, sequential(paths, args.requests, args.warmup), strict=True):
         row.p50_ms = statistics.median(samples)
@@ -386,7 +430,7 @@ def measure(paths: list[Path_], args: argparse.Namespace, watch: dict[str, int] 
         row.load_p50_ms, row.load_p99_ms = load.p50_ms, load.p99_ms
         row.wrk_cpu_ms, row.wrk_core_share = load.wrk_cpu_ms, load.wrk_core_share
         # Only the processes on this row's path (the others idle meanwhile, up to noise).
-        row.cpu_ms = {k: v for k, v in load.cpu_ms.items() if k in ROUTES[row.label]}
+        row.cpu_ms = {k.split("@")[0]: v for k, v in load.cpu_ms.items() if k in routes[row.label]}
     if paths[0].stream:
         for row, (ttfb, gaps) in zip(
             rows, stream_timing(paths, args.stream_requests, args.slow_ms, args.words), strict=True
@@ -512,20 +556,51 @@ def _rss_kib(pid: int) -> int:
 
 
 @dataclass
-class Memory:
-    """The gateway's resident memory across the concurrent phases (after a warm-up)."""
+class MemoryTrend:
+    """The gateway's resident memory while one path serves `requests` more requests (wrk in
+    one-second bursts, RSS read after each), after a warm-up burst."""
 
+    label: str
+    stream: bool
+    requests: int = 0
     start_kib: int = 0
     end_kib: int = 0
-    requests: int = 0
-    """Requests the gateway served in between."""
+    growth_mib_per_10k: float = float("nan")
+    """Slope of the least-squares line through the (requests, RSS) samples, per 10,000
+    requests: a steady leak shows here even when the allocator's steps make the end-to-start
+    difference jump around."""
+    samples: list[tuple[int, int]] = field(default_factory=list)
+    """(requests served so far, RSS KiB) after each burst."""
+
+
+def memory_trend(path: Path_, pid: int, requests: int, connections: int) -> MemoryTrend:
+    """Drive `path` with wrk until the gateway (`pid`) has served `requests` more requests."""
+    trend = MemoryTrend(path.label, path.stream)
+    with tempfile.TemporaryDirectory() as tmp:
+        body = os.path.join(tmp, "body.json")
+        Path(body).write_text(json.dumps(path.body(PROMPT)))
+        _wrk(path, connections, 1, body)  # warm-up: pools, caches and first-use imports
+        trend.samples.append((0, _rss_kib(pid)))
+        while trend.requests < requests:
+            burst = _wrk(path, connections, 1, body)
+            if burst.errors:
+                raise RuntimeError(f"{path.label}: {burst.errors} errors during the memory run")
+            trend.requests += burst.requests
+            trend.samples.append((trend.requests, _rss_kib(pid)))
+    trend.start_kib, trend.end_kib = trend.samples[0][1], trend.samples[-1][1]
+    if len(trend.samples) >= 2:
+        xs = [float(n) for n, _ in trend.samples]
+        ys = [float(kib) for _, kib in trend.samples]
+        slope = statistics.linear_regression(xs, ys).slope if len(set(xs)) > 1 else 0.0
+        trend.growth_mib_per_10k = slope * 10_000 / 1024
+    return trend
 
 
 GATEWAY_ROWS = ("reference direct HTTP", "reference Envoy+ext_proc")
 
 
 @contextlib.contextmanager
-def bench_stack() -> Iterator[tuple[Any, EnvoyProcess, dict[str, int], list[tuple[str, str, Kind]]]]:
+def bench_stack() -> Iterator[tuple[Any, EnvoyProcess, dict[str, Watched], list[tuple[str, str, Kind]]]]:
     """The stack, the pass-through Envoy, the PIDs to watch and the four (label, URL, kind)."""
     from devstack.stack import Stack, StackConfig
 
@@ -535,7 +610,7 @@ def bench_stack() -> Iterator[tuple[Any, EnvoyProcess, dict[str, int], list[tupl
             passthrough_envoy(stack.backend_url) as plain:
         chat = "/v1/chat/completions"
         assert stack.gateway is not None
-        watch = {"backend": stack.backend.process.pid, "gateway": stack.gateway.pid,
+        watch: dict[str, Watched] = {"backend": stack.backend.process.pid, "gateway": stack.gateway.pid,
                  "envoy": stack.envoy.pid if stack.envoy else 0, "envoy_plain": plain.pid}
         http = stack.http_url.rstrip("/")
         paths: list[tuple[str, str, Kind]] = [
@@ -547,43 +622,73 @@ def bench_stack() -> Iterator[tuple[Any, EnvoyProcess, dict[str, int], list[tupl
         yield stack, plain, watch, paths
 
 
-def run(args: argparse.Namespace) -> tuple[list[Row], Memory]:
+def run(args: argparse.Namespace) -> tuple[list[Row], list[MemoryTrend]]:
     rows: list[Row] = []
-    memory = Memory()
+    trends: list[MemoryTrend] = []
+    modes = (False, True) if args.mode is None else (args.mode == "stream",)
     with bench_stack() as (_stack, _plain, watch, paths):
-        for stream in (False, True) if args.mode is None else (args.mode == "stream",):
-            mode = [Path_(label, url, kind, stream) for label, url, kind in paths
-                    if not args.only or any(word in label for word in args.only)]
-            measured = measure(mode, args, watch)
-            if not stream:  # the gateway has warmed up on the sequential and first wrk runs
-                memory.start_kib = _rss_kib(watch["gateway"])
-            memory.requests += sum(r.requests for r in measured if r.label in GATEWAY_ROWS)
-            rows.extend(measured)
+        selected = [p for p in paths if not args.only or any(word in p[0] for word in args.only)]
+        for stream in modes:
+            rows.extend(measure([Path_(label, url, kind, stream) for label, url, kind in selected],
+                                args, watch))
             kind_ = "streaming" if stream else "non-streaming"
             print(f"  measured the {kind_} paths", file=sys.stderr, flush=True)
-        memory.end_kib = _rss_kib(watch["gateway"])
-    return rows, memory
+        if args.memory_requests:
+            gateway = watch["gateway"]
+            assert isinstance(gateway, int)
+            for stream in modes:
+                for label, url, kind in selected:
+                    if label in GATEWAY_ROWS:
+                        trends.append(memory_trend(Path_(label, url, kind, stream), gateway,
+                                                   args.memory_requests, args.concurrency))
+            print("  measured the gateway's memory", file=sys.stderr, flush=True)
+    return rows, trends
 
 
-def report(rows: list[Row], memory: Memory, args: argparse.Namespace, elapsed: float) -> str:
+def memory_lines(trends: list[MemoryTrend]) -> list[str]:
+    if not trends:
+        return []
+    out = [f"Gateway memory (RSS) while each path serves {trends[0].requests:,}+ requests "
+           "(after a warm-up burst; slope of the least-squares line):", ""]
+    for t in trends:
+        out.append(f"- {t.label} ({'stream' if t.stream else 'json'}): {t.start_kib / 1024:.1f} -> "
+                   f"{t.end_kib / 1024:.1f} MiB over {t.requests:,} requests, "
+                   f"slope {t.growth_mib_per_10k:+.2f} MiB per 10,000 requests")
+    return [*out, ""]
+
+
+def memory_verdicts(trends: list[MemoryTrend]) -> list[tuple[str, bool, str]]:
+    out: list[tuple[str, bool, str]] = []
+    for t in trends:
+        out.append((f"gateway memory flat over 10,000 requests, {t.label} "
+                    f"({'stream' if t.stream else 'json'}): slope <= {MEMORY_FLAT_MIB_PER_10K:g} MiB",
+                    t.growth_mib_per_10k <= MEMORY_FLAT_MIB_PER_10K,
+                    f"{t.growth_mib_per_10k:+.2f} MiB per 10,000 requests"))
+    return out
+
+
+def report(rows: list[Row], trends: list[MemoryTrend], args: argparse.Namespace, elapsed: float) -> str:
     out = [
-        f"Gateway benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"Envoy {_envoy_version()}, loopback, scripted backend; {args.requests} sequential "
-        f"requests per row (p50), wrk with {args.concurrency} connections for {args.duration:g} s "
-        f"per row in {args.rounds} interleaved rounds, {args.stream_requests} streams of "
-        f"{args.words} deltas {args.slow_ms} ms apart; {elapsed:.0f} s in all.",
+        _heading(args, elapsed),
         "",
         table(rows, args),
         "",
-        f"Gateway memory (RSS): {memory.start_kib / 1024:.1f} MiB after the warm-up, "
-        f"{memory.end_kib / 1024:.1f} MiB after {memory.requests:,} more requests "
-        f"({(memory.end_kib - memory.start_kib) / 1024:+.1f} MiB).",
-        "",
+        *memory_lines(trends),
         "Targets (reported, never fatal):",
     ]
-    for name, met, measured in verdicts(rows, args.slow_ms):
+    for name, met, measured in [*verdicts(rows, args.slow_ms), *memory_verdicts(trends)]:
         out.append(f"- {'PASS' if met else 'MISS'}  {name}: {measured}")
     return "\n".join(out)
+
+
+def _heading(args: argparse.Namespace, elapsed: float) -> str:
+    load = os.getloadavg()
+    return (f"Gateway benchmark: {os.cpu_count()} cores (load average {load[0]:.2f} {load[1]:.2f} "
+            f"{load[2]:.2f} at the end), Python {platform.python_version()}, Envoy {_envoy_version()}, "
+            f"loopback, scripted backend; {args.requests} sequential requests per row (p50), wrk with "
+            f"{args.concurrency} connections for {args.duration:g} s per row in {args.rounds} "
+            f"interleaved rounds, {args.stream_requests} streams of {args.words} deltas "
+            f"{args.slow_ms} ms apart; {elapsed:.0f} s in all.")
 
 
 # --------------------------------------------------------------------------- profiling
@@ -661,6 +766,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stream-requests", type=int, default=5, help="slow streams per streaming row")
     parser.add_argument("--slow-ms", type=int, default=50, help="backend pause between stream chunks")
     parser.add_argument("--words", type=int, default=5, help="text deltas per slow stream")
+    parser.add_argument("--memory-requests", type=int, default=10_000,
+                        help="requests per gateway path and mode while its RSS is sampled (0: skip)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--only", action="append", metavar="WORD",
                         help="only the paths whose label contains WORD (repeatable; for A/B runs)")
@@ -680,11 +787,11 @@ def main(argv: list[str] | None = None) -> int:
         profile(args)
         return 0
     start = time.perf_counter()
-    rows, memory = run(args)
-    print(report(rows, memory, args, time.perf_counter() - start), flush=True)
+    rows, trends = run(args)
+    print(report(rows, trends, args, time.perf_counter() - start), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"rows": [asdict(r) for r in rows], "memory": asdict(memory)}, indent=2))
+            {"rows": [asdict(r) for r in rows], "memory": [asdict(t) for t in trends]}, indent=2))
     return 0
 
 

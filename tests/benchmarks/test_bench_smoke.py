@@ -140,7 +140,7 @@ def test_smoke_run_prints_the_table(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--requests", "3", "--warmup", "1", "--rounds", "1",
          "--wrk-warmup", "0", "--duration", "1", "--stream-requests", "2", "--slow-ms", "20", "--words", "3",
-         "--json", str(out)],
+         "--memory-requests", "50", "--json", str(out)],
         capture_output=True, text=True, timeout=180, cwd=ROOT, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -151,13 +151,18 @@ def test_smoke_run_prints_the_table(tmp_path: Path) -> None:
         *((label, "json") for label in LABELS), *((label, "stream") for label in LABELS)
     ]
     verdict_lines = [line for line in lines if line.startswith(("- PASS", "- MISS"))]
-    assert len(verdict_lines) == 10, proc.stdout
+    assert len(verdict_lines) == 14, proc.stdout
     assert any("chunk spacing kept (20 ms asked)" in line for line in verdict_lines)
 
     data = json.loads(out.read_text())
     rows = data["rows"]
     assert len(rows) == 8
-    assert data["memory"]["start_kib"] > 0 and data["memory"]["requests"] > 0
+    # The gateway's RSS sampled on both of its paths in both modes, with a fitted slope each.
+    assert [(m["label"], m["stream"]) for m in data["memory"]] == [
+        (label, stream) for stream in (False, True) for label in LABELS if label.startswith("reference")]
+    for m in data["memory"]:
+        assert m["requests"] >= 50 and m["start_kib"] > 0 and len(m["samples"]) >= 2, m
+        assert math.isfinite(m["growth_mib_per_10k"]), m
     for r in rows:
         assert r["errors"] == 0, r
         assert r["p50_ms"] > 0 and r["p99_ms"] >= r["p50_ms"] and r["rps"] > 0, r
@@ -170,3 +175,26 @@ def test_smoke_run_prints_the_table(tmp_path: Path) -> None:
             assert r["ttfb_ms"] is None and r["spacing_ms"] is None, r
     ext = next(r for r in rows if r["label"] == "reference Envoy+ext_proc" and not r["stream"])
     assert set(ext["cpu_ms"]) == {"envoy", "gateway", "backend"}
+
+
+def test_memory_is_flat_when_the_fitted_slope_is_small() -> None:
+    flat = bench.MemoryTrend("reference direct HTTP", False, growth_mib_per_10k=0.4)
+    leak = bench.MemoryTrend("reference Envoy+ext_proc", True, growth_mib_per_10k=6.0)
+    got = [(met, measured) for _, met, measured in bench.memory_verdicts([flat, leak])]
+    assert got == [(True, "+0.40 MiB per 10,000 requests"), (False, "+6.00 MiB per 10,000 requests")]
+
+
+def test_process_tree_cpu_counts_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.process_time()\n"
+                              "while time.process_time() - t < 0.3: pass\ntime.sleep(30)"])
+    try:
+        deadline = 100
+        while bench._cpu_seconds(child.pid) < 0.25 and deadline:
+            subprocess.run(["sleep", "0.05"], check=True)
+            deadline -= 1
+        own = bench._watched_cpu(os.getpid())
+        assert bench._watched_cpu(bench.ProcessTree(os.getpid())) >= own + 0.25
+        assert bench._watched_cpu((os.getpid(), child.pid)) >= own + 0.25
+    finally:
+        child.kill()
+        child.wait()
