@@ -609,7 +609,7 @@ def bench_stack() -> Iterator[tuple[Any, EnvoyProcess, dict[str, Watched], list[
     with tempfile.TemporaryDirectory() as logs, Stack(StackConfig(log_dir=logs)) as stack, \
             passthrough_envoy(stack.backend_url) as plain:
         chat = "/v1/chat/completions"
-        assert stack.gateway is not None
+        assert stack.gateway is not None and stack.backend is not None
         watch: dict[str, Watched] = {"backend": stack.backend.process.pid, "gateway": stack.gateway.pid,
                  "envoy": stack.envoy.pid if stack.envoy else 0, "envoy_plain": plain.pid}
         http = stack.http_url.rstrip("/")
