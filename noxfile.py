@@ -240,10 +240,12 @@ def bench(session: nox.Session) -> None:
     """Benchmark of the reference gateway through Envoy (a measurement, not a test: it never
     fails on a missed target). One table, side by side: backend direct, Envoy pass-through,
     reference direct HTTP, reference via Envoy + ext_proc; see benchmarks/gateway.py.
-    Extra arguments go to the script, e.g. `nox -s bench -- --json bench.json`."""
+    Extra arguments go to the script, e.g. `nox -s bench -- --json bench.json`;
+    `nox -s bench -- --replicas 2` compares the ext_proc path with 1 and 2 gateway replicas on a
+    throwaway PostgreSQL instead (needs PostgreSQL's server binaries, as `conformance-postgres`)."""
     if shutil.which("wrk") is None:
         session.error("the bench needs wrk (a C load generator): apt-get install -y wrk")
-    _install(session, "test,bench")
+    _install(session, "test,bench,postgres")
     session.run("python", "benchmarks/gateway.py", *session.posargs)
 
 

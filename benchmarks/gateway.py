@@ -23,6 +23,7 @@ against Envoy pass-through); a MISS never fails the run.
     python benchmarks/gateway.py --only ext_proc --mode json   # A/B runs of one path
     python benchmarks/gateway.py --json out.json      # also write the raw numbers
     python benchmarks/gateway.py --profile DIR        # py-spy flame graphs of the gateway instead
+    python benchmarks/gateway.py --replicas 2         # ext_proc path: 1 vs 2 replicas on PostgreSQL
 
 The numbers are for comparing paths on one machine in one run, not absolute figures: wrk,
 Envoy, the backend and the gateway all share the machine's cores. So the paths take turns
@@ -691,6 +692,110 @@ def _heading(args: argparse.Namespace, elapsed: float) -> str:
             f"{args.slow_ms} ms apart; {elapsed:.0f} s in all.")
 
 
+# --------------------------------------------------------------------------- replicas
+
+SQLITE_ONE = "Envoy+ext_proc, SQLite, 1 replica"
+POSTGRES_ONE = "Envoy+ext_proc, PostgreSQL, 1 replica"
+
+
+def _postgres_many(n: int) -> str:
+    return f"Envoy+ext_proc, PostgreSQL, {n} replicas"
+
+
+@contextlib.contextmanager
+def replica_stacks(replicas: int) -> Iterator[tuple[dict[str, Watched], list[tuple[str, str, Kind]],
+                                                    dict[str, tuple[str, ...]]]]:
+    """Three stacks on one scripted backend, all behind their own Envoy: the default one
+    (SQLite, one gateway), one gateway on PostgreSQL, and `replicas` gateways on PostgreSQL
+    (`up --replicas N`: health checks, outlier detection); plus the pass-through Envoy. Yields
+    the processes to watch, the (label, URL, kind) paths and each path's route."""
+    from devstack.postgres import ThrowawayPostgres
+    from devstack.stack import Stack, StackConfig
+
+    with tempfile.TemporaryDirectory() as logs, contextlib.ExitStack() as stacks:
+        pg = stacks.enter_context(ThrowawayPostgres.start())
+        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+        base = stacks.enter_context(Stack(StackConfig(log_dir=f"{logs}/sqlite")))
+        plain = stacks.enter_context(passthrough_envoy(base.backend_url))
+        one = stacks.enter_context(Stack(StackConfig(
+            backend_url=base.backend_url, db=pg.create_database("one"), log_dir=f"{logs}/pg1",
+            startup_timeout=120.0)))
+        many = stacks.enter_context(Stack(StackConfig(
+            backend_url=base.backend_url, db=pg.create_database("many"), replicas=replicas,
+            log_dir=f"{logs}/pg{replicas}", startup_timeout=120.0)))
+        assert base.backend is not None and base.envoy and one.envoy and many.envoy
+        assert base.gateway and one.gateway and many.gateway
+        watch: dict[str, Watched] = {
+            "backend": base.backend.process.pid, "envoy_plain": plain.pid,
+            "envoy@sqlite": base.envoy.pid, "gateway@sqlite": base.gateway.pid,
+            "envoy@pg1": one.envoy.pid, "gateway@pg1": one.gateway.pid,
+            "envoy@pgN": many.envoy.pid,
+            "gateway@pgN": (many.gateway.pid, *(g.pid for g in many.more_gateways)),
+            "postgres": ProcessTree(postmaster),
+        }
+        chat = "/v1/chat/completions"
+        paths: list[tuple[str, str, Kind]] = [
+            ("Envoy pass-through", f"{plain.url}{chat}", "chat"),
+            (SQLITE_ONE, f"{base.envoy_url}/v1/responses", "responses"),
+            (POSTGRES_ONE, f"{one.envoy_url}/v1/responses", "responses"),
+            (_postgres_many(replicas), f"{many.envoy_url}/v1/responses", "responses"),
+        ]
+        routes = {
+            "Envoy pass-through": ("envoy_plain", "backend"),
+            SQLITE_ONE: ("envoy@sqlite", "gateway@sqlite", "backend"),
+            POSTGRES_ONE: ("envoy@pg1", "gateway@pg1", "backend", "postgres"),
+            _postgres_many(replicas): ("envoy@pgN", "gateway@pgN", "backend", "postgres"),
+        }
+        yield watch, paths, routes
+
+
+def run_replicas(args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    with replica_stacks(args.replicas) as (watch, paths, routes):
+        for stream in (False, True) if args.mode is None else (args.mode == "stream",):
+            rows.extend(measure([Path_(label, url, kind, stream) for label, url, kind in paths],
+                                args, watch, routes))
+            print(f"  measured the {'streaming' if stream else 'non-streaming'} paths",
+                  file=sys.stderr, flush=True)
+    return rows
+
+
+def replica_table(rows: list[Row], args: argparse.Namespace) -> str:
+    base = {r.stream: r for r in rows if r.label == "Envoy pass-through"}
+    single = {r.stream: r for r in rows if r.label == POSTGRES_ONE}
+    lines = [
+        f"| path | mode | req/s @{args.concurrency} | x pass-through | x 1 replica (PostgreSQL) | "
+        "p50 / p99 ms under load | sequential p50 ms | CPU ms/req gateways / Envoy / backend / PostgreSQL "
+        "| wrk CPU ms/req (core share) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        b, one = base.get(r.stream), single.get(r.stream)
+        ratio = r.rps / b.rps if b and b.rps else float("nan")
+        scale = f"{r.rps / one.rps:.2f}x" if one and one.rps and r.label != "Envoy pass-through" else "-"
+        cpu = " / ".join(_fmt(r.cpu_ms.get(role, r.cpu_ms.get(f"{role}_plain")), 2)
+                         for role in ("gateway", "envoy", "backend", "postgres"))
+        err = f" ({r.errors} errors)" if r.errors else ""
+        mode = "stream" if r.stream else "json"
+        lines.append(
+            f"| {r.label} | {mode} | {r.rps:,.0f}{err} | {ratio:.2f}x | {scale} | "
+            f"{r.load_p50_ms:.1f} / {r.load_p99_ms:.1f} | {r.p50_ms:.2f} | {cpu} | "
+            f"{r.wrk_cpu_ms:.3f} ({r.wrk_core_share:.0%}) |")
+    return "\n".join(lines)
+
+
+def replica_report(rows: list[Row], args: argparse.Namespace, elapsed: float) -> str:
+    return "\n".join([
+        _heading(args, elapsed),
+        f"Replicas: the ext_proc path with 1 gateway on SQLite, 1 on PostgreSQL and {args.replicas} "
+        "on PostgreSQL (each behind its own Envoy; the PostgreSQL column is every server process of "
+        "the throwaway cluster). On a machine whose cores wrk, Envoy and the backend share, more "
+        "replicas add throughput only while a core is idle.",
+        "",
+        replica_table(rows, args),
+    ])
+
+
 # --------------------------------------------------------------------------- profiling
 
 
@@ -766,6 +871,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stream-requests", type=int, default=5, help="slow streams per streaming row")
     parser.add_argument("--slow-ms", type=int, default=50, help="backend pause between stream chunks")
     parser.add_argument("--words", type=int, default=5, help="text deltas per slow stream")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="N >= 2: instead of the main table, compare the ext_proc path with 1 "
+                             "gateway on SQLite, 1 on PostgreSQL and N on PostgreSQL (a throwaway "
+                             "cluster: PostgreSQL's server binaries must be installed)")
     parser.add_argument("--memory-requests", type=int, default=10_000,
                         help="requests per gateway path and mode while its RSS is sampled (0: skip)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
@@ -787,6 +896,12 @@ def main(argv: list[str] | None = None) -> int:
         profile(args)
         return 0
     start = time.perf_counter()
+    if args.replicas > 1:
+        replica_rows = run_replicas(args)
+        print(replica_report(replica_rows, args, time.perf_counter() - start), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"rows": [asdict(r) for r in replica_rows]}, indent=2))
+        return 0
     rows, trends = run(args)
     print(report(rows, trends, args, time.perf_counter() - start), flush=True)
     if args.json:

@@ -198,3 +198,19 @@ def test_process_tree_cpu_counts_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_replica_table_scales_against_one_postgres_replica() -> None:
+    args = bench.parse_args(["--replicas", "2"])
+    rows = [
+        bench.Row("Envoy pass-through", False, rps=1000.0, cpu_ms={"envoy_plain": 0.2, "backend": 0.3}),
+        bench.Row(bench.POSTGRES_ONE, False, rps=200.0,
+                  cpu_ms={"gateway": 4.0, "envoy": 1.0, "backend": 0.5, "postgres": 0.6}),
+        bench.Row(bench._postgres_many(2), False, rps=300.0,
+                  cpu_ms={"gateway": 3.5, "envoy": 0.9, "backend": 0.5, "postgres": 0.5}),
+    ]
+    lines = bench.replica_table(rows, args).splitlines()[2:]
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines]
+    assert [c[3:5] for c in cells] == [["1.00x", "-"], ["0.20x", "1.00x"], ["0.30x", "1.50x"]]
+    assert cells[0][7] == "- / 0.20 / 0.30 / -"
+    assert cells[2][7] == "3.50 / 0.90 / 0.50 / 0.50"
