@@ -40,12 +40,34 @@ DEFAULT_REPLY_TIMEOUT = 10.0
 class NoReply(Exception):
     """The server sent no reply in time (``timed_out``) or ended the stream (``status``)."""
 
-    def __init__(self, what: str, *, timed_out: bool, status: Any = None, details: str = "") -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        timed_out: bool,
+        status: Any = None,
+        details: str = "",
+        pushback: str | None = None,
+    ) -> None:
         super().__init__(what)
         self.what = what
         self.timed_out = timed_out
         self.status = status
         self.details = details
+        self.pushback = pushback  # the `grpc-retry-pushback-ms` trailer, when the server sent one
+
+    @property
+    def rate_limited(self) -> bool:
+        """The server ended the stream RESOURCE_EXHAUSTED ("Some resource has been exhausted,
+        perhaps a per-user quota", gRPC status codes): its rate limit, the 429 of gRPC."""
+        return getattr(self.status, "name", None) == "RESOURCE_EXHAUSTED"
+
+
+def _pushback(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "grpc-retry-pushback-ms":
+            return str(value)
+    return None
 
 
 # --------------------------------------------------------------------------- building requests
@@ -287,10 +309,14 @@ class ExtProcStream:
         self.ctx = ctx
         channel = ctx.grpc_channel()
         self.timeout = timeout if timeout is not None else min(ctx.config.timeout, DEFAULT_REPLY_TIMEOUT)
-        self.call = protos.ext_proc_pb2_grpc.ExternalProcessorStub(channel).Process(metadata=metadata)
+        self._stub = protos.ext_proc_pb2_grpc.ExternalProcessorStub(channel)
+        self._metadata = metadata
+        self.call = self._stub.Process(metadata=metadata)
         self.replies: list[Any] = []
+        self.written: list[Any] = []  # the messages of this call, as sent (replayed after a rate limit)
         self.sent = 0
         self.first = True
+        self._rate_limit_attempts = 0
 
     def _record(self, message: Any, reply: Any, error: str | None, elapsed: float) -> None:
         from conformance.context import Exchange  # local: context imports nothing from here
@@ -333,11 +359,63 @@ class ExtProcStream:
         except (grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:
             code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else await self._status()
             self._record(message, None, f"stream ended: {code}", 0.0)
-            raise NoReply(f"stream ended with {code}", timed_out=False, status=code) from None
+            ended = NoReply(f"stream ended with {code}", timed_out=False, status=code,
+                            pushback=await self._trailer_pushback())
+            if not ended.rate_limited:
+                raise ended from None
+            await self._after_rate_limit(ended)  # the call is open again with what came before
+            return await self.write(message)
+        self.written.append(message)
         return message
 
+    async def _trailer_pushback(self) -> str | None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return _pushback(await self.call.trailing_metadata())
+        except Exception:  # a call that ended without trailers has no pushback
+            return None
+
+    async def _after_rate_limit(self, ended: NoReply) -> None:
+        """RESOURCE_EXHAUSTED before any reply is retried like an HTTP 429: after the server's
+        pushback (``grpc-retry-pushback-ms``, gRFC A6) or a doubling backoff, a new ``Process`` call
+        carries again the messages written so far. After a reply the processor holds state of
+        this stream that a new call would not have, so the case ends ERROR (``RateLimited``)."""
+        import httpx
+
+        from conformance.context import RateLimited
+
+        what = "the ext_proc Process stream (RESOURCE_EXHAUSTED)"
+        if self.replies:
+            raise RateLimited(f"rate limited: {what} after {len(self.replies)} replies "
+                              "(the target's rate limit, not this case's requirement)")
+        seconds = None
+        if ended.pushback is not None:
+            try:
+                seconds = int(ended.pushback) / 1000
+            except ValueError:
+                seconds = None
+        known = seconds is not None and seconds >= 0
+        headers = httpx.Headers({"retry-after": f"{seconds:g}"} if known else {})
+        await self.ctx._rate_limited(headers, self._rate_limit_attempts, what)
+        self._rate_limit_attempts += 1
+        self.call.cancel()
+        self.call = self._stub.Process(metadata=self._metadata)
+        again, self.written = self.written, []
+        for message in again:
+            await self.write(message)
+
     async def read(self, message: Any = None) -> Any:
-        """The next reply (recorded against ``message``); raises ``NoReply``."""
+        """The next reply (recorded against ``message``); raises ``NoReply``. A stream ended
+        RESOURCE_EXHAUSTED is the processor's rate limit, never a verdict (``_after_rate_limit``)."""
+        while True:
+            try:
+                return await self._read_once(message)
+            except NoReply as ended:
+                if not ended.rate_limited:
+                    raise
+                await self._after_rate_limit(ended)
+
+    async def _read_once(self, message: Any = None) -> Any:
         import grpc
 
         start = time.perf_counter()
@@ -356,11 +434,13 @@ class ExtProcStream:
                 timed_out=False,
                 status=exc.code(),
                 details=exc.details() or "",
+                pushback=_pushback(exc.trailing_metadata()),
             ) from None
         if reply is grpc.aio.EOF:
             status = await self._status()
             self._record(message, None, f"stream closed: {status}", time.perf_counter() - start)
-            raise NoReply(f"stream closed by the server ({status})", timed_out=False, status=status)
+            raise NoReply(f"stream closed by the server ({status})", timed_out=False, status=status,
+                          pushback=await self._trailer_pushback())
         self._record(message, reply, None, time.perf_counter() - start)
         self.replies.append(reply)
         return reply

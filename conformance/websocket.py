@@ -3,7 +3,12 @@ on the `websockets` library.
 
 Every frame, sent or received, is recorded in the case transcript with the milliseconds since the
 connection was requested (`Exchange.ws_frames`), like SSE frames. A handshake the gateway refuses
-is recorded with its HTTP status and body and raised as `UpgradeRefused`."""
+is recorded with its HTTP status and body and raised as `UpgradeRefused`.
+
+Rate limits are handled as on HTTP (never a verdict): an upgrade answered 429 is retried after
+its `Retry-After`, a turn answered with a 429 `error` envelope is sent again on the same
+connection; a server that closes with 1013 (Try Again Later) ends the case ERROR, since a new
+connection would lose the connection-local state a case may rely on."""
 
 from __future__ import annotations
 
@@ -14,15 +19,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conformance.context import Exchange, _clip
+from conformance.context import Exchange, RateLimited, _clip
 
 if TYPE_CHECKING:
     from conformance.context import CaseContext
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+#: The close code of a server that is overloaded and asks the client to come back later (IANA
+#: WebSocket Close Code Number Registry, 1013 "Try Again Later").
+TRY_AGAIN_LATER = 1013
+
+
+def is_rate_limit_error(event: dict[str, Any]) -> bool:
+    """A WebSocket `error` envelope with status 429: "WebSocket failures MUST be sent as a JSON
+    `error` envelope with a `status` code" and `too_many_requests` is the 429 error type (Open
+    Responses, WebSocket Errors; Error Types)."""
+    return event.get("type") == "error" and event.get("status") == 429
 
 
 class UpgradeRefused(Exception):
@@ -32,6 +49,10 @@ class UpgradeRefused(Exception):
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
+
+
+class TurnRateLimited(RateLimited):
+    """A turn answered with a 429 `error` envelope: the connection is still open."""
 
 
 class ConnectionEnded(Exception):
@@ -76,6 +97,12 @@ class WebSocketSession:
         except ConnectionClosed as exc:
             self._record("closed", f"code={exc.rcvd.code if exc.rcvd else None} "
                                    f"reason={exc.rcvd.reason if exc.rcvd else ''}")
+            if exc.rcvd is not None and exc.rcvd.code == TRY_AGAIN_LATER:
+                # a new connection would lose the connection-local state the case built up, so
+                # the close is the target's rate limit reported as such (ERROR), not retried
+                raise RateLimited(f"rate limited: the server closed the WebSocket with {TRY_AGAIN_LATER} "
+                                  "(Try Again Later; the target's rate limit, not this case's requirement)"
+                                  ) from None
             raise ConnectionEnded(f"the server closed the connection ({exc})") from None
         except TimeoutError:
             raise ConnectionEnded("no frame within the timeout") from None
@@ -91,17 +118,32 @@ class WebSocketSession:
         return value
 
     async def read_turn(self) -> list[dict[str, Any]]:
-        """Events up to and including a terminal response event or an `error` envelope."""
+        """Events up to and including a terminal response event or an `error` envelope; an
+        `error` envelope with status 429 raises `RateLimited` (the target's rate limit, never a
+        verdict: `turn` retries it)."""
         events: list[dict[str, Any]] = []
         while True:
             event = await self.recv()
             events.append(event)
+            if is_rate_limit_error(event):
+                raise TurnRateLimited(f"rate limited: a WebSocket turn was answered with a 429 error "
+                                      f"envelope ({json.dumps(event)[:200]}; the target's rate limit, not "
+                                      "this case's requirement)")
             if event.get("type") in TERMINAL or event.get("type") == "error":
                 return events
 
     async def turn(self, **body: Any) -> list[dict[str, Any]]:
-        await self.send_create(**body)
-        return await self.read_turn()
+        """Send `response.create` and read its events. A turn answered with a 429 error envelope
+        is sent again on the same connection like an HTTP 429 (``RunConfig.rate_limit_retries``,
+        doubling backoff: the envelope has no `Retry-After`)."""
+        attempt = 0
+        while True:
+            await self.send_create(**body)
+            try:
+                return await self.read_turn()
+            except TurnRateLimited:
+                await self.ctx._rate_limited(httpx.Headers(), attempt, "a WebSocket response.create")
+                attempt += 1
 
 
 @asynccontextmanager
@@ -115,19 +157,29 @@ async def open_socket(ctx: CaseContext, path: str = "/responses") -> AsyncIterat
                         ws_frames=[])
     ctx.transcript.append(exchange)
     start = time.perf_counter()
-    try:
-        conn = await connect(url, additional_headers=headers, open_timeout=ctx.config.timeout,
-                             max_size=None, proxy=None)
-    except InvalidStatus as exc:
-        exchange.status = exc.response.status_code
-        exchange.response_headers = dict(exc.response.headers.raw_items())
-        body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+    attempt = 0
+    while True:
+        try:
+            conn = await connect(url, additional_headers=headers, open_timeout=ctx.config.timeout,
+                                 max_size=None, proxy=None)
+            break
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            response_headers = list(exc.response.headers.raw_items())
+            body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+        except (OSError, TimeoutError) as exc:
+            exchange.error = f"{type(exc).__name__}: {exc}"
+            raise
+        exchange.status = status
+        exchange.response_headers = dict(response_headers)
         exchange.response_body = _clip(body)
         exchange.elapsed_ms = round((time.perf_counter() - start) * 1000, 1)
-        raise UpgradeRefused(exc.response.status_code, body) from None
-    except (OSError, TimeoutError) as exc:
-        exchange.error = f"{type(exc).__name__}: {exc}"
-        raise
+        if status != 429:
+            raise UpgradeRefused(status, body)
+        # an upgrade answered 429 is the target's rate limit: retried like any HTTP 429,
+        # honouring Retry-After (RateLimited, an ERROR, once the retries are spent)
+        await ctx._rate_limited(httpx.Headers(response_headers), attempt, f"GET {path} (WebSocket upgrade)")
+        attempt += 1
     exchange.status = 101
     if conn.response is not None:
         exchange.response_headers = dict(conn.response.headers.raw_items())
