@@ -34,6 +34,7 @@ from reference.config import (
 )
 from reference.observability import logs
 from reference.store.base import StoreUnavailable
+from reference.store.leases import DEFAULT_LEASE_SECONDS
 
 if TYPE_CHECKING:
     from reference.backend import Backend
@@ -100,7 +101,8 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
                             mcp_cache=MCPToolCache(allowed_urls=config.mcp_allowed_urls),
                             api_keys=api_keys, metrics=metrics, embedding_backend=embedder,
                             embedding_model=config.embedding_model,
-                            embedding_dimensions=config.embedding_dimensions)
+                            embedding_dimensions=config.embedding_dimensions,
+                            job_lease_seconds=config.job_lease_seconds)
     for response_id in await gateway.start():
         log.warning("background response %s was interrupted by a restart; marked failed", response_id)
     app = gateway.http_app(max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout,
@@ -184,6 +186,10 @@ def add_serve_arguments(p: argparse.ArgumentParser, *, backend_url_help: str) ->
     p.add_argument("--files-dir", default=None, metavar="DIR",
                    help="where uploaded file bytes live (default: <SQLite file>.files; a temporary "
                    "directory for :memory: and PostgreSQL; replicas share one)")
+    p.add_argument("--job-lease", type=float, default=DEFAULT_LEASE_SECONDS, metavar="SECONDS",
+                   help="a background response or ingestion job is its replica's for this long "
+                   "without a renewal (renewed every third of it); a dead replica's jobs are taken "
+                   "over by another within about 4/3 of it (default %(default)g)")
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                    help="larger request bodies get 413 (default %(default)s)")
     p.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT,
@@ -287,6 +293,7 @@ def serve_command(args: argparse.Namespace, backend_url: str) -> int:
             embedding_model=args.embedding_model,
             embedding_dimensions=args.embedding_dimensions,
             files_dir=args.files_dir,
+            job_lease_seconds=args.job_lease,
         )
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             runner.run(serve(config))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from reference.store.leases import DEFAULT_LEASE_SECONDS
+
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_BACKEND_TIMEOUT = 120.0
 DEFAULT_BODY_TIMEOUT = 30.0
@@ -47,6 +49,9 @@ class GatewayConfig:
     files_dir: str | None = None
     """Where uploaded file bytes live; None: beside the SQLite file, or a temporary directory
     (`:memory:`, PostgreSQL). Replicas on one machine share one."""
+    job_lease_seconds: float = DEFAULT_LEASE_SECONDS
+    """How long a job (background response, ingestion) stays its replica's without a renewal
+    (`reference.store.leases`)."""
 
     def __post_init__(self) -> None:
         if self.body_timeout <= 0:
@@ -55,6 +60,8 @@ class GatewayConfig:
             raise ValueError("max_body_bytes must be positive")
         if self.backend_timeout <= 0:
             raise ValueError("backend_timeout must be positive")
+        if self.job_lease_seconds <= 0:
+            raise ValueError("job_lease_seconds must be positive")
         if self.embedding_dimensions is not None and self.embedding_dimensions <= 0:
             raise ValueError("embedding_dimensions must be positive")
         if not self.embedding_model:

@@ -109,6 +109,7 @@ from reference.mcp_client import mangle_tool_name
 from reference.observability.metrics import GatewayMetrics
 from reference.services.prompts import RenderedPrompt
 from reference.store import ResponseStore, StoredResponse, StoreThread
+from reference.store.leases import JobLeases
 from reference.tools import (
     CallModel,
     HostedTools,
@@ -130,6 +131,8 @@ log = logging.getLogger("reference.engine")
 _CANCELLABLE = ("queued", "in_progress")
 CANCEL_POLL_SECONDS = 1.0
 """How often a running background job checks whether another replica cancelled it."""
+RESPONSE_JOB = "response/"
+"""Lease name prefix of a background response's job (`reference.store.leases`)."""
 # Responses whose input and output join their conversation (a failed or cancelled one did not
 # happen as far as the conversation is concerned).
 _APPEND_TO_CONVERSATION = ("completed", "incomplete")
@@ -210,6 +213,7 @@ class Engine:
         conversations: ConversationLog,
         prompts: PromptRenderer,
         tools: ToolServices,
+        leases: JobLeases,
         clock: Callable[[], float] = time.time,
         metrics: GatewayMetrics | None = None,
     ) -> None:
@@ -221,6 +225,7 @@ class Engine:
         self._conversations = conversations
         self._prompts = prompts
         self._tools = tools
+        self._leases = leases
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -236,21 +241,50 @@ class Engine:
             await asyncio.wait([task])
             await self._finish_unfinished(response_id, APIError(
                 500, "The gateway shut down before this response finished.", errors.SERVER_ERROR))
+            await self._leases.release(RESPONSE_JOB + response_id)
 
     async def recover(self) -> list[str]:
-        """Mark background responses left queued/in_progress by a previous process as failed.
+        """Mark background responses left queued/in_progress by a stopped process as failed.
 
         Their jobs died with that process; without this they would read `in_progress` forever.
-        Call once at startup, before serving. Returns the ids it marked.
+        Call once at startup, before serving. Only unleased jobs and expired leases are taken:
+        another live replica's running jobs are left alone (`reference.store.leases`). Returns
+        the ids it marked.
         """
         marked: list[str] = []
         for response_id in await self._run(self.store.ids_with_status, *_CANCELLABLE):
-            if response_id in self._tasks:
-                continue
-            await self._finish_unfinished(response_id, APIError(
-                500, "The gateway restarted before this response finished.", errors.SERVER_ERROR))
-            marked.append(response_id)
+            if await self._take_over(response_id, "The gateway restarted before this response finished."):
+                marked.append(response_id)
         return marked
+
+    async def sweep_expired(self) -> list[str]:
+        """Mark failed the background responses whose lease expired: the replica running them
+        stopped renewing it (killed, or cut off from the database). Run by the lease heartbeat;
+        returns the ids it marked."""
+        marked: list[str] = []
+        for job in await self._leases.expired(RESPONSE_JOB):
+            response_id = job.removeprefix(RESPONSE_JOB)
+            if await self._take_over(response_id, "The gateway replica running this response "
+                                                  "stopped before it finished."):
+                log.warning("background response %s: its replica stopped; marked failed", response_id)
+                marked.append(response_id)
+        return marked
+
+    async def _take_over(self, response_id: str, message: str) -> bool:
+        """Claim an unleased or expired job and end it `failed` if it is unfinished; True when
+        it was marked. False when a live process holds it, or it had finished."""
+        if response_id in self._tasks:
+            return False  # ours, running: the next heartbeat renews its lease
+        job = RESPONSE_JOB + response_id
+        if not await self._leases.claim(job):
+            return False
+        try:
+            if await self._stored_status(response_id) not in _CANCELLABLE:
+                return False
+            await self._finish_unfinished(response_id, APIError(500, message, errors.SERVER_ERROR))
+            return True
+        finally:
+            await self._leases.release(job)
 
     def _backend(self) -> Backend:
         if self.backend is None:
@@ -486,6 +520,7 @@ class Engine:
                     queue.put_nowait(event)
             finally:
                 queue.put_nowait(None)
+                await self._release_unless_cancelled(prepared.id)
 
         self._track(prepared.id, asyncio.create_task(produce(), name=f"background stream {prepared.id}"))
         while (queued := await queue.get()) is not None:
@@ -494,6 +529,8 @@ class Engine:
     async def _stream_events(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         translator = StreamTranslator(copy_json(prepared.response))
         if prepared.background:
+            # Leased before it is stored: no replica may take a job nobody holds.
+            await self._leases.claim(RESPONSE_JOB + prepared.id)
             # Stored from the start so GET shows it in progress (background implies store).
             await self._save(prepared, translator.response, dump(translator.response), with_items=True)
         if prepared.tool_loop:
@@ -528,6 +565,8 @@ class Engine:
         queued = copy_json(prepared.response)
         queued["status"] = "queued"
         text = dump(queued)
+        # Leased before it is stored: no replica may take a job nobody holds.
+        await self._leases.claim(RESPONSE_JOB + prepared.id)
         await self._save(prepared, queued, text, with_items=True)
         self._track(prepared.id, asyncio.create_task(self._run_background(prepared),
                                                      name=f"background {prepared.id}"))
@@ -538,7 +577,20 @@ class Engine:
         self._tasks[response_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(response_id, None))
 
+    async def _release_unless_cancelled(self, response_id: str) -> None:
+        """A job's lease ends with it; when this process cancelled the job (`cancel`, `delete`,
+        shutdown), the canceller records the outcome first and releases after."""
+        task = asyncio.current_task()
+        if task is None or not task.cancelling():
+            await self._leases.release(RESPONSE_JOB + response_id)
+
     async def _run_background(self, prepared: Prepared) -> None:
+        try:
+            await self._run_background_job(prepared)
+        finally:
+            await self._release_unless_cancelled(prepared.id)
+
+    async def _run_background_job(self, prepared: Prepared) -> None:
         running = copy_json(prepared.response)
         running["status"] = "in_progress"
         await self._save(prepared, running, dump(running), with_items=False)
@@ -552,15 +604,17 @@ class Engine:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # `cancel` (or shutdown) on this process records the state itself
-            return  # the watcher stopped it: cancelled on another replica, which stored that
+            return  # the watcher stopped it: ended on another replica, which stored that
         except Exception as exc:
             log.exception("background response %s failed", prepared.id)
             response = failed_response(running, APIError(500, f"The gateway failed: {type(exc).__name__}",
                                                          errors.SERVER_ERROR))
         finally:
             watcher.cancel()
-        if await self._stored_status(prepared.id) in ("cancelled", None):
-            return  # cancelled (or deleted) on another replica as it finished: that stands
+        if await self._stored_status(prepared.id) not in _CANCELLABLE:
+            # Cancelled, deleted, or failed by a replica that took over an expired lease, as it
+            # finished: that stands.
+            return
         await self._save(prepared, response, dump(response), with_items=False)
         await self._append_to_conversation(prepared, response)
 
@@ -570,15 +624,16 @@ class Engine:
 
     async def _stop_when_cancelled_elsewhere(self, response_id: str, work: asyncio.Future[Any]) -> None:
         """Replicas share the store, and a cancel may reach another replica than the one running
-        the job: that replica only records `cancelled`. This one notices within
-        `CANCEL_POLL_SECONDS` and stops the job (its result is never saved over the cancel)."""
+        the job: that replica only records `cancelled` (or, having taken over an expired lease,
+        `failed`). This one notices within `CANCEL_POLL_SECONDS` and stops the job (its result
+        is never saved over that)."""
         while not work.done():
             await asyncio.sleep(CANCEL_POLL_SECONDS)
             try:
                 status = await self._stored_status(response_id)
             except APIError:
                 continue  # the store is unreachable for now: ask again next time
-            if status in ("cancelled", None):
+            if status not in _CANCELLABLE:
                 work.cancel()
                 return
 
@@ -613,6 +668,8 @@ class Engine:
             task.cancel()
             await asyncio.wait([task])
         text = await self._finish_unfinished(response_id)
+        # Ours when the job ran here (a no-op otherwise: its owner releases it when it stops).
+        await self._leases.release(RESPONSE_JOB + response_id)
         return text or stored.body
 
     async def _finish_unfinished(self, response_id: str, error: APIError | None = None) -> str | None:
@@ -649,7 +706,9 @@ class Engine:
         task = self._tasks.get(response_id)
         if task is not None:
             task.cancel()
-        if not await self._run(self.store.delete_response, response_id):
+        deleted = await self._run(self.store.delete_response, response_id)
+        await self._leases.release(RESPONSE_JOB + response_id)
+        if not deleted:
             raise errors.not_found("response", response_id)
         return {"id": response_id, "object": "response.deleted", "deleted": True}
 

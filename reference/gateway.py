@@ -23,16 +23,18 @@ Wiring (every arrow is a constructor argument; nothing is looked up):
             v                                 v
      reference.http.create_app(engine, Services)   reference.extproc.server.serve_extproc(engine)
 
-The root owns every lifecycle: `start` recovers background responses and resumes ingestion,
-`aclose` stops the ingestion jobs and background responses, then closes the backend client,
-the store and its thread (in that order: nothing may touch the store after it closed).
+The root owns every lifecycle: `start` recovers background responses and resumes ingestion
+(only jobs no live process holds: `JobLeases`), then starts the lease heartbeat, which renews
+this process's job leases and takes over the expired ones of replicas that died; `aclose`
+stops the heartbeat, the ingestion jobs and background responses, then closes the backend
+client, the store and its thread (in that order: nothing may touch the store after it closed).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from quart import Quart
@@ -48,6 +50,7 @@ from reference.observability.metrics import GatewayMetrics
 from reference.services import Connectors, Conversations, Prompts, Services, VectorStores
 from reference.services.ingest import DEFAULT_EMBEDDING_MODEL
 from reference.store import ResponseStore, SQLiteStore, StoreThread
+from reference.store.leases import DEFAULT_LEASE_SECONDS, JobLeases
 from reference.store.sqlite import MEMORY
 from reference.store.tenancy import TenantScopedStore
 from reference.tools import ToolServices
@@ -76,6 +79,8 @@ class Gateway:
     """KEY -> tenant (`--api-keys`): both adapters then require a key; None: open."""
     metrics: GatewayMetrics | None = None
     """What both adapters, the engine and the store thread record (`GET /metrics`)."""
+    leases: JobLeases = field(kw_only=True)
+    """This process's job leases (background responses, ingestion) and their heartbeat."""
 
     @property
     def conversations(self) -> Conversations:
@@ -98,9 +103,11 @@ class Gateway:
         failed (returns their ids) and resume its interrupted ingestion jobs."""
         recovered = await self.engine.recover()
         await self.vector_stores.start()
+        self.leases.start([self.engine.sweep_expired, self.vector_stores.resume_expired])
         return recovered
 
     async def aclose(self) -> None:
+        await self.leases.aclose()  # first: no sweep may start a job while the others stop
         await self.vector_stores.aclose()
         await self.engine.aclose()
         if self.backend is not None:
@@ -136,11 +143,13 @@ def build_gateway(
     clock: Callable[[], float] = time.time,
     api_keys: ApiKeys | None = None,
     metrics: GatewayMetrics | None = None,
+    job_lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Gateway:
     """Wire a gateway over `store` and `backend` (None: a gateway without a model backend,
     whose model calls answer 500). `blob_dir` defaults to `files_dir_for(store)`. Embeddings
     go to `embedding_backend` (default: `backend`) with `embedding_model` (`auto`: ask it) and,
-    when given, `embedding_dimensions`. `metrics`
+    when given, `embedding_dimensions`. Background and ingestion jobs are leased for
+    `job_lease_seconds` (`reference.store.leases`). `metrics`
     defaults to a registry of the gateway's own (give the backend the same one to see its
     calls)."""
     if metrics is None:
@@ -151,6 +160,7 @@ def build_gateway(
         # Tenants: every stored object belongs to the key that created it.
         store = TenantScopedStore(store)
     thread = StoreThread(observe=metrics.store_call)
+    leases = JobLeases(store, thread, seconds=job_lease_seconds)
     # One MCP tool-list cache per gateway: tool lists are not fetched per request. Its URL
     # allow-list also bounds the servers a connector may name.
     mcp = mcp_cache if mcp_cache is not None else MCPToolCache()
@@ -159,13 +169,14 @@ def build_gateway(
     connectors = Connectors(store.objects, thread, url_allowed=mcp.allows)
     vector_stores = VectorStores.open(
         store.objects, thread, embedding_backend if embedding_backend is not None else backend,
-        blob_dir=blob_dir if blob_dir is not None else files_dir_for(store),
+        blob_dir=blob_dir if blob_dir is not None else files_dir_for(store), leases=leases,
         embedding_model=embedding_model, embedding_dimensions=embedding_dimensions)
     tools = ToolServices(mcp=mcp,
                          search=vector_stores.file_search,
                          check_vector_store=vector_stores.check_vector_store,
                          connectors=connectors.connector_refs)
     engine = Engine(store, backend, thread=thread, conversations=conversations, prompts=prompts,
-                    tools=tools, clock=clock, metrics=metrics)
+                    tools=tools, leases=leases, clock=clock, metrics=metrics)
     return Gateway(store, thread, backend,
-                   Services(conversations, prompts, connectors, vector_stores), engine, api_keys, metrics)
+                   Services(conversations, prompts, connectors, vector_stores), engine, api_keys, metrics,
+                   leases=leases)

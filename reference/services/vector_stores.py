@@ -21,6 +21,11 @@ Decisions the spec leaves open (pinned by tests/test_vector_stores*.py):
   when the service starts (the file bytes are on disk and chunk replacement is atomic, so a
   half-done job left nothing behind); its batch completes as usual. Resuming beats failing it:
   clients polling `create_and_poll` see it finish.
+- Replicas: an ingestion job is leased (`reference.store.leases`, job `ingest/<vs>/<file>`) by
+  the process running it. A starting process resumes only unleased or expired jobs, and the
+  lease heartbeat resumes those of a replica that died (`resume_expired`). A file's status
+  leaves `in_progress` by compare-and-set (`ObjectStore.replace_if`), so a cancel on one replica
+  and the end of the ingestion on another cannot both win.
 - Adding a file whose extension/MIME type we cannot read answers 400 (`code:
   unsupported_file`, param `file_id`) for a single file, as OpenAI does; inside a batch the file
   is accepted and ends `failed` with `last_error.code = "unsupported_file"`, so one bad file does
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -73,6 +79,7 @@ from reference.retrieval.search import (
 from reference.retrieval.search import rank as rank_hits
 from reference.services import ingest
 from reference.store import Kind, ObjectStore, StoreThread
+from reference.store.leases import JobLeases
 
 log = logging.getLogger("reference.vector_stores")
 
@@ -87,6 +94,8 @@ MAX_CONCURRENT_INGESTIONS = 4
 """Jobs that extract and embed at the same time; the rest of a large batch waits its turn
 (still `in_progress`), so a 2000-file batch cannot flood the backend or the 2 worker cores."""
 DAY = 86_400
+INGEST_JOB = "ingest/"
+"""Lease name prefix of an ingestion job: `ingest/<vector store id>/<file id>`."""
 
 
 def render(obj: dict[str, Any]) -> dict[str, Any]:
@@ -127,11 +136,13 @@ class VectorStores:
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_INGESTIONS))
     _started: bool = False
     _temp_dir: str | None = None
+    leases: JobLeases | None = field(default=None, kw_only=True)
+    """Who runs which ingestion job across replicas (None: this process alone, no leases)."""
 
     # -- plumbing ------------------------------------------------------------------------
     @classmethod
     def open(cls, objects: ObjectStore, thread: StoreThread, backend: Backend | None, *,
-             blob_dir: str | Path | None, embedding_model: str | None = None,
+             blob_dir: str | Path | None, leases: JobLeases | None, embedding_model: str | None = None,
              embedding_dimensions: int | None = None) -> VectorStores:
         """The service with its blob directory created (`None`: a temporary one, removed by
         `aclose`)."""
@@ -142,7 +153,7 @@ class VectorStores:
         path = Path(blob_dir)
         path.mkdir(parents=True, exist_ok=True)
         return cls(objects, thread, backend, path, embedding_model or ingest.DEFAULT_EMBEDDING_MODEL,
-                   embedding_dimensions, _temp_dir=temp)
+                   embedding_dimensions, _temp_dir=temp, leases=leases)
 
     async def _model(self, backend: Backend) -> str:
         """The embedding model, `auto` resolved (once: the answer is kept)."""
@@ -174,9 +185,33 @@ class VectorStores:
         await self._remove_leftover_blobs()
         for vs in await self._run(self.objects.list, VECTOR_STORE):
             for f in await self._run(self.objects.list, VS_FILE, parent=vs["id"]):
-                if f["status"] == "in_progress" and (vs["id"], f["id"]) not in self._tasks:
+                if (f["status"] == "in_progress" and (vs["id"], f["id"]) not in self._tasks
+                        and await self._claim(vs["id"], f["id"])):
                     log.info("resuming ingestion of %s into %s", f["id"], vs["id"])
                     self._schedule(vs["id"], f["id"])
+
+    async def resume_expired(self) -> None:
+        """Ingest again the files whose job lease expired (the replica running them stopped);
+        run by the lease heartbeat."""
+        if self.leases is None:
+            return
+        for job in await self.leases.expired(INGEST_JOB):
+            vs_id, _, file_id = job.removeprefix(INGEST_JOB).partition("/")
+            if (vs_id, file_id) in self._tasks or not await self._claim(vs_id, file_id):
+                continue
+            vs_file = await self._run(self.objects.get, VS_FILE, file_id, parent=vs_id)
+            if vs_file is not None and vs_file["status"] == "in_progress":
+                log.warning("resuming ingestion of %s into %s: its replica stopped", file_id, vs_id)
+                self._schedule(vs_id, file_id)
+            else:
+                await self._release(vs_id, file_id)
+
+    async def _claim(self, vs_id: str, file_id: str) -> bool:
+        return True if self.leases is None else await self.leases.claim(f"{INGEST_JOB}{vs_id}/{file_id}")
+
+    async def _release(self, vs_id: str, file_id: str) -> None:
+        if self.leases is not None:
+            await self.leases.release(f"{INGEST_JOB}{vs_id}/{file_id}")
 
     async def _remove_leftover_blobs(self) -> None:
         """Delete what a previous process left behind in the blob directory: uploads cut off
@@ -199,7 +234,9 @@ class VectorStores:
             log.warning("removed %d partial or orphaned upload(s) from %s", len(removed), self.blob_dir)
 
     async def aclose(self) -> None:
-        """Stop ingestion jobs; their files stay `in_progress` and resume on the next start."""
+        """Stop ingestion jobs; their files stay `in_progress` and resume on the next start (or
+        at once on another replica: their leases are released)."""
+        keys = list(self._tasks)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -207,6 +244,9 @@ class VectorStores:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks.clear()
+        for vs_id, file_id in keys:
+            with contextlib.suppress(APIError):
+                await self._release(vs_id, file_id)
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
 
@@ -344,7 +384,15 @@ class VectorStores:
                 assert existing is not None
                 return existing
             if (vs_id, file["id"]) in self._tasks:
-                await self._cancel_task((vs_id, file["id"]))
+                await self._cancel_task((vs_id, file["id"]), release=False)
+            elif not await self._claim(vs_id, file["id"]):
+                # Another replica is ingesting this very file into this store: join its run.
+                joined = await self._join_running(vs_id, file["id"], batch_id)
+                if joined is not None:
+                    return joined
+                if not await self._claim(vs_id, file["id"]):
+                    raise APIError(409, "This file is being added to the vector store by another "
+                                   "request; retry.", errors.INVALID_REQUEST, "file_id", "conflict")
             vs_file: dict[str, Any] = {
                 "id": file["id"], "object": "vector_store.file", "usage_bytes": 0,
                 "created_at": self.now(), "vector_store_id": vs_id, "status": "in_progress",
@@ -358,8 +406,23 @@ class VectorStores:
             self._schedule(vs_id, file["id"])
             return vs_file
 
+    async def _join_running(self, vs_id: str, file_id: str, batch_id: str | None) -> dict[str, Any] | None:
+        """The vector-store file another replica is ingesting, now a member of `batch_id`; None
+        when that run ended meanwhile."""
+        for _attempt in range(5):
+            text = await self._run(self.objects.get_text, VS_FILE, file_id, parent=vs_id)
+            current = None if text is None else json.loads(text)
+            if current is None or current["status"] != "in_progress":
+                return None
+            if batch_id is None or current.get("_batch_id") == batch_id:
+                return dict(current)
+            current["_batch_id"] = batch_id
+            if await self._run(self.objects.replace_if, VS_FILE, file_id, text, current, parent=vs_id):
+                return dict(current)
+        return None
+
     def _schedule(self, vs_id: str, file_id: str) -> None:
-        task = asyncio.create_task(self._ingest(vs_id, file_id), name=f"ingest {vs_id}/{file_id}")
+        task = asyncio.create_task(self._ingest_leased(vs_id, file_id), name=f"ingest {vs_id}/{file_id}")
         key = (vs_id, file_id)
         self._tasks[key] = task
 
@@ -367,6 +430,16 @@ class VectorStores:
             if self._tasks.get(key) is t:
                 del self._tasks[key]
         task.add_done_callback(done)
+
+    async def _ingest_leased(self, vs_id: str, file_id: str) -> None:
+        """`_ingest`, then its lease released; a job this process cancelled is released (or
+        kept, re-attached) by whoever cancelled it."""
+        try:
+            await self._ingest(vs_id, file_id)
+        finally:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                await self._release(vs_id, file_id)
 
     async def _ingest(self, vs_id: str, file_id: str) -> None:
         vs_file = await self._run(self.objects.get, VS_FILE, file_id, parent=vs_id)
@@ -391,17 +464,22 @@ class VectorStores:
                 log.exception("ingestion of %s into %s failed", file_id, vs_id)
                 outcome = ingest.Outcome.failed("server_error", "The file could not be ingested.")
         async with self._lock:
-            current = await self._run(self.objects.get, VS_FILE, file_id, parent=vs_id)
-            if current is None or current["status"] != "in_progress":
-                # Removed or cancelled while we worked: keep nothing of this run.
-                await self._run(self.objects.delete_chunks, vs_id, file_id)
-                return
-            current.update(status=outcome.status, usage_bytes=outcome.usage_bytes,
-                           last_error=outcome.last_error)
-            await self._run(self.objects.put, VS_FILE, current, parent=vs_id)
+            while True:
+                text = await self._run(self.objects.get_text, VS_FILE, file_id, parent=vs_id)
+                current = None if text is None else json.loads(text)
+                if current is None or current["status"] != "in_progress":
+                    # Removed or cancelled while we worked: keep nothing of this run.
+                    await self._run(self.objects.delete_chunks, vs_id, file_id)
+                    return
+                current.update(status=outcome.status, usage_bytes=outcome.usage_bytes,
+                               last_error=outcome.last_error)
+                # Compare and set: a cancel on another replica between the read and this write
+                # wins, and this run then keeps nothing (the next turn of the loop).
+                if await self._run(self.objects.replace_if, VS_FILE, file_id, text, current, parent=vs_id):
+                    break
             self._invalidate(vs_id)
 
-    async def _cancel_task(self, key: tuple[str, str]) -> None:
+    async def _cancel_task(self, key: tuple[str, str], *, release: bool = True) -> None:
         task = self._tasks.pop(key, None)
         if task is not None:
             task.cancel()
@@ -409,6 +487,8 @@ class VectorStores:
                 await task
         # The task may have been cancelled while its chunk write was on the store thread.
         await self._run(self.objects.delete_chunks, key[0], key[1])
+        if release:
+            await self._release(*key)
 
     async def _remove_vs_file(self, vs_id: str, file_id: str) -> None:
         await self._cancel_task((vs_id, file_id))
@@ -561,15 +641,43 @@ class VectorStores:
                 raise errors.invalid_request(
                     f"Cannot cancel a vector store file batch that is {view['status']}.", None,
                     "invalid_state")
+            if batch.get("_cancelled"):
+                return view  # cancelling a cancelled batch returns it
             batch["_cancelled"] = True
             await self._run(self.objects.put, BATCH, batch, parent=vs_id)
+            cancelled = 0
             for f in await self._run(self.objects.list, VS_FILE, parent=vs_id):
-                if f.get("_batch_id") == batch_id and f["status"] == "in_progress":
-                    await self._cancel_task((vs_id, f["id"]))
-                    f["status"] = "cancelled"
-                    await self._run(self.objects.put, VS_FILE, f, parent=vs_id)
+                if (f.get("_batch_id") == batch_id and f["status"] == "in_progress"
+                        and await self._cancel_file(vs_id, f["id"])):
+                    cancelled += 1
             self._invalidate(vs_id)
-        return await self._batch_view(batch)
+            view = await self._batch_view(batch)
+            if not cancelled and view["file_counts"]["in_progress"] == 0:
+                # Every file finished (on another replica) before the cancel reached it: the
+                # batch was over, and the cancel changes nothing.
+                batch.pop("_cancelled")
+                await self._run(self.objects.put, BATCH, batch, parent=vs_id)
+                view = await self._batch_view(batch)
+                raise errors.invalid_request(
+                    f"Cannot cancel a vector store file batch that is {view['status']}.", None,
+                    "invalid_state")
+        return view
+
+    async def _cancel_file(self, vs_id: str, file_id: str) -> bool:
+        """End an `in_progress` vector-store file `cancelled` (compare and set: an ingestion that
+        ends on another replica at the same moment cannot also win); True when it was cancelled."""
+        while True:
+            text = await self._run(self.objects.get_text, VS_FILE, file_id, parent=vs_id)
+            current = None if text is None else json.loads(text)
+            if current is None or current["status"] != "in_progress":
+                return False
+            current["status"] = "cancelled"
+            if await self._run(self.objects.replace_if, VS_FILE, file_id, text, current, parent=vs_id):
+                break
+        # Stop the job when it runs here (its replica notices the status otherwise) and drop
+        # what it stored.
+        await self._cancel_task((vs_id, file_id))
+        return True
 
     # -- search --------------------------------------------------------------------------
     async def _matrix(self, vs_id: str) -> _Matrix:

@@ -84,6 +84,12 @@ class ObjectStore(Protocol):
         text. A dict is serialised by the store; a str is stored as given. `object_id` and
         `created_at` default to the object's `id` and `created_at`."""
 
+    def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
+                   parent: str | None = None) -> str | None:
+        """Compare and set: replace the object only if its stored text is still `expected`
+        (atomic across every process sharing the database); the new text, or None when another
+        writer changed or deleted it first."""
+
     def get_text(self, kind: Kind, object_id: str, *, parent: str | None = None) -> str | None: ...
 
     def get(self, kind: Kind, object_id: str, *, parent: str | None = None) -> dict[str, Any] | None: ...
@@ -147,5 +153,21 @@ class ResponseStore(Protocol):
 
     def ids_with_status(self, *statuses: str) -> list[str]:
         """Ids of the responses whose status is one of `statuses`, oldest first."""
+
+    # Job leases (`reference.store.leases`): a lease names its owner (one gateway process) and
+    # expires unless renewed; times are the database's clock, so replicas need not agree on theirs.
+
+    def claim_job(self, job: str, owner: str, seconds: float) -> bool:
+        """Lease `job` to `owner` for `seconds`; True when it was unleased, its lease had expired
+        or `owner` already held it (then renewed), False while another owner's lease runs."""
+
+    def renew_jobs(self, owner: str, seconds: float) -> list[str]:
+        """Extend every lease `owner` holds to `seconds` from now; the jobs it still holds."""
+
+    def release_job(self, job: str, owner: str) -> None:
+        """End `owner`'s lease of `job` (nothing when another owner holds it now)."""
+
+    def expired_jobs(self) -> list[str]:
+        """Jobs whose lease expired (their owner stopped renewing), oldest expiry first."""
 
     def close(self) -> None: ...

@@ -68,6 +68,19 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         )
         """,
     ),
+    # 4: job leases. A background response or an ingestion job is run by the one gateway process
+    # holding its lease (owner + expiry, renewed by a heartbeat); a lease that expired belongs
+    # to a process that died, and any live one may take the job over (reference.store.leases).
+    (
+        """
+        CREATE TABLE job_leases (
+            job TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX job_leases_expires_at ON job_leases(expires_at)",
+    ),
 )
 
 # The same migrations for PostgreSQL: JSON stays in `text` (never `jsonb`, which re-serialises);
@@ -118,6 +131,16 @@ POSTGRES_MIGRATIONS: Sequence[Sequence[str]] = (
             PRIMARY KEY (vector_store_id, file_id, position)
         )
         """,
+    ),
+    (
+        """
+        CREATE TABLE job_leases (
+            job TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )
+        """,
+        "CREATE INDEX job_leases_expires_at ON job_leases(expires_at)",
     ),
 )
 

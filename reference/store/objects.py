@@ -59,6 +59,15 @@ class SQLiteObjectStore:
             )
         return text
 
+    def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
+                   parent: str | None = None) -> str | None:
+        text = obj if isinstance(obj, str) else dump(obj)
+        with self._lock, self._conn:
+            cur = self._conn.execute(
+                "UPDATE objects SET body = ? WHERE kind = ? AND id = ? AND parent = ? AND body = ?",
+                (text, kind, object_id, parent or "", expected))
+            return text if cur.rowcount > 0 else None
+
     def get_text(self, kind: Kind, object_id: str, *, parent: str | None = None) -> str | None:
         with self._lock:
             row = self._conn.execute(

@@ -212,6 +212,38 @@ class PostgresStore:
                                 (list(statuses),)).fetchall()
         return [r[0] for r in rows]
 
+    # -- job leases: expiry on the database's clock, so replicas need not agree on theirs --------
+    def claim_job(self, job: str, owner: str, seconds: float) -> bool:
+        with self._tx() as conn:
+            # A concurrent claimer of the same row waits for this one's row lock, then sees the
+            # renewed expiry and updates nothing: exactly one claim wins.
+            return conn.execute(
+                """
+                INSERT INTO job_leases (job, owner, expires_at)
+                VALUES (%s, %s, extract(epoch FROM clock_timestamp()) + %s)
+                ON CONFLICT (job) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+                WHERE job_leases.owner = EXCLUDED.owner
+                   OR job_leases.expires_at < extract(epoch FROM clock_timestamp())
+                """,
+                (job, owner, seconds)).rowcount > 0
+
+    def renew_jobs(self, owner: str, seconds: float) -> list[str]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                "UPDATE job_leases SET expires_at = extract(epoch FROM clock_timestamp()) + %s "
+                "WHERE owner = %s RETURNING job", (seconds, owner)).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def release_job(self, job: str, owner: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM job_leases WHERE job = %s AND owner = %s", (job, owner))
+
+    def expired_jobs(self) -> list[str]:
+        with self._tx() as conn:
+            rows = conn.execute("SELECT job FROM job_leases WHERE expires_at < "
+                                "extract(epoch FROM clock_timestamp()) ORDER BY expires_at").fetchall()
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         self._pool.close()
 
@@ -238,6 +270,17 @@ class PostgresObjectStore:
                 (str(kind), oid, parent or "", created, text),
             )
         return text
+
+    def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
+                   parent: str | None = None) -> str | None:
+        text = obj if isinstance(obj, str) else dump(obj)
+        with self._tx() as conn:
+            # Under READ COMMITTED an UPDATE that waited for a concurrent writer's row lock
+            # re-checks its WHERE on the new row: of two racing writers one matches.
+            updated = conn.execute(
+                "UPDATE objects SET body = %s WHERE kind = %s AND id = %s AND parent = %s AND body = %s",
+                (text, str(kind), object_id, parent or "", expected)).rowcount
+        return text if updated > 0 else None
 
     def get_text(self, kind: Kind, object_id: str, *, parent: str | None = None) -> str | None:
         with self._tx() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -107,6 +108,37 @@ class SQLiteStore:
             rows = self._conn.execute(
                 f"SELECT id FROM responses WHERE status IN ({marks}) ORDER BY created_at, seq", statuses
             ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- job leases (one host: the process clock is the database's) ----------------------------
+    def claim_job(self, job: str, owner: str, seconds: float) -> bool:
+        now = time.time()
+        with self._lock, self._conn:
+            cur = self._conn.execute(
+                """
+                INSERT INTO job_leases (job, owner, expires_at) VALUES (?, ?, ?)
+                ON CONFLICT(job) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE job_leases.owner = excluded.owner OR job_leases.expires_at < ?
+                """,
+                (job, owner, now + seconds, now),
+            )
+            return cur.rowcount > 0
+
+    def renew_jobs(self, owner: str, seconds: float) -> list[str]:
+        with self._lock, self._conn:
+            rows = self._conn.execute(
+                "UPDATE job_leases SET expires_at = ? WHERE owner = ? RETURNING job",
+                (time.time() + seconds, owner)).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def release_job(self, job: str, owner: str) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM job_leases WHERE job = ? AND owner = ?", (job, owner))
+
+    def expired_jobs(self) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT job FROM job_leases WHERE expires_at < ? ORDER BY expires_at",
+                                      (time.time(),)).fetchall()
         return [r[0] for r in rows]
 
     def close(self) -> None:

@@ -85,6 +85,12 @@ class TenantScopedObjects:
             self.claim(kind, str(oid), tenant)
         return self.inner.put(kind, obj, parent=parent, object_id=object_id, created_at=created_at)
 
+    def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
+                   parent: str | None = None) -> str | None:
+        if not self._visible(kind, object_id, parent):
+            return None
+        return self.inner.replace_if(kind, object_id, expected, obj, parent=parent)
+
     def get_text(self, kind: Kind, object_id: str, *, parent: str | None = None) -> str | None:
         if not self._visible(kind, object_id, parent):
             return None
@@ -172,6 +178,19 @@ class TenantScopedStore:
 
     def ids_with_status(self, *statuses: str) -> list[str]:
         return [rid for rid in self.inner.ids_with_status(*statuses) if self._mine(rid)]
+
+    # Job leases belong to gateway processes, not to tenants.
+    def claim_job(self, job: str, owner: str, seconds: float) -> bool:
+        return self.inner.claim_job(job, owner, seconds)
+
+    def renew_jobs(self, owner: str, seconds: float) -> list[str]:
+        return self.inner.renew_jobs(owner, seconds)
+
+    def release_job(self, job: str, owner: str) -> None:
+        self.inner.release_job(job, owner)
+
+    def expired_jobs(self) -> list[str]:
+        return self.inner.expired_jobs()
 
     def close(self) -> None:
         self.inner.close()
