@@ -45,10 +45,12 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def replicas(session: nox.Session) -> None:
     """`up --replicas 2` on a throwaway PostgreSQL: cross-replica reads, and one replica killed
-    during 300 concurrent creates loses no acknowledged response (tests/reference/test_replicas.py)."""
+    during 300 concurrent creates loses no acknowledged response (tests/reference/test_replicas.py);
+    job leases across gateway processes: a killed replica's jobs are taken over within the lease,
+    a restarted one leaves the others' running jobs alone (tests/reference/test_job_leases_replicas.py)."""
     _install(session, "test,postgres")
     session.run("python", "-m", "pytest", "-m", "replicas", "tests/reference/test_replicas.py",
-                *session.posargs)
+                "tests/reference/test_job_leases_replicas.py", *session.posargs)
 
 
 @nox.session
