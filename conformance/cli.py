@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--cases", action="append", default=[], metavar="GLOB")
     lp.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     lp.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="openai",
+        help="show each case's level under this profile (its specification may set another one)",
+    )
+    lp.add_argument(
         "--areas",
         action="store_true",
         help="print the index of areas instead (one module of conformance/cases each): area, "
@@ -160,9 +166,10 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
         return list_areas(cases, console)
     for c in cases:
         profiles = "" if len(c.profiles) > 1 else f" [{c.profiles[0]} only]"
+        level = c.level_for(args.profile).value  # the level under --profile
         # one line per case however narrow the terminal (and unwrapped when piped)
         console.print(
-            f"{c.id:<52} {c.level.value:<6} {c.tier.value:<10} {escape(c.title)}{escape(profiles)}",
+            f"{c.id:<52} {level:<6} {c.tier.value:<10} {escape(c.title)}{escape(profiles)}",
             highlight=False,
             soft_wrap=True,
         )

@@ -27,6 +27,10 @@ class Level(enum.StrEnum):
     INFO = "INFO"
 
 
+#: strongest first
+LEVEL_ORDER = (Level.MUST, Level.SHOULD, Level.INFO)
+
+
 class Tier(enum.StrEnum):
     STRUCTURAL = "structural"  # works against any backend
     SCRIPTED = "scripted"  # needs fixtures.backend behind the gateway (detected by a probe)
@@ -54,6 +58,23 @@ VERDICT_LEGEND: dict[Verdict, str] = {
 }
 
 PROFILES = ("openai", "openresponses")
+
+
+@dataclass(frozen=True)
+class ProfileLevel:
+    """A case's level under one profile, with the sentence of that profile's specification that
+    sets it (quoted verbatim) and where the sentence is.
+
+    The same behaviour can be a MUST in one specification and a SHOULD in the other (Open
+    Responses: "The `event` field MUST match the `type` in the event body."; the OpenAI documents
+    only show it in their examples), so a case is judged at the level of the profile it runs
+    under."""
+
+    level: Level
+    spec: str
+    source: str
+
+
 
 CaseFunc = Callable[["CaseContext"], Awaitable[None]]
 P = TypeVar("P")
@@ -84,6 +105,27 @@ class Case:
     # where the case is written, ``module:qualname`` (``module:qualname[case id]`` for a family
     # row); the registry fills it in and tells a re-import from a reused id by it
     origin: str = field(default="", compare=False, repr=False)
+    # the level, sentence and source under a profile whose specification sets its own level;
+    # ``level``/``spec``/``source`` above hold for every other profile
+    levels: dict[str, ProfileLevel] = field(default_factory=dict, compare=False, hash=False)
+
+    def level_for(self, profile: str) -> Level:
+        """The level the case is judged at under ``profile``."""
+        own = self.levels.get(profile)
+        return own.level if own is not None else self.level
+
+    def spec_for(self, profile: str) -> str:
+        """The quoted sentence that sets the level under ``profile``."""
+        own = self.levels.get(profile)
+        return own.spec if own is not None else self.spec
+
+    def source_for(self, profile: str) -> str:
+        own = self.levels.get(profile)
+        return own.source if own is not None else self.source
+
+    def strongest_level(self) -> Level:
+        """The strongest level the case has under any of its profiles."""
+        return min((self.level_for(p) for p in self.profiles), key=LEVEL_ORDER.index, default=self.level)
 
     @property
     def area(self) -> str:
@@ -117,6 +159,24 @@ class Row(Generic[P]):
     tier: Tier = Tier.STRUCTURAL
     profiles: tuple[str, ...] = PROFILES
     provokes_backend_failure: bool = False
+    # per-profile levels, as ``Registry.case(levels=...)``
+    levels: dict[str, ProfileLevel | tuple[Level | str, str, str]] = field(default_factory=dict)
+
+
+def profile_levels(
+    case_id: str, levels: dict[str, ProfileLevel | tuple[Level | str, str, str]] | None
+) -> dict[str, ProfileLevel]:
+    """``levels=`` normalised: every profile known, every sentence and source given."""
+    out: dict[str, ProfileLevel] = {}
+    for profile, given in (levels or {}).items():
+        if profile not in PROFILES:
+            raise ValueError(f"{case_id}: levels for unknown profile {profile!r}")
+        own = given if isinstance(given, ProfileLevel) else ProfileLevel(Level(given[0]), given[1], given[2])
+        own = ProfileLevel(Level(own.level), " ".join(own.spec.split()), own.source)
+        if not own.spec or not own.source:
+            raise ValueError(f"{case_id}: the level under {profile} needs its sentence and its source")
+        out[profile] = own
+    return out
 
 
 def _bind(func: FamilyFunc[P], params: P) -> CaseFunc:
@@ -158,6 +218,9 @@ class Registry:
         unknown = set(case.profiles) - set(PROFILES)
         if unknown:
             raise ValueError(f"{case.id}: unknown profiles {sorted(unknown)}")
+        outside = set(case.levels) - set(case.profiles)
+        if outside:
+            raise ValueError(f"{case.id}: levels for {sorted(outside)}, a profile it does not run under")
         self._cases[case.id] = case
         return case
 
@@ -174,13 +237,16 @@ class Registry:
         gates: Iterable[str] = (),
         hint: str = "",
         provokes_backend_failure: bool = False,
+        levels: dict[str, ProfileLevel | tuple[Level | str, str, str]] | None = None,
     ) -> Callable[[CaseFunc], CaseFunc]:
         """Decorator registering an ``async def case(ctx)`` function.
 
         The title and the spec sentence default to the function's docstring: its first paragraph
         is the title, the rest the quoted sentence (each joined into one line). A sentence that
         several cases share is given as ``spec=`` instead. ``gates`` makes the case its area's
-        probe (see ``Case.gates``), ``hint`` says what the target needs when it does not pass."""
+        probe (see ``Case.gates``), ``hint`` says what the target needs when it does not pass.
+        ``levels`` gives the level under a profile whose specification sets another one:
+        ``{"openresponses": (Level.MUST, "the sentence, verbatim", "where it is")}``."""
 
         def decorate(func: CaseFunc) -> CaseFunc:
             doc_title, doc_spec = docstring_parts(func)
@@ -200,6 +266,7 @@ class Registry:
                     gates=tuple(gates),
                     hint=hint,
                     provokes_backend_failure=provokes_backend_failure,
+                    levels=profile_levels(id, levels),
                 )
             )
             return func
@@ -233,6 +300,7 @@ class Registry:
                         profiles=tuple(row.profiles),
                         source=row.source,
                         provokes_backend_failure=row.provokes_backend_failure,
+                        levels=profile_levels(row.id, row.levels),
                         origin=f"{where}:{qualname}[{row.id}]",
                     )
                 )

@@ -145,8 +145,10 @@ class ConformanceItem(pytest.Item):
     def __init__(self, *, case: Case, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
+        # the level under the profile the gateway is judged against (``-m`` selects on it)
+        self.level = case.level_for(self.config.getoption("--gateway-profile"))
         self.add_marker("conformance")
-        self.add_marker(pytest.mark.conformance_level(case.level.value))
+        self.add_marker(pytest.mark.conformance_level(self.level.value))
 
     def _run_config(self) -> tuple[RunConfig, RunState]:
         stash = self.config.stash[_STATE_KEY]
@@ -159,7 +161,7 @@ class ConformanceItem(pytest.Item):
         stopped: list[tuple[Case, CaseResult]] = self.config.stash[_STATE_KEY]["stopped"]
         probe = next((r for p, r in stopped if self.case.gated_by(p)), None)
         if probe is not None and config.profile.name in self.case.profiles:
-            result = blocked_result(self.case, probe)
+            result = blocked_result(self.case, probe, profile=config.profile.name)
         else:
 
             async def go() -> CaseResult:
@@ -197,7 +199,7 @@ class ConformanceItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
-        return "conformance", None, f"{self.case.level.value} {self.case.id}"
+        return "conformance", None, f"{self.level.value} {self.case.id}"
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection sees the items

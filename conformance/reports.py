@@ -149,7 +149,8 @@ def write_json(run: RunResult, path: str | Path) -> Path:
 
 
 def _details(r: CaseResult) -> str:
-    lines = [f"{r.level.value} {r.case_id}: {r.title}", f"spec: {r.spec}", f"verdict: {r.verdict.value}"]
+    spec = f"spec: {r.spec}" + (f" ({r.source})" if r.source else "")
+    lines = [f"{r.level.value} {r.case_id}: {r.title}", spec, f"verdict: {r.verdict.value}"]
     if r.message:
         lines.append(f"message: {r.message}")
     if r.expected is not None or r.actual is not None:
@@ -288,6 +289,8 @@ def _case_html(r: CaseResult) -> str:
         f"<span class='dim'>{r.duration * 1000:.0f} ms</span></summary>",
         f"<blockquote>{_e(r.spec)}</blockquote>",
     ]
+    if r.source:
+        out.append(f"<div class='dim'>{_e(r.source)}</div>")
     if r.message:
         out.append(f"<div class='label'>message</div><pre>{_e(r.message)}</pre>")
     if r.verdict in (Verdict.FAIL, Verdict.NON_STRICT):

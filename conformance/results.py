@@ -31,6 +31,7 @@ class CaseResult:
     blocked_by: str | None = None  # the probe whose failure kept this case from running
     rate_limit_retries: int = 0  # requests repeated after a 429 (not part of the verdict)
     hint: str = ""  # a probe that did not pass: what the target needs for its area to work
+    source: str = ""  # where ``spec`` is: the specification of the run's profile that sets ``level``
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class CaseResult:
             "area": self.area,
             "title": self.title,
             "spec": self.spec,
+            "source": self.source,
             "message": self.message,
             "duration": round(self.duration, 4),
             "expected": _jsonable(self.expected),

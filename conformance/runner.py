@@ -52,14 +52,17 @@ def new_client(config: RunConfig) -> httpx.AsyncClient:
 
 
 async def run_case(case: Case, config: RunConfig, state: RunState, client: httpx.AsyncClient) -> CaseResult:
+    # judged at the level the run's profile gives it, citing that profile's sentence
+    level = case.level_for(config.profile.name)
     result = CaseResult(
         case_id=case.id,
-        level=case.level,
+        level=level,
         tier=case.tier.value,
         area=case.area,
         title=case.title,
-        spec=case.spec,
+        spec=case.spec_for(config.profile.name),
         verdict=Verdict.PASS,
+        source=case.source_for(config.profile.name),
     )
     if config.profile.name not in case.profiles:
         result.verdict = Verdict.SKIPPED
@@ -72,7 +75,7 @@ async def run_case(case: Case, config: RunConfig, state: RunState, client: httpx
         async with asyncio.timeout(config.timeout * 4):
             await case.func(ctx)
     except CheckFailed as exc:
-        result.verdict = _failed_verdict(case.level)
+        result.verdict = _failed_verdict(level)
         result.message = exc.what
         result.expected, result.actual = exc.expected, exc.actual
     except Unimplemented as exc:
@@ -118,23 +121,25 @@ def probe_finding(result: CaseResult) -> str:
     return _one_line(f"{result.verdict.value} {result.message}{seen}")
 
 
-def blocked_result(case: Case, probe: CaseResult) -> CaseResult:
+def blocked_result(case: Case, probe: CaseResult, *, profile: str) -> CaseResult:
     """The verdict of a case gated by ``probe`` when the probe did not pass: BLOCKED after a
-    failed probe, UNIMPLEMENTED when the probe found the API not offered (404/405)."""
+    failed probe, UNIMPLEMENTED when the probe found the API not offered (404/405). The case keeps
+    the level it has under ``profile``."""
     if probe.verdict is Verdict.UNIMPLEMENTED:
         verdict, message = Verdict.UNIMPLEMENTED, f"not offered ({probe.case_id}: {_one_line(probe.message)})"
     else:
         verdict, message = Verdict.BLOCKED, f"blocked by {probe.case_id}: {probe_finding(probe)}"
     return CaseResult(
         case_id=case.id,
-        level=case.level,
+        level=case.level_for(profile),
         tier=case.tier.value,
         area=case.area,
         title=case.title,
-        spec=case.spec,
+        spec=case.spec_for(profile),
         verdict=verdict,
         message=message,
         blocked_by=probe.case_id,
+        source=case.source_for(profile),
     )
 
 
@@ -213,7 +218,7 @@ async def run_cases(
             emit(CaseStarted(case=case, index=i, total=total))
             probe = next((r for p, r in stopped if case.gated_by(p)), None)
             if probe is not None and config.profile.name in case.profiles:
-                raw = blocked_result(case, probe)
+                raw = blocked_result(case, probe, profile=config.profile.name)
             else:
                 raw = await run_case(case, config, state, client)
                 if case.is_probe and raw.verdict in _PROBE_STOPS:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from conformance import checks
+from conformance.cases import _openresponses as ors
 from conformance.cases._support import OAI, UNKNOWN_RESPONSE
 from conformance.context import CaseContext
 from conformance.model import Level, Row, Tier, case, family
@@ -395,7 +396,10 @@ async def missing_model_param(ctx: CaseContext) -> None:
     ctx.check_eq(err.get("param"), "model", "error.param")
 
 
-@case("errors.content-type-json", Level.SHOULD, source=f"{OAI} paths./responses/{{response_id}}.delete")
+@case(
+    "errors.content-type-json", Level.SHOULD, source=f"{OAI} paths./responses/{{response_id}}.delete",
+    levels={"openresponses": ors.NON_STREAMING_JSON.level()},
+)
 async def content_type_json(ctx: CaseContext) -> None:
     """Error answers are application/json
 
@@ -404,7 +408,10 @@ async def content_type_json(ctx: CaseContext) -> None:
     checks.json_content_type(ctx, await ctx.get(f"/responses/{UNKNOWN_RESPONSE}"), "content-type of an error")
 
 
-@case("errors.params.error-content-type-json", Level.MUST, source=ERROR_SCHEMA)
+@case(
+    "errors.params.error-content-type-json", Level.MUST, source=ERROR_SCHEMA,
+    levels={"openresponses": ors.NON_STREAMING_JSON.level()},
+)
 async def error_content_type_json(ctx: CaseContext) -> None:
     """A 400 validation error is application/json
 

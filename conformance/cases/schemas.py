@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.cases import _openresponses as ors
 from conformance.cases._stateful import OAI, create_store, is_4xx, json_of, require_support, upload_ok
 from conformance.context import CaseContext, StreamResult
 from conformance.model import Level, Row, Tier, case, family
@@ -85,6 +86,7 @@ STREAMS = [
         "Responses: one *StreamingEvent schema per event type.",
         Streamed("Say hello."),
         source=f"{OAI} components.schemas.ResponseStreamEvent; {ORS} components.schemas.*StreamingEvent",
+        levels={"openresponses": ors.NON_NULLABLE_HAVE_VALUE.level()},
     ),
     Row(
         "schemas.stream.function-call-events",
@@ -94,7 +96,7 @@ STREAMS = [
         "ResponseOutputItemAddedEvent with a FunctionToolCall item.",
         Streamed('[[tool:get_weather:{"city":"Paris"}]]', scripted=True, tools=(WEATHER,)),
         source=f"{OAI} components.schemas.ResponseStreamEvent; {ORS} components.schemas.*StreamingEvent",
-        tier=Tier.SCRIPTED,
+        tier=Tier.SCRIPTED, levels={"openresponses": ors.NON_NULLABLE_HAVE_VALUE.level()},
     ),
     Row(
         "schemas.stream.refusal-events",

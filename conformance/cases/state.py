@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance import checks
+from conformance.cases import _openresponses as ors
 from conformance.cases._support import (
     OAI,
     TOOLS,
@@ -103,7 +104,10 @@ INSTR = (
 CHAIN_SRC = f"{OAI} paths./responses/{{response_id}}"
 
 
-@case("state.chain.history-reaches-model", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE)
+@case(
+    "state.chain.history-reaches-model", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE,
+    levels={"openresponses": ors.cite(ors.PREVIOUS_LOADED, ors.PREVIOUS_ORDER)},
+)
 async def history_reaches_model(ctx: CaseContext) -> None:
     """previous_response_id puts the earlier turn before the new input"""
     await ctx.require_scripted()
@@ -120,7 +124,10 @@ async def history_reaches_model(ctx: CaseContext) -> None:
     )
 
 
-@case("state.chain.three-turns", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE)
+@case(
+    "state.chain.three-turns", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE,
+    levels={"openresponses": ors.cite(ors.PREVIOUS_LOADED, ors.PREVIOUS_ORDER)},
+)
 async def three_turns(ctx: CaseContext) -> None:
     """A chain of three responses carries both earlier turns"""
     await ctx.require_scripted()
@@ -134,7 +141,10 @@ async def three_turns(ctx: CaseContext) -> None:
     )
 
 
-@case("state.chain.function-calls-carried", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE)
+@case(
+    "state.chain.function-calls-carried", Level.MUST, spec=PREV, tier=Tier.SCRIPTED, source=CREATE,
+    levels={"openresponses": ors.PREVIOUS_LOADED.level()},
+)
 async def function_calls_carried(ctx: CaseContext) -> None:
     """A chain carries function calls and their outputs"""
     await ctx.require_scripted()

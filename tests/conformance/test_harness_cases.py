@@ -98,7 +98,7 @@ async def test_case_passes_on_correct_and_is_caught_on_broken(gw: RunningFake, c
 
     gateway.broken = {fault}
     bad = (await run_cases([case], _config(gw, profile, openapi))).results[0]
-    expected = Verdict.FAIL if case.level is Level.MUST else Verdict.NON_STRICT
+    expected = Verdict.FAIL if case.level_for(profile) is Level.MUST else Verdict.NON_STRICT
     assert bad.verdict is expected, (bad.message, bad.traceback)
     assert bad.message
     assert bad.transcript, "a caught fault comes with the transcript that shows it"

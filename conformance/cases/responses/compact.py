@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.cases import _openresponses as ors
 from conformance.cases._support import OAI, ORS, UNKNOWN_RESPONSE, is_int, parse_json_text, post_offered
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
@@ -100,6 +101,7 @@ async def compact_keeps_history(ctx: CaseContext) -> None:
     "responses.compact.output-is-input",
     Level.MUST,
     source=f"{ORS} / openresponses-spec WebSocket Compaction",
+    levels={"openresponses": ors.WS_COMPACTION_CLIENT.level()},
 )
 async def compact_output_is_input(ctx: CaseContext) -> None:
     """The compacted output is accepted as the base input of a new response

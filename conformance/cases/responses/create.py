@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from conformance.cases import _openresponses as ors
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 from conformance.profiles import RESPONSE_STATUSES
@@ -179,6 +180,7 @@ def _messages(resp: dict[str, Any]) -> list[dict[str, Any]]:
     "responses.create.output-message-shape",
     Level.MUST,
     source="openai-openapi.yaml components.schemas.OutputMessage",
+    levels={"openresponses": ors.ITEM_REQUIRED_FIELDS.level()},
 )
 async def output_message_shape(ctx: CaseContext) -> None:
     """output holds an assistant message item with id, status and content
@@ -252,7 +254,10 @@ async def output_text_part_shape(ctx: CaseContext) -> None:
             )
 
 
-@case("responses.create.content-type-json", Level.MUST, source="openai-openapi.yaml paths./responses.post")
+@case(
+    "responses.create.content-type-json", Level.MUST, source="openai-openapi.yaml paths./responses.post",
+    levels={"openresponses": ors.NON_STREAMING_JSON.level()},
+)
 async def content_type_json(ctx: CaseContext) -> None:
     """A non-streaming answer is application/json
 

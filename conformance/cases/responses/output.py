@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from conformance.cases import _openresponses as ors
 from conformance.cases._support import OAI, TOOLS, is_int, is_number, items_of
 from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
@@ -134,7 +135,10 @@ async def message_status_completed(ctx: CaseContext) -> None:
     ctx.check_eq([m.get("status") for m in items_of(resp, "message")], ["completed"], "message status")
 
 
-@case("responses.output.item-ids-unique", Level.MUST, tier=Tier.SCRIPTED, source=RESP)
+@case(
+    "responses.output.item-ids-unique", Level.MUST, tier=Tier.SCRIPTED, source=RESP,
+    levels={"openresponses": ors.ITEM_ID_UNIQUE.level()},
+)
 async def item_ids_unique(ctx: CaseContext) -> None:
     """Output items of one response have distinct ids
 
@@ -228,7 +232,10 @@ async def error_null_on_success(ctx: CaseContext) -> None:
     )
 
 
-@case("responses.output.length-incomplete", Level.MUST, tier=Tier.SCRIPTED, source=RESP)
+@case(
+    "responses.output.length-incomplete", Level.MUST, tier=Tier.SCRIPTED, source=RESP,
+    levels={"openresponses": ors.INCOMPLETE_LAST.level()},
+)
 async def length_incomplete(ctx: CaseContext) -> None:
     """A model cut off by its token limit gives status incomplete
 

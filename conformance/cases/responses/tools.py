@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance.cases import _openresponses as ors
 from conformance.cases._support import (
     OAI,
     TOOLS,
@@ -64,7 +65,10 @@ async def arguments_json_string(ctx: CaseContext) -> None:
     ctx.check_eq(parsed, {"city": "Paris"}, "arguments parsed as JSON")
 
 
-@case("responses.tools.function-call-status", Level.SHOULD, tier=Tier.SCRIPTED, source=CALL)
+@case(
+    "responses.tools.function-call-status", Level.SHOULD, tier=Tier.SCRIPTED, source=CALL,
+    levels={"openresponses": ors.ITEM_REQUIRED_FIELDS.level()},
+)
 async def function_call_status(ctx: CaseContext) -> None:
     """A finished function_call item has status completed
 
@@ -134,7 +138,7 @@ async def parallel_call_ids_distinct(ctx: CaseContext) -> None:
     Level.MUST,
     spec=_OUTPUT_SPEC,
     tier=Tier.SCRIPTED,
-    source=OUTPUT,
+    source=OUTPUT, levels={"openresponses": ors.PREVIOUS_LOADED.level()},
 )
 async def round_trip_previous_response(ctx: CaseContext) -> None:
     """function_call_output sent with previous_response_id reaches the model"""
@@ -210,6 +214,7 @@ async def tool_message_reaches_backend(ctx: CaseContext) -> None:
     Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{OAI} components.schemas.ToolChoiceOptions",
+    levels={"openresponses": ors.TOOL_CHOICE_NONE.level()},
 )
 async def scripted_tool_choice_none_forwarded(ctx: CaseContext) -> None:
     """tool_choice "none" reaches the model
@@ -226,6 +231,7 @@ async def scripted_tool_choice_none_forwarded(ctx: CaseContext) -> None:
     Level.MUST,
     tier=Tier.SCRIPTED,
     source=f"{OAI} components.schemas.ToolChoiceOptions",
+    levels={"openresponses": ors.TOOL_CHOICE_REQUIRED.level()},
 )
 async def scripted_tool_choice_required_forwarded(ctx: CaseContext) -> None:
     """tool_choice "required" reaches the model

@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from conformance.cases import _openresponses as ors
 from conformance.cases._support import OAI, TOOLS
 from conformance.context import CaseContext, StreamResult
 from conformance.model import Level, Tier, case
@@ -36,6 +37,7 @@ async def _stream(ctx: CaseContext, input: str = "Say hello.") -> StreamResult:
     "responses.stream.content-type",
     Level.MUST,
     source="openai-openapi.yaml components.schemas.CreateResponse",
+    levels={"openresponses": ors.STREAMING_CONTENT_TYPE.level()},
 )
 async def content_type(ctx: CaseContext) -> None:
     """stream=true answers 200 text/event-stream
@@ -46,7 +48,10 @@ async def content_type(ctx: CaseContext) -> None:
     await _stream(ctx)
 
 
-@case("responses.stream.json-frames", Level.MUST, source=OAI_EV)
+@case(
+    "responses.stream.json-frames", Level.MUST, source=OAI_EV,
+    levels={"openresponses": ors.cite(ors.STREAMING_CONTENT_TYPE, ors.EVENT_MINIMUM_FIELDS)},
+)
 async def json_frames(ctx: CaseContext) -> None:
     """Every event's data is a JSON object with a type
 
@@ -86,7 +91,10 @@ async def created_first(ctx: CaseContext) -> None:
     )
 
 
-@case("responses.stream.sequence-monotonic", Level.MUST, source=OAI_EV)
+@case(
+    "responses.stream.sequence-monotonic", Level.MUST, source=OAI_EV,
+    levels={"openresponses": ors.EVENT_MINIMUM_FIELDS.level()},
+)
 async def sequence_monotonic(ctx: CaseContext) -> None:
     """sequence_number is an integer that strictly increases
 
@@ -130,6 +138,7 @@ async def sequence_contiguous(ctx: CaseContext) -> None:
     "responses.stream.event-field-matches-type",
     Level.SHOULD,
     source="openai-openapi.yaml paths./responses.post x-oaiMeta examples",
+    levels={"openresponses": ors.EVENT_MATCHES_TYPE.level()},
 )
 async def event_field_matches_type(ctx: CaseContext) -> None:
     """Each frame's SSE event field equals the payload type
@@ -294,7 +303,10 @@ async def last_event_terminated(ctx: CaseContext) -> None:
     )
 
 
-@case("responses.stream.done-terminator", Level.MUST, profiles=("openresponses",), source=SPECS_README)
+@case(
+    "responses.stream.done-terminator", Level.MUST, profiles=("openresponses",), source=SPECS_README,
+    levels={"openresponses": ors.DONE_TERMINATOR.level()},
+)
 async def done_terminator(ctx: CaseContext) -> None:
     """The stream ends with data: [DONE]
 
@@ -461,7 +473,7 @@ def _positions(res: StreamResult, event_type: str, **match: Any) -> list[int]:
     "responses.stream.items.added-before-deltas",
     Level.MUST,
     spec=_ADDED,
-    source=f"{EV}.ResponseOutputItemAddedEvent",
+    source=f"{EV}.ResponseOutputItemAddedEvent", levels={"openresponses": ors.ITEM_ADDED_FIRST.level()},
 )
 async def added_before_deltas(ctx: CaseContext) -> None:
     """output_item.added comes before the first text delta of its item"""
@@ -504,6 +516,7 @@ async def done_after_deltas(ctx: CaseContext) -> None:
     Level.MUST,
     spec=_PART,
     source=f"{EV}.ResponseContentPartAddedEvent",
+    levels={"openresponses": ors.cite(ors.CONTENT_PART_BACKED, ors.CONTENT_PART_ADDED_FIRST)},
 )
 async def content_part_brackets(ctx: CaseContext) -> None:
     """content_part.added and content_part.done bracket the text deltas of their part"""
@@ -748,7 +761,7 @@ async def parallel_items(ctx: CaseContext) -> None:
     "responses.stream.finish.length-incomplete",
     Level.MUST,
     tier=Tier.SCRIPTED,
-    source=f"{EV}.ResponseIncompleteEvent",
+    source=f"{EV}.ResponseIncompleteEvent", levels={"openresponses": ors.INCOMPLETE_LAST.level()},
 )
 async def length_incomplete(ctx: CaseContext) -> None:
     """A model cut off by its token limit ends the stream with response.incomplete

@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from conformance import timing
+from conformance.cases import _openresponses as ors
 from conformance.cases._stateful import attach, create_store, require_mcp, upload_ok, wait_file
 from conformance.context import CaseContext, StreamResult
 from conformance.model import Level, Tier, case
@@ -305,7 +306,7 @@ async def hosted_file_search(ctx: CaseContext) -> None:
     spec="Servers MUST send response progress over the WebSocket using the same streaming event objects "
     "defined for streaming HTTP responses. " + STREAM_SPEC,
     source="openresponses-spec-2026-04-24.md, WebSocket Transport; " + OAI_STREAM,
-    tier=Tier.SCRIPTED,
+    tier=Tier.SCRIPTED, levels={"openresponses": ors.WS_SAME_EVENTS.level()},
 )
 async def websocket(ctx: CaseContext) -> None:
     await ctx.require_scripted()
