@@ -42,6 +42,7 @@ BREAKS: dict[str, tuple[str, str]] = {
     "responses.stream.final-equals-get": ("stream-not-stored", "openai"),
     "responses.stream.last-event-terminated": ("stream-unterminated", "openai"),
     "responses.stream.done-terminator": ("stream-done-flip", "openresponses"),
+    "responses.stream.no-event-id": ("stream-event-id", "openresponses"),
     "responses.stream.no-done-terminator": ("stream-done-flip", "openai"),
     "responses.stream.scripted-deltas-word-pieces": ("stream-one-delta", "openai"),
     "responses.stream.scripted-backend-drop-fails": ("stream-drop-completed", "openai"),

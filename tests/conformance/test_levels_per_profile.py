@@ -145,7 +145,7 @@ def _run(level: str, verdict: str) -> HarnessRun:
 
 
 def test_the_mutant_scoring_reads_the_level_each_run_reported() -> None:
-    must_or = get_mutant("sse.event-name-mismatch-openresponses")
+    must_or = get_mutant("gap.sse-event-name-mismatch-openresponses")
     should_oai = get_mutant("sse.event-name-mismatch")
     assert (must_or.profile, must_or.level) == ("openresponses", "MUST")
     assert (should_oai.profile, should_oai.level) == ("openai", "SHOULD")
@@ -162,7 +162,7 @@ def test_a_case_must_under_one_profile_counts_as_a_must_case_for_weakness() -> N
     assert nothing.levels() == {"t.event-type": "MUST"}
     assert nothing.weak_cases() == ["t.event-type"]
     killed = Summary(
-        [MutantResult(get_mutant("sse.event-name-mismatch-openresponses"), ["t.event-type"], {})],
+        [MutantResult(get_mutant("gap.sse-event-name-mismatch-openresponses"), ["t.event-type"], {})],
         baselines,
         None,
     )

@@ -249,6 +249,8 @@ class FakeGateway:
         frames = []
         for ev in events:
             head = "" if "stream-event-field" in b else f"event: {ev['type']}\n"
+            if "stream-event-id" in b:
+                head = f"id: {len(frames)}\n{head}"
             frames.append(f"{head}data: {json.dumps(ev)}\n\n")
         if "stream-garbage" in b:
             frames.insert(2, "event: response.in_progress\ndata: {not json\n\n")

@@ -317,6 +317,21 @@ async def done_terminator(ctx: CaseContext) -> None:
     ctx.check_eq(last, "[DONE]", "data of the last event")
 
 
+@case(
+    "responses.stream.no-event-id",
+    Level.SHOULD,
+    profiles=("openresponses",),
+    spec=ors.NO_EVENT_ID.text,
+    source=ors.NO_EVENT_ID.source,
+    levels={"openresponses": ors.NO_EVENT_ID.level()},
+)
+async def no_event_id(ctx: CaseContext) -> None:
+    """No event of the stream carries an SSE id field"""
+    res = await _stream(ctx)
+    with_id = [{"id": e.id, "event": e.event} for e in res.events if e.id]
+    ctx.check(not with_id, "no event sets an SSE id", expected=[], actual=with_id[:5])
+
+
 @case("responses.stream.no-done-terminator", Level.INFO, profiles=("openai",), source=SPECS_README)
 async def no_done_terminator(ctx: CaseContext) -> None:
     """OpenAI Responses streams carry no data: [DONE]
