@@ -19,12 +19,12 @@ from the non-streaming translation.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from typing import Any
 
 from . import errors, ids
+from .serialization import copy_json
 from .translate import (
     IdFactory,
     finish_status,
@@ -62,7 +62,7 @@ class StreamTranslator:
         id_factory: IdFactory = ids.new_id,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.response: dict[str, Any] = copy.deepcopy(response_skeleton)
+        self.response: dict[str, Any] = copy_json(response_skeleton)
         self.response["output"] = []
         self._ids = id_factory
         self._clock = clock
@@ -83,7 +83,7 @@ class StreamTranslator:
         return event
 
     def _snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(self.response)
+        return copy_json(self.response)
 
     def _check(self) -> None:
         if self.terminated:
@@ -97,7 +97,7 @@ class StreamTranslator:
         output_index = len(self.response["output"])
         self.response["output"].append(item)
         out.append(
-            self._event("response.output_item.added", output_index=output_index, item=copy.deepcopy(item))
+            self._event("response.output_item.added", output_index=output_index, item=copy_json(item))
         )
         return output_index
 
@@ -122,7 +122,7 @@ class StreamTranslator:
                 item_id=message.item["id"],
                 output_index=message.output_index,
                 content_index=len(message.item["content"]) - 1,
-                part=copy.deepcopy(part),
+                part=copy_json(part),
             )
         )
 
@@ -139,7 +139,7 @@ class StreamTranslator:
             out.append(self._event("response.output_text.done", **common, text=part["text"], logprobs=[]))
         else:
             out.append(self._event("response.refusal.done", **common, refusal=part["refusal"]))
-        out.append(self._event("response.content_part.done", **common, part=copy.deepcopy(part)))
+        out.append(self._event("response.content_part.done", **common, part=copy_json(part)))
         message.part = None
 
     def _close_item(self, entry: _Message | _Call, status: str, out: list[dict[str, Any]]) -> None:
@@ -160,7 +160,7 @@ class StreamTranslator:
         self._open.remove(entry)
         out.append(
             self._event(
-                "response.output_item.done", output_index=entry.output_index, item=copy.deepcopy(entry.item)
+                "response.output_item.done", output_index=entry.output_index, item=copy_json(entry.item)
             )
         )
 
