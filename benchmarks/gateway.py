@@ -842,11 +842,13 @@ def profile(args: argparse.Namespace) -> None:
                 Path(body).write_text(json.dumps(path.body(PROMPT)))
                 _wrk(path, args.concurrency, 1, body)  # warm-up
                 name = f"{'extproc' if 'ext_proc' in label else 'direct'}-{'stream' if stream else 'json'}"
+                name += "-gil" if args.profile_gil else ""
                 outputs = {"flamegraph": out_dir / f"{name}.svg", "raw": Path(tmp) / f"{name}.txt"}
                 for fmt, target in outputs.items():
                     spy = subprocess.Popen(
                         [py_spy, "record", "--pid", str(watch["gateway"]), "--format", fmt, "--rate", "250",
-                         "--duration", str(round(args.duration)), "--nonblocking", "-o", str(target)],
+                         "--duration", str(round(args.duration)), "--nonblocking", "-o", str(target),
+                         *(["--gil"] if args.profile_gil else [])],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     _wrk(path, args.concurrency, args.duration, body)
                     spy.wait(timeout=args.duration + 30)
@@ -871,6 +873,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stream-requests", type=int, default=5, help="slow streams per streaming row")
     parser.add_argument("--slow-ms", type=int, default=50, help="backend pause between stream chunks")
     parser.add_argument("--words", type=int, default=5, help="text deltas per slow stream")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="with --profile: only samples holding the GIL (CPU spent in Python; without "
+                             "it a thread blocked in C, such as the store's, counts as busy), files *-gil.*")
     parser.add_argument("--replicas", type=int, default=1,
                         help="N >= 2: instead of the main table, compare the ext_proc path with 1 "
                              "gateway on SQLite, 1 on PostgreSQL and N on PostgreSQL (a throwaway "
