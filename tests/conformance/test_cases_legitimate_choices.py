@@ -1,7 +1,8 @@
 """Gateways that chose differently from the reference, legitimately, PASS the MUST cases, and a
 broken variant of the same choice still FAILs: a backend failure answered with the upstream's
-503 instead of 502 (the exact 502 is a SHOULD), and an upload named ../../etc/passwd refused with
-a clean 400 instead of being reduced to a name."""
+503 instead of 502 (the exact 502 is a SHOULD), an upload named ../../etc/passwd refused with
+a clean 400 instead of being reduced to a name, vendor extension fields and events (the schema
+cases), and a gateway that rate-limits with 429 and Retry-After (retried, never a verdict)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from conformance.context import RunConfig
 from conformance.model import REGISTRY, Verdict
 from conformance.profiles import PROFILES
 from conformance.runner import run_cases
+from conformance.schema import SchemaValidator
 from conformance.targets import RunningTarget
-from fixtures.mutants.hooks import status_map
+from fixtures.mutants.hooks import JSON, events, status_map
 from fixtures.mutants.proxy import ThreadedProxy
 from fixtures.mutants.vocabulary import Answer, Exchange, HttpFault, Mutant
 
@@ -154,3 +156,108 @@ async def test_a_failure_before_the_first_byte_may_be_a_json_error(
         "responses.stream.scripted-error-event-shape": Verdict.SKIPPED,
         "responses.stream.errors.backend-error-not-completed": Verdict.PASS,
     }
+
+
+# --------------------------------------------------------------------------- vendor extensions
+
+SCHEMA_CASES = ["schemas.stream.text-events", "schemas.stream.function-call-events",
+                "schemas.objects.response", "schemas.errors.error-response", "schemas.lists.input-items"]
+
+
+def _extended_answer(ex: Exchange, a: Answer) -> None:
+    # "Implementors MAY add additional fields specific to their use case" (Open Responses,
+    # Extensions): a vendor field on every object and on every error object
+    if isinstance(a.body, dict):
+        a.body["acme_trace_id"] = "trace-1"
+        if isinstance(a.body.get("error"), dict):
+            a.body["error"]["acme_hint"] = "see the logs"
+
+
+def _extended_events(drop_logprobs: bool) -> Callable[[Exchange, list[JSON]], list[JSON]]:
+    def edit(ex: Exchange, evs: list[JSON]) -> list[JSON]:
+        out: list[JSON] = []
+        for ev in evs:
+            ev["acme_latency_ms"] = 3
+            if drop_logprobs and ev.get("type") == "response.output_text.delta":
+                ev.pop("logprobs", None)
+            out.append(ev)
+            if ev.get("type") == "response.created":
+                # "an implementor introduces a custom streaming event type, acme:telemetry_chunk"
+                out.append({"type": "acme:telemetry_chunk", "sequence_number": 0, "cache_hit": True})
+        return out
+
+    return edit
+
+
+def _extended(name: str, *, drop_logprobs: bool) -> Mutant:
+    return Mutant(f"test.{name}", name, "", "schemas", http=lambda: HttpFault(
+        response=_extended_answer, stream=events(_extended_events(drop_logprobs))))
+
+
+async def _schema_verdicts(proxy: ThreadedProxy, mutant: Mutant) -> dict[str, Verdict]:
+    proxy.set_mutant(mutant)
+    config = RunConfig(base_url=proxy.url, profile=PROFILES["openai"], model="scripted", timeout=30,
+                       validator=SchemaValidator.for_profile("openai"))
+    results = (await run_cases([REGISTRY.get(i) for i in SCHEMA_CASES], config)).results
+    return {r.case_id: r.verdict for r in results}
+
+
+async def test_vendor_extension_fields_and_events_pass_the_schema_cases(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    verdicts = await _schema_verdicts(proxy, _extended("vendor-extensions", drop_logprobs=False))
+    assert verdicts == dict.fromkeys(SCHEMA_CASES, Verdict.PASS)
+
+
+async def test_vendor_extensions_do_not_hide_a_missing_required_field(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    verdicts = await _schema_verdicts(proxy, _extended("vendor-extensions-no-logprobs", drop_logprobs=True))
+    assert verdicts["schemas.stream.text-events"] is Verdict.FAIL
+    assert verdicts["schemas.objects.response"] is Verdict.PASS
+
+
+# --------------------------------------------------------------------------- rate limits
+
+RATE_LIMITED_CASES = ["responses.create.required-fields", "responses.stream.sequence-monotonic",
+                      "state.get-after-create", "errors.params.temperature-range"]
+
+
+def _rate_limiter(every_request: bool) -> Callable[[], HttpFault]:
+    """A gateway that answers every other request (or every request) 429 with Retry-After: 0."""
+
+    def factory() -> HttpFault:
+        seen = {"n": 0}
+
+        def request(ex: Exchange) -> Answer | None:
+            seen["n"] += 1
+            if every_request or seen["n"] % 2:
+                answer = Answer.of_json(429, {"error": {"message": "slow down", "type": "rate_limit_error",
+                                                        "param": None, "code": "rate_limit_exceeded"}})
+                answer.set_header("retry-after", "0")
+                return answer
+            return None
+
+        return HttpFault(request=request)
+
+    return factory
+
+
+async def test_a_gateway_that_rate_limits_passes_with_the_retries_counted(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    proxy.set_mutant(Mutant("test.rate-limit-every-other", "", "", "errors", http=_rate_limiter(False)))
+    run = await run_cases([REGISTRY.get(i) for i in RATE_LIMITED_CASES], _config(proxy))
+    assert {r.case_id: r.verdict for r in run.results} == dict.fromkeys(RATE_LIMITED_CASES, Verdict.PASS)
+    assert all(r.rate_limit_retries >= 1 for r in run.results)
+
+
+async def test_a_gateway_that_always_rate_limits_gets_errors_never_fails_or_passes(
+    proxy: ThreadedProxy, reference_target: RunningTarget
+) -> None:
+    proxy.set_mutant(Mutant("test.rate-limit-always", "", "", "errors", http=_rate_limiter(True)))
+    config = _config(proxy)
+    config.rate_limit_retries, config.max_retry_after = 1, 0.01
+    run = await run_cases([REGISTRY.get(i) for i in RATE_LIMITED_CASES], config)
+    assert {r.verdict for r in run.results} == {Verdict.ERROR}
+    assert all("rate limited" in r.message for r in run.results)
