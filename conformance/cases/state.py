@@ -9,6 +9,7 @@ from typing import Any
 
 from conformance import checks
 from conformance.cases import _openresponses as ors
+from conformance.cases._stateful import json_of
 from conformance.cases._support import (
     OAI,
     TOOLS,
@@ -21,6 +22,50 @@ from conformance.context import CaseContext
 from conformance.model import Level, Tier, case
 
 SRC = "openai-openapi.yaml paths./responses/{response_id}"
+
+
+# Every case that reads back, lists, deletes or cancels a response it created: none can be set
+# up when the gateway does not keep what it answered.
+_NEEDS_STORED = (
+    "state.get-after-create", "state.delete-then-get-404", "state.delete-twice-404",
+    "state.chain.get-equals-create", "state.chain.metadata-persisted", "state.chain.delete-shape",
+    "state.chain.deleted-previous-rejected",
+    *(f"state.input-items.{name}" for name in (
+        "list-shape", "all-items", "default-order-desc", "order-asc", "limit-has-more", "first-last-id",
+        "after-cursor", "walk-asc", "walk-desc", "last-page-no-more", "limit-zero-400", "limit-over-100-400",
+        "string-input-item")),
+    "schemas.lists.input-items", "responses.stream.final-equals-get",
+    "responses.background.poll-completes", "responses.background.stream-completes",
+    "responses.background.cancel-in-progress", "responses.background.cancel-sticks",
+    "responses.background.cancel-idempotent", "responses.background.cancel-completed-400",
+    "responses.background.cancel-foreground-400",
+)
+
+
+@case(
+    "state.probe.retrieve",
+    Level.MUST,
+    source=f"{SRC}; {OAI} components.schemas.ResponseProperties.store",
+    gates=_NEEDS_STORED,
+    hint="the gateway must keep the responses it creates (store defaults to true) and serve "
+    "GET /responses/{id} for the retrieve, delete, input_items, cancel and background cases to run",
+)
+async def probe_retrieve(ctx: CaseContext) -> None:
+    """A response just created (store defaults to true) is read back by id (the stored-responses probe)
+
+    store: Whether to store the generated model response for later retrieval via API. GET
+    /responses/{response_id}: Retrieves a model response with the given ID.
+    """
+    created = await ctx.create_ok()
+    resp = await ctx.get(f"/responses/{created.get('id')}")
+    body = json_of(resp)
+    error = body.get("error") if isinstance(body, dict) else None
+    said = error.get("message") if isinstance(error, dict) else resp.text[:200]
+    # a 404 here is not "API not offered": the id is one the gateway itself just returned
+    ctx.check(resp.status_code == 200, "GET /responses/{id} of a response just created answers 200",
+              expected=200, actual=f"HTTP {resp.status_code}: {said}")
+    got = ctx.json_ok(resp, "GET /responses/{id}")
+    ctx.check_eq(got.get("id"), created.get("id"), "the response read back has the id asked for")
 
 
 @case("state.get-after-create", Level.MUST, source=SRC)

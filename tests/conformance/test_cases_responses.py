@@ -26,6 +26,7 @@ _RESPONSES = [
     "background", "compact", "input", "input_tokens", "output", "params", "tools", "websocket", *_STREAM,
 ]
 AREAS = {"errors.backend", "errors.params", "errors.routes", "state.chain", "state.input-items"}
+AREAS |= {"state.probe"}
 AREAS |= {f"responses.{a}" for a in _RESPONSES}
 AREAS |= {"schemas.stream", "schemas.objects", "schemas.errors", "schemas.lists"}
 PAIRS = [(c, f) for c, faults in PROOFS.items() for f in faults if f.startswith("proof.mutproxy.")]
@@ -71,3 +72,23 @@ async def test_case_passes_on_reference_and_is_caught_when_broken(
     proxy: ThreadedProxy, prove: Callable[..., Awaitable[None]], case_id: str, fault_id: str
 ) -> None:
     await prove(case_id, _config(proxy), lambda: proxy.set_mutant(get_mutant(fault_id)))
+
+
+async def test_a_gateway_that_keeps_nothing_is_one_fail_and_the_rest_blocked(proxy: ThreadedProxy) -> None:
+    """Reading a stored response back answers 404 (a Responses-to-Chat bridge that stores nothing):
+    the stored-responses probe FAILs once, every case that needs a stored response is BLOCKED by
+    it, and the cases that need none still run."""
+    from conformance.model import Verdict
+    from conformance.runner import run_cases
+
+    proxy.set_mutant(get_mutant("proof.mutproxy.stored-not-kept-404"))
+    probe = REGISTRY.get("state.probe.retrieve")
+    gated = [c for c in REGISTRY.all() if c.gated_by(probe)]
+    free = [REGISTRY.get(i) for i in ("state.delete-unknown-404", "state.store-false-not-retrievable")]
+    run = await run_cases([probe, *gated, *free], _config(proxy))
+    verdicts = {r.case_id: r for r in run.results}
+    assert verdicts.pop("state.probe.retrieve").verdict is Verdict.FAIL
+    assert {verdicts.pop(c.id).verdict for c in free} == {Verdict.PASS}
+    assert len(verdicts) == len(gated) >= 25
+    assert {r.verdict for r in verdicts.values()} == {Verdict.BLOCKED}
+    assert all(r.message.startswith("blocked by state.probe.retrieve: FAIL") for r in verdicts.values())
