@@ -67,7 +67,7 @@ def _own_case_ids() -> list[str]:
     """The cases this harness's fake gateway is written for (other modules test other features)."""
     import conformance.cases  # noqa: F401  (registers them)
 
-    own = {"errors", "responses.create", "responses.stream", "state"}
+    own = {"errors", "responses.create", "responses.stream", "state", "state.probe"}
     return [c.id for c in REGISTRY.all() if c.area in own]
 
 
@@ -138,7 +138,8 @@ def test_explicit_report_paths_and_exclude(gw: RunningFake, tmp_path: Path) -> N
     )
     assert code == 0
     index = json.loads((tmp_path / "x.json").read_text())
-    assert set(index) == {"state.get-after-create", "state.store-false-not-retrievable"}
+    # the stored-responses probe comes with the case it gates
+    assert set(index) == {"state.get-after-create", "state.store-false-not-retrievable", "state.probe.retrieve"}
     assert (tmp_path / "x.xml").exists() and (tmp_path / "x.html").exists()
 
 
@@ -448,6 +449,7 @@ def test_builtin_reference_target_runs_and_stops(tmp_path: Path) -> None:
     assert {k: v["verdict"] for k, v in index.items()} == {
         "responses.create.scripted-exact-text": "PASS",  # the probe detects fixtures.backend
         "state.delete-twice-404": "PASS",
+        "state.probe.retrieve": "PASS",  # the probe that gates it comes with it
     }
     assert code == 0
 
