@@ -139,7 +139,8 @@ def test_explicit_report_paths_and_exclude(gw: RunningFake, tmp_path: Path) -> N
     assert code == 0
     index = json.loads((tmp_path / "x.json").read_text())
     # the stored-responses probe comes with the case it gates
-    assert set(index) == {"state.get-after-create", "state.store-false-not-retrievable", "state.probe.retrieve"}
+    want = {"state.get-after-create", "state.store-false-not-retrievable", "state.probe.retrieve"}
+    assert set(index) == want
     assert (tmp_path / "x.xml").exists() and (tmp_path / "x.html").exists()
 
 
