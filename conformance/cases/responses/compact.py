@@ -100,15 +100,13 @@ async def compact_keeps_history(ctx: CaseContext) -> None:
 @case(
     "responses.compact.output-is-input",
     Level.MUST,
-    source=f"{ORS} / openresponses-spec WebSocket Compaction",
+    spec="Compaction item (CompactionSummaryItemParam, one of the input items): A compaction item generated "
+    "by the `v1/responses/compact` API.",
+    source=f"{OAI} components.schemas.CompactionSummaryItemParam",
     levels={"openresponses": ors.WS_COMPACTION_CLIENT.level()},
 )
 async def compact_output_is_input(ctx: CaseContext) -> None:
-    """The compacted output is accepted as the base input of a new response
-
-    After standalone compaction, clients MUST start a new response ... passing the compacted output as the
-    base `input`, and appending the latest user or tool items.
-    """
+    """The compacted output is accepted as the base input of a new response"""
     got = await _compact_ok(ctx, input=_window())
     output = got.get("output")
     ctx.check(isinstance(output, list) and output, "the compaction has output", actual=output)

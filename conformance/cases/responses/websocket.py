@@ -16,9 +16,34 @@ from conformance.model import Level, Tier, case
 from conformance.websocket import UpgradeRefused, open_socket, responses_socket
 
 SPEC = "openresponses-spec-2026-04-24.md, WebSocket Transport"
-SRC = f"{SPEC}; {OAI} components.schemas.ResponsesClientEvent / ResponsesServerEvent"
 RFC6455 = "RFC 6455 section 4.2.2"
 UNKNOWN_RESPONSE = "resp_conformance_does_not_exist_0000"
+
+# What the OpenAI document says of the WebSocket mode, the sentences these cases cite under the
+# OpenAI profile (their Open Responses sentences come from `_openresponses`).
+_OAI_EVENTS = (
+    "ResponsesServerEvent: Server events emitted by the Responses WebSocket server. (each one of the "
+    "Responses stream events, with an optional `stream_id`) ResponsesClientEventResponseCreate: Client "
+    "event for creating a response over a persistent WebSocket connection. This payload uses the same "
+    "top-level fields as `POST /v1/responses`, plus WebSocket-only envelope metadata."
+)
+_OAI_EVENTS_SRC = f"{OAI} components.schemas.ResponsesServerEvent / ResponsesClientEventResponseCreate"
+_OAI_FIFO = (
+    "stream_id: The WebSocket lane for this response. Requests with the same `stream_id` are processed "
+    "FIFO, and events for the response echo the same `stream_id`."
+)
+_OAI_FIFO_SRC = f"{OAI} components.schemas.ResponsesClientEventResponseCreate.stream_id"
+_OAI_CONTINUE = (
+    "ResponsesClientEventResponseCreate: This payload uses the same top-level fields as "
+    "`POST /v1/responses`. previous_response_id: The unique ID of the previous response to the model. Use "
+    "this to create multi-turn conversations. (The document says nothing of continuing a store=false "
+    "response on the socket.)"
+)
+_OAI_STORED = (
+    "ResponsesClientEventResponseCreate: This payload uses the same top-level fields as "
+    "`POST /v1/responses`. store: Whether to store the generated model response for later retrieval via "
+    "API."
+)
 
 
 def _types(events: list[dict[str, Any]]) -> list[Any]:
@@ -62,16 +87,11 @@ async def upgrade_answered(ctx: CaseContext) -> None:
 
 
 @case(
-    "responses.websocket.events", Level.MUST, source=SRC,
+    "responses.websocket.events", Level.MUST, spec=_OAI_EVENTS, source=_OAI_EVENTS_SRC,
     levels={"openresponses": ors.cite(ors.WS_CREATE_IS_REQUEST, ors.WS_SAME_EVENTS)},
 )
 async def events(ctx: CaseContext) -> None:
-    """A response.create runs: response.created first, one terminal event last, increasing sequence_number
-
-    Servers MUST send response progress over the WebSocket using the same streaming event objects defined for
-    streaming HTTP responses. Event ordering, sequence_number, output item lifecycle ... have the same meaning
-    on both transports.
-    """
+    """A response.create runs: response.created first, one terminal event last, increasing sequence_number"""
     async with responses_socket(ctx) as sock:
         got = await sock.turn(input="Say hello.")
     types = _types(got)
@@ -90,15 +110,12 @@ async def events(ctx: CaseContext) -> None:
 
 
 @case(
-    "responses.websocket.same-events-as-sse", Level.MUST, source=SRC, tier=Tier.SCRIPTED,
+    "responses.websocket.same-events-as-sse", Level.MUST, spec=_OAI_EVENTS, source=_OAI_EVENTS_SRC,
+    tier=Tier.SCRIPTED,
     levels={"openresponses": ors.WS_SAME_EVENTS.level()},
 )
 async def same_events_as_sse(ctx: CaseContext) -> None:
-    """The same request gives the same event types over WebSocket as over SSE (scripted)
-
-    Servers MUST send response progress over the WebSocket using the same streaming event objects defined for
-    streaming HTTP responses.
-    """
+    """The same request gives the same event types over WebSocket as over SSE (scripted)"""
     await ctx.require_scripted()
     text = "[[text:one two three four]]"
     sse = await ctx.create_stream(text)
@@ -108,15 +125,11 @@ async def same_events_as_sse(ctx: CaseContext) -> None:
 
 
 @case(
-    "responses.websocket.sequential", Level.MUST, source=SRC, tier=Tier.SCRIPTED,
+    "responses.websocket.sequential", Level.MUST, spec=_OAI_FIFO, source=_OAI_FIFO_SRC, tier=Tier.SCRIPTED,
     levels={"openresponses": ors.cite(ors.WS_ONE_IN_FLIGHT, ors.WS_SEQUENTIAL, ors.WS_NO_MULTIPLEX)},
 )
 async def sequential(ctx: CaseContext) -> None:
-    """Two response.create sent back to back are answered one after the other, never interleaved
-
-    A single WebSocket connection MUST process at most one in-flight response at a time. Servers MUST NOT
-    multiplex multiple in-flight responses over one connection.
-    """
+    """Two response.create sent back to back are answered one after the other, never interleaved"""
     await ctx.require_scripted()
     async with responses_socket(ctx) as sock:
         await sock.send_create(input="[[slow:40]] [[text:first answer in pieces]]")
@@ -137,15 +150,11 @@ async def sequential(ctx: CaseContext) -> None:
 
 
 @case(
-    "responses.websocket.store-false-continuation", Level.SHOULD, source=SRC,
+    "responses.websocket.store-false-continuation", Level.SHOULD, spec=_OAI_CONTINUE, source=_OAI_EVENTS_SRC,
     levels={"openresponses": ors.WS_CONNECTION_LOCAL_STATE.level()},
 )
 async def store_false_continuation(ctx: CaseContext) -> None:
-    """A store=false response continues on the same socket with previous_response_id
-
-    Servers SHOULD keep the most recent previous-response state in connection-local memory ... allows
-    store=false ... to continue on the same socket without writing response state to persisted storage.
-    """
+    """A store=false response continues on the same socket with previous_response_id"""
     async with responses_socket(ctx) as sock:
         first = _check_completed(ctx, await sock.turn(input="The code word is papaya.", store=False),
                                  "turn 1")
@@ -157,14 +166,12 @@ async def store_false_continuation(ctx: CaseContext) -> None:
 
 
 @case(
-    "responses.websocket.scripted-continuation-history", Level.SHOULD, source=SRC, tier=Tier.SCRIPTED,
+    "responses.websocket.scripted-continuation-history", Level.SHOULD, spec=_OAI_CONTINUE,
+    source=_OAI_EVENTS_SRC, tier=Tier.SCRIPTED,
     levels={"openresponses": ors.WS_CONNECTION_LOCAL_STATE.level()},
 )
 async def continuation_history(ctx: CaseContext) -> None:
-    """A store=false continuation on the socket gives the model the earlier turn (scripted)
-
-    WebSocket continuation uses the same previous_response_id semantics as HTTP.
-    """
+    """A store=false continuation on the socket gives the model the earlier turn (scripted)"""
     await ctx.require_scripted()
     async with responses_socket(ctx) as sock:
         first = _check_completed(ctx, await sock.turn(input="[[text:papaya]]", store=False), "turn 1")
@@ -242,13 +249,9 @@ async def error_envelope(ctx: CaseContext) -> None:
         _check_completed(ctx, await sock.turn(input="Say hello."), "a turn after the error")
 
 
-@case("responses.websocket.stored-retrievable", Level.MUST, source=SRC)
+@case("responses.websocket.stored-retrievable", Level.MUST, spec=_OAI_STORED, source=_OAI_EVENTS_SRC)
 async def stored_retrievable(ctx: CaseContext) -> None:
-    """A response created over WebSocket (store default) can be retrieved over HTTP
-
-    A WebSocket connection is a transport mode for the Responses API; it does not define a separate response
-    object model.
-    """
+    """A response created over WebSocket (store default) can be retrieved over HTTP"""
     async with responses_socket(ctx) as sock:
         response = _check_completed(ctx, await sock.turn(input="Say hello."), "the turn")
     got = ctx.json_ok(await ctx.get(f"/responses/{response.get('id')}"), "GET /responses/{id}")
