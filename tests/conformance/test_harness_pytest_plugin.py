@@ -166,3 +166,15 @@ def test_an_unreachable_gateway_is_one_usage_error(pytester: pytest.Pytester) ->
     )
     assert listed.ret == pytest.ExitCode.OK
     assert "responses.stream.sequence-monotonic" in listed.stdout.str()
+
+
+def test_the_level_is_the_one_of_gateway_profile(pytester: pytest.Pytester, gw: RunningFake) -> None:
+    """The SSE event field that does not match the payload type is a SHOULD under the OpenAI
+    profile (NON_STRICT: passes with a warning) and a MUST under Open Responses (fails)."""
+    gw.gateway.broken = {"stream-event-field"}
+    args = ["-p", "no:cacheprovider", "--gateway-url", gw.base_url, "--gateway-no-openapi", "-rA",
+            "--gateway-cases", "responses.stream.event-field-matches-type"]
+    pytester.runpytest_inprocess(*args, "--gateway-profile", "openai").assert_outcomes(passed=1, warnings=1)
+    strict = pytester.runpytest_inprocess(*args, "--gateway-profile", "openresponses")
+    strict.assert_outcomes(failed=1)
+    assert "FAIL [MUST] responses.stream.event-field-matches-type" in strict.stdout.str()
