@@ -53,6 +53,19 @@ class RateLimited(Exception):
     """The target kept answering 429 after every allowed retry (verdict ERROR, never FAIL)."""
 
 
+class BlockedByProbe(Exception):
+    """The case's own set-up failed exactly as a probe of this run did: the case is BLOCKED by
+    that probe (its verdict carries the finding) instead of repeating it as a FAIL."""
+
+    def __init__(self, probe_id: str) -> None:
+        super().__init__(probe_id)
+        self.probe_id = probe_id
+
+
+#: The probe of creating a response (a plain non-streaming create answers 200 with an object).
+CREATE_PROBE = "responses.probe.create"
+
+
 class Skipped(CaseExit):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -247,6 +260,10 @@ class RunState:
         self.lock = asyncio.Lock()
         self.scripted: bool | None = None
         self.scripted_reason: str = ""
+        # probes of this run that did not pass: id -> (failed check, what was seen); the runner
+        # keeps their results beside, for the BLOCKED verdicts they cause
+        self.probe_failures: dict[str, tuple[str, Any]] = {}
+        self.probe_results: dict[str, Any] = {}
 
 
 def probe_expected(nonce: str) -> str:
@@ -541,9 +558,18 @@ class CaseContext:
         return await self.post("/responses", json=self.body(input, **extra))
 
     async def create_ok(self, input: Any = "Say hello.", **extra: Any) -> dict[str, Any]:
-        """Create a response and return it, failing the case unless it is a 200 JSON object."""
+        """Create a response and return it, failing the case unless it is a 200 JSON object.
+
+        When the create probe of this run failed and this create fails the same check with the
+        same answer, the case is BLOCKED by the probe (one root cause, one FAIL)."""
         resp = await self.create(input, **extra)
-        return self.json_ok(resp, "POST /responses")
+        try:
+            return self.json_ok(resp, "POST /responses")
+        except CheckFailed as failed:
+            seen = self.state.probe_failures.get(CREATE_PROBE)
+            if self.case.id != CREATE_PROBE and seen == (failed.what, failed.actual):
+                raise BlockedByProbe(CREATE_PROBE) from None
+            raise
 
     def json_ok(self, resp: httpx.Response, what: str) -> dict[str, Any]:
         self.check(resp.status_code == 200, f"{what} answers 200", expected=200, actual=resp.status_code)

@@ -97,6 +97,10 @@ class Case:
     # before the cases it gates (ids matched as by ``select``: globs, or prefixes on a dot
     # boundary); when it fails, they are BLOCKED instead of failing one by one for the same cause.
     gates: tuple[str, ...] = ()
+    # A probe that gates no case by id: the probe of creating a response, which nearly every case
+    # needs. A case whose own create fails the way the failed probe did is BLOCKED at that point
+    # (``CaseContext.create_ok``); one whose create succeeds, or fails differently, is judged.
+    probe: bool = False
     # what the target needs for the area to work, shown when the probe does not pass
     hint: str = ""
     # the case makes the model backend fail (errors, dropped connections, timeouts): it runs
@@ -134,7 +138,7 @@ class Case:
 
     @property
     def is_probe(self) -> bool:
-        return bool(self.gates)
+        return bool(self.gates) or self.probe
 
     def gated_by(self, probe: Case) -> bool:
         """Whether ``probe`` gates this case (a probe never gates itself)."""
@@ -235,6 +239,7 @@ class Registry:
         profiles: Iterable[str] = PROFILES,
         source: str = "",
         gates: Iterable[str] = (),
+        probe: bool = False,
         hint: str = "",
         provokes_backend_failure: bool = False,
         levels: dict[str, ProfileLevel | tuple[Level | str, str, str]] | None = None,
@@ -264,6 +269,7 @@ class Registry:
                     profiles=tuple(profiles),
                     source=source,
                     gates=tuple(gates),
+                    probe=probe,
                     hint=hint,
                     provokes_backend_failure=provokes_backend_failure,
                     levels=profile_levels(id, levels),

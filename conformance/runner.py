@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from conformance.context import (
+    BlockedByProbe,
     CaseContext,
     CheckFailed,
     RateLimited,
@@ -84,6 +85,10 @@ async def run_case(case: Case, config: RunConfig, state: RunState, client: httpx
     except Skipped as exc:
         result.verdict = Verdict.SKIPPED
         result.message = exc.reason
+    except BlockedByProbe as exc:
+        blocked = blocked_result(case, state.probe_results[exc.probe_id], profile=config.profile.name)
+        result.verdict, result.message = blocked.verdict, blocked.message
+        result.blocked_by = blocked.blocked_by
     except RateLimited as exc:
         # the target's rate limit, not the case's requirement: never a conformance verdict
         result.verdict = Verdict.ERROR
@@ -223,6 +228,8 @@ async def run_cases(
                 raw = await run_case(case, config, state, client)
                 if case.is_probe and raw.verdict in _PROBE_STOPS:
                     stopped.append((case, replace(raw)))
+                    state.probe_results[case.id] = replace(raw)
+                    state.probe_failures[case.id] = (raw.message, raw.actual)
             res = apply_waiver(raw, config.waivers)
             results.append(res)
             emit(CaseFinished(result=res, index=i, total=total))

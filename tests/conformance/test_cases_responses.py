@@ -26,7 +26,7 @@ _RESPONSES = [
     "background", "compact", "input", "input_tokens", "output", "params", "tools", "websocket", *_STREAM,
 ]
 AREAS = {"errors.backend", "errors.params", "errors.routes", "state.chain", "state.input-items"}
-AREAS |= {"state.probe"}
+AREAS |= {"state.probe", "responses.probe"}
 AREAS |= {f"responses.{a}" for a in _RESPONSES}
 AREAS |= {"schemas.stream", "schemas.objects", "schemas.errors", "schemas.lists"}
 PAIRS = [(c, f) for c, faults in PROOFS.items() for f in faults if f.startswith("proof.mutproxy.")]
@@ -92,3 +92,25 @@ async def test_a_gateway_that_keeps_nothing_is_one_fail_and_the_rest_blocked(pro
     assert len(verdicts) == len(gated) >= 25
     assert {r.verdict for r in verdicts.values()} == {Verdict.BLOCKED}
     assert all(r.message.startswith("blocked by state.probe.retrieve: FAIL") for r in verdicts.values())
+
+
+async def test_a_create_that_answers_null_is_one_fail_and_its_users_blocked(proxy: ThreadedProxy) -> None:
+    """A non-streaming create answers 200 `null`: the create probe FAILs once; a case whose own
+    create fails the same way is BLOCKED by it, a case that needs no non-streaming create (a
+    stream, an invalid request) is still judged."""
+    from conformance.model import Verdict
+    from conformance.runner import run_cases
+
+    proxy.set_mutant(get_mutant("proof.mutproxy.create-null"))
+    users = ["responses.create.required-fields", "state.chain.metadata-persisted",
+             "responses.params.temperature-echo"]
+    others = ["responses.stream.sequence-monotonic", "errors.params.temperature-range"]
+    ids = ["responses.probe.create", *users, *others]
+    run = await run_cases([REGISTRY.get(i) for i in ids], _config(proxy))
+    verdicts = {r.case_id: r for r in run.results}
+    assert verdicts["responses.probe.create"].verdict is Verdict.FAIL
+    for case_id in users:
+        assert verdicts[case_id].verdict is Verdict.BLOCKED, (case_id, verdicts[case_id].message)
+        assert verdicts[case_id].message.startswith("blocked by responses.probe.create: FAIL")
+        assert verdicts[case_id].transcript  # what the case sent is still shown
+    assert {verdicts[i].verdict for i in others} == {Verdict.PASS}

@@ -250,3 +250,48 @@ def test_every_case_that_makes_the_backend_fail_runs_last() -> None:
         if failing.search(inspect.getsource(case.func)) and not case.provokes_backend_failure:
             unmarked.append(case.id)
     assert not unmarked
+
+
+# --------------------------------------------------------------------------- the create probe
+
+
+def _create_answers(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    if "temperature" in body:  # this gateway refuses the parameter: a finding of its own
+        return httpx.Response(400, json=ERROR)
+    return httpx.Response(200, content=b"null", headers={"content-type": "application/json"})
+
+
+def _create_users() -> Registry:
+    from conformance.context import CREATE_PROBE
+
+    reg = Registry()
+
+    @reg.case(CREATE_PROBE, Level.MUST, title="p", spec="s", probe=True)
+    async def probe(ctx: CaseContext) -> None:
+        await ctx.create_ok()
+
+    @reg.case("uses.plain", Level.MUST, title="a", spec="s")
+    async def plain(ctx: CaseContext) -> None:
+        await ctx.create_ok("Something else.")
+
+    @reg.case("uses.temperature", Level.MUST, title="b", spec="s")
+    async def temperature(ctx: CaseContext) -> None:
+        await ctx.create_ok(temperature=0.5)
+
+    return reg
+
+
+async def test_a_create_failing_as_the_create_probe_did_is_blocked_any_other_failure_judged() -> None:
+    run = await run_cases(_create_users().all(), _config(_create_answers))
+    verdicts = {r.case_id: r for r in run.results}
+    assert [r.case_id for r in run.results][0] == "responses.probe.create"  # probes first
+    assert verdicts["responses.probe.create"].verdict is Verdict.FAIL
+    assert verdicts["uses.plain"].verdict is Verdict.BLOCKED
+    assert verdicts["uses.plain"].blocked_by == "responses.probe.create"
+    assert verdicts["uses.temperature"].verdict is Verdict.FAIL  # a 400, not the probe's null
+
+
+async def test_without_the_create_probe_in_the_run_a_failing_create_fails() -> None:
+    run = await run_cases(_create_users().select(["uses.plain"]), _config(_create_answers))
+    assert [r.verdict for r in run.results] == [Verdict.FAIL]

@@ -8,12 +8,30 @@ import time
 from typing import Any
 
 from conformance.cases import _openresponses as ors
-from conformance.context import CaseContext
+from conformance.context import CREATE_PROBE, CaseContext
 from conformance.model import Level, Tier, case
 from conformance.profiles import RESPONSE_STATUSES
 
 OAI = "openai-openapi.yaml components.schemas.Response"
 ORS = "openresponses-openapi.json components.schemas.ResponseResource"
+
+
+@case(
+    CREATE_PROBE,
+    Level.MUST,
+    source="openai-openapi.yaml paths./responses.post; openresponses-openapi.json paths./responses.post",
+    probe=True,
+    hint="a plain non-streaming POST /responses must answer 200 with a Response object for the "
+    "cases that create one to run",
+)
+async def probe_create(ctx: CaseContext) -> None:
+    """A plain non-streaming create answers 200 with a JSON object (the probe of creating a response)
+
+    POST /responses: Creates a model response. (responses: 200 OK with a Response object)
+    """
+    # a case whose own create later fails this same check with the same answer is BLOCKED by
+    # this probe (CaseContext.create_ok) rather than repeating its FAIL
+    await ctx.create_ok()
 
 
 @case("responses.create.required-fields", Level.MUST, source=f"{OAI}; {ORS}")
