@@ -63,7 +63,7 @@ class BlockedByProbe(Exception):
 
 
 #: The probe of creating a response (a plain non-streaming create answers 200 with an object).
-CREATE_PROBE = "responses.probe.create"
+CREATE_PROBE = "responses.create.probe"
 
 
 class Skipped(CaseExit):

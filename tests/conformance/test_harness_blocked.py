@@ -285,10 +285,10 @@ def _create_users() -> Registry:
 async def test_a_create_failing_as_the_create_probe_did_is_blocked_any_other_failure_judged() -> None:
     run = await run_cases(_create_users().all(), _config(_create_answers))
     verdicts = {r.case_id: r for r in run.results}
-    assert [r.case_id for r in run.results][0] == "responses.probe.create"  # probes first
-    assert verdicts["responses.probe.create"].verdict is Verdict.FAIL
+    assert run.results[0].case_id == "responses.create.probe"  # probes first
+    assert verdicts["responses.create.probe"].verdict is Verdict.FAIL
     assert verdicts["uses.plain"].verdict is Verdict.BLOCKED
-    assert verdicts["uses.plain"].blocked_by == "responses.probe.create"
+    assert verdicts["uses.plain"].blocked_by == "responses.create.probe"
     assert verdicts["uses.temperature"].verdict is Verdict.FAIL  # a 400, not the probe's null
 
 
