@@ -178,10 +178,11 @@ def _require(objects: ObjectStore, conversation_id: str, param: str | None = Non
 
 
 def _put_items(objects: ObjectStore, conversation_id: str, items: Sequence[dict[str, Any]]) -> None:
-    created = now()
-    for item in items:
-        objects.put(ITEM, dump(item), parent=conversation_id, object_id=str(item["id"]),
-                    created_at=created)
+    if not items:
+        return
+    # One write, adjacent: concurrent appends (from other replicas too) never interleave.
+    objects.put_many(ITEM, [(str(item["id"]), dump(item)) for item in items], parent=conversation_id,
+                     created_at=now())
 
 
 def _create(objects: ObjectStore, conv: dict[str, Any], items: list[dict[str, Any]]) -> str:

@@ -84,6 +84,12 @@ class ObjectStore(Protocol):
         text. A dict is serialised by the store; a str is stored as given. `object_id` and
         `created_at` default to the object's `id` and `created_at`."""
 
+    def put_many(self, kind: Kind, objs: Sequence[tuple[str, str]], *, parent: str,
+                 created_at: int) -> None:
+        """Insert or replace `(object_id, json_text)` pairs under `parent` in one transaction,
+        adjacent in the order: no other writer's objects of `kind` under `parent` (another
+        process appending to the same conversation) come between them."""
+
     def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
                    parent: str | None = None) -> str | None:
         """Compare and set: replace the object only if its stored text is still `expected`

@@ -59,6 +59,19 @@ class SQLiteObjectStore:
             )
         return text
 
+    def put_many(self, kind: Kind, objs: Sequence[tuple[str, str]], *, parent: str,
+                 created_at: int) -> None:
+        # One transaction: SQLite holds its one write lock until the commit, so the rows are
+        # adjacent in `seq` even with another process writing the same file.
+        with self._lock, self._conn:
+            self._conn.executemany(
+                """
+                INSERT INTO objects (kind, id, parent, created_at, body) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(kind, id, parent) DO UPDATE SET body = excluded.body
+                """,
+                [(kind, oid, parent, created_at, text) for oid, text in objs],
+            )
+
     def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
                    parent: str | None = None) -> str | None:
         text = obj if isinstance(obj, str) else dump(obj)

@@ -46,6 +46,7 @@ DEFAULT_TIMEOUT = 2.0
 """Seconds a store call waits for a connection before answering 503 (server down)."""
 
 _MIGRATION_LOCK = 0x7265_7370_6773  # any constant shared by every replica ("respgs")
+_APPEND_LOCK_CLASS = 0x7265_7370  # first key of the per-(kind, parent) append locks ("resp")
 
 IN_PROCESS = "in-process"
 PGVECTOR = "pgvector"
@@ -270,6 +271,23 @@ class PostgresObjectStore:
                 (str(kind), oid, parent or "", created, text),
             )
         return text
+
+    def put_many(self, kind: Kind, objs: Sequence[tuple[str, str]], *, parent: str,
+                 created_at: int) -> None:
+        with self._tx() as conn:
+            # Identity values are handed out per row, not per transaction: without this lock two
+            # replicas appending to one conversation would interleave their items. The lock (in
+            # the two-key space, apart from the migration lock) ends with the transaction.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                         (_APPEND_LOCK_CLASS, f"{kind}/{parent}"))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    """
+                    INSERT INTO objects (kind, id, parent, created_at, body) VALUES (%s, %s, %s, %s, %s)
+                    ON CONFLICT (kind, id, parent) DO UPDATE SET body = EXCLUDED.body
+                    """,
+                    [(str(kind), oid, parent, created_at, text) for oid, text in objs],
+                )
 
     def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
                    parent: str | None = None) -> str | None:

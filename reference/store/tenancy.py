@@ -85,6 +85,14 @@ class TenantScopedObjects:
             self.claim(kind, str(oid), tenant)
         return self.inner.put(kind, obj, parent=parent, object_id=object_id, created_at=created_at)
 
+    def put_many(self, kind: Kind, objs: Sequence[tuple[str, str]], *, parent: str,
+                 created_at: int) -> None:
+        if kind in OWNED_KINDS:  # owned objects are recorded one by one
+            for oid, text in objs:
+                self.put(kind, text, parent=parent, object_id=oid, created_at=created_at)
+            return
+        self.inner.put_many(kind, objs, parent=parent, created_at=created_at)
+
     def replace_if(self, kind: Kind, object_id: str, expected: str, obj: dict[str, Any] | str, *,
                    parent: str | None = None) -> str | None:
         if not self._visible(kind, object_id, parent):

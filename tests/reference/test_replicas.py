@@ -15,6 +15,7 @@ from devstack.stack import Stack, StackConfig
 from tests.support import postgres
 
 CONCURRENT_CREATES = 300
+APPENDS = 20
 
 # About 45 s (a PostgreSQL server, two replicas, Envoy, 300 creates): its own nox session.
 pytestmark = pytest.mark.replicas
@@ -46,6 +47,29 @@ def test_what_one_replica_stores_the_other_serves(replicas: Stack) -> None:
         for base in (first, second):
             got = httpx.get(f"{base}/v1/responses/{made.json()['id']}", timeout=10)
             assert got.status_code == 200 and got.json()["output"] == made.json()["output"]
+
+
+async def test_concurrent_appends_to_one_conversation_from_two_replicas_lose_nothing(
+        replicas: Stack) -> None:
+    bases = [replicas.http_url, f"http://127.0.0.1:{replicas.more_addresses[0][0]}"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        conversation = (await client.post(f"{bases[0]}/v1/conversations", json={})).json()["id"]
+        answers = await asyncio.gather(*(
+            client.post(f"{bases[n % 2]}/v1/responses",
+                        json={"model": "m", "input": f"turn {n}", "conversation": conversation})
+            for n in range(APPENDS)))
+        assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
+        listed = await client.get(f"{bases[1]}/v1/conversations/{conversation}/items",
+                                  params={"order": "asc", "limit": 100})
+    items = listed.json()["data"]
+    assert len(items) == 2 * APPENDS  # every input and every output, none lost or doubled
+    positions = {item["id"]: i for i, item in enumerate(items)}
+    for n, answer in enumerate(answers):
+        output = positions[answer.json()["output"][0]["id"]]
+        # "Input items and output items from this response are automatically added": each
+        # response's input directly precedes its output, as with one process.
+        own_input = items[output - 1]
+        assert own_input["role"] == "user" and own_input["content"][0]["text"] == f"turn {n}", items
 
 
 async def _create(client: httpx.AsyncClient, n: int) -> tuple[int, dict[str, object] | str]:

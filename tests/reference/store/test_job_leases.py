@@ -1,6 +1,6 @@
 """Job leases and compare-and-set in both stores (`reference.store.leases`): one owner at a time,
 an expired lease goes to the next claimer, renewal keeps it, release frees it; `replace_if`
-writes only over the text it was given."""
+writes only over the text it was given; `put_many` writes a run of objects at once."""
 
 from __future__ import annotations
 
@@ -61,3 +61,14 @@ def test_replace_if_writes_only_over_the_expected_text(open_backend: OpenStore) 
                               parent="vs1") is None
     assert objects.get_text(Kind.VECTOR_STORE_FILE, "f1", parent="vs1") == done
     assert objects.replace_if(Kind.VECTOR_STORE_FILE, "gone", text, "{}", parent="vs1") is None
+
+
+def test_put_many_writes_adjacent_objects_and_a_replaced_one_keeps_its_place(open_backend: OpenStore) -> None:
+    objects = open_backend().objects
+    objects.put_many(Kind.CONVERSATION_ITEM, [("i1", '{"id":"i1"}'), ("i2", '{"id":"i2"}')], parent="c1",
+                     created_at=1)
+    objects.put(Kind.CONVERSATION_ITEM, '{"id":"i3"}', parent="c1", created_at=2)
+    objects.put_many(Kind.CONVERSATION_ITEM, [("i1", '{"id":"i1","v":2}')], parent="c1", created_at=3)
+    assert objects.list(Kind.CONVERSATION_ITEM, parent="c1") == [{"id": "i1", "v": 2}, {"id": "i2"},
+                                                                  {"id": "i3"}]
+    assert objects.list(Kind.CONVERSATION_ITEM, parent="c2") == []
