@@ -96,7 +96,7 @@ def conformance(session: nox.Session) -> None:
 @nox.session(name="conformance-postgres")
 def conformance_postgres(session: nox.Session) -> None:
     """Every conformance case against `up --replicas 2` on a throwaway PostgreSQL (the Envoy
-    waivers apply, as for `reference-envoy`). Not in `.ci/run` yet: it takes a whole-suite run."""
+    waivers apply, as for `reference-envoy`); `.ci/run` runs it (about 100 to 160 s)."""
     _install(session, "test,postgres")
     openai_spec = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
     session.run(

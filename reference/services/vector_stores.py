@@ -94,6 +94,9 @@ MAX_CONCURRENT_INGESTIONS = 4
 """Jobs that extract and embed at the same time; the rest of a large batch waits its turn
 (still `in_progress`), so a 2000-file batch cannot flood the backend or the 2 worker cores."""
 DAY = 86_400
+LEFTOVER_AGE = 600
+"""Seconds after its last write a partial or unrecorded upload counts as left behind: far past
+the HTTP body timeout, and past the moment a live upload records its file object."""
 INGEST_JOB = "ingest/"
 """Lease name prefix of an ingestion job: `ingest/<vector store id>/<file id>`."""
 
@@ -214,16 +217,19 @@ class VectorStores:
             await self.leases.release(f"{INGEST_JOB}{vs_id}/{file_id}")
 
     async def _remove_leftover_blobs(self) -> None:
-        """Delete what a previous process left behind in the blob directory: uploads cut off
+        """Delete what a stopped process left behind in the blob directory: uploads cut off
         mid-way (`<file_id>.part`, never renamed into place) and bytes whose file object was
-        never stored (a crash between the rename and the store write). Runs before serving, so
-        no upload of this process can be in flight."""
+        never stored (a crash between the rename and the store write). Only what nobody wrote
+        for `LEFTOVER_AGE` seconds: replicas share the directory, and another one's upload may
+        be in flight (this process serves nothing yet)."""
         known = {f["id"] for f in await self._run(self.objects.list, FILE)}
+        cutoff = time.time() - LEFTOVER_AGE
 
         def sweep() -> list[str]:
             removed = []
             for path in self.blob_dir.iterdir():
-                if path.is_file() and (path.suffix == ".part" or path.name not in known):
+                if (path.is_file() and (path.suffix == ".part" or path.name not in known)
+                        and path.stat().st_mtime < cutoff):
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
                         removed.append(path.name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 import respx
 
 from fixtures.backend.respx_routes import mount
+from reference.services.vector_stores import LEFTOVER_AGE
 from reference.store import Kind
 from tests.support.files import stop_gateway
 from tests.support.vector_stores import VS, _start
@@ -69,12 +72,18 @@ async def test_partial_and_orphaned_uploads_are_removed_at_start(tmp_path: Path)
         kept = await gw.upload_ok(b"a complete upload", "kept.txt")
         blob_dir = gw.blob_dir
         await stop_gateway(gw, ctx)
-        # What a crash leaves: an upload cut off mid-way, and bytes with no file object.
+        # What a crash leaves: an upload cut off mid-way, and bytes with no file object, both
+        # written long ago.
         (blob_dir / "file-cutoff.part").write_bytes(b"x" * 4096)
         (blob_dir / "file-orphan").write_bytes(b"y" * 4096)
+        long_ago = time.time() - LEFTOVER_AGE - 60
+        for name in ("file-cutoff.part", "file-orphan"):
+            os.utime(blob_dir / name, (long_ago, long_ago))
+        # An upload in flight on another replica sharing the directory stays.
+        (blob_dir / "file-uploading.part").write_bytes(b"z" * 4096)
         gw, ctx = await _start(db)
         try:
-            assert sorted(p.name for p in blob_dir.iterdir()) == [kept["id"]]
+            assert sorted(p.name for p in blob_dir.iterdir()) == sorted([kept["id"], "file-uploading.part"])
             content = await gw.http.get(f"/v1/files/{kept['id']}/content")
             assert await content.get_data() == b"a complete upload"
         finally:
