@@ -119,6 +119,8 @@ class _Matrix:
 
     matrix: Any
     metas: list[ChunkMeta]
+    files: tuple[tuple[str, ...], ...] = ()
+    """The completed files it was built from (id, status, usage, attributes, strategy)."""
 
 
 @dataclass
@@ -687,12 +689,17 @@ class VectorStores:
 
     # -- search --------------------------------------------------------------------------
     async def _matrix(self, vs_id: str) -> _Matrix:
-        cached = self._cache.get(vs_id)
-        if cached is not None:
-            return cached
         version = self._versions.get(vs_id, 0)
         files = {f["id"]: f for f in await self._run(self.objects.list, VS_FILE, parent=vs_id)
                  if f["status"] == "completed"}
+        # Checked on every search: another replica sharing the store may have added, removed or
+        # re-ingested a file since this one built its matrix.
+        stamp = tuple((fid, json.dumps(f.get("attributes"), sort_keys=True), str(f.get("usage_bytes")),
+                       str(f.get("created_at")), json.dumps(f.get("chunking_strategy"), sort_keys=True))
+                      for fid, f in files.items())
+        cached = self._cache.get(vs_id)
+        if cached is not None and cached.files == stamp:
+            return cached
         chunks = [c for c in await self._run(self.objects.chunks, vs_id) if c.file_id in files]
         names: dict[str, str] = {}
         for fid in files:
@@ -705,7 +712,7 @@ class VectorStores:
             matrix = vectors.normalize(vectors.stack((c.vector for c in chunks), dim))
         else:
             matrix = np.zeros((0, 1), dtype=np.float32)
-        entry = _Matrix(matrix, metas)
+        entry = _Matrix(matrix, metas, stamp)
         if self._versions.get(vs_id, 0) == version:  # nothing changed while we read
             self._cache[vs_id] = entry
         return entry

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -70,6 +71,38 @@ async def test_concurrent_appends_to_one_conversation_from_two_replicas_lose_not
         # response's input directly precedes its output, as with one process.
         own_input = items[output - 1]
         assert own_input["role"] == "user" and own_input["content"][0]["text"] == f"turn {n}", items
+
+
+def _ingested(base: str, vs_id: str, text: str, name: str) -> str:
+    upload = httpx.post(f"{base}/v1/files", data={"purpose": "assistants"}, timeout=10,
+                        files={"file": (name, text.encode(), "text/plain")})
+    assert upload.status_code == 200, upload.text
+    file_id = str(upload.json()["id"])
+    added = httpx.post(f"{base}/v1/vector_stores/{vs_id}/files", json={"file_id": file_id}, timeout=10)
+    assert added.status_code == 200, added.text
+    for _ in range(200):
+        got = httpx.get(f"{base}/v1/vector_stores/{vs_id}/files/{file_id}", timeout=10).json()
+        if got["status"] != "in_progress":
+            assert got["status"] == "completed", got
+            return file_id
+        time.sleep(0.05)
+    raise AssertionError(f"{file_id} still in progress")
+
+
+def test_search_on_one_replica_sees_files_another_replica_added(replicas: Stack) -> None:
+    first, second = replicas.http_url, f"http://127.0.0.1:{replicas.more_addresses[0][0]}"
+    vs_id = httpx.post(f"{first}/v1/vector_stores", json={}, timeout=10).json()["id"]
+    moon = _ingested(first, vs_id, "The moon raises the tides twice a day.", "moon.txt")
+
+    def found(base: str) -> set[str]:
+        page = httpx.post(f"{base}/v1/vector_stores/{vs_id}/search", json={"query": "tides violin"},
+                          timeout=10)
+        assert page.status_code == 200, page.text
+        return {hit["file_id"] for hit in page.json()["data"]}
+
+    assert found(second) == {moon}  # the second replica has now searched this store once
+    violin = _ingested(first, vs_id, "A violin bow is strung with horsehair.", "violin.txt")
+    assert found(second) == {moon, violin}
 
 
 async def _create(client: httpx.AsyncClient, n: int) -> tuple[int, dict[str, object] | str]:
