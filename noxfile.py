@@ -93,6 +93,36 @@ def conformance(session: nox.Session) -> None:
         )
 
 
+@nox.session(name="conformance-responses-upstream")
+def conformance_responses_upstream(session: nox.Session) -> None:
+    """Every conformance case against the reference with `--backend-api responses` (the scripted
+    backend's stateless `/v1/responses` as the model server), on the direct path and behind
+    Envoy. Its verdicts must equal chat mode's, so it runs `reference` / `reference-envoy` too,
+    unless REUSE_REFERENCE_REPORTS=1 and their reports (same options: nox -s conformance) are
+    in conformance-reports/."""
+    _install(session)
+    openai_spec = ["--openapi", str(OPENAI_SPEC)] if OPENAI_SPEC.exists() else []
+    waivers = ["--waivers", str(ROOT / "envoy" / "conformance-waivers.toml")]
+    pairs = [("reference", "reference-responses-upstream", []),
+             ("reference-envoy", "reference-envoy-responses-upstream", waivers)]
+    for chat, responses, extra in pairs:
+        reuse = os.environ.get("REUSE_REFERENCE_REPORTS") == "1" and (REPORTS / chat / "report.json").exists()
+        targets = [responses] if reuse else [chat, responses]
+        for target in targets:
+            session.run(
+                "responses-conformance", "run", "--target", target, "--report-dir", str(REPORTS / target),
+                "--quiet", "--profile", "openai", *openai_spec, *extra, *session.posargs,
+            )
+        before, after = (_verdicts(REPORTS / t / "report.json") for t in (chat, responses))
+        differ = {case: (before.get(case), after.get(case)) for case in before.keys() | after.keys()
+                  if before.get(case) != after.get(case)}
+        if differ:
+            lines = "\n".join(f"  {case}: {chat} {a}, {responses} {b}"
+                               for case, (a, b) in sorted(differ.items()))
+            session.error(f"{len(differ)} verdicts differ from {chat}'s:\n{lines}")
+        session.log(f"{responses}: all {len(after)} verdicts equal {chat}'s")
+
+
 @nox.session(name="conformance-postgres")
 def conformance_postgres(session: nox.Session) -> None:
     """Every conformance case against `up --replicas 2` on a throwaway PostgreSQL (the Envoy

@@ -194,6 +194,90 @@ def chat_sse(words: Sequence[str], *, model: str = "scripted") -> list[bytes]:
     return frames
 
 
+# A gateway may send the model call to a Chat Completions endpoint (the contract's C1) or, as a
+# legitimate alternative, to a stateless Responses endpoint (`POST .../responses` with `store:
+# false`, the gateway keeping the state). The harness plays whichever upstream the rewritten
+# request names, so the same cases judge both.
+CHAT_UPSTREAM = "chat"
+RESPONSES_UPSTREAM = "responses"
+
+
+def upstream_api(replies: Iterable[Any], client_path: str = "/v1/responses") -> str:
+    """Which upstream the request phases' replies send the request to: ``responses`` when the
+    final ``:path`` is a Responses path, else ``chat``."""
+    path = apply_mutations({":path": client_path}, replies).get(":path", "").split("?", 1)[0]
+    return RESPONSES_UPSTREAM if path.rstrip("/").endswith("/responses") else CHAT_UPSTREAM
+
+
+def response_object(
+    text: str, *, model: str = "scripted", prompt_tokens: int = 7, completion_tokens: int = 3
+) -> dict[str, Any]:
+    """A completed Response as a stateless Responses model server sends it."""
+    return {
+        "id": "resp_harness_1",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "status": "completed",
+        "model": model,
+        "store": False,
+        "output": [
+            {
+                "id": "msg_harness_1",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "usage": {
+            "input_tokens": prompt_tokens,
+            "output_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def upstream_json(api: str, text: str, *, model: str = "scripted", prompt_tokens: int = 7,
+                  completion_tokens: int = 3) -> bytes:
+    """The non-streaming answer of the upstream `api` (``chat`` or ``responses``), as bytes."""
+    build = response_object if api == RESPONSES_UPSTREAM else chat_completion
+    return json.dumps(build(text, model=model, prompt_tokens=prompt_tokens,
+                            completion_tokens=completion_tokens)).encode()
+
+
+def _response_event(kind: str, seq: int, **fields: Any) -> bytes:
+    payload = json.dumps({"type": kind, "sequence_number": seq, **fields}, separators=(",", ":"))
+    return f"event: {kind}\ndata: {payload}\n\n".encode()
+
+
+def responses_sse(words: Sequence[str], *, model: str = "scripted") -> list[bytes]:
+    """The SSE frames of a streamed Response (one frame per list element; no ``[DONE]``)."""
+    text = "".join(words)
+    final = response_object(text, model=model, completion_tokens=max(1, len(words)))
+    started = {**final, "status": "in_progress", "output": [], "usage": None}
+    item = final["output"][0]
+    where = {"item_id": item["id"], "output_index": 0}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": started}),
+        ("response.in_progress", {"response": started}),
+        ("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress",
+                                                                    "content": []}}),
+        ("response.content_part.added", {**where, "content_index": 0, "part": part}),
+        *[("response.output_text.delta", {**where, "content_index": 0, "delta": w}) for w in words],
+        ("response.output_text.done", {**where, "content_index": 0, "text": text}),
+        ("response.content_part.done", {**where, "content_index": 0, "part": item["content"][0]}),
+        ("response.output_item.done", {"output_index": 0, "item": item}),
+        ("response.completed", {"response": final}),
+    ]
+    return [_response_event(kind, seq, **fields) for seq, (kind, fields) in enumerate(events)]
+
+
+def upstream_sse(api: str, words: Sequence[str], *, model: str = "scripted") -> list[bytes]:
+    """The event stream of the upstream `api` carrying `words` as text deltas."""
+    return responses_sse(words, model=model) if api == RESPONSES_UPSTREAM else chat_sse(words, model=model)
+
+
 # --------------------------------------------------------------------------- reading replies
 
 

@@ -19,7 +19,10 @@ SIGINT, then SIGTERM/SIGKILL after 10 s.
   Envoy's ``/ready`` answers 200 it prints, flushed, one line each: ``envoy:
   http://127.0.0.1:PORT`` (the API root is that URL + ``/v1``), ``admin: http://127.0.0.1:PORT``,
   ``extproc: 127.0.0.1:PORT``. SIGINT stops all of it.
-- MCP server: both built-in targets also start ``python -m fixtures.mcp_server --port 0``
+- ``--target reference-responses-upstream`` / ``reference-envoy-responses-upstream``: the same
+  as ``reference`` / ``reference-envoy`` with ``--backend-api responses`` (the gateway sends its
+  model calls to the scripted backend's stateless ``POST /v1/responses``).
+- MCP server: the built-in targets also start ``python -m fixtures.mcp_server --port 0``
   (``fixtures.mcp_server listening on http://127.0.0.1:PORT/mcp``; optional: when it cannot
   start, the MCP cases are UNIMPLEMENTED) and pass its URL to the cases as
   ``RunConfig.mcp_server_url``. For any other gateway, ``responses-conformance run
@@ -85,7 +88,12 @@ __all__ = [
 ]
 
 # reference-docker and reference-ollama run in containers (conformance.container_targets).
-BUILTIN_TARGETS = ("reference", "reference-envoy", "reference-docker", "reference-ollama")
+BUILTIN_TARGETS = ("reference", "reference-envoy", "reference-docker", "reference-ollama",
+                   "reference-responses-upstream", "reference-envoy-responses-upstream")
+
+#: The `*-responses-upstream` targets: the same gateway with `--backend-api responses`, so every
+#: model call goes to the scripted backend's stateless `POST /v1/responses`.
+RESPONSES_UPSTREAM_ARGS = ("--backend-api", "responses")
 
 def _start_reference(workdir: Path, timeout: float, profile: str,
                      gateway_args: Sequence[str] = ()) -> RunningTarget:
@@ -127,8 +135,9 @@ def _start_reference(workdir: Path, timeout: float, profile: str,
         raise
 
 
-def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> RunningTarget:
-    target = RunningTarget("reference-envoy", base_url="", workdir=workdir)
+def _start_reference_envoy(workdir: Path, timeout: float, profile: str,
+                           up_args: Sequence[str] = (), name: str = "reference-envoy") -> RunningTarget:
+    target = RunningTarget(name, base_url="", workdir=workdir)
     try:
         up = spawn(
             "responses-gateway up",
@@ -147,6 +156,7 @@ def _start_reference_envoy(workdir: Path, timeout: float, profile: str) -> Runni
                 str(workdir / "gateway.sqlite3"),
                 "--profile",
                 profile,
+                *up_args,
             ],
             workdir / "up.log",
         )
@@ -223,9 +233,13 @@ def builtin_target(
         # the gateway is told which profile to speak (e.g. `[DONE]` only for Open Responses)
         if name == "reference":
             target = _start_reference(workdir, timeout, profile, gateway_args)
+        elif name == "reference-responses-upstream":
+            target = _start_reference(workdir, timeout, profile, [*RESPONSES_UPSTREAM_ARGS, *gateway_args])
+            target.name = name
         else:
-            assert not gateway_args, "gateway_args are for the reference target"
-            target = _start_reference_envoy(workdir, timeout, profile)
+            assert not gateway_args, "gateway_args are for the reference targets"
+            up_args = RESPONSES_UPSTREAM_ARGS if name == "reference-envoy-responses-upstream" else ()
+            target = _start_reference_envoy(workdir, timeout, profile, up_args, name)
         try:
             target.mcp_server_url = _start_mcp_server(target, workdir, timeout)
             yield target

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from devstack.stack import add_up_arguments, up_command
 from reference.cli import (
+    add_backend_api_argument,
     add_embedding_arguments,
     add_log_format_argument,
     add_serve_arguments,
@@ -35,6 +36,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "backend, all on localhost; Ctrl-C stops everything",
     )
     add_up_arguments(up)
+    add_backend_api_argument(up)
     add_log_format_argument(up)
     add_embedding_arguments(up)
     return parser

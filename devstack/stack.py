@@ -71,6 +71,7 @@ from gateway_envoy.launcher import (
 from childproc import ChildFailed, ChildProcess
 from fixtures.backend.server import LISTENING_PREFIX as BACKEND_LISTENING_PREFIX
 from fixtures.backend.server import SubprocessHandle
+from reference.cli import add_backend_api_argument
 from reference.config import DEFAULT_BACKEND_TIMEOUT, DEFAULT_DB, DEFAULT_EXTPROC_PORT, PROFILES
 
 _HTTP_RE = re.compile(r"HTTP on (http://\S+?)(?:/v1)?\s*$")
@@ -105,6 +106,8 @@ class StackConfig:
     paths."""
     backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
     backend_api_key_env: str | None = None
+    backend_api: str = "chat"
+    """What the model backend speaks (`responses-gateway serve --backend-api`)."""
     envoy_log_level: str = "warning"
     startup_timeout: float = 30.0
     extra_gateway_args: list[str] = field(default_factory=list)
@@ -363,6 +366,7 @@ class Stack:
             "--backend-timeout", f"{cfg.backend_timeout:g}",
             "--log-level", cfg.gateway_log_level,
             "--profile", cfg.profile,
+            "--backend-api", cfg.backend_api,
             *cfg.extra_gateway_args,
             *self._shared_args,
         ]
@@ -442,6 +446,7 @@ class Stack:
             request_buffer_limit=cfg.max_body_bytes,
             backend_timeout_s=cfg.backend_timeout,
             more_replicas=self.more_addresses,
+            backend_api=cfg.backend_api,
         )
         self.envoy = self.envoy_process(config)
         self.envoy.start()
@@ -647,6 +652,7 @@ def up_command(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             backend_timeout=args.backend_timeout,
             backend_api_key_env=args.backend_api_key_env,
+            backend_api=getattr(args, "backend_api", "chat"),
             envoy_log_level=args.envoy_log_level,
             profile=args.profile,
             gateway_log_level=args.log_level,
@@ -671,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m devstack.stack [options]`: the same as `responses-gateway up`."""
     parser = argparse.ArgumentParser(prog="responses-gateway up", description=__doc__.split("\n\n")[0])
     add_up_arguments(parser)
+    add_backend_api_argument(parser)
     return up_command(parser.parse_args(argv))
 
 

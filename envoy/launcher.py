@@ -210,13 +210,14 @@ def render(
     message_timeout_s: float = 10.0,
     backend_timeout_s: float = 300.0,
     connect_timeout_s: float = 2.0,
-    chat_path: str = "/v1/chat/completions",
+    chat_path: str | None = None,
     backend_tls: bool = False,
     extproc: bool = True,
     egress_port: int | None = None,
     egress_address: str = "127.0.0.1",
     request_mode: RequestMode = "buffered",
     more_replicas: Sequence[tuple[int, int]] = (),
+    backend_api: str = "chat",
 ) -> str:
     """Return the Envoy YAML for one gateway stack.
 
@@ -236,12 +237,18 @@ def render(
     front of the model server (`POST /v1/chat/completions` reaches it untouched). It is the
     baseline `benchmarks/gateway.py` measures the gateway's overhead against, never a gateway.
 
+    `backend_api` is what the model server speaks (`serve --backend-api`): `chat` sends the model
+    call to `chat_path` (default `/v1/chat/completions`), `responses` to a stateless Responses
+    endpoint (`chat_path` default `/v1/responses`); `chat_path` is the model call's path either way.
+
     `egress_port` adds the listener `backend_egress` on `egress_address:egress_port`: no ext_proc
-    filter, one route (`POST /v1/chat/completions`, rewritten to `chat_path`) to the backend
+    filter, one route (`POST /v1/chat/completions`, or `/v1/responses` with `backend_api
+    "responses"`, rewritten to `chat_path`) to the backend
     cluster. Its URL reaches the servicer as gRPC metadata `x-gateway-backend-egress`, and the
     hosted tool loop (several model calls per request, run by the servicer) sends its model
     calls there instead of straight to the backend, so they pass through Envoy too. It cannot
-    loop: that listener has no ext_proc filter and no route to `/v1/responses`. The port must be
+    loop: that listener has no ext_proc filter and its one route goes to the backend cluster,
+    never to the gateway. The port must be
     a real one (the servicer is told it before Envoy binds it).
     """
     if mode not in MODES:
@@ -268,6 +275,11 @@ def render(
             raise ValueError(f"{name} must be a real port (only listen/admin ports may be 0)")
     if request_buffer_limit <= 0:
         raise ValueError("request_buffer_limit must be positive")
+    if backend_api not in ("chat", "responses"):
+        raise ValueError(f"backend_api must be chat or responses, not {backend_api!r}")
+    model_path = "/v1/responses" if backend_api == "responses" else "/v1/chat/completions"
+    if chat_path is None:
+        chat_path = model_path
     if not chat_path.startswith("/"):
         raise ValueError("chat_path must start with /")
     if egress_port is not None and not 0 < egress_port <= 65535:
@@ -297,6 +309,7 @@ def render(
         egress_listener = _fill(EGRESS_LISTENER_TEMPLATE, {
             "egress_address": egress_address, "egress_port": egress_port,
             "backend_timeout": _seconds(backend_timeout_s), "chat_path": chat_path,
+            "model_path": model_path,
             "host_rewrite_line": host_rewrite})
         host = f"[{egress_address}]" if ":" in egress_address else egress_address
         egress_metadata = (
@@ -589,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds Envoy waits for the backend (headers, gap between chunks)")
     parser.add_argument("--request-mode", choices=REQUEST_MODES, default="buffered",
                         help="only buffered is rendered; full_duplex is refused with the reason")
+    parser.add_argument("--backend-api", choices=("chat", "responses"), default="chat",
+                        help="what the model server speaks (the gateway's --backend-api)")
     parser.add_argument("--egress-port", type=int, default=None,
                         help="add the backend_egress listener the hosted tool loop calls the model through")
     parser.add_argument("--print-config", action="store_true", help="print the rendered config and exit")
@@ -612,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         backend_timeout_s=args.backend_timeout,
         egress_port=args.egress_port,
         request_mode=args.request_mode,
+        backend_api=args.backend_api,
     )
     if args.print_config:
         sys.stdout.write(config)

@@ -1,4 +1,6 @@
-"""HTTP client to the model server (any OpenAI-compatible Chat Completions endpoint).
+"""HTTP client to the model server (any OpenAI-compatible Chat Completions endpoint, or with
+`api="responses"` a stateless Responses endpoint: `reference.core.upstream` is the codec, so
+`chat` / `stream_chat` take and give chat shapes either way).
 
 Every transport fault becomes an `APIError` with an honest status, so no backend failure can
 be mistaken for a successful answer: unreachable -> 502, not JSON -> 502, too slow -> 504,
@@ -18,10 +20,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reference.core import errors
+from reference.core import errors, upstream
 from reference.core.serialization import dump_bytes
-from reference.core.sse import ChatStreamDecoder
-from reference.core.translate import parse_chat_completion
+from reference.core.upstream import BackendApi
 from reference.observability.logs import HEADER as REQUEST_ID_HEADER
 from reference.observability.logs import current_request_id
 from reference.observability.metrics import GatewayMetrics
@@ -44,6 +45,11 @@ def chat_completions_url(base_url: str) -> str:
     return api_root(base_url) + "/chat/completions"
 
 
+def model_call_url(base_url: str, api: BackendApi) -> str:
+    """Where model calls go: `.../chat/completions` or `.../responses` under the API root."""
+    return api_root(base_url) + upstream.upstream_path(api)
+
+
 class Backend:
     def __init__(
         self,
@@ -53,10 +59,14 @@ class Backend:
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: GatewayMetrics | None = None,
+        api: BackendApi = "chat",
     ) -> None:
+        if api not in upstream.BACKEND_APIS:
+            raise ValueError(f"backend api must be one of {', '.join(upstream.BACKEND_APIS)}")
         self.base_url = base_url
         self.metrics = metrics
-        self.url = chat_completions_url(base_url)
+        self.api: BackendApi = api
+        self.url = model_call_url(base_url, api)
         self.timeout = timeout
         headers = {"content-type": "application/json", "accept": "application/json"}
         # The gateway's own credentials for the model server (None without a key): the Envoy
@@ -79,10 +89,11 @@ class Backend:
             self.metrics.backend_call(operation, "direct", ttfb, time.perf_counter() - started)
 
     async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
-        """POST a non-streaming chat completion and return its JSON."""
+        """POST a non-streaming model call and return its answer as a chat completion."""
         started = time.perf_counter()
         try:
-            resp = await self._client.post(self.url, content=dump_bytes(request), headers=request_headers())
+            body = dump_bytes(upstream.request_body(self.api, request))
+            resp = await self._client.post(self.url, content=body, headers=request_headers())
         except httpx.TimeoutException as exc:
             raise errors.backend_timeout(self.timeout) from exc
         except httpx.HTTPError as exc:
@@ -95,7 +106,7 @@ class Backend:
         del resp
         if status >= 400:
             raise errors.from_backend_http(status, content)
-        return parse_chat_completion(content)
+        return upstream.parse_answer(self.api, content)
 
     async def stream_chat(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """POST a streaming chat completion and yield its chunks until `[DONE]`.
@@ -107,12 +118,12 @@ class Backend:
         began = time.perf_counter()
         ttfb: float | None = None
         try:
-            async with self._client.stream("POST", self.url, content=dump_bytes(request),
-                                           headers=request_headers()) as resp:
+            body = dump_bytes(upstream.request_body(self.api, request))
+            async with self._client.stream("POST", self.url, content=body, headers=request_headers()) as resp:
                 started = True
                 if resp.status_code >= 400:
                     raise errors.from_backend_http(resp.status_code, await resp.aread())
-                decoder = ChatStreamDecoder()
+                decoder = upstream.stream_decoder(self.api)
                 async for data in resp.aiter_bytes():
                     if ttfb is None:
                         ttfb = time.perf_counter() - began
@@ -135,7 +146,7 @@ class Backend:
             raise errors.backend_unreachable(_describe(exc)) from exc
         finally:
             self.observe("chat_stream", began, ttfb)
-        raise errors.backend_bad_response("the stream ended without [DONE]")
+        raise errors.backend_bad_response(f"the stream ended without {upstream.stream_end(self.api)}")
 
 
     async def list_models(self) -> dict[str, Any]:

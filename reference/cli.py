@@ -2,6 +2,7 @@
 
     python -m reference.cli serve --backend-url URL --http-port 8080 --db PATH [--host 127.0.0.1]
         [--max-body-bytes N] [--backend-timeout S] [--backend-api-key-env VAR] [--extproc-port P]
+        [--backend-api chat|responses]
         [--log-level INFO] [--log-format text|json]
 
 The `responses-gateway` command (`devstack.cli`) adds what needs the dev tooling: `serve`
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from reference import logredact
 from reference.config import (
+    BACKEND_APIS,
     DEFAULT_BACKEND_TIMEOUT,
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_DB,
@@ -88,7 +90,7 @@ async def serve(config: GatewayConfig, *, shutdown: asyncio.Event | None = None)
 
     metrics = GatewayMetrics()
     backend = Backend(config.backend_url, api_key=config.backend_api_key, timeout=config.backend_timeout,
-                      metrics=metrics)
+                      metrics=metrics, api="responses" if config.backend_api == "responses" else "chat")
     embedder = None
     if config.embedding_url is not None:
         embedder = Backend(config.embedding_url, api_key=config.embedding_api_key,
@@ -200,6 +202,7 @@ def add_serve_arguments(p: argparse.ArgumentParser, *, backend_url_help: str) ->
                    "exceeded -> 504 (default %(default)s)")
     p.add_argument("--backend-api-key-env", metavar="VAR",
                    help="environment variable holding the backend API key")
+    add_backend_api_argument(p)
     p.add_argument("--extproc-port", type=_extproc_port, default=DEFAULT_EXTPROC_PORT, metavar="PORT",
                    help="Envoy ext_proc gRPC port beside the HTTP server (default %(default)s; "
                    "0 disables it; 'auto' picks a free one)")
@@ -210,6 +213,15 @@ def add_serve_arguments(p: argparse.ArgumentParser, *, backend_url_help: str) ->
     add_log_format_argument(p)
     add_embedding_arguments(p)
     add_security_arguments(p)
+
+
+def add_backend_api_argument(parser: argparse.ArgumentParser) -> None:
+    """`--backend-api` (shared with `up`)."""
+    parser.add_argument("--backend-api", choices=BACKEND_APIS, default="chat",
+                        help="what the model backend speaks: chat (POST /v1/chat/completions) or "
+                        "responses (POST /v1/responses, e.g. vLLM, OpenAI; sent stateless, store: "
+                        "false, the gateway keeping state, background and hosted tools) "
+                        "(default %(default)s)")
 
 
 def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +297,7 @@ def serve_command(args: argparse.Namespace, backend_url: str) -> int:
             body_timeout=args.body_timeout,
             backend_timeout=args.backend_timeout,
             backend_api_key_env=args.backend_api_key_env,
+            backend_api=args.backend_api,
             profile=args.profile,
             mcp_allowed_urls=tuple(args.mcp_allow_url),
             api_keys_file=args.api_keys,

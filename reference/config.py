@@ -14,6 +14,7 @@ DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_DB = "responses-gateway.sqlite3"
 DEFAULT_EXTPROC_PORT = 10000
 PROFILES = ("openai", "openresponses")
+BACKEND_APIS = ("chat", "responses")
 
 
 @dataclass
@@ -27,6 +28,9 @@ class GatewayConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     backend_timeout: float = DEFAULT_BACKEND_TIMEOUT
+    backend_api: str = "chat"
+    """What the model backend speaks: `chat` (POST /v1/chat/completions) or `responses` (a
+    stateless POST /v1/responses: vLLM, OpenAI; reference/core/upstream.py)."""
     backend_api_key_env: str | None = None
     """Name of the environment variable holding the backend's API key (never the key itself,
     so it does not show up in `ps` or shell history)."""
@@ -66,6 +70,8 @@ class GatewayConfig:
             raise ValueError("embedding_dimensions must be positive")
         if not self.embedding_model:
             raise ValueError("embedding_model must not be empty")
+        if self.backend_api not in BACKEND_APIS:
+            raise ValueError(f"backend_api must be one of {', '.join(BACKEND_APIS)}")
         if self.profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
 

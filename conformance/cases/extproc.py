@@ -21,6 +21,7 @@ import binascii
 import itertools
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,40 @@ async def _chat_request(
         actual=new_body[:300],
     )
     assert isinstance(chat, dict)
+    if xp.upstream_api(replies) == xp.RESPONSES_UPSTREAM:
+        return reply, _responses_as_chat(ctx, chat)
     return reply, chat
+
+
+def _responses_as_chat(ctx: CaseContext, body: dict[str, Any]) -> dict[str, Any]:
+    """A request for a Responses upstream, seen as the chat request it stands for, once it is
+    checked to be stateless: the gateway keeps the state, so the model server is neither asked to
+    store the exchange nor to look anything up (the history travels in `input`)."""
+    ctx.check(
+        body.get("store") is False,
+        "a Responses upstream request carries store: false (the API stores by default)",
+        expected=False,
+        actual=body.get("store"),
+    )
+    for name in ("previous_response_id", "conversation"):
+        ctx.check(
+            body.get(name) is None,
+            f"a Responses upstream request carries no {name} (the gateway expands it)",
+            expected=None,
+            actual=body.get(name),
+        )
+    messages: list[dict[str, Any]] = []
+    if isinstance(body.get("instructions"), str) and body["instructions"]:
+        messages.append({"role": "system", "content": body["instructions"]})
+    raw = body.get("input")
+    items = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw if isinstance(raw, list) \
+        else []
+    for item in items:
+        if isinstance(item, dict) and item.get("type", "message") == "message":
+            messages.append({"role": item.get("role"), "content": item.get("content")})
+    view = {key: value for key, value in body.items() if key not in ("input", "instructions")}
+    view["messages"] = messages
+    return view
 
 
 @dataclass
@@ -155,9 +189,8 @@ async def _buffered(
     body = xp.responses_body(ctx.model, input, **extra)
     s, replies = await _request(ctx, body, send_headers=send_headers)
     _kind_is(ctx, replies[-1], "request_body", "a valid Responses request body")
-    chat = json.dumps(
-        xp.chat_completion(text, model=ctx.model, prompt_tokens=usage[0], completion_tokens=usage[1])
-    ).encode()
+    chat = xp.upstream_json(xp.upstream_api(replies), text, model=ctx.model, prompt_tokens=usage[0],
+                            completion_tokens=usage[1])
     length = len(chat) if upstream_content_length else None
     rh = await _send(
         ctx, s, xp.response_headers(200, "application/json", content_length=length), "response_headers"
@@ -231,6 +264,8 @@ class Streamed:
     bodies: list[bytes]
     events: list[SSEEvent]
     end_immediate: xp.Immediate | None = None
+    frames: list[bytes] = field(default_factory=list)
+    """What the upstream sent (before any splitting by the caller)."""
 
     @property
     def payloads(self) -> list[dict[str, Any]]:
@@ -251,26 +286,38 @@ def _effective_mode(announced: int, headers_reply: Any) -> int:
     return announced
 
 
+def _sse(ctx: CaseContext, words: list[str]) -> Callable[[str], list[bytes]]:
+    """The upstream event stream carrying `words`, in the dialect of the upstream the gateway
+    chose (``xp.upstream_api``)."""
+    return lambda api: xp.upstream_sse(api, words, model=ctx.model)
+
+
 async def _streamed(
     ctx: CaseContext,
-    frames: list[bytes],
+    frames: list[bytes] | Callable[[str], list[bytes]],
     *,
     announce: int = PM.STREAMED,
     upstream_status: int = 200,
     content_length: int | None = None,
 ) -> Streamed:
     """A ``stream: true`` request whose upstream answers an event stream, fed in the pieces
-    given (one response_body message per piece, the last with end_of_stream)."""
+    given (one response_body message per piece, the last with end_of_stream). `frames` may be a
+    function of the upstream API the request was sent to (``xp.upstream_api``); a
+    `content_length` of -1 is the length of those frames."""
     body = xp.responses_body(ctx.model, "count to three", stream=True)
     s, replies = await _request(ctx, body, response_body_mode=announce)
     _kind_is(ctx, replies[-1], "request_body", "a valid streaming Responses request body")
+    if callable(frames):
+        frames = frames(xp.upstream_api(replies))
+    if content_length == -1:
+        content_length = len(b"".join(frames))
     rh = await _send(
         ctx,
         s,
         xp.response_headers(upstream_status, "text/event-stream", content_length=content_length),
         "response_headers of an event stream",
     )
-    out = Streamed(s, rh, _effective_mode(announce, rh), [], [], [])
+    out = Streamed(s, rh, _effective_mode(announce, rh), [], [], [], frames=frames)
     imm = xp.immediate(rh)
     if imm is not None:
         out.end_immediate = imm
@@ -408,7 +455,8 @@ async def path_chat_completions(ctx: CaseContext) -> None:
 
     HeaderMutation.set_headers: "Add or replace HTTP headers." C1: "A `POST /v1/responses` runs through the
     ext_proc filter, which turns it into a Chat Completions request for the model backend: `:path` becomes
-    `/v1/chat/completions`" (in the request_headers or the request_body reply).
+    `/v1/chat/completions`" (in the request_headers or the request_body reply). A gateway whose model server
+    speaks Responses may keep a `.../responses` path, with a stateless Responses body (`store: false`).
     """
     body = xp.responses_body(ctx.model, "ping")
     _s, replies = await _request(ctx, body, send_headers=True)
@@ -421,6 +469,20 @@ async def path_chat_completions(ctx: CaseContext) -> None:
         )
     final = xp.apply_mutations({":path": "/v1/responses"}, replies)
     path = final.get(":path", "").split("?", 1)[0]
+    if xp.upstream_api(replies) == xp.RESPONSES_UPSTREAM:
+        # A Responses upstream is a legitimate choice, but then the body must be a stateless
+        # Responses request, not the client's (which the API would store by default).
+        try:
+            sent = json.loads(xp.body_of(replies[-1]) or b"null")
+        except ValueError:
+            sent = None
+        ctx.check(
+            isinstance(sent, dict) and "input" in sent and sent.get("store") is False,
+            "an upstream :path of .../responses carries a stateless Responses request",
+            expected="a body with input and store: false",
+            actual=sent if sent is not None else xp.body_of(replies[-1]),
+        )
+        return
     ctx.check(
         path.endswith("/chat/completions"),
         "the final upstream :path is a chat completions path",
@@ -726,9 +788,8 @@ async def sse_mode_override(ctx: CaseContext) -> None:
 )
 async def sse_content_length(ctx: CaseContext) -> None:
     """a rewritten event stream does not keep the upstream content-length"""
-    frames = xp.chat_sse(_three_words(), model=ctx.model)
-    total = len(b"".join(frames))
-    run = await _streamed(ctx, frames, content_length=total)
+    run = await _streamed(ctx, _sse(ctx, _three_words()), content_length=-1)
+    total = len(b"".join(run.frames))
     ctx.check(
         run.end_immediate is None or run.end_immediate.status == 200,
         "the stream is not refused",
@@ -866,7 +927,7 @@ async def stream_reply_kind(ctx: CaseContext) -> None:
     response_body: "Unless observability_mode is true, the server must send back a BodyResponse message or
     close the stream." (STREAMED: one message per upstream chunk)
     """
-    run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
+    run = await _streamed(ctx, _sse(ctx, _three_words()))
     _check_stream_replies(ctx, run)
 
 
@@ -878,7 +939,7 @@ async def stream_mutation_kind_matches_mode(ctx: CaseContext) -> None:
     `FULL_DUPLEX_STREAMED` takes `streamed_response` replies and needs the trailer mode `SEND`. The other
     mutation kind truncates the stream or lets the raw upstream JSON through with a 200."
     """
-    run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
+    run = await _streamed(ctx, _sse(ctx, _three_words()))
     _check_stream_replies(ctx, run)
     expected = "streamed_response" if run.mode == PM.FULL_DUPLEX_STREAMED else "body"
     kinds = []
@@ -903,7 +964,7 @@ async def stream_event_stream(ctx: CaseContext) -> None:
     streaming events: response.created first, sequence_number "The sequence number for this event", deltas,
     one terminal event.
     """
-    run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
+    run = await _streamed(ctx, _sse(ctx, _three_words()))
     _check_stream_replies(ctx, run)
     _check_event_stream(ctx, run, "".join(_three_words()))
 
@@ -915,16 +976,18 @@ async def stream_split_lines(ctx: CaseContext) -> None:
     HttpBody: "A chunk of the HTTP request or response body." Chunks follow the transport, not SSE framing: an
     event may be split anywhere, even inside a line.
     """
-    frames = xp.chat_sse(_three_words(), model=ctx.model)
-    # Cut every frame in the middle of its data line and between its two closing newlines, so
-    # pieces end mid-line, mid-terminator, and carry the end of one event with the start of the
-    # next.
-    data, cuts, start = b"".join(frames), [], 0
-    for f in frames:
-        cuts += [start + len(f) // 2, start + len(f) - 1]
-        start += len(f)
-    bounds = [0, *cuts, len(data)]
-    pieces = [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    def pieces(api: str) -> list[bytes]:
+        # Cut every frame in the middle of its data line and between its two closing newlines,
+        # so pieces end mid-line, mid-terminator, and carry the end of one event with the start
+        # of the next.
+        frames = xp.upstream_sse(api, _three_words(), model=ctx.model)
+        data, cuts, start = b"".join(frames), [], 0
+        for f in frames:
+            cuts += [start + len(f) // 2, start + len(f) - 1]
+            start += len(f)
+        bounds = [0, *cuts, len(data)]
+        return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
     run = await _streamed(ctx, pieces)
     _check_stream_replies(ctx, run)
     _check_event_stream(ctx, run, "".join(_three_words()))
@@ -937,7 +1000,7 @@ async def stream_incremental(ctx: CaseContext) -> None:
     C6: "The backend's chat-completion SSE chunks are rewritten into Responses SSE events as they pass,
     keeping the time to first byte and the spacing of the chunks."
     """
-    run = await _streamed(ctx, xp.chat_sse(_three_words(), model=ctx.model))
+    run = await _streamed(ctx, _sse(ctx, _three_words()))
     _check_stream_replies(ctx, run)
     before_end = b"".join(run.bodies[:-1])
     ctx.check(
@@ -955,7 +1018,7 @@ async def stream_terminal_by_end(ctx: CaseContext) -> None:
     BodyMutation.body: "The entire body to replace." Nothing may be left held back when the upstream stream
     ends: the reply to the end_of_stream piece completes the event stream.
     """
-    run = await _streamed(ctx, xp.chat_sse(["alpha ", "beta"], model=ctx.model))
+    run = await _streamed(ctx, _sse(ctx, ["alpha ", "beta"]))
     _check_stream_replies(ctx, run)
     types = run.types
     ctx.check(
@@ -978,8 +1041,7 @@ async def stream_buffered_fallback(ctx: CaseContext) -> None:
     that does not override the mode still gets the whole upstream stream and must answer it with Responses
     events.
     """
-    frames = xp.chat_sse(_three_words(), model=ctx.model)
-    run = await _streamed(ctx, frames, announce=PM.BUFFERED)
+    run = await _streamed(ctx, _sse(ctx, _three_words()), announce=PM.BUFFERED)
     _check_stream_replies(ctx, run)
     _check_event_stream(ctx, run, "".join(_three_words()))
 
@@ -1075,8 +1137,11 @@ async def stream_garbage(ctx: CaseContext) -> None:
     response.failed: "An event that is emitted when a response fails." A stream that cannot be read must not
     end as completed.
     """
-    frames = xp.chat_sse(["one "], model=ctx.model)
-    frames.insert(2, b"data: {this is not JSON\n\n")
+    def frames(api: str) -> list[bytes]:
+        out = xp.upstream_sse(api, ["one "], model=ctx.model)
+        out.insert(2, b"data: {this is not JSON\n\n")
+        return out
+
     run = await _streamed(ctx, frames)
     types = run.types
     if run.end_immediate is not None and run.end_immediate.status >= 400:
@@ -1205,7 +1270,7 @@ async def response_trailers(ctx: CaseContext) -> None:
     _kind_is(ctx, replies[-1], "request_body", "a valid Responses request body")
     rh = await _send(ctx, s, xp.response_headers(200, "application/json"), "response_headers")
     _kind_is(ctx, rh, "response_headers", "a 200 application/json upstream answer")
-    chat = json.dumps(xp.chat_completion("with trailers", model=ctx.model)).encode()
+    chat = xp.upstream_json(xp.upstream_api(replies), "with trailers", model=ctx.model)
     # Trailers follow: the body message does not end the stream.
     rb = await _send(ctx, s, xp.response_body(chat, end_of_stream=False), "the response body")
     _kind_is(ctx, rb, "response_body", "the upstream body")

@@ -40,12 +40,11 @@ from urllib.parse import urlsplit
 
 import protos
 from reference.auth import ApiKeys, tenant_for
-from reference.core import errors, sse
+from reference.core import errors, sse, upstream
 from reference.core.envoy_contract import IN_GATEWAY_HEADER, LOCAL_REPLY_HEADER
 from reference.core.errors import APIError
 from reference.core.serialization import dump_bytes
 from reference.core.streaming import StreamTranslator
-from reference.core.translate import parse_chat_completion
 from reference.extproc import replies
 from reference.extproc.phases import Event, Phase, PhaseError, advance
 from reference.store.tenancy import current_tenant
@@ -151,6 +150,10 @@ class RequestProcessor:
         # Open Responses ends streams with `data: [DONE]`; OpenAI does not (GatewayConfig.profile).
         self._events = sse.EventStreamEncoder(done_marker=done_marker)
         self.chat_path = chat_path or chat_path_for(engine)
+        # What the model backend speaks (reference/core/upstream.py): the body Envoy sends
+        # upstream and the answer it brings back are converted at this hop only.
+        api = getattr(getattr(engine, "backend", None), "api", "chat")
+        self.backend_api: upstream.BackendApi = "responses" if api == "responses" else "chat"
         self.sse_mode: SseMode = sse_mode
         # The response body mode Envoy is in: what the filter config says (protocol_config,
         # sent with the first message) until a mode_override switches it.
@@ -166,7 +169,7 @@ class RequestProcessor:
         self.prepared: Prepared | None = None
         self.response: _Response | None = None
         self.translator: StreamTranslator | None = None
-        self.decoder: sse.ChatStreamDecoder | None = None
+        self.decoder: sse.ChatStreamDecoder | upstream.ResponsesStreamDecoder | None = None
         self.stored = False
         self._body_pieces = b""
 
@@ -313,7 +316,7 @@ class RequestProcessor:
         headers_held = self.phase is Phase.REQUEST_HEADERS_HELD
         self._advance(Event.CHAT_REQUEST)
         self.prepared = prepared
-        chat = dump_bytes(prepared.chat_request)
+        chat = dump_bytes(upstream.request_body(self.backend_api, prepared.chat_request))
         if headers_held:
             return replies.request_replaced_full_duplex(chat, self.chat_path, self.client_headers,
                                                         self.authorization)
@@ -363,7 +366,7 @@ class RequestProcessor:
             self.response = seen
             # StreamTranslator deep-copies its skeleton itself: no second copy on the hot path.
             self.translator = StreamTranslator(prepared.response)
-            self.decoder = sse.ChatStreamDecoder()
+            self.decoder = upstream.stream_decoder(self.backend_api)
             reply, self.response_body_mode = replies.response_headers_event_stream(
                 self.response_body_mode, self.sse_mode)
             return reply
@@ -391,7 +394,7 @@ class RequestProcessor:
         assert self.prepared is not None and self.response is not None
         if before is Phase.JSON_BODY:
             # Same checks and messages as reference.backend.Backend.chat (direct path parity).
-            chat_json = parse_chat_completion(body.body)
+            chat_json = upstream.parse_answer(self.backend_api, body.body)
             try:
                 response = self.engine.complete(self.prepared, chat_json)
             except APIError:
@@ -432,7 +435,8 @@ class RequestProcessor:
                     assert isinstance(item, dict)
                     events.extend(translator.feed(item))
                 if end_of_stream and self.phase is Phase.STREAMING:
-                    raise errors.backend_bad_response("the event stream ended without [DONE]")
+                    raise errors.backend_bad_response(
+                        f"the event stream ended without {upstream.stream_end(self.backend_api)}")
             except APIError as err:
                 events.extend(await self._terminate(translator.fail(err)))
         # After the terminal event (STREAM_ENDED) anything the backend still sends is dropped.

@@ -77,7 +77,8 @@ class ExternalProcessor(protos.ext_proc_pb2_grpc.ExternalProcessorServicer):  # 
             # Same API key and timeout as the engine's own client: only the address changes.
             auth = (own.authorization or "") if own is not None else ""
             backend = Backend(url, api_key=auth.removeprefix("Bearer ") or None,
-                              timeout=own.timeout if own is not None else 60.0, metrics=self.metrics)
+                              timeout=own.timeout if own is not None else 60.0, metrics=self.metrics,
+                              api=own.api if own is not None else "chat")
             self._egress[url] = backend
         return backend
 

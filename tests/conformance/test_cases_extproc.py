@@ -12,6 +12,7 @@ stream left open...
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,12 @@ from conformance import extproc_client as xp
 from conformance.context import RunConfig
 from conformance.model import REGISTRY, Level, Verdict
 from conformance.runner import run_cases
-from conformance.targets import RunningTarget
+from conformance.targets import RunningTarget, builtin_target
 from fixtures.mutants.catalog import get_mutant
 from fixtures.mutants.extproc_proxy import serve_extproc_proxy
-from fixtures.mutants.faults.extproc import hvo
+from fixtures.mutants.faults.extproc import hvo, on_chat
 from fixtures.mutants.proofs import PROOFS, proven_by
+from fixtures.mutants.vocabulary import ExtProcFault
 
 EXTPROC_CASES = [c for c in REGISTRY.all() if c.id.startswith("extproc.")]
 FAULTS = sorted({f for faults in PROOFS.values() for f in faults if f.startswith("proof.extproc.")})
@@ -193,3 +195,45 @@ def test_the_harness_never_imports_reference() -> None:
     for mod in (cases_mod, client_mod):
         source = Path(mod.__file__ or "").read_text(encoding="utf-8")
         assert "import reference" not in source and "from reference" not in source
+
+
+# --------------------------------------------------------------------------- a Responses upstream
+
+
+@pytest.fixture(scope="module")
+def responses_upstream_target() -> Iterator[RunningTarget]:
+    """The reference with `--backend-api responses`: its processor sends the model call to a
+    stateless `POST .../responses`, a legitimate alternative to Chat Completions."""
+    with builtin_target("reference-responses-upstream", timeout=60) as target:
+        yield target
+
+
+async def test_every_case_passes_on_a_responses_upstream(responses_upstream_target: RunningTarget) -> None:
+    target = responses_upstream_target
+    results = await _run(target, target.extproc, [c.id for c in EXTPROC_CASES], timeout=10)
+    assert all(r.verdict is Verdict.PASS for r in results.values()), _explain(results)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda body: body.pop("store"), id="store-omitted"),
+        pytest.param(lambda body: body.update(previous_response_id="resp_upstream"), id="chain-forwarded"),
+    ],
+)
+async def test_a_stateful_responses_upstream_request_fails(
+    responses_upstream_target: RunningTarget, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    """Sending the model server a request it would store (the API stores by default) or one that
+    leaves the chain to it is caught by the request-body cases."""
+    assert responses_upstream_target.extproc is not None
+    proxy = await serve_extproc_proxy(
+        responses_upstream_target.extproc, lambda: ExtProcFault(reply=on_chat(edit))
+    )
+    try:
+        results = await _run(
+            responses_upstream_target, f"127.0.0.1:{proxy.port}", ["extproc.request-body.chat-request"]
+        )
+    finally:
+        await proxy.stop(0)
+    assert results["extproc.request-body.chat-request"].verdict is Verdict.FAIL, _explain(results)

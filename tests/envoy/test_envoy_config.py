@@ -48,7 +48,25 @@ VARIANTS = [
         id="tls-backend",
     ),
     pytest.param({"mode": "streamed", "chat_path": "/openai/v1/chat/completions"}, id="chat-path"),
+    pytest.param(
+        {"mode": "streamed", "backend_api": "responses", "egress_port": 12001}, id="responses-backend"
+    ),
 ]
+
+
+def test_responses_backend_routes_model_calls_to_its_responses_path() -> None:
+    """`backend_api="responses"`: the create route's fallback rewrite and the egress listener's
+    one route both name the backend's Responses path, never the chat one."""
+    config = yaml.safe_load(render(**PORTS, backend_api="responses", egress_port=12001))  # type: ignore[arg-type]
+    create = next(r for r in _routes(config) if r.get("name") == "create_response")
+    assert create["route"]["regex_rewrite"]["substitution"] == "/v1/responses"  # type: ignore[index]
+    egress = next(x for x in config["static_resources"]["listeners"] if x["name"] == "backend_egress")
+    hcm = egress["filter_chains"][0]["filters"][0]["typed_config"]
+    [route] = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert route["match"]["path"] == "/v1/responses"
+    assert route["route"]["regex_rewrite"]["substitution"] == "/v1/responses"
+    with pytest.raises(ValueError, match="backend_api"):
+        render(**PORTS, backend_api="soap")  # type: ignore[arg-type]
 
 
 def test_envoy_binary_found() -> None:
