@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from thirdparty.run import GATEWAYS, Launch, differences, merge_runs, unrecorded
+from thirdparty.run import GATEWAYS, Launch, differences, merge_runs, probe_ids, unrecorded
 
 
 def test_a_changed_verdict_is_a_difference() -> None:
@@ -29,3 +29,9 @@ def test_every_gateway_is_pinned_and_pointed_at_the_given_backend(tmp_path) -> N
         settings = " ".join(launch.argv) + " " + " ".join(launch.env.values())
         assert backend in settings
         assert "https://" not in settings
+
+
+def test_a_rerun_brings_every_probe() -> None:
+    """A case blocked by a failed probe is BLOCKED again only when the probe runs beside it (the
+    create probe gates by what a case's own create answers, so no selection brings it)."""
+    assert {"responses.create.probe", "state.probe.retrieve", "files.probe.upload"} <= set(probe_ids())
