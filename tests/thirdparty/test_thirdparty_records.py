@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from thirdparty.run import GATEWAYS, Launch, differences, merge_runs, probe_ids, unrecorded
+from thirdparty.run import GATEWAYS, Launch, differences, keep_unstable, merge_runs, probe_ids, unrecorded
 
 
 def test_a_changed_verdict_is_a_difference() -> None:
@@ -35,3 +35,9 @@ def test_a_rerun_brings_every_probe() -> None:
     """A case blocked by a failed probe is BLOCKED again only when the probe runs beside it (the
     create probe gates by what a case's own create answers, so no selection brings it)."""
     assert {"responses.create.probe", "state.probe.retrieve", "files.probe.upload"} <= set(probe_ids())
+
+
+def test_an_update_keeps_a_case_recorded_unstable_while_it_stays_within_its_verdicts() -> None:
+    old = {"a": ["ERROR", "FAIL"], "b": ["ERROR", "PASS"], "c": "FAIL"}
+    new = {"a": "ERROR", "b": "FAIL", "c": "PASS"}
+    assert keep_unstable(old, new) == {"a": ["ERROR", "FAIL"], "b": "FAIL", "c": "PASS"}
