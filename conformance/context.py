@@ -260,7 +260,7 @@ class RunState:
         self.lock = asyncio.Lock()
         self.scripted: bool | None = None
         self.scripted_reason: str = ""
-        # probes of this run that did not pass: id -> (failed check, what was seen); the runner
+        # probes of this run that did not pass: id -> (expected, seen) of the failed check; the runner
         # keeps their results beside, for the BLOCKED verdicts they cause
         self.probe_failures: dict[str, tuple[str, Any]] = {}
         self.probe_results: dict[str, Any] = {}
@@ -562,12 +562,16 @@ class CaseContext:
 
         When the create probe of this run failed and this create fails the same check with the
         same answer, the case is BLOCKED by the probe (one root cause, one FAIL)."""
-        resp = await self.create(input, **extra)
+        return self.created_ok(await self.create(input, **extra))
+
+    def created_ok(self, resp: httpx.Response, what: str = "POST /responses") -> dict[str, Any]:
+        """``json_ok`` for the answer of a non-streaming create: BLOCKED by the create probe when
+        that probe failed in this run with the same check (expected and seen alike)."""
         try:
-            return self.json_ok(resp, "POST /responses")
+            return self.json_ok(resp, what)
         except CheckFailed as failed:
             seen = self.state.probe_failures.get(CREATE_PROBE)
-            if self.case.id != CREATE_PROBE and seen == (failed.what, failed.actual):
+            if self.case.id != CREATE_PROBE and seen == (failed.expected, failed.actual):
                 raise BlockedByProbe(CREATE_PROBE) from None
             raise
 

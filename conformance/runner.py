@@ -229,7 +229,7 @@ async def run_cases(
                 if case.is_probe and raw.verdict in _PROBE_STOPS:
                     stopped.append((case, replace(raw)))
                     state.probe_results[case.id] = replace(raw)
-                    state.probe_failures[case.id] = (raw.message, raw.actual)
+                    state.probe_failures[case.id] = (raw.expected, raw.actual)
             res = apply_waiver(raw, config.waivers)
             results.append(res)
             emit(CaseFinished(result=res, index=i, total=total))

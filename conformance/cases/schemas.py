@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.cases import _openresponses as ors
-from conformance.cases._stateful import OAI, create_store, is_4xx, json_of, require_support, upload_ok
+from conformance.cases._stateful import OAI, create_store, json_of, require_support, upload_ok
 from conformance.context import CaseContext, StreamResult
 from conformance.model import Level, Row, Tier, case, family
 
@@ -188,8 +188,16 @@ async def _errors(ctx: CaseContext) -> list[Sample]:
         ("GET /responses/{unknown}", await ctx.get("/responses/resp_doesnotexist0000000000000")),
         ("POST /responses without model", await ctx.post("/responses", json={"input": "Hi"})),
     ):
-        ctx.check(is_4xx(resp.status_code), f"{where}: a 4xx", expected="4xx", actual=resp.status_code)
+        # whether each request must be refused is the errors.* cases' to judge; this case
+        # validates the error answers it gets
+        if resp.status_code < 400:
+            ctx.note(f"{where}: answered {resp.status_code}, no error object to validate")
+            continue
         samples.append((f"{where} -> {resp.status_code}", json_of(resp), "ErrorResponse"))
+    if not samples:
+        ctx.skip("no request was answered with an error, so no error object to validate "
+                 "(errors.params.temperature-range, errors.unknown-response-404 and errors.missing-model "
+                 "judge whether they must be refused)")
     return samples
 
 

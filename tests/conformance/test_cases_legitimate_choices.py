@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 import conformance.cases  # noqa: F401  (registers the cases)
@@ -261,3 +262,35 @@ async def test_a_gateway_that_always_rate_limits_gets_errors_never_fails_or_pass
     run = await run_cases([REGISTRY.get(i) for i in RATE_LIMITED_CASES], config)
     assert {r.verdict for r in run.results} == {Verdict.ERROR}
     assert all("rate limited" in r.message for r in run.results)
+
+
+# --------------------------------------------------------------------------- error schema
+
+
+def _error_answers(valid: bool, refuse: bool):  # type: ignore[no-untyped-def]
+    error = {"message": "no", "type": "invalid_request_error", "param": None, "code": None}
+    if not valid:
+        error.pop("param")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if refuse:
+            return httpx.Response(400 if request.method == "POST" else 404, json={"error": error})
+        return httpx.Response(200, json={"id": "resp_1", "object": "response"})
+
+    return handle
+
+
+async def _error_schema_verdict(handler) -> Verdict:  # type: ignore[no-untyped-def]
+    config = RunConfig(base_url="http://gw.test/v1", transport=httpx.MockTransport(handler), timeout=2,
+                       validator=SchemaValidator.for_profile("openai"))
+    (result,) = (await run_cases([REGISTRY.get("schemas.errors.error-response")], config)).results
+    return result.verdict
+
+
+async def test_the_error_schema_case_validates_the_errors_it_gets_and_judges_no_refusal() -> None:
+    """Whether a request must be refused is the errors.* cases' to judge: a gateway that accepts
+    all three gives this case nothing to validate (SKIPPED), never a second FAIL for the same
+    finding; error objects it does get are validated (a missing `param` FAILs)."""
+    assert await _error_schema_verdict(_error_answers(valid=True, refuse=True)) is Verdict.PASS
+    assert await _error_schema_verdict(_error_answers(valid=False, refuse=True)) is Verdict.FAIL
+    assert await _error_schema_verdict(_error_answers(valid=True, refuse=False)) is Verdict.SKIPPED

@@ -105,7 +105,7 @@ async def test_a_create_that_answers_null_is_one_fail_and_its_users_blocked(prox
 
     proxy.set_mutant(get_mutant("proof.mutproxy.create-null"))
     users = ["responses.create.required-fields", "state.chain.metadata-persisted",
-             "responses.params.temperature-echo"]
+             "responses.params.temperature-echo", "responses.background.cancel-unknown-404"]
     others = ["responses.stream.sequence-monotonic", "errors.params.temperature-range"]
     ids = ["responses.create.probe", *users, *others]
     run = await run_cases([REGISTRY.get(i) for i in ids], _config(proxy))

@@ -37,7 +37,7 @@ async def _start(ctx: CaseContext, input: str = "Say hello.", **extra: Any) -> d
         # a 400 about another parameter is a real failure, not a missing feature
         if resp.status_code != 400 or param in (None, "background"):
             ctx.unimplemented(f"background: true is not offered (HTTP {resp.status_code})")
-    return ctx.json_ok(resp, "POST /responses with background: true")
+    return ctx.created_ok(resp, "POST /responses with background: true")
 
 
 async def _poll(ctx: CaseContext, rid: str, until: tuple[str, ...]) -> dict[str, Any]:
