@@ -7,9 +7,11 @@ under the cache directory (`$RESPONSES_THIRDPARTY_CACHE`, default `.cache/thirdp
 existing install is reused, so a second run needs no registry), started with every upstream
 pointed at a scripted backend on loopback, and run through `responses-conformance run`. The
 verdicts are compared with `docs/third-party/verdicts/<name>.json`: a case whose verdict differs
-is rerun once alone (timing cases can flake on a loaded machine) and a difference that stays
+is rerun once beside the probes (timing cases can flake on a loaded machine; a case blocked by
+a probe is blocked only beside it) and a difference that stays
 makes the exit code 1. `--update` writes the new verdicts instead, from two runs: a case that gave
-two verdicts is recorded with both, and either is accepted later. While a gateway runs, its
+two verdicts is recorded with both, and either is accepted later (a case recorded unstable
+stays so while its verdicts stay within the recorded ones). While a gateway runs, its
 sockets are watched (`ss -tnp`): a connection to anything but loopback stops the run with exit
 code 3. The full report of the last run is kept as `<cache>/<name>-report.json`. The
 third-party code is run beside the project and never copied into it.
