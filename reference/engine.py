@@ -514,11 +514,22 @@ class Engine:
             return
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
+        async def pump() -> None:
+            async for event in self._stream_events(prepared):
+                queue.put_nowait(event)
+
         async def produce() -> None:
+            work = asyncio.ensure_future(pump())
+            watcher = asyncio.create_task(self._stop_when_cancelled_elsewhere(prepared.id, work))
             try:
-                async for event in self._stream_events(prepared):
-                    queue.put_nowait(event)
+                await work
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # `cancel` (or shutdown) on this process records the state itself
+                # else the watcher stopped it: ended on another replica, which stored that
             finally:
+                watcher.cancel()
                 queue.put_nowait(None)
                 await self._release_unless_cancelled(prepared.id)
 
@@ -553,6 +564,8 @@ class Engine:
             log.exception("streaming response %s failed", prepared.id)
             final = translator.fail(APIError(500, f"The gateway failed: {type(exc).__name__}",
                                              errors.SERVER_ERROR))
+        if prepared.background and await self._stored_status(prepared.id) not in _CANCELLABLE:
+            return  # cancelled (or failed) on another replica as it finished: that stands
         # Store before the terminal event goes out: a client that GETs the response as soon as
         # it sees response.completed must find it.
         await self.finalize(prepared, translator.response)
@@ -627,12 +640,16 @@ class Engine:
         the job: that replica only records `cancelled` (or, having taken over an expired lease,
         `failed`). This one notices within `CANCEL_POLL_SECONDS` and stops the job (its result
         is never saved over that)."""
+        seen = False
         while not work.done():
             await asyncio.sleep(CANCEL_POLL_SECONDS)
             try:
                 status = await self._stored_status(response_id)
             except APIError:
                 continue  # the store is unreachable for now: ask again next time
+            if status is None and not seen:
+                continue  # a background stream stores itself once it starts
+            seen = True
             if status not in _CANCELLABLE:
                 work.cancel()
                 return

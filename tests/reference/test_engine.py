@@ -411,3 +411,34 @@ async def test_a_cancel_on_another_replica_stops_the_job_and_is_not_overwritten(
         finally:
             await a.aclose()
             await b.aclose()
+
+
+async def test_a_background_stream_cancelled_on_another_replica_ends_and_stays_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("reference.engine.CANCEL_POLL_SECONDS", 0.05)
+    with respx.mock(assert_all_called=False) as router:
+        mount(router, BACKEND)
+        a = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        b = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
+        try:
+            prepared = await a.engine.prepare({"model": "m", "input": "[[slow:300]] a b c d e f g h",
+                                               "background": True, "stream": True})
+            events: list[dict[str, Any]] = []
+
+            async def watch() -> None:
+                async for event in a.engine.stream(prepared):
+                    events.append(event)
+
+            watching = asyncio.create_task(watch())
+            for _ in range(200):
+                if events:
+                    break
+                await asyncio.sleep(0.01)
+            assert json.loads(await b.engine.cancel(prepared.id))["status"] == "cancelled"
+            await asyncio.wait_for(watching, timeout=2)  # well before the ~2.7 s stream
+            await asyncio.sleep(0.1)
+            assert (await a.engine.get(prepared.id))["status"] == "cancelled"
+            assert not any(e["type"] == "response.completed" for e in events)
+        finally:
+            await a.aclose()
+            await b.aclose()
