@@ -228,6 +228,19 @@ def test_preflight_names_the_mistake(
     assert len(out.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("status", "path"), [(400, ""), (422, "/api"), (429, "/v1")])
+def test_preflight_lets_through_a_root_that_answers_the_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int, path: str
+) -> None:
+    """A gateway that serves POST /responses at its own root (no /v1, as open-responses-server
+    does) and refuses the empty body, or rate-limits it, is a Responses API root: the run goes on
+    (and its cases judge it), never exit 2."""
+    with _answering(status) as root:
+        code = main(["run", "--base-url", root + path, "--report-dir", str(tmp_path), "--quiet",
+                     "--cases", "errors.missing-model"])
+    assert code != 2, capsys.readouterr().out
+
+
 def test_preflight_says_when_the_key_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
