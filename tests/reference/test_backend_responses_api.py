@@ -247,3 +247,28 @@ async def test_function_tools_and_backend_errors(client: Client) -> None:
     assert bad.status_code == 502
     rejected = await client.http.post("/v1/responses", json={"model": "m", "input": "x", "temperature": 5})
     assert rejected.status_code == 400
+
+
+# --- the option's wiring -----------------------------------------------------------------------
+
+
+def test_backend_api_option_reaches_config_serve_and_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import devstack.stack
+    from devstack.cli import _build_parser
+    from devstack.stack import Stack, StackConfig, up_command
+    from reference.config import GatewayConfig
+
+    with pytest.raises(ValueError, match="backend_api"):
+        GatewayConfig(backend_url=BACKEND, backend_api="soap")
+    serve = _build_parser().parse_args(["serve", "--backend-api", "responses"])
+    assert serve.backend_api == "responses"
+    assert _build_parser().parse_args(["serve"]).backend_api == "chat"
+    with pytest.raises(SystemExit):
+        _build_parser().parse_args(["up", "--backend-api", "soap"])
+    stack = Stack(StackConfig(backend_url=BACKEND, backend_api="responses"))
+    command = stack._gateway_command(1, 2)
+    assert command[command.index("--backend-api") + 1] == "responses"
+    started: list[StackConfig] = []
+    monkeypatch.setattr(devstack.stack, "run_up", lambda config: started.append(config) or 0)
+    assert up_command(_build_parser().parse_args(["up", "--backend-api", "responses"])) == 0
+    assert started[0].backend_api == "responses"
