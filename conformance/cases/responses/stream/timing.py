@@ -303,9 +303,8 @@ async def hosted_file_search(ctx: CaseContext) -> None:
     "responses.stream.timing.websocket",
     level=Level.MUST,
     title="WebSocket mode: text deltas arrive as they are generated, not held until the turn ends",
-    spec="Servers MUST send response progress over the WebSocket using the same streaming event objects "
-    "defined for streaming HTTP responses. " + STREAM_SPEC,
-    source="openresponses-spec-2026-04-24.md, WebSocket Transport; " + OAI_STREAM,
+    spec="ResponsesServerEvent: Server events emitted by the Responses WebSocket server. " + STREAM_SPEC,
+    source="openai-openapi.yaml components.schemas.ResponsesServerEvent; " + OAI_STREAM,
     tier=Tier.SCRIPTED, levels={"openresponses": ors.WS_SAME_EVENTS.level()},
 )
 async def websocket(ctx: CaseContext) -> None:
