@@ -173,7 +173,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
             highlight=False,
             soft_wrap=True,
         )
-    console.print(f"{len(cases)} cases", style="dim")
+    console.print(f"{len(cases)} cases (levels under --profile {args.profile})", style="dim")
     return 0
 
 
