@@ -10,8 +10,9 @@ one self-contained request.
 
 - `responses_request(chat)`: the chat request as a Responses body: `store: false`, no
   `previous_response_id` / `conversation` ever (the history is in `input`); messages become
-  input items (system/developer/user/assistant messages with their text, image and file parts,
-  assistant `tool_calls` -> `function_call` items, `tool` messages -> `function_call_output`),
+  input items (system/developer/user messages with their text, image and file parts, assistant
+  messages as their text (a refusal as its text: input messages have no refusal part), assistant
+  `tool_calls` -> `function_call` items, `tool` messages -> `function_call_output`),
   `max_tokens` -> `max_output_tokens`, `response_format` -> `text.format` (flat json_schema),
   function tools flattened (`{type: function, name, ...}`), `tool_choice` naming a function ->
   `{type: function, name}`. `presence_penalty`, `frequency_penalty` and `stream_options` have no
@@ -50,13 +51,12 @@ FINISH_OF_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "conten
 # --- chat request -> Responses request -------------------------------------------------------
 
 
-def _input_part(part: Any, role: str) -> dict[str, Any] | None:
+def _input_part(part: Any) -> dict[str, Any] | None:
     if not isinstance(part, dict):
         return None
     kind = part.get("type")
     if kind == "text":
-        text_type = "output_text" if role == "assistant" else "input_text"
-        return {"type": text_type, "text": part.get("text", "")}
+        return {"type": "input_text", "text": part.get("text", "")}
     if kind == "image_url":
         image = part.get("image_url") or {}
         out: dict[str, Any] = {"type": "input_image", "image_url": image.get("url", "")}
@@ -71,12 +71,12 @@ def _input_part(part: Any, role: str) -> dict[str, Any] | None:
     return None
 
 
-def _content(content: Any, role: str) -> str | list[dict[str, Any]]:
+def _content(content: Any) -> str | list[dict[str, Any]]:
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return [p for p in (_input_part(part, role) for part in content) if p is not None]
+    return [p for p in (_input_part(part) for part in content) if p is not None]
 
 
 def _text_of(content: Any) -> str:
@@ -102,22 +102,11 @@ def input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
             continue
         if role == "assistant":
-            if message.get("refusal"):
-                items.append(
-                    {
-                        "type": "message",
-                        "role": "assistant",
-                        "content": [{"type": "refusal", "refusal": message["refusal"]}],
-                    }
-                )
-            elif message.get("content") not in (None, "", []):
-                content = message["content"]
-                parts = (
-                    [{"type": "output_text", "text": content}]
-                    if isinstance(content, str)
-                    else _content(content, "assistant")
-                )
-                items.append({"type": "message", "role": "assistant", "content": parts})
+            # Plain text, as an input message carries it (its parts are input types, so a
+            # refusal in the history goes as its text).
+            text = message.get("refusal") or _text_of(message.get("content"))
+            if text:
+                items.append({"type": "message", "role": "assistant", "content": text})
             for call in message.get("tool_calls") or []:
                 function = call.get("function") or {}
                 items.append(
@@ -130,7 +119,7 @@ def input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 )
             continue
         items.append(
-            {"type": "message", "role": role, "content": _content(message.get("content"), str(role))}
+            {"type": "message", "role": role, "content": _content(message.get("content"))}
         )
     return items
 

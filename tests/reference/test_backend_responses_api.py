@@ -75,7 +75,7 @@ def test_chat_request_becomes_a_stateless_responses_body() -> None:
                 {"type": "input_image", "image_url": "data:x", "detail": "auto"},
             ],
         },
-        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "checking"}]},
+        {"type": "message", "role": "assistant", "content": "checking"},
         {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
     ]
