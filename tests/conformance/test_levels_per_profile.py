@@ -14,7 +14,7 @@ from conformance.cli import main
 from conformance.context import CaseContext, RunConfig
 from conformance.model import Case, Level, ProfileLevel, Registry, Row, Verdict
 from conformance.profiles import PROFILES
-from conformance.reports import json_index, markdown_report
+from conformance.reports import html_report, json_index, junit_tree, markdown_report
 from conformance.results import CaseResult
 from conformance.runner import blocked_result, run_cases
 from fixtures.mutants.catalog import get_mutant
@@ -79,6 +79,11 @@ async def test_a_failure_is_a_must_failure_only_where_the_profile_says_must(
     entry = json_index(run)["t.event-type"]
     assert (entry["level"], entry["spec"], entry["source"]) == (level.value, result.spec, result.source)
     assert f"| {verdict.value} | {level.value} | `t.event-type` |" in markdown_report(run)
+    assert f"<span class='level'>{level.value}</span>" in html_report(run) and result.source in html_report(
+        run
+    )
+    props = {p.get("name"): p.get("value") for p in junit_tree(run).iter("property")}
+    assert props["level"] == level.value
 
 
 def test_a_blocked_case_keeps_the_profiles_level() -> None:
