@@ -580,7 +580,11 @@ class Engine:
         text = dump(queued)
         # Leased before it is stored: no replica may take a job nobody holds.
         await self._leases.claim(RESPONSE_JOB + prepared.id)
-        await self._save(prepared, queued, text, with_items=True)
+        try:
+            await self._save(prepared, queued, text, with_items=True)
+        except BaseException:
+            await self._leases.release(RESPONSE_JOB + prepared.id)  # no job: no lease to renew
+            raise
         self._track(prepared.id, asyncio.create_task(self._run_background(prepared),
                                                      name=f"background {prepared.id}"))
         return text

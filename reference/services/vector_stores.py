@@ -410,7 +410,11 @@ class VectorStores:
             }
             if batch_id is not None:
                 vs_file["_batch_id"] = batch_id
-            await self._run(self.objects.put, VS_FILE, vs_file, parent=vs_id)
+            try:
+                await self._run(self.objects.put, VS_FILE, vs_file, parent=vs_id)
+            except BaseException:
+                await self._release(vs_id, file["id"])  # no job: no lease to renew
+                raise
             self._schedule(vs_id, file["id"])
             return vs_file
 

@@ -17,7 +17,7 @@ from reference.backend import Backend
 from reference.core.errors import APIError
 from reference.engine import Engine
 from reference.gateway import build_gateway
-from reference.store import SQLiteStore
+from reference.store import SQLiteStore, StoreUnavailable
 
 BACKEND = "http://backend.test"
 WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "weather",
@@ -442,3 +442,20 @@ async def test_a_background_stream_cancelled_on_another_replica_ends_and_stays_c
         finally:
             await a.aclose()
             await b.aclose()
+
+
+async def test_a_background_response_the_store_refused_leaves_no_lease(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    gateway = build_gateway(store, None)
+    try:
+        def down(*_args: Any, **_kwargs: Any) -> None:
+            raise StoreUnavailable("the database went away")
+
+        monkeypatch.setattr(store, "save_response", down)
+        prepared = await gateway.engine.prepare({"model": "m", "input": "x", "background": True})
+        with pytest.raises(StoreUnavailable):
+            await gateway.engine.create(prepared)
+        assert store.renew_jobs(gateway.leases.owner, 30) == []  # nothing left to renew forever
+    finally:
+        await gateway.aclose()
