@@ -19,8 +19,9 @@ from tests.support import postgres
 
 LEASE = 2.0
 """`serve --job-lease`: short, so a dead replica's jobs are taken over within seconds."""
-TAKEOVER = LEASE * 4 / 3 + 5.0
-"""Expiry, one heartbeat of the survivor, and slack for a machine shared with other work."""
+TAKEOVER = LEASE * 4 / 3 + 10.0
+"""Expiry, one heartbeat of the survivor, and slack for a machine shared with other work (CI
+runs the mutants beside this; here it takes 2 to 6 s)."""
 SLOW = "[[delay:60000]]"
 """A scripted-backend directive: the answer comes after a minute (the job runs meanwhile)."""
 
@@ -87,12 +88,12 @@ def test_a_killed_replicas_background_job_fails_within_the_lease_and_a_restart_s
     second.stop(signal.SIGKILL)
     killed = time.monotonic()
     restarted = serve()  # the second replica comes back as a new process on the same database
-    waited = _wait_status(first, f"responses/{on_second}", ("failed",), TAKEOVER + 10)
+    _wait_status(first, f"responses/{on_second}", ("failed",), TAKEOVER + 10)
     since_kill = time.monotonic() - killed
     assert since_kill <= TAKEOVER, f"failed only {since_kill:.1f} s after the kill"
     failed = httpx.get(f"{first.url}/responses/{on_second}", timeout=10).json()
     assert failed["error"]["code"] == "server_error", failed
-    print(f"the killed replica's job was marked failed {waited:.1f} s after the restart began")
+    print(f"the killed replica's job was marked failed {since_kill:.1f} s after the kill")
 
     # Neither the restart nor the heartbeats of the new process touched the live replica's job,
     # and it can still be cancelled from there.
