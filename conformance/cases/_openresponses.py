@@ -323,11 +323,12 @@ ALLOWED_TOOLS_MODEL = Sentence(
     "prompt and tool schema), but the model MUST restrict its tool calls to the subset named in "
     "`allowed_tools`.",
     "MUST",
-    note=_NOT_CHECKED + " (tool_choice allowed_tools; the MCP tool's own allowed_tools filter is another "
-    "field)",
+    note="responses.tools.scripted-allowed-tools-enforced: the scripted model calls a declared tool "
+    "tool_choice.allowed_tools omits (the MCP tool's own allowed_tools filter is another field)",
 )
 ALLOWED_TOOLS_ENFORCED = Sentence(
-    "`allowed_tools`", "Servers MUST enforce `allowed_tools` as a hard constraint:", "MUST", note=_NOT_CHECKED
+    "`allowed_tools`", "Servers MUST enforce `allowed_tools` as a hard constraint:", "MUST",
+    note="responses.tools.scripted-allowed-tools-enforced",
 )
 ALLOWED_TOOLS_REJECTED = Sentence(
     "`allowed_tools`",
@@ -335,7 +336,7 @@ ALLOWED_TOOLS_REJECTED = Sentence(
     "the server (e.g., by treating it as a model error, translating it into a direct reply, or applying "
     "provider-specific fallback behavior).",
     "MUST",
-    note=_NOT_CHECKED,
+    note="responses.tools.scripted-allowed-tools-enforced: an error or a response without that call pass",
 )
 ALLOWED_TOOLS_HINT = Sentence(
     "`allowed_tools`",

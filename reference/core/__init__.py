@@ -18,6 +18,8 @@ What the adapters (HTTP, ext_proc, WebSocket) and the engine use from here:
   request's own `instructions` become the system message.
 - `translate.input_items(req) -> list[dict]`: the request's input normalised to items with ids.
 - `translate.apply_chat_completion(response, chat_json) -> dict`: fills output, usage, status.
+  Both it and `StreamTranslator` leave out a tool call to a function the response's
+  `tool_choice.allowed_tools` does not list (`translate.allowed_tool_names`).
   `translate.parse_chat_completion(body) -> dict`: a backend's non-streaming answer, or the 502
   both adapters give for anything that is not a chat completion object.
 - `serialization.dump(obj) -> str` / `dump_bytes(obj) -> bytes`: the one JSON serialisation

@@ -27,6 +27,8 @@ from . import errors, ids
 from .serialization import copy_json
 from .translate import (
     IdFactory,
+    allowed_tool_names,
+    call_allowed,
     finish_status,
     function_call_item,
     mark_statuses,
@@ -71,6 +73,8 @@ class StreamTranslator:
         self.terminated = False
         self._message: _Message | None = None
         self._calls: dict[int, _Call] = {}
+        self._allowed = allowed_tool_names(self.response)
+        self._suppressed: set[int] = set()  # indexes of tool calls to a tool allowed_tools omits
         self._open: list[_Message | _Call] = []  # items added and not yet done, in output order
         self._usage: dict[str, Any] | None = None
         self._finish_reason: str | None = None
@@ -245,6 +249,13 @@ class StreamTranslator:
         index = call.get("index", 0)
         function = call.get("function") or {}
         entry = self._calls.get(index)
+        if index in self._suppressed:
+            return
+        if entry is None and function.get("name") and not call_allowed(call, self._allowed):
+            # The name comes with a call's first chunk: the whole call is left out (see
+            # translate.allowed_tool_names).
+            self._suppressed.add(index)
+            return
         if entry is None:
             # The message (if any) is over once the model starts calling tools.
             if self._message is not None and not self._message.done:

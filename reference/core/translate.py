@@ -442,10 +442,38 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def output_from_message(message: dict[str, Any], *, id_factory: IdFactory) -> list[dict[str, Any]]:
+def allowed_tool_names(response: dict[str, Any]) -> frozenset[str] | None:
+    """The function names a response's `tool_choice` allows, None when it restricts nothing.
+
+    Open Responses: "Servers MUST enforce `allowed_tools` as a hard constraint: ... any tool call
+    to a tool not listed MUST be rejected or suppressed by the server". The backend is sent only
+    the allowed tools, but a model may still name another one; such calls are suppressed.
+    """
+    choice = response.get("tool_choice")
+    if not isinstance(choice, dict) or choice.get("type") != "allowed_tools":
+        return None
+    listed = choice.get("tools") or []
+    return frozenset(
+        t["name"]
+        for t in listed
+        if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str)
+    )
+
+
+def call_allowed(call: Any, allowed: frozenset[str] | None) -> bool:
+    """Whether a chat `tool_calls` entry names a tool the request allows."""
+    if allowed is None:
+        return True
+    function = call.get("function") if isinstance(call, dict) else None
+    return isinstance(function, dict) and function.get("name") in allowed
+
+
+def output_from_message(
+    message: dict[str, Any], *, id_factory: IdFactory, allowed: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
     text = _text_of(message.get("content"))
     refusal = message.get("refusal") if isinstance(message.get("refusal"), str) else None
-    tool_calls = message.get("tool_calls") or []
+    tool_calls = [c for c in message.get("tool_calls") or [] if call_allowed(c, allowed)]
     output: list[dict[str, Any]] = []
     # A message item exists when there is text or a refusal, or when there is nothing else.
     if text or refusal or not tool_calls:
@@ -499,7 +527,9 @@ def apply_chat_completion(
     ):
         raise errors.backend_bad_response("chat completion without choices[0].message")
     choice = choices[0]
-    output = output_from_message(choice["message"], id_factory=id_factory)
+    output = output_from_message(
+        choice["message"], id_factory=id_factory, allowed=allowed_tool_names(response)
+    )
     result = dict(response)
     return finalize(
         result,

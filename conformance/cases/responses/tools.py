@@ -276,3 +276,57 @@ async def scripted_tools_forwarded(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     sent = await backend_request(ctx, tools=TOOLS)
     ctx.check_eq(sent.get("tools"), ["get_weather", "get_time"], "tool names the backend received")
+
+
+ALLOWED_TIME_ONLY = {
+    "type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "get_time"}]
+}
+
+
+@case(
+    "responses.tools.scripted-allowed-tools-enforced",
+    # OpenAI describes what the option does to the model; only Open Responses makes the server
+    # answer for a model that calls another tool anyway.
+    Level.SHOULD,
+    tier=Tier.SCRIPTED,
+    source=f"{OAI} components.schemas.ToolChoiceAllowed",
+    levels={
+        "openresponses": ors.cite(
+            ors.ALLOWED_TOOLS_MODEL, ors.ALLOWED_TOOLS_ENFORCED, ors.ALLOWED_TOOLS_REJECTED
+        )
+    },
+)
+async def scripted_allowed_tools_enforced(ctx: CaseContext) -> None:
+    """A call to a tool outside tool_choice.allowed_tools never reaches the client
+
+    ToolChoiceAllowed: Constrains the tools available to the model to a pre-defined set. `auto` allows the
+    model to pick from among the allowed tools and generate a message.
+    """
+    await ctx.require_scripted()
+    # The allowed tool is still called (a gateway that fails every allowed_tools request does
+    # not restrict anything, it refuses the option).
+    allowed = await ctx.create_ok(
+        '[[tool:get_time:{"city":"Oslo"}]]', tools=TOOLS, tool_choice=ALLOWED_TIME_ONLY
+    )
+    ctx.check_eq(
+        [c.get("name") for c in items_of(allowed, "function_call")],
+        ["get_time"],
+        "function calls when the model calls the allowed tool",
+    )
+    # The scripted model calls get_weather, declared in `tools` but not allowed: rejected (an
+    # error) or suppressed (no such call in the output) are both the server's choice.
+    resp = await ctx.create(
+        '[[tool:get_weather:{"city":"Paris"}]]', tools=TOOLS, tool_choice=ALLOWED_TIME_ONLY
+    )
+    if resp.status_code >= 400:
+        ctx.note(f"rejected with HTTP {resp.status_code}")
+        return
+    body = ctx.created_ok(resp)
+    if body.get("status") == "failed":
+        ctx.note("rejected as a failed response")
+        return
+    ctx.check_eq(
+        [c.get("name") for c in items_of(body, "function_call")],
+        [],
+        "function calls when the model calls a tool allowed_tools does not list",
+    )

@@ -234,6 +234,42 @@ def test_parallel_tool_calls_interleaved() -> None:
     ]
 
 
+def test_calls_to_tools_allowed_tools_omits_are_suppressed() -> None:
+    # Open Responses: a tool call to a tool allowed_tools does not list "MUST be rejected or
+    # suppressed by the server"; the streamed and the non-streaming translation agree.
+    req = CreateResponseRequest.parse({
+        "model": "m", "input": "hi", "stream": True,
+        "tools": [{"type": "function", "name": "f"}, {"type": "function", "name": "g"}],
+        "tool_choice": {
+            "type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "g"}]
+        },
+    })
+    skeleton = new_response(req, response_id="resp_1", created_at=100, status="in_progress")
+    translator = StreamTranslator(skeleton, id_factory=_ids(), clock=lambda: 200.0)
+    chunks = [
+        _delta(role="assistant", content=None, tool_calls=[_tool(0, "call_a", "f")]),
+        _delta(tool_calls=[_tool(1, "call_b", "g")]),
+        _delta(tool_calls=[_tool(0, args='{"a":1}'), _tool(1, args='{"b":2}')]),
+        _finish("tool_calls"),
+    ]
+    events = translator.start()
+    for chunk in chunks:
+        events += translator.feed(chunk)
+    events += translator.finish()
+    final = check_grammar(events)
+    streamed = [(i["call_id"], i["name"], i["arguments"]) for i in final["output"]]
+    assert streamed == [("call_b", "g", '{"b":2}')]
+    message = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}},
+        {"id": "call_b", "type": "function", "function": {"name": "g", "arguments": '{"b":2}'}},
+    ]}
+    whole = translate.apply_chat_completion(
+        skeleton, {"choices": [{"message": message, "finish_reason": "tool_calls"}]},
+        id_factory=_ids(), now=200,
+    )
+    assert [(i["call_id"], i["name"]) for i in whole["output"]] == [("call_b", "g")]
+
+
 def test_text_then_tool_call_closes_the_message_first() -> None:
     _, events = run(
         [
