@@ -363,14 +363,15 @@ TRUNCATION_DISABLED = Sentence(
     "`truncation`",
     '- `"disabled"`: The server MUST NOT truncate any input.',
     "MUST",
-    note=_NOT_CHECKED + " (it needs an input longer than the model's context window)",
+    note="responses.params.scripted-truncation-disabled-fails: the scripted model's context window "
+    "(`[[context_window:N]]`) is shorter than the input",
 )
 TRUNCATION_DISABLED_FAILS = Sentence(
     "`truncation`",
     "If the combined context exceeds the model’s maximum context window, the request MUST fail with an "
     "error instead of silently dropping content.",
     "MUST",
-    note=_NOT_CHECKED + " (as the sentence before)",
+    note="responses.params.scripted-truncation-disabled-fails: an HTTP error or a failed response passes",
 )
 SERVICE_TIERS = Sentence(
     "`service_tier`",

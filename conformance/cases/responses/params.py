@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.cases import _openresponses as ors
 from conformance.cases._support import OAI, TOOLS, WEATHER, backend_request
 from conformance.context import CaseContext
 from conformance.model import Level, Row, Tier, case, family
@@ -350,3 +351,48 @@ async def scripted_parallel_tool_calls_forwarded(ctx: CaseContext) -> None:
     await ctx.require_scripted()
     sent = await backend_request(ctx, tools=TOOLS, parallel_tool_calls=False)
     ctx.check_eq(sent.get("parallel_tool_calls"), False, "parallel_tool_calls the backend received")
+
+
+# The scripted model's context window, in words (`[[context_window:N]]`): the short history fits,
+# the long one does not, and they differ in their first (oldest) item only.
+_WINDOW = 40
+
+
+def _history(filler_words: int) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": " ".join(["earlier"] * filler_words)},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": f"[[context_window:{_WINDOW}]] [[text:answered]] And now?"},
+    ]
+
+
+@case(
+    "responses.params.scripted-truncation-disabled-fails",
+    Level.MUST,
+    tier=Tier.SCRIPTED,
+    source=CREATE,
+    levels={"openresponses": ors.cite(ors.TRUNCATION_DISABLED, ors.TRUNCATION_DISABLED_FAILS)},
+)
+async def scripted_truncation_disabled_fails(ctx: CaseContext) -> None:
+    """With truncation "disabled", an input longer than the context window fails
+
+    truncation: `disabled` (default): If the input size will exceed the context window size for a model,
+    the request will fail with a 400 error.
+    """
+    await ctx.require_scripted()
+    fits = await ctx.create_ok(_history(5), truncation="disabled")
+    ctx.check_eq(ctx.output_text(fits), "answered", "output text when the input fits the context window")
+    resp = await ctx.create(_history(2 * _WINDOW), truncation="disabled")
+    if ctx.profile.name == "openai":
+        # OpenAI names the status; Open Responses asks for an error of any kind.
+        ctx.check_eq(resp.status_code, 400, "HTTP status for an input longer than the context window")
+        return
+    if resp.status_code >= 400:
+        return
+    body = ctx.created_ok(resp)
+    ctx.check(
+        body.get("status") == "failed",
+        "an input longer than the context window fails (not silently truncated)",
+        expected="an HTTP error or status failed",
+        actual={"status": body.get("status"), "output_text": ctx.output_text(body)},
+    )
