@@ -183,14 +183,15 @@ WS_EVICT = Sentence(
     "If a continuation turn fails with a `4xx` or `5xx` error, the server MUST evict the referenced "
     "`previous_response_id` from the connection-local cache.",
     "MUST",
-    note=_NOT_CHECKED + " (it needs a continuation turn that fails after the cache holds the response)",
+    note="responses.websocket.failed-continuation-evicts: a store=false continuation that fails with a 4xx "
+    "(temperature 5), then the same continuation again",
 )
 WS_EVICTED_NOT_FOUND = Sentence(
     _WS_CONT,
     "A later attempt to continue from that evicted `store=false` response ID on the same connection MUST "
     "fail with `previous_response_not_found`.",
     "MUST",
-    note=_NOT_CHECKED + " (as the sentence before)",
+    note="responses.websocket.failed-continuation-evicts",
 )
 WS_COMPACTION_CLIENT = Sentence(
     "WebSocket Compaction",

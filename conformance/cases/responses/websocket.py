@@ -224,6 +224,42 @@ async def store_false_not_found_elsewhere(ctx: CaseContext) -> None:
     ctx.check_eq((last.get("error") or {}).get("code"), "previous_response_not_found", "error.code")
 
 
+_OAI_NO_EVICTION = (
+    "ResponsesClientEventResponseCreate: This payload uses the same top-level fields as "
+    "`POST /v1/responses`, plus WebSocket-only envelope metadata. (The document says nothing of the "
+    "socket's state after a continuation fails: eviction is the Open Responses rule.)"
+)
+
+
+@case(
+    "responses.websocket.failed-continuation-evicts",
+    Level.SHOULD,
+    spec=_OAI_NO_EVICTION,
+    source=f"{OAI} components.schemas.ResponsesClientEventResponseCreate",
+    levels={"openresponses": ors.cite(ors.WS_EVICT, ors.WS_EVICTED_NOT_FOUND)},
+)
+async def failed_continuation_evicts(ctx: CaseContext) -> None:
+    """After a continuation turn fails, continuing from the same store=false response fails too
+
+    If a continuation turn fails with a 4xx or 5xx error, the server MUST evict the referenced
+    previous_response_id from the connection-local cache. A later attempt to continue from that evicted
+    store=false response ID on the same connection MUST fail with previous_response_not_found.
+    """
+    async with responses_socket(ctx) as sock:
+        first = _check_completed(ctx, await sock.turn(input="Remember papaya.", store=False), "turn 1")
+        # temperature is between 0 and 2: the continuation fails with a 4xx before any model call
+        failed = await sock.turn(input="What did I ask?", store=False, previous_response_id=first.get("id"),
+                                 temperature=5)
+        last = failed[-1]
+        ctx.check(last.get("type") == "error" or last.get("type") == "response.failed",
+                  "the continuation with temperature 5 fails", expected="error", actual=_types(failed))
+        again = await sock.turn(input="What did I ask?", store=False, previous_response_id=first.get("id"))
+    last = again[-1]
+    ctx.check(last.get("type") == "error", "continuing from the evicted response fails with an error event",
+              expected="error", actual=_types(again))
+    ctx.check_eq((last.get("error") or {}).get("code"), "previous_response_not_found", "error.code")
+
+
 @case(
     "responses.websocket.error-envelope",
     Level.SHOULD,
