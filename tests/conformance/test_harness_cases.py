@@ -17,6 +17,7 @@ BREAKS: dict[str, tuple[str, str]] = {
     "responses.create.object-type": ("object", "openai"),
     "responses.create.id-prefix": ("id-prefix", "openai"),
     "responses.create.id-unique": ("id-reuse", "openai"),
+    "responses.create.probe": ("create-null", "openai"),
     "responses.create.created-at": ("created-ms", "openai"),
     "responses.create.status-enum": ("status-bogus", "openai"),
     "responses.create.status-completed": ("status-in-progress", "openai"),

@@ -300,6 +300,8 @@ class FakeGateway:
             if body.get("store", True) or "store-ignored" in b:
                 gw.store[resp["id"]] = resp
             ctype = "text/plain" if "content-type" in b else "application/json"
+            if "create-null" in b:  # a handler written for streams only
+                return Response("null", content_type=ctype)
             return Response(json.dumps(resp), content_type=ctype)
 
         @app.get("/v1/responses/<rid>")
