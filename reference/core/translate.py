@@ -497,16 +497,21 @@ def output_from_message(
     return output
 
 
-def parse_chat_completion(body: bytes | str) -> dict[str, Any]:
-    """A backend's non-streaming answer as a chat completion object, or the 502 the direct path
-    and ext_proc both give for anything else (not JSON; not an object with a `choices` list)."""
+def parse_backend_object(body: bytes | str, list_field: str, what: str) -> dict[str, Any]:
+    """A backend's non-streaming answer as a JSON object carrying the list ``list_field``, or the
+    502 the direct path and ext_proc both give for anything else (not JSON; not such an object)."""
     try:
         data = json.loads(body)
     except ValueError as exc:  # UnicodeDecodeError included
         raise errors.backend_bad_response("the body is not JSON") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-        raise errors.backend_bad_response("not a chat completion object")
+    if not isinstance(data, dict) or not isinstance(data.get(list_field), list):
+        raise errors.backend_bad_response(f"not {what}")
     return data
+
+
+def parse_chat_completion(body: bytes | str) -> dict[str, Any]:
+    """A backend's non-streaming answer as a chat completion object (a `choices` list), or 502."""
+    return parse_backend_object(body, "choices", "a chat completion object")
 
 
 def apply_chat_completion(

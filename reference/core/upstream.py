@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from . import errors
 from .sse import DONE, ChatStreamDecoder, _Done
-from .translate import parse_chat_completion
+from .translate import parse_backend_object, parse_chat_completion
 
 BackendApi = Literal["chat", "responses"]
 BACKEND_APIS: tuple[BackendApi, ...] = ("chat", "responses")
@@ -195,12 +195,7 @@ def _finish_reason(response: dict[str, Any], has_calls: bool) -> str:
 def completion_from_response(body: bytes | str) -> dict[str, Any]:
     """A Responses upstream's non-streaming answer as a chat completion (502 for anything that
     is not a Response object, or a failed one)."""
-    try:
-        data = json.loads(body)
-    except ValueError as exc:  # UnicodeDecodeError included
-        raise errors.backend_bad_response("the body is not JSON") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("output"), list):
-        raise errors.backend_bad_response("not a Response object")
+    data = parse_backend_object(body, "output", "a Response object")
     if data.get("status") == "failed":
         raise failure(data)
     texts: list[str] = []
