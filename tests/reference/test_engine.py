@@ -16,7 +16,7 @@ from fixtures.backend.respx_routes import MountedBackend, mount
 from reference.backend import Backend
 from reference.core.errors import APIError
 from reference.engine import Engine
-from reference.gateway import build_gateway
+from reference.gateway import Gateway, build_gateway
 from reference.store import SQLiteStore, StoreUnavailable
 
 BACKEND = "http://backend.test"
@@ -387,61 +387,60 @@ async def test_shutdown_records_unfinished_background_responses_as_failed(tmp_pa
     assert body["status"] == "failed" and "shut down" in body["error"]["message"]
 
 
-async def test_a_cancel_on_another_replica_stops_the_job_and_is_not_overwritten(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Two gateways on one database stand for two replicas: the job runs on `a`, the cancel
-    # arrives at `b`, which can only record it.
+@pytest.fixture
+async def two_replicas(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Two gateways on one database stand for two replicas: a job runs on the first, a cancel
+    arriving at the second can only record it; the first polls for it quickly."""
     monkeypatch.setattr("reference.engine.CANCEL_POLL_SECONDS", 0.05)
     with respx.mock(assert_all_called=False) as router:
         mount(router, BACKEND)
         a = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
         b = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
         try:
-            prepared = await a.engine.prepare({"model": "m", "input": "[[slow:300]] a b c d e f g h",
-                                               "background": True, "stream": False})
-            rid = json.loads(await a.engine.create(prepared))["id"]
-            for _ in range(200):
-                if (await b.engine.get(rid))["status"] == "in_progress":
-                    break
-                await asyncio.sleep(0.01)
-            assert json.loads(await b.engine.cancel(rid))["status"] == "cancelled"
-            await asyncio.wait_for(a.engine.wait_background(rid), timeout=2)  # well before the ~2.7 s job
-            await asyncio.sleep(0.1)
-            assert (await a.engine.get(rid))["status"] == "cancelled"
+            yield a, b
         finally:
             await a.aclose()
             await b.aclose()
+
+
+async def test_a_cancel_on_another_replica_stops_the_job_and_is_not_overwritten(
+        two_replicas: tuple[Gateway, Gateway]) -> None:
+    a, b = two_replicas
+    prepared = await a.engine.prepare({"model": "m", "input": "[[slow:300]] a b c d e f g h",
+                                       "background": True, "stream": False})
+    rid = json.loads(await a.engine.create(prepared))["id"]
+    for _ in range(200):
+        if (await b.engine.get(rid))["status"] == "in_progress":
+            break
+        await asyncio.sleep(0.01)
+    assert json.loads(await b.engine.cancel(rid))["status"] == "cancelled"
+    await asyncio.wait_for(a.engine.wait_background(rid), timeout=2)  # well before the ~2.7 s job
+    await asyncio.sleep(0.1)
+    assert (await a.engine.get(rid))["status"] == "cancelled"
 
 
 async def test_a_background_stream_cancelled_on_another_replica_ends_and_stays_cancelled(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("reference.engine.CANCEL_POLL_SECONDS", 0.05)
-    with respx.mock(assert_all_called=False) as router:
-        mount(router, BACKEND)
-        a = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-        b = build_gateway(SQLiteStore(tmp_path / "db.sqlite"), Backend(BACKEND, timeout=5))
-        try:
-            prepared = await a.engine.prepare({"model": "m", "input": "[[slow:300]] a b c d e f g h",
-                                               "background": True, "stream": True})
-            events: list[dict[str, Any]] = []
+        two_replicas: tuple[Gateway, Gateway]) -> None:
+    a, b = two_replicas
+    prepared = await a.engine.prepare({"model": "m", "input": "[[slow:300]] a b c d e f g h",
+                                       "background": True, "stream": True})
+    events: list[dict[str, Any]] = []
 
-            async def watch() -> None:
-                async for event in a.engine.stream(prepared):
-                    events.append(event)
+    async def watch() -> None:
+        async for event in a.engine.stream(prepared):
+            events.append(event)
 
-            watching = asyncio.create_task(watch())
-            for _ in range(200):
-                if events:
-                    break
-                await asyncio.sleep(0.01)
-            assert json.loads(await b.engine.cancel(prepared.id))["status"] == "cancelled"
-            await asyncio.wait_for(watching, timeout=2)  # well before the ~2.7 s stream
-            await asyncio.sleep(0.1)
-            assert (await a.engine.get(prepared.id))["status"] == "cancelled"
-            assert not any(e["type"] == "response.completed" for e in events)
-        finally:
-            await a.aclose()
-            await b.aclose()
+    watching = asyncio.create_task(watch())
+    for _ in range(200):
+        if events:
+            break
+        await asyncio.sleep(0.01)
+    assert json.loads(await b.engine.cancel(prepared.id))["status"] == "cancelled"
+    await asyncio.wait_for(watching, timeout=2)  # well before the ~2.7 s stream
+    await asyncio.sleep(0.1)
+    assert (await a.engine.get(prepared.id))["status"] == "cancelled"
+    assert not any(e["type"] == "response.completed" for e in events)
 
 
 async def test_a_background_response_the_store_refused_leaves_no_lease(
