@@ -96,7 +96,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from reference.backend import Backend
 from reference.core import errors, ids, pagination, responses, translate
@@ -131,6 +131,7 @@ log = logging.getLogger("reference.engine")
 _CANCELLABLE = ("queued", "in_progress")
 CANCEL_POLL_SECONDS = 1.0
 """How often a running background job checks whether another replica cancelled it."""
+_T = TypeVar("_T")
 RESPONSE_JOB = "response/"
 """Lease name prefix of a background response's job (`reference.store.leases`)."""
 # Responses whose input and output join their conversation (a failed or cancelled one did not
@@ -201,6 +202,11 @@ class Prepared:
         """Whether this request runs the hosted tool loop (several model calls) rather than
         one backend hop."""
         return self.hosted is not None
+
+
+class _EndedElsewhere(Exception):
+    """A background job stopped because another replica ended it (cancelled, deleted, or failed
+    after taking over an expired lease) and stored that outcome."""
 
 
 class Engine:
@@ -519,17 +525,11 @@ class Engine:
                 queue.put_nowait(event)
 
         async def produce() -> None:
-            work = asyncio.ensure_future(pump())
-            watcher = asyncio.create_task(self._stop_when_cancelled_elsewhere(prepared.id, work))
             try:
-                await work
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # `cancel` (or shutdown) on this process records the state itself
-                # else the watcher stopped it: ended on another replica, which stored that
+                await self._watched(prepared.id, asyncio.ensure_future(pump()))
+            except _EndedElsewhere:
+                pass  # that replica stored the outcome
             finally:
-                watcher.cancel()
                 queue.put_nowait(None)
                 await self._release_unless_cancelled(prepared.id)
 
@@ -611,23 +611,16 @@ class Engine:
         running = copy_json(prepared.response)
         running["status"] = "in_progress"
         await self._save(prepared, running, dump(running), with_items=False)
-        work = asyncio.ensure_future(self._respond(prepared))
-        watcher = asyncio.create_task(self._stop_when_cancelled_elsewhere(prepared.id, work))
         try:
-            response = await work
+            response = await self._watched(prepared.id, asyncio.ensure_future(self._respond(prepared)))
         except APIError as err:
             response = failed_response(running, err)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # `cancel` (or shutdown) on this process records the state itself
-            return  # the watcher stopped it: ended on another replica, which stored that
+        except _EndedElsewhere:
+            return  # that replica stored the outcome
         except Exception as exc:
             log.exception("background response %s failed", prepared.id)
             response = failed_response(running, APIError(500, f"The gateway failed: {type(exc).__name__}",
                                                          errors.SERVER_ERROR))
-        finally:
-            watcher.cancel()
         if await self._stored_status(prepared.id) not in _CANCELLABLE:
             # Cancelled, deleted, or failed by a replica that took over an expired lease, as it
             # finished: that stands.
@@ -638,6 +631,22 @@ class Engine:
     async def _stored_status(self, response_id: str) -> str | None:
         stored = await self._run(self.store.get_response, response_id)
         return None if stored is None else json.loads(stored.body).get("status")
+
+    async def _watched(self, response_id: str, work: asyncio.Future[_T]) -> _T:
+        """Await a background job's work while `_stop_when_cancelled_elsewhere` watches the store.
+
+        Raises `_EndedElsewhere` when the watcher stopped it. A cancel of the calling task
+        (`cancel` or shutdown on this process, which record the state themselves) propagates."""
+        watcher = asyncio.create_task(self._stop_when_cancelled_elsewhere(response_id, work))
+        try:
+            return await work
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            raise _EndedElsewhere(response_id) from None
+        finally:
+            watcher.cancel()
 
     async def _stop_when_cancelled_elsewhere(self, response_id: str, work: asyncio.Future[Any]) -> None:
         """Replicas share the store, and a cancel may reach another replica than the one running
